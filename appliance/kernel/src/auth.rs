@@ -1,0 +1,377 @@
+//! Sign-in, sessions, login throttling and the first-boot setup token.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use nexus_store::{Table, decode_u64, u64_key};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use time::{Duration, OffsetDateTime};
+
+use crate::builtin::{COMPANY, DEFAULT_ROLES, ROLE, USER};
+use crate::error::{FieldErrors, KernelError};
+use crate::perm::{Grants, Principal};
+use crate::record::{Record, keys};
+use crate::service::{find_unique, insert_as_system};
+use crate::value::Value;
+use crate::{Kernel, password};
+
+/// How long a session lasts after sign-in.
+pub const SESSION_LIFETIME: Duration = Duration::hours(12);
+/// Failures allowed for one login name before it is locked for a while.
+const USER_FAILURES: u32 = 5;
+/// Failures allowed from one address (across names) before it is locked.
+const IP_FAILURES: u32 = 20;
+const FIRST_LOCK_SECS: i64 = 30;
+const MAX_LOCK_SECS: i64 = 15 * 60;
+const META_DEFAULT_COMPANY: &[u8] = b"default_company";
+
+/// A signed-in session as stored (the token itself is never stored, only its hash).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredSession {
+    user: u64,
+    company: u64,
+    csrf: String,
+    expires: i64,
+}
+
+/// A live session: who, and the CSRF token its forms must echo.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub principal: Principal,
+    pub csrf: String,
+    pub expires: OffsetDateTime,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Throttle {
+    failures: HashMap<String, (u32, OffsetDateTime)>,
+}
+
+impl Throttle {
+    fn check(&self, key: &str, now: OffsetDateTime) -> Result<(), KernelError> {
+        match self.failures.get(key) {
+            Some((_, until)) if *until > now => Err(KernelError::Throttled {
+                retry_after_secs: (*until - now).whole_seconds().max(1) as u64,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn fail(&mut self, key: String, limit: u32, now: OffsetDateTime) {
+        if self.failures.len() > 100_000 {
+            self.failures.retain(|_, (_, until)| *until > now);
+        }
+        let entry = self.failures.entry(key).or_insert((0, now));
+        entry.0 += 1;
+        if entry.0 >= limit {
+            let over = (entry.0 - limit).min(10);
+            let secs = (FIRST_LOCK_SECS << over).min(MAX_LOCK_SECS);
+            entry.1 = now + Duration::seconds(secs);
+        }
+    }
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn session_key(token: &str) -> Vec<u8> {
+    blake3::hash(token.as_bytes()).as_bytes().to_vec()
+}
+
+impl Kernel {
+    /// Signs in; returns the session token (for the cookie) and the session.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        from: Option<IpAddr>,
+    ) -> Result<(String, Session), KernelError> {
+        let now = self.clock().now();
+        let user_key = format!("user:{}", username.trim().to_lowercase());
+        let ip_key = from.map(|ip| format!("ip:{ip}"));
+        {
+            let throttle = self.throttle();
+            throttle.check(&user_key, now)?;
+            if let Some(k) = &ip_key {
+                throttle.check(k, now)?;
+            }
+        }
+        let found = {
+            let read = self.store().read()?;
+            match find_unique(
+                &read,
+                &USER,
+                "username",
+                &Value::Text(username.trim().to_string()),
+            )? {
+                Some((company, id)) => {
+                    let hash = read
+                        .get(Table::Credentials, &u64_key(id))?
+                        .and_then(|b| String::from_utf8(b).ok());
+                    let rec = read.get(Table::Records, &keys::record(&USER, company, id))?;
+                    let active = match rec {
+                        Some(b) => Record::decode(&USER, &b)?.get("active") == &Value::Bool(true),
+                        None => false,
+                    };
+                    Some((company, id, hash, active))
+                }
+                None => None,
+            }
+        };
+        let stored_hash = found.as_ref().and_then(|(_, _, h, _)| h.clone());
+        let ok = password::verify(password.to_string(), stored_hash).await;
+        let (company, user) = match found {
+            Some((company, id, _, true)) if ok => (company, id),
+            _ => {
+                let mut throttle = self.throttle();
+                throttle.fail(user_key, USER_FAILURES, now);
+                if let Some(k) = ip_key {
+                    throttle.fail(k, IP_FAILURES, now);
+                }
+                tracing::info!(username, ?from, "sign-in refused");
+                return Err(KernelError::BadCredentials);
+            }
+        };
+        self.throttle().failures.remove(&user_key);
+        let token = random_token();
+        let stored = StoredSession {
+            user,
+            company,
+            csrf: random_token(),
+            expires: (now + SESSION_LIFETIME).unix_timestamp(),
+        };
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&stored, &mut bytes)
+            .map_err(|e| KernelError::Internal(format!("encoding a session: {e}")))?;
+        let key = session_key(&token);
+        self.store()
+            .write(move |txn| {
+                txn.put(Table::Sessions, key, bytes);
+                Ok::<_, KernelError>(())
+            })
+            .await?;
+        let session = self.session(&token)?;
+        tracing::info!(username, ?from, "signed in");
+        Ok((token, session))
+    }
+
+    /// The live session for a cookie token.
+    pub fn session(&self, token: &str) -> Result<Session, KernelError> {
+        let read = self.store().read()?;
+        let bytes = read
+            .get(Table::Sessions, &session_key(token))?
+            .ok_or(KernelError::Unauthenticated)?;
+        let stored: StoredSession =
+            ciborium::from_reader(bytes.as_slice()).map_err(|_| KernelError::Unauthenticated)?;
+        let expires = OffsetDateTime::from_unix_timestamp(stored.expires)
+            .map_err(|_| KernelError::Unauthenticated)?;
+        if expires <= self.clock().now() {
+            return Err(KernelError::Unauthenticated);
+        }
+        let principal = self.principal_in(&read, stored.company, stored.user)?;
+        Ok(Session {
+            principal,
+            csrf: stored.csrf,
+            expires,
+        })
+    }
+
+    fn principal_in(
+        &self,
+        read: &nexus_store::ReadTxn,
+        company: u64,
+        user: u64,
+    ) -> Result<Principal, KernelError> {
+        let user_rec = read
+            .get(Table::Records, &keys::record(&USER, company, user))?
+            .map(|b| Record::decode(&USER, &b))
+            .transpose()?
+            .ok_or(KernelError::Unauthenticated)?;
+        if user_rec.get("active") != &Value::Bool(true) {
+            return Err(KernelError::Unauthenticated);
+        }
+        let role = match user_rec.get("role").as_ref_id() {
+            Some(id) => read
+                .get(Table::Records, &keys::record(&ROLE, company, id))?
+                .map(|b| Record::decode(&ROLE, &b))
+                .transpose()?,
+            None => None,
+        };
+        let (role_name, grants) = match &role {
+            Some(r) => (
+                r.title(&ROLE),
+                Grants::parse(r.get("permissions").as_text().unwrap_or("")).unwrap_or_default(),
+            ),
+            None => ("(no role)".to_string(), Grants::default()),
+        };
+        let company_name = read
+            .get(Table::Records, &keys::record(&COMPANY, company, company))?
+            .map(|b| Record::decode(&COMPANY, &b))
+            .transpose()?
+            .map(|c| c.title(&COMPANY))
+            .unwrap_or_default();
+        Ok(Principal::new(
+            user,
+            user_rec.get("username").display(),
+            user_rec.title(&USER),
+            (company, company_name),
+            role_name,
+            grants,
+        ))
+    }
+
+    /// Ends a session.
+    pub async fn logout(&self, token: &str) -> Result<(), KernelError> {
+        let key = session_key(token);
+        self.store()
+            .write(move |txn| {
+                txn.delete(Table::Sessions, key);
+                Ok::<_, KernelError>(())
+            })
+            .await
+    }
+
+    /// Whether no one can sign in yet (no user has a password).
+    pub fn setup_needed(&self) -> Result<bool, KernelError> {
+        let read = self.store().read()?;
+        let mut any = false;
+        read.scan(Table::Credentials, .., false, |_, _| {
+            any = true;
+            std::ops::ControlFlow::Break(())
+        })?;
+        Ok(!any)
+    }
+
+    /// Makes (and remembers) the one-time token for the first administrator.
+    pub fn issue_setup_token(&self) -> String {
+        let token = random_token();
+        if let Ok(mut slot) = self.setup_slot().lock() {
+            *slot = Some(token.clone());
+        }
+        token
+    }
+
+    pub fn setup_token_valid(&self, token: &str) -> bool {
+        self.setup_slot()
+            .lock()
+            .ok()
+            .and_then(|slot| slot.clone())
+            .is_some_and(|t| bool::from(t.as_bytes().ct_eq(token.as_bytes())))
+    }
+
+    /// Creates the first administrator with the one-time token, then forgets the token.
+    pub async fn complete_setup(
+        &self,
+        token: &str,
+        username: &str,
+        full_name: &str,
+        password: &str,
+    ) -> Result<Record, KernelError> {
+        if !self.setup_token_valid(token) || !self.setup_needed()? {
+            return Err(KernelError::BadSetupToken);
+        }
+        let company = self.default_company()?.ok_or_else(|| {
+            KernelError::Internal("no company exists yet; start nexus once to create it".into())
+        })?;
+        let admin_role = self.role_by_name(company, "Administrator")?;
+        let rec = self
+            .create_user(company, username, full_name, password, admin_role)
+            .await?;
+        if let Ok(mut slot) = self.setup_slot().lock() {
+            *slot = None;
+        }
+        Ok(rec)
+    }
+
+    /// Creates a user as the system (setup, `nexus admin create-user`).
+    pub async fn create_user(
+        &self,
+        company: u64,
+        username: &str,
+        full_name: &str,
+        password: &str,
+        role: u64,
+    ) -> Result<Record, KernelError> {
+        let input = crate::Input::Form(vec![
+            ("username".into(), username.into()),
+            ("full_name".into(), full_name.into()),
+            ("role".into(), role.to_string()),
+            ("active".into(), "true".into()),
+            ("password".into(), password.into()),
+        ]);
+        self.create(&Principal::system(company), &USER, input).await
+    }
+
+    /// The id of a role by name in a company.
+    pub fn role_by_name(&self, company: u64, name: &str) -> Result<u64, KernelError> {
+        let page = self.list_unchecked(
+            company,
+            &ROLE,
+            &crate::ListQuery {
+                filters: vec![("name".into(), name.into())],
+                limit: 100,
+                ..Default::default()
+            },
+        )?;
+        page.rows
+            .iter()
+            .find(|r| r.get("name").display().eq_ignore_ascii_case(name))
+            .map(|r| r.id)
+            .ok_or_else(|| KernelError::NotFound(format!("there is no role called \"{name}\"")))
+    }
+
+    /// The company the appliance was first set up with.
+    pub fn default_company(&self) -> Result<Option<u64>, KernelError> {
+        let read = self.store().read()?;
+        Ok(read
+            .get(Table::Meta, META_DEFAULT_COMPANY)?
+            .and_then(|b| decode_u64(&b)))
+    }
+
+    /// Creates a company (a tenant) with the default roles, in one transaction. The
+    /// first company created becomes the default one.
+    pub async fn create_company(&self, name: &str, currency: &str) -> Result<u64, KernelError> {
+        let mut errors = FieldErrors::default();
+        let name_v = COMPANY.field("name").map(|f| f.parse_text(name));
+        let cur_v = COMPANY.field("currency").map(|f| f.parse_text(currency));
+        let mut values = BTreeMap::new();
+        for (field, parsed) in [("name", name_v), ("currency", cur_v)] {
+            match parsed {
+                Some(Ok(v)) if !v.is_empty() => {
+                    values.insert(field, v);
+                }
+                Some(Ok(_)) => errors.push(field, format!("{field} is required")),
+                Some(Err(m)) => errors.push(field, m),
+                None => {}
+            }
+        }
+        if !errors.is_empty() {
+            return Err(KernelError::Invalid(errors));
+        }
+        let now = self.clock().now();
+        self.store()
+            .write(move |txn| {
+                let company = insert_as_system(txn, &COMPANY, None, values, now)?;
+                for (role, grants, description) in DEFAULT_ROLES {
+                    let mut v = BTreeMap::new();
+                    v.insert("name", Value::Text((*role).into()));
+                    v.insert("permissions", Value::Text((*grants).into()));
+                    v.insert("description", Value::Text((*description).into()));
+                    insert_as_system(txn, &ROLE, Some(company.id), v, now)?;
+                }
+                if txn.get(Table::Meta, META_DEFAULT_COMPANY)?.is_none() {
+                    txn.put(
+                        Table::Meta,
+                        META_DEFAULT_COMPANY.to_vec(),
+                        u64_key(company.id).to_vec(),
+                    );
+                }
+                Ok::<_, KernelError>(company.id)
+            })
+            .await
+    }
+}

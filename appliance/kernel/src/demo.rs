@@ -1,0 +1,222 @@
+//! The demo company: a few hundred plausible customers and their contacts, generated
+//! deterministically so every box (and every test) sees the same data.
+
+use std::collections::BTreeMap;
+
+use time::{Date, Duration};
+
+use crate::Kernel;
+use crate::builtin::{CONTACT, CUSTOMER, CUSTOMER_STATUS};
+use crate::error::KernelError;
+use crate::service::insert_as_system;
+use crate::value::Value;
+
+const FIRST: &[&str] = &[
+    "Alpine",
+    "Harbor",
+    "Cedar",
+    "Summit",
+    "Blue River",
+    "Northwind",
+    "Granite",
+    "Maple",
+    "Silver Oak",
+    "Redwood",
+    "Lakeside",
+    "Ironbridge",
+    "Sunrise",
+    "Meadow",
+    "Coastal",
+    "Pioneer",
+    "Evergreen",
+    "Falcon",
+    "Golden Gate",
+    "Riverside",
+    "Highland",
+    "Copper",
+    "Orchard",
+    "Beacon",
+    "Willow",
+];
+const SECOND: &[&str] = &[
+    "Bakery",
+    "Logistics",
+    "Dental",
+    "Architects",
+    "Print Shop",
+    "Consulting",
+    "Motors",
+    "Florists",
+    "Engineering",
+    "Outfitters",
+    "Veterinary",
+    "Brewing",
+    "Legal",
+    "Hardware",
+    "Studios",
+    "Catering",
+    "Electric",
+    "Pharmacy",
+    "Roofing",
+    "Analytics",
+];
+const SUFFIX: &[&str] = &["Ltd", "GmbH", "LLC", "& Co", "AG", "Inc", "SARL", "BV"];
+const CITIES: &[(&str, &str)] = &[
+    ("Zurich", "Switzerland"),
+    ("Geneva", "Switzerland"),
+    ("Berlin", "Germany"),
+    ("Munich", "Germany"),
+    ("Vienna", "Austria"),
+    ("Lyon", "France"),
+    ("Paris", "France"),
+    ("Amsterdam", "Netherlands"),
+    ("London", "United Kingdom"),
+    ("Leeds", "United Kingdom"),
+    ("Dublin", "Ireland"),
+    ("Boston", "United States"),
+    ("Denver", "United States"),
+    ("Toronto", "Canada"),
+    ("Milan", "Italy"),
+    ("Madrid", "Spain"),
+];
+const PEOPLE: &[&str] = &[
+    "Anna", "Ben", "Chiara", "David", "Elif", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kaito",
+    "Lena", "Marco", "Nora", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tara",
+];
+const SURNAMES: &[&str] = &[
+    "Keller", "Moreau", "Schmidt", "Rossi", "Novak", "Berg", "Okafor", "Tanaka", "Weber", "Larsen",
+    "Costa", "Meier", "Dubois", "Fischer", "Brennan", "Haas",
+];
+const TITLES: &[&str] = &[
+    "Owner",
+    "Office Manager",
+    "Accountant",
+    "Purchasing",
+    "Operations Lead",
+    "Director",
+];
+
+/// A tiny deterministic generator (SplitMix64), so demo data is the same everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
+/// One generated customer's values.
+pub fn customer_values(n: u64, seed: u64) -> BTreeMap<&'static str, Value> {
+    let mut rng = Rng(seed ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let (city, country) = CITIES[(rng.next() % CITIES.len() as u64) as usize];
+    let base = format!("{} {}", rng.pick(FIRST), rng.pick(SECOND));
+    // The running number keeps names unique however many are generated.
+    let name = format!("{base} {} {n:05}", rng.pick(SUFFIX));
+    let slug: String = base
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let status = CUSTOMER_STATUS[(rng.next() % 10).min(3) as usize % CUSTOMER_STATUS.len()];
+    let since = Date::from_calendar_date(2019, time::Month::January, 1)
+        .map(|d| d + Duration::days((rng.next() % 2500) as i64))
+        .ok();
+    let mut v = BTreeMap::new();
+    v.insert("name", Value::Text(name));
+    v.insert("email", Value::Text(format!("office{n}@{slug}.example")));
+    v.insert(
+        "phone",
+        Value::Text(format!(
+            "+41 44 {:03} {:02} {:02}",
+            rng.next() % 1000,
+            rng.next() % 100,
+            rng.next() % 100
+        )),
+    );
+    v.insert("city", Value::Text(city.into()));
+    v.insert("country", Value::Text(country.into()));
+    v.insert("status", Value::Text(status.into()));
+    v.insert(
+        "credit_limit",
+        Value::Money(((rng.next() % 200) as i64 + 1) * 250_00),
+    );
+    if let Some(d) = since {
+        v.insert("customer_since", Value::Date(d));
+    }
+    v
+}
+
+impl Kernel {
+    /// Seeds `customers` demo customers (each with one or two contacts) into a company,
+    /// unless it already has customers. Returns how many customers were created.
+    pub async fn seed_demo(&self, company: u64, customers: u64) -> Result<u64, KernelError> {
+        if self
+            .list_unchecked(
+                company,
+                &CUSTOMER,
+                &crate::ListQuery {
+                    limit: 1,
+                    ..Default::default()
+                },
+            )?
+            .total
+            > 0
+        {
+            return Ok(0);
+        }
+        let now = self.clock().now();
+        const CHUNK: u64 = 200;
+        let mut n = 0;
+        while n < customers {
+            let upto = (n + CHUNK).min(customers);
+            let range = n..upto;
+            self.store()
+                .write(move |txn| {
+                    for i in range {
+                        let cust = insert_as_system(
+                            txn,
+                            &CUSTOMER,
+                            Some(company),
+                            customer_values(i, 42),
+                            now,
+                        )?;
+                        let mut rng = Rng(i ^ 0xC0FFEE);
+                        for _ in 0..(1 + rng.next() % 2) {
+                            let first = rng.pick(PEOPLE);
+                            let last = rng.pick(SURNAMES);
+                            let domain = cust.get("email").display();
+                            let domain = domain
+                                .split('@')
+                                .nth(1)
+                                .unwrap_or("example.com")
+                                .to_string();
+                            let mut v = BTreeMap::new();
+                            v.insert("name", Value::Text(format!("{first} {last}")));
+                            v.insert("customer", Value::Ref(cust.id));
+                            v.insert("job_title", Value::Text(rng.pick(TITLES).into()));
+                            v.insert(
+                                "email",
+                                Value::Text(format!(
+                                    "{}.{}@{domain}",
+                                    first.to_lowercase(),
+                                    last.to_lowercase()
+                                )),
+                            );
+                            insert_as_system(txn, &CONTACT, Some(company), v, now)?;
+                        }
+                    }
+                    Ok::<_, KernelError>(())
+                })
+                .await?;
+            n = upto;
+        }
+        Ok(customers)
+    }
+}

@@ -1,0 +1,203 @@
+//! Role permissions: per-entity actions, written `customer:rcwdx, contact:r`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::builtin::ENTITIES;
+
+/// What a person may do with records of an entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Read,
+    Create,
+    Write,
+    Delete,
+    Export,
+}
+
+impl Action {
+    pub const ALL: [Action; 5] = [
+        Action::Read,
+        Action::Create,
+        Action::Write,
+        Action::Delete,
+        Action::Export,
+    ];
+
+    fn letter(self) -> char {
+        match self {
+            Action::Read => 'r',
+            Action::Create => 'c',
+            Action::Write => 'w',
+            Action::Delete => 'd',
+            Action::Export => 'x',
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Read => "view",
+            Action::Create => "create",
+            Action::Write => "edit",
+            Action::Delete => "delete",
+            Action::Export => "export",
+        }
+    }
+}
+
+/// The actions a role grants, per entity name; `*` stands for every entity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    by_entity: BTreeMap<String, u8>,
+}
+
+impl Grants {
+    /// Everything on every entity (the Administrator role, the system).
+    pub fn all() -> Grants {
+        let mut g = Grants::default();
+        g.by_entity.insert("*".into(), 0b1_1111);
+        g
+    }
+
+    pub fn allows(&self, entity: &str, action: Action) -> bool {
+        let mask = self.by_entity.get(entity).copied().unwrap_or(0)
+            | self.by_entity.get("*").copied().unwrap_or(0);
+        mask & action.bit() != 0
+    }
+
+    /// Parses `entity:letters` pairs separated by commas or spaces. Letters: r(ead),
+    /// c(reate), w(rite), d(elete), x (export). Unknown entities and letters are refused.
+    pub fn parse(input: &str) -> Result<Grants, String> {
+        let mut g = Grants::default();
+        for part in input
+            .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+        {
+            let Some((entity, letters)) = part.split_once(':') else {
+                return Err(format!(
+                    "\"{part}\" should look like entity:letters, e.g. customer:rcw"
+                ));
+            };
+            let entity = entity.trim().to_ascii_lowercase();
+            if entity != "*" && !ENTITIES.iter().any(|e| e.name == entity) {
+                let known: Vec<&str> = ENTITIES.iter().map(|e| e.name).collect();
+                return Err(format!(
+                    "\"{entity}\" is not an entity; known: *, {}",
+                    known.join(", ")
+                ));
+            }
+            let mut mask = 0u8;
+            for c in letters.trim().chars() {
+                let action = Action::ALL
+                    .iter()
+                    .find(|a| a.letter() == c.to_ascii_lowercase())
+                    .ok_or_else(|| format!("\"{c}\" is not an action letter (r, c, w, d, x)"))?;
+                mask |= action.bit();
+            }
+            *g.by_entity.entry(entity).or_default() |= mask;
+        }
+        Ok(g)
+    }
+}
+
+impl fmt::Display for Grants {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (entity, mask) in &self.by_entity {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{entity}:")?;
+            for a in Action::ALL {
+                if mask & a.bit() != 0 {
+                    write!(f, "{}", a.letter())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Who is acting: the capability every kernel call takes. Built only by the kernel
+/// (from a session, or for the system itself), so a handler cannot make one up.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: u64,
+    pub username: String,
+    pub display_name: String,
+    pub company: u64,
+    pub company_name: String,
+    pub role_name: String,
+    grants: Grants,
+    pub(crate) system: bool,
+}
+
+impl Principal {
+    pub(crate) fn new(
+        user_id: u64,
+        username: String,
+        display_name: String,
+        company: (u64, String),
+        role_name: String,
+        grants: Grants,
+    ) -> Principal {
+        Principal {
+            user_id,
+            username,
+            display_name,
+            company: company.0,
+            company_name: company.1,
+            role_name,
+            grants,
+            system: false,
+        }
+    }
+
+    /// The appliance itself acting for a company (CLI, setup, demo seeding).
+    pub fn system(company: u64) -> Principal {
+        Principal {
+            user_id: 0,
+            username: "system".into(),
+            display_name: "System".into(),
+            company,
+            company_name: String::new(),
+            role_name: "System".into(),
+            grants: Grants::all(),
+            system: true,
+        }
+    }
+
+    pub fn can(&self, entity: &str, action: Action) -> bool {
+        self.grants.allows(entity, action)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.grants.allows("user", Action::Write) && self.grants.allows("role", Action::Write)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_round_trip_and_explain_mistakes() {
+        let g = Grants::parse("customer:rcw contact:r, *:r").expect("parse");
+        assert!(g.allows("customer", Action::Write));
+        assert!(!g.allows("customer", Action::Delete));
+        assert!(g.allows("user", Action::Read));
+        assert_eq!(g.to_string(), "*:r, contact:r, customer:rcw");
+        assert_eq!(Grants::parse(&g.to_string()), Ok(g));
+        let e = Grants::parse("custmer:r").expect_err("unknown entity");
+        assert!(e.contains("\"custmer\" is not an entity"), "{e}");
+        let e = Grants::parse("customer:rq").expect_err("bad letter");
+        assert!(e.contains("\"q\" is not an action letter"), "{e}");
+        let e = Grants::parse("customer").expect_err("no colon");
+        assert!(e.contains("entity:letters"), "{e}");
+    }
+}

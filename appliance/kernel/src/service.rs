@@ -1,0 +1,951 @@
+//! The record service: every entity's create, update, delete, get, list and history,
+//! driven by its definition. Each write is one store command: validate, write the
+//! record and its indexes, append the change-log entry and the audit entry — all or
+//! nothing.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+
+use nexus_store::{Table, Txn, decode_u64, prefix_end, u64_key};
+
+use crate::audit::{self, AuditEntry, NewEntry};
+use crate::builtin::{COMPANY, ENTITIES, USER};
+use crate::changes::{Change, Op};
+use crate::entity::{Creation, EntityDef, FieldKind, Unique};
+use crate::error::{FieldErrors, KernelError};
+use crate::perm::{Action, Principal};
+use crate::record::{Record, keys};
+use crate::value::Value;
+use crate::{Kernel, password};
+
+const META_NEXT_ID: &[u8] = b"next_id";
+
+/// Input for a write, as it arrived.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Form fields (`name=value` pairs; for repeated names the last wins).
+    Form(Vec<(String, String)>),
+    /// A JSON object.
+    Json(serde_json::Map<String, serde_json::Value>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Create,
+    Update,
+}
+
+/// Parsed input: stored values, and secrets still to be hashed.
+struct Parsed {
+    values: BTreeMap<&'static str, Value>,
+    secrets: Vec<(&'static str, String)>,
+}
+
+/// Keys an input may carry beside the entity's fields.
+const ENVELOPE_KEYS: &[&str] = &["id", "version", "created_at", "updated_at"];
+
+fn parse_input(def: &'static EntityDef, input: &Input, mode: Mode) -> Result<Parsed, KernelError> {
+    let mut errors = FieldErrors::default();
+    let mut values = BTreeMap::new();
+    let mut secrets = Vec::new();
+    let mut seen: Vec<&'static str> = Vec::new();
+    let mut accept = |name: &str, parsed: Result<Value, String>, errors: &mut FieldErrors| {
+        let Some(field) = def.field(name) else {
+            errors.push(
+                name,
+                format!(
+                    "{} has no field \"{name}\"; its fields are: {}",
+                    def.label,
+                    def.fields
+                        .iter()
+                        .map(|f| f.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            return;
+        };
+        seen.retain(|s| *s != field.name);
+        seen.push(field.name);
+        match parsed {
+            Ok(v) if field.kind == FieldKind::Password => {
+                if let Value::Text(secret) = v {
+                    secrets.retain(|(n, _)| *n != field.name);
+                    secrets.push((field.name, secret));
+                }
+            }
+            Ok(v) => {
+                values.insert(field.name, v);
+            }
+            Err(m) => errors.push(field.name, m),
+        }
+    };
+    match input {
+        Input::Form(pairs) => {
+            // Last value wins, so a hidden "false" before a checkbox works.
+            let mut last: BTreeMap<&str, &str> = BTreeMap::new();
+            for (k, v) in pairs {
+                if k.starts_with('_') || ENVELOPE_KEYS.contains(&k.as_str()) {
+                    continue;
+                }
+                last.insert(k, v);
+            }
+            for (k, v) in last {
+                let parsed = match def.field(k) {
+                    Some(f) => f.parse_text(v),
+                    None => Ok(Value::Empty),
+                };
+                accept(k, parsed, &mut errors);
+            }
+        }
+        Input::Json(map) => {
+            for (k, v) in map {
+                if ENVELOPE_KEYS.contains(&k.as_str()) {
+                    continue;
+                }
+                let parsed = match def.field(k) {
+                    Some(f) => f.parse_json(v),
+                    None => Ok(Value::Empty),
+                };
+                accept(k, parsed, &mut errors);
+            }
+        }
+    }
+    for f in def.fields.iter().filter(|f| f.required) {
+        if errors.get(f.name).is_some() {
+            continue;
+        }
+        let missing = match f.kind {
+            FieldKind::Password => {
+                mode == Mode::Create && !secrets.iter().any(|(n, _)| *n == f.name)
+            }
+            _ => match values.get(f.name) {
+                Some(v) => v.is_empty(),
+                None => mode == Mode::Create,
+            },
+        };
+        if missing {
+            errors.push(f.name, format!("{} is required", f.label));
+        }
+    }
+    // A password is required when a user is created, even though editing may leave it.
+    if mode == Mode::Create {
+        for f in def.fields.iter().filter(|f| f.kind == FieldKind::Password) {
+            if errors.get(f.name).is_none() && !secrets.iter().any(|(n, _)| *n == f.name) {
+                errors.push(f.name, format!("{} is required", f.label));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        // Report in the order of the form.
+        errors
+            .0
+            .sort_by_key(|(name, _)| def.field_index(name).map_or(u8::MAX, |i| i));
+        return Err(KernelError::Invalid(errors));
+    }
+    Ok(Parsed { values, secrets })
+}
+
+/// A list request: server-side sort, filter and paging.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// An indexed field to sort by; `None` sorts by id (creation order).
+    pub sort: Option<String>,
+    pub descending: bool,
+    /// Quick search: case-insensitive substring over the entity's search fields.
+    pub search: Option<String>,
+    /// Per-field filters: substring for text, equality for choices, booleans and refs.
+    pub filters: Vec<(String, String)>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub rows: Vec<Record>,
+    /// Records matching the query.
+    pub total: u64,
+}
+
+fn require(who: &Principal, def: &EntityDef, action: Action) -> Result<(), KernelError> {
+    if who.can(def.name, action) {
+        Ok(())
+    } else {
+        Err(KernelError::Forbidden {
+            action: action.verb(),
+            entity: def.plural.to_lowercase(),
+        })
+    }
+}
+
+pub(crate) fn not_found(def: &EntityDef, id: u64) -> KernelError {
+    KernelError::NotFound(format!(
+        "there is no {} with id {id} in your company",
+        def.label.to_lowercase()
+    ))
+}
+
+impl Kernel {
+    pub fn entity(&self, name: &str) -> Result<&'static EntityDef, KernelError> {
+        crate::builtin::entity(name).ok_or_else(|| {
+            KernelError::NotFound(format!("there is no kind of record called \"{name}\""))
+        })
+    }
+
+    /// Creates a record in the principal's company.
+    pub async fn create(
+        &self,
+        who: &Principal,
+        def: &'static EntityDef,
+        input: Input,
+    ) -> Result<Record, KernelError> {
+        require(who, def, Action::Create)?;
+        if def.creation == Creation::SystemOnly && !who.system {
+            return Err(KernelError::Forbidden {
+                action: "create",
+                entity: def.plural.to_lowercase(),
+            });
+        }
+        let parsed = parse_input(def, &input, Mode::Create)?;
+        let hashes = password::hash_all(parsed.secrets).await?;
+        let now = self.clock().now();
+        let who = who.clone();
+        self.store()
+            .write(move |txn| {
+                let id = next_id(txn)?;
+                let company = if def.code == COMPANY.code {
+                    id
+                } else {
+                    who.company
+                };
+                let rec = Record {
+                    id,
+                    company,
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                    created_by: who.user_id,
+                    updated_by: who.user_id,
+                    values: parsed.values,
+                    unknown: Vec::new(),
+                };
+                write_record(txn, def, &who, None, &rec, Op::Create)?;
+                for (_, hash) in hashes {
+                    txn.put(Table::Credentials, u64_key(id).to_vec(), hash.into_bytes());
+                }
+                Ok(rec)
+            })
+            .await
+    }
+
+    /// Changes the given fields of a record, if it is still at `base_version`.
+    pub async fn update(
+        &self,
+        who: &Principal,
+        def: &'static EntityDef,
+        id: u64,
+        base_version: u64,
+        input: Input,
+    ) -> Result<Record, KernelError> {
+        require(who, def, Action::Write)?;
+        let parsed = parse_input(def, &input, Mode::Update)?;
+        let hashes = password::hash_all(parsed.secrets).await?;
+        let now = self.clock().now();
+        let who = who.clone();
+        self.store()
+            .write(move |txn| {
+                let old = load(txn, def, who.company, id)?.ok_or_else(|| not_found(def, id))?;
+                check_version(txn, def, &old, base_version)?;
+                guard_self(def, &who, &old, &parsed.values)?;
+                let mut new = old.clone();
+                for (k, v) in parsed.values {
+                    new.values.insert(k, v);
+                }
+                new.values.retain(|_, v| !v.is_empty());
+                if new.values == old.values && hashes.is_empty() {
+                    return Ok(old);
+                }
+                new.version = old.version + 1;
+                new.updated_at = now;
+                new.updated_by = who.user_id;
+                write_record(txn, def, &who, Some(&old), &new, Op::Update)?;
+                for (_, hash) in hashes {
+                    txn.put(Table::Credentials, u64_key(id).to_vec(), hash.into_bytes());
+                }
+                Ok(new)
+            })
+            .await
+    }
+
+    /// Deletes a record (at `base_version`, when given) unless others refer to it.
+    pub async fn delete(
+        &self,
+        who: &Principal,
+        def: &'static EntityDef,
+        id: u64,
+        base_version: Option<u64>,
+    ) -> Result<(), KernelError> {
+        require(who, def, Action::Delete)?;
+        if def.code == COMPANY.code {
+            return Err(KernelError::Conflict(
+                "a company cannot be deleted from here; it holds the books".into(),
+            ));
+        }
+        if def.code == USER.code && id == who.user_id {
+            return Err(KernelError::Conflict(
+                "you cannot delete your own account".into(),
+            ));
+        }
+        let now = self.clock().now();
+        let who = who.clone();
+        self.store()
+            .write(move |txn| {
+                let old = load(txn, def, who.company, id)?.ok_or_else(|| not_found(def, id))?;
+                if let Some(v) = base_version {
+                    check_version(txn, def, &old, v)?;
+                }
+                for referrer in ENTITIES {
+                    for (i, f) in referrer.fields.iter().enumerate() {
+                        if f.kind != FieldKind::Ref(def.name) || !f.indexed {
+                            continue;
+                        }
+                        let mut prefix = keys::index_prefix(referrer, who.company, i as u8);
+                        Value::Ref(id).index_key(&mut prefix);
+                        if txn.any_with_prefix(Table::Index, &prefix)? {
+                            return Err(KernelError::Conflict(format!(
+                                "{} still refer to this {}; change or delete them first",
+                                referrer.plural.to_lowercase(),
+                                def.label.to_lowercase()
+                            )));
+                        }
+                    }
+                }
+                let mut gone = old.clone();
+                gone.updated_at = now;
+                gone.updated_by = who.user_id;
+                write_record(txn, def, &who, Some(&old), &gone, Op::Delete)?;
+                txn.delete(Table::Credentials, u64_key(id).to_vec());
+                Ok(())
+            })
+            .await
+    }
+
+    /// One record of the principal's company.
+    pub fn get(
+        &self,
+        who: &Principal,
+        def: &'static EntityDef,
+        id: u64,
+    ) -> Result<Record, KernelError> {
+        require(who, def, Action::Read)?;
+        let read = self.store().read()?;
+        match read.get(Table::Records, &keys::record(def, who.company, id))? {
+            Some(bytes) => Record::decode(def, &bytes),
+            None => Err(not_found(def, id)),
+        }
+    }
+
+    /// A page of the principal's company's records.
+    pub fn list(
+        &self,
+        who: &Principal,
+        def: &'static EntityDef,
+        q: &ListQuery,
+    ) -> Result<ListPage, KernelError> {
+        require(who, def, Action::Read)?;
+        self.list_unchecked(who.company, def, q)
+    }
+
+    /// Exports every matching record (the CSV export).
+    pub fn export(
+        &self,
+        who: &Principal,
+        def: &'static EntityDef,
+        q: &ListQuery,
+    ) -> Result<Vec<Record>, KernelError> {
+        require(who, def, Action::Read)?;
+        require(who, def, Action::Export)?;
+        let mut all = q.clone();
+        all.offset = 0;
+        all.limit = usize::MAX;
+        Ok(self.list_unchecked(who.company, def, &all)?.rows)
+    }
+
+    pub(crate) fn list_unchecked(
+        &self,
+        company: u64,
+        def: &'static EntityDef,
+        q: &ListQuery,
+    ) -> Result<ListPage, KernelError> {
+        let filter = Filter::new(def, q)?;
+        let read = self.store().read()?;
+        let (table, prefix) = match &q.sort {
+            None => (Table::Records, keys::scope(def, company)),
+            Some(name) => {
+                let (i, f) = def
+                    .fields
+                    .iter()
+                    .enumerate()
+                    .find(|(_, f)| f.name == name)
+                    .ok_or_else(|| {
+                        KernelError::BadRequest(format!(
+                            "{} has no field \"{name}\" to sort by",
+                            def.label
+                        ))
+                    })?;
+                if !f.indexed {
+                    return Err(KernelError::BadRequest(format!(
+                        "{} cannot be sorted by {}",
+                        def.plural,
+                        f.label.to_lowercase()
+                    )));
+                }
+                (Table::Index, keys::index_prefix(def, company, i as u8))
+            }
+        };
+        let end = prefix_end(&prefix);
+        let range = match &end {
+            Some(end) => (
+                std::ops::Bound::Included(prefix.as_slice()),
+                std::ops::Bound::Excluded(end.as_slice()),
+            ),
+            None => (
+                std::ops::Bound::Included(prefix.as_slice()),
+                std::ops::Bound::Unbounded,
+            ),
+        };
+        let mut rows = Vec::new();
+        let mut matched = 0u64;
+        let mut failure = None;
+        let want_until = q.offset.saturating_add(q.limit);
+        read.scan(table, range, q.descending, |k, v| {
+            if filter.is_none() {
+                // Without a filter only the page's rows need decoding.
+                let pos = matched as usize;
+                matched += 1;
+                if pos < q.offset {
+                    return ControlFlow::Continue(());
+                }
+                if pos >= want_until {
+                    return ControlFlow::Break(());
+                }
+            }
+            let bytes = if table == Table::Records {
+                Some(v.to_vec())
+            } else {
+                match keys::id_suffix(k)
+                    .map(|id| read.get(Table::Records, &keys::record(def, company, id)))
+                {
+                    Some(Ok(b)) => b,
+                    Some(Err(e)) => {
+                        failure = Some(KernelError::from(e));
+                        return ControlFlow::Break(());
+                    }
+                    None => None,
+                }
+            };
+            let Some(bytes) = bytes else {
+                return ControlFlow::Continue(());
+            };
+            let rec = match Record::decode(def, &bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
+                }
+            };
+            match &filter {
+                None => rows.push(rec),
+                Some(f) => {
+                    if f.matches(&rec) {
+                        let pos = matched as usize;
+                        matched += 1;
+                        if pos >= q.offset && pos < want_until {
+                            rows.push(rec);
+                        }
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let total = if filter.is_none() {
+            self.count(company, def)?
+        } else {
+            matched
+        };
+        Ok(ListPage { rows, total })
+    }
+
+    fn count(&self, company: u64, def: &EntityDef) -> Result<u64, KernelError> {
+        let read = self.store().read()?;
+        Ok(read
+            .get(Table::Counts, &keys::scope(def, company))?
+            .and_then(|b| decode_u64(&b))
+            .unwrap_or(0))
+    }
+
+    /// The audit entries of one record, newest first.
+    pub fn history(
+        &self,
+        who: &Principal,
+        def: &'static EntityDef,
+        id: u64,
+    ) -> Result<Vec<AuditEntry>, KernelError> {
+        require(who, def, Action::Read)?;
+        let read = self.store().read()?;
+        let prefix = keys::record(def, who.company, id);
+        let end = prefix_end(&prefix).unwrap_or_default();
+        let mut seqs = Vec::new();
+        read.scan(
+            Table::History,
+            prefix.as_slice()..end.as_slice(),
+            true,
+            |k, _| {
+                if let Some(seq) = keys::id_suffix(k) {
+                    seqs.push(seq);
+                }
+                ControlFlow::Continue(())
+            },
+        )?;
+        if seqs.is_empty() && read.get(Table::Records, &prefix)?.is_none() {
+            return Err(not_found(def, id));
+        }
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            if let Some(bytes) = read.get(Table::Audit, &u64_key(seq))? {
+                out.push(AuditEntry::decode(&bytes)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Titles of records of `def` by id, for showing references (missing ids are left out).
+    pub fn titles(
+        &self,
+        who: &Principal,
+        def: &'static EntityDef,
+        ids: impl IntoIterator<Item = u64>,
+    ) -> Result<BTreeMap<u64, String>, KernelError> {
+        if !who.can(def.name, Action::Read) {
+            return Ok(BTreeMap::new());
+        }
+        let read = self.store().read()?;
+        let mut out = BTreeMap::new();
+        for id in ids {
+            if out.contains_key(&id) {
+                continue;
+            }
+            if let Some(bytes) = read.get(Table::Records, &keys::record(def, who.company, id))? {
+                out.insert(id, Record::decode(def, &bytes)?.title(def));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Choices for a reference field: (id, title), sorted by title, at most `limit`.
+    pub fn ref_options(
+        &self,
+        who: &Principal,
+        def: &'static EntityDef,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, KernelError> {
+        if !who.can(def.name, Action::Read) {
+            return Ok(Vec::new());
+        }
+        let sort = def
+            .field(def.title_field)
+            .filter(|f| f.indexed)
+            .map(|f| f.name.to_string());
+        let page = self.list_unchecked(
+            who.company,
+            def,
+            &ListQuery {
+                sort,
+                limit,
+                ..ListQuery::default()
+            },
+        )?;
+        Ok(page.rows.iter().map(|r| (r.id, r.title(def))).collect())
+    }
+}
+
+/// A compiled list filter.
+struct Filter {
+    search: Option<(Vec<&'static str>, String)>,
+    fields: Vec<(&'static str, FieldKind, String)>,
+}
+
+impl Filter {
+    fn new(def: &'static EntityDef, q: &ListQuery) -> Result<Option<Filter>, KernelError> {
+        let search = q
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| (def.search_fields.to_vec(), s.to_lowercase()));
+        let mut fields = Vec::new();
+        for (name, value) in &q.filters {
+            if value.trim().is_empty() {
+                continue;
+            }
+            let f = def.field(name).filter(|f| f.stored()).ok_or_else(|| {
+                KernelError::BadRequest(format!(
+                    "{} has no field \"{name}\" to filter on",
+                    def.label
+                ))
+            })?;
+            let needle = match f.kind {
+                FieldKind::Bool
+                | FieldKind::Ref(_)
+                | FieldKind::Money
+                | FieldKind::Date
+                | FieldKind::Int { .. } => f
+                    .parse_text(value)
+                    .map_err(|m| {
+                        KernelError::BadRequest(format!(
+                            "filter on {}: {m}",
+                            f.label.to_lowercase()
+                        ))
+                    })?
+                    .display(),
+                _ => value.trim().to_lowercase(),
+            };
+            fields.push((f.name, f.kind, needle));
+        }
+        if search.is_none() && fields.is_empty() {
+            Ok(None)
+        } else {
+            Ok(Some(Filter { search, fields }))
+        }
+    }
+
+    fn matches(&self, rec: &Record) -> bool {
+        if let Some((fields, needle)) = &self.search {
+            let hit = fields.iter().any(|f| {
+                rec.get(f)
+                    .display()
+                    .to_lowercase()
+                    .contains(needle.as_str())
+            });
+            if !hit {
+                return false;
+            }
+        }
+        self.fields.iter().all(|(name, kind, needle)| {
+            let v = rec.get(name);
+            match kind {
+                FieldKind::Choice(_) => v.display().eq_ignore_ascii_case(needle),
+                FieldKind::Bool
+                | FieldKind::Ref(_)
+                | FieldKind::Money
+                | FieldKind::Date
+                | FieldKind::Int { .. } => v.display() == *needle,
+                _ => v.display().to_lowercase().contains(needle.as_str()),
+            }
+        })
+    }
+}
+
+pub(crate) fn next_id(txn: &mut Txn<'_>) -> Result<u64, KernelError> {
+    let current = txn
+        .get(Table::Meta, META_NEXT_ID)?
+        .and_then(|b| decode_u64(&b))
+        .unwrap_or(1);
+    txn.put(
+        Table::Meta,
+        META_NEXT_ID.to_vec(),
+        u64_key(current + 1).to_vec(),
+    );
+    Ok(current)
+}
+
+pub(crate) fn load(
+    txn: &Txn<'_>,
+    def: &'static EntityDef,
+    company: u64,
+    id: u64,
+) -> Result<Option<Record>, KernelError> {
+    match txn.get(Table::Records, &keys::record(def, company, id))? {
+        Some(bytes) => Ok(Some(Record::decode(def, &bytes)?)),
+        None => Ok(None),
+    }
+}
+
+fn check_version(
+    txn: &Txn<'_>,
+    def: &'static EntityDef,
+    current: &Record,
+    base: u64,
+) -> Result<(), KernelError> {
+    if current.version == base {
+        return Ok(());
+    }
+    let by = match load(txn, &USER, current.company, current.updated_by)? {
+        Some(u) => u.title(&USER),
+        None if current.updated_by == 0 => "the system".into(),
+        None => "another user".into(),
+    };
+    Err(KernelError::Stale {
+        entity: def.label.to_lowercase(),
+        by,
+        yours: base,
+        current: current.version,
+    })
+}
+
+/// Refuses changes that would lock the acting user out.
+fn guard_self(
+    def: &EntityDef,
+    who: &Principal,
+    old: &Record,
+    changes: &BTreeMap<&'static str, Value>,
+) -> Result<(), KernelError> {
+    if def.code == USER.code && old.id == who.user_id {
+        if changes.get("active") == Some(&Value::Bool(false)) {
+            return Err(KernelError::invalid(
+                "active",
+                "you cannot deactivate your own account",
+            ));
+        }
+        if let Some(role) = changes.get("role")
+            && role != old.get("role")
+        {
+            return Err(KernelError::invalid(
+                "role",
+                "ask another administrator to change your own role",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `new` (replacing `old`), maintaining indexes, unique keys, counts, the
+/// change log, the audit chain and the record's history.
+fn write_record(
+    txn: &mut Txn<'_>,
+    def: &'static EntityDef,
+    who: &Principal,
+    old: Option<&Record>,
+    new: &Record,
+    op: Op,
+) -> Result<(), KernelError> {
+    let company = new.company;
+    if op != Op::Delete {
+        check_refs(txn, def, new)?;
+        check_unique(txn, def, new)?;
+    }
+    for (i, f) in def.fields.iter().enumerate() {
+        let i = i as u8;
+        let before = old.map(|o| o.get(f.name));
+        let after = (op != Op::Delete).then(|| new.get(f.name));
+        if before == after {
+            continue;
+        }
+        if f.indexed {
+            if let Some(b) = before {
+                txn.delete(Table::Index, keys::index(def, company, i, b, new.id));
+            }
+            if let Some(a) = after {
+                txn.put(
+                    Table::Index,
+                    keys::index(def, company, i, a, new.id),
+                    Vec::new(),
+                );
+            }
+        }
+        if f.unique != Unique::No {
+            let scope = if f.unique == Unique::Global {
+                0
+            } else {
+                company
+            };
+            if let Some(b) = before.filter(|b| !b.is_empty()) {
+                txn.delete(Table::Index, keys::unique(def, scope, i, b));
+            }
+            if let Some(a) = after.filter(|a| !a.is_empty()) {
+                let mut owner = company.to_be_bytes().to_vec();
+                owner.extend(new.id.to_be_bytes());
+                txn.put(Table::Index, keys::unique(def, scope, i, a), owner);
+            }
+        }
+    }
+    let key = keys::record(def, company, new.id);
+    let count_key = keys::scope(def, company);
+    let count = txn
+        .get(Table::Counts, &count_key)?
+        .and_then(|b| decode_u64(&b))
+        .unwrap_or(0);
+    match op {
+        Op::Create => {
+            txn.put(Table::Records, key, new.encode()?);
+            txn.put(Table::Counts, count_key, u64_key(count + 1).to_vec());
+        }
+        Op::Update => txn.put(Table::Records, key, new.encode()?),
+        Op::Delete => {
+            txn.delete(Table::Records, key);
+            txn.put(
+                Table::Counts,
+                count_key,
+                u64_key(count.saturating_sub(1)).to_vec(),
+            );
+        }
+    }
+    let at_ms = (new.updated_at.unix_timestamp_nanos() / 1_000_000) as i64;
+    let change = Change {
+        entity: def.name.to_string(),
+        company,
+        id: new.id,
+        op,
+        version: new.version,
+        actor: who.user_id,
+        at_ms,
+    };
+    let change_seq = txn.emit(change.encode()?);
+    let audit_seq = audit::append(
+        txn,
+        NewEntry {
+            at_ms,
+            actor: who.user_id,
+            actor_name: who.display_name.clone(),
+            company,
+            entity: def.name,
+            record: new.id,
+            action: op.as_str(),
+            version: new.version,
+            before: old.map(|o| o.audit_image(def)),
+            after: (op != Op::Delete).then(|| new.audit_image(def)),
+            change_seq,
+        },
+    )?;
+    txn.put(
+        Table::History,
+        keys::history(def, company, new.id, audit_seq),
+        Vec::new(),
+    );
+    Ok(())
+}
+
+fn check_refs(txn: &Txn<'_>, def: &'static EntityDef, rec: &Record) -> Result<(), KernelError> {
+    let mut errors = FieldErrors::default();
+    for f in def.fields {
+        let FieldKind::Ref(target) = f.kind else {
+            continue;
+        };
+        let Some(id) = rec.get(f.name).as_ref_id() else {
+            continue;
+        };
+        let Some(target_def) = crate::builtin::entity(target) else {
+            continue;
+        };
+        if txn
+            .get(Table::Records, &keys::record(target_def, rec.company, id))?
+            .is_none()
+        {
+            errors.push(
+                f.name,
+                format!(
+                    "there is no {} with id {id} in your company",
+                    target_def.label.to_lowercase()
+                ),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(KernelError::Invalid(errors))
+    }
+}
+
+fn check_unique(txn: &Txn<'_>, def: &'static EntityDef, rec: &Record) -> Result<(), KernelError> {
+    let mut errors = FieldErrors::default();
+    for (i, f) in def.fields.iter().enumerate() {
+        if f.unique == Unique::No {
+            continue;
+        }
+        let v = rec.get(f.name);
+        if v.is_empty() {
+            continue;
+        }
+        let scope = if f.unique == Unique::Global {
+            0
+        } else {
+            rec.company
+        };
+        if let Some(owner) = txn.get(Table::Index, &keys::unique(def, scope, i as u8, v))?
+            && keys::id_suffix(&owner) != Some(rec.id)
+        {
+            let place = if f.unique == Unique::Global {
+                "on this appliance"
+            } else {
+                "in your company"
+            };
+            errors.push(
+                f.name,
+                format!(
+                    "another {} {place} already has this {}",
+                    def.label.to_lowercase(),
+                    f.label.to_lowercase()
+                ),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(KernelError::Invalid(errors))
+    }
+}
+
+/// Looks up a globally unique value (e.g. a login name): (company, id).
+pub(crate) fn find_unique(
+    read: &nexus_store::ReadTxn,
+    def: &'static EntityDef,
+    field: &str,
+    value: &Value,
+) -> Result<Option<(u64, u64)>, KernelError> {
+    let Some(i) = def.field_index(field) else {
+        return Ok(None);
+    };
+    let Some(owner) = read.get(Table::Index, &keys::unique(def, 0, i, value))? else {
+        return Ok(None);
+    };
+    let company = owner.get(..8).and_then(decode_u64);
+    let id = owner.get(8..16).and_then(decode_u64);
+    Ok(company.zip(id))
+}
+
+/// Inserts a record as the system inside an existing command (bootstrap, seeding).
+pub(crate) fn insert_as_system(
+    txn: &mut Txn<'_>,
+    def: &'static EntityDef,
+    company: Option<u64>,
+    values: BTreeMap<&'static str, Value>,
+    now: time::OffsetDateTime,
+) -> Result<Record, KernelError> {
+    let id = next_id(txn)?;
+    let company = company.unwrap_or(id);
+    let rec = Record {
+        id,
+        company,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        created_by: 0,
+        updated_by: 0,
+        values,
+        unknown: Vec::new(),
+    };
+    write_record(
+        txn,
+        def,
+        &Principal::system(company),
+        None,
+        &rec,
+        Op::Create,
+    )?;
+    Ok(rec)
+}

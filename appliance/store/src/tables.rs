@@ -1,0 +1,75 @@
+//! The one registry of every table in the store.
+//!
+//! Every table is a byte-keyed, byte-valued redb table. Keys are built by the owning
+//! service with order-preserving encodings (big-endian integers), so range scans follow
+//! the order a list wants. Adding a table means adding a variant here, nowhere else.
+
+use redb::TableDefinition;
+
+/// A table of the store. The owner named in each variant's doc is the only service
+/// that writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    /// Counters and chain heads (`next_id`, the audit head, the change-log head).
+    /// Owner: kernel.
+    Meta,
+    /// Records of every entity: `entity code u16 | company u64 | id u64` → encoded record.
+    /// Owner: kernel (record service).
+    Records,
+    /// Secondary and unique indexes: `entity | company | field | sortable value | id` → `id`.
+    /// Owner: kernel (record service).
+    Index,
+    /// Per-(entity, company) record counts, so an unfiltered list knows its size.
+    /// Owner: kernel (record service).
+    Counts,
+    /// The change log: `seq u64` → encoded change. Owner: the store's writer assigns the
+    /// sequence; the kernel encodes the payload.
+    ChangeLog,
+    /// The hash-chained audit log: `seq u64` → encoded audit entry. Owner: kernel (audit).
+    Audit,
+    /// Password hashes: `user id u64` → argon2id PHC string. Owner: kernel (auth).
+    Credentials,
+    /// Login sessions: `blake3(token)` → encoded session. Owner: kernel (auth).
+    Sessions,
+    /// Record history: `entity | company | id | audit seq` → empty, so a record's audit
+    /// entries are found without scanning the whole log. Owner: kernel (audit).
+    History,
+    /// Tailer cursors: `tailer name` → last applied change-log sequence. Owner: kernel (tail).
+    Cursors,
+}
+
+impl Table {
+    /// Every table, so opening a store can create all of them up front.
+    pub const ALL: [Table; 10] = [
+        Table::Meta,
+        Table::Records,
+        Table::Index,
+        Table::Counts,
+        Table::ChangeLog,
+        Table::Audit,
+        Table::Credentials,
+        Table::Sessions,
+        Table::History,
+        Table::Cursors,
+    ];
+
+    /// The redb table name. Never rename one: it is the on-disk name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Records => "records",
+            Table::Index => "index",
+            Table::Counts => "counts",
+            Table::ChangeLog => "changelog",
+            Table::Audit => "audit",
+            Table::Credentials => "credentials",
+            Table::Sessions => "sessions",
+            Table::History => "history",
+            Table::Cursors => "cursors",
+        }
+    }
+
+    pub(crate) const fn def(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+        TableDefinition::new(self.name())
+    }
+}

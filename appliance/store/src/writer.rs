@@ -1,0 +1,366 @@
+//! The single writer: one OS thread that owns every redb write transaction.
+//!
+//! Commands queue on a channel. The thread takes everything queued (up to
+//! [`MAX_BATCH`]), runs each command against its own overlay, merges the overlay of each
+//! command that succeeded into one write transaction, commits it durably, and only then
+//! answers the callers. While it waits on the disk, the next batch queues up: that is
+//! the group commit.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use redb::{Database, Durability, ReadableTable, WriteTransaction};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::{MAX_BATCH, StoreError, Table, u64_key};
+
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&mut Txn<'_>) -> (bool, Completion) + Send>;
+
+/// Counters of the writer since the store was opened.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriterStats {
+    /// Commands that committed.
+    pub commands: u64,
+    /// Commands that returned an error (and wrote nothing).
+    pub rejected: u64,
+    /// Durable transactions (fsyncs).
+    pub commits: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    commands: AtomicU64,
+    rejected: AtomicU64,
+    commits: AtomicU64,
+}
+
+pub(crate) struct Handle {
+    tx: Option<mpsc::Sender<Job>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+}
+
+impl Handle {
+    pub(crate) async fn submit<R, E, F>(&self, command: F) -> Result<R, E>
+    where
+        F: FnOnce(&mut Txn<'_>) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (done_tx, done_rx) = oneshot::channel::<Result<R, E>>();
+        let job: Job = Box::new(move |txn: &mut Txn<'_>| {
+            let result = command(txn);
+            let ok = result.is_ok();
+            let completion: Completion = Box::new(move |commit: Result<(), StoreError>| {
+                let out = match (result, commit) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(_), Err(e)) => Err(E::from(e)),
+                    (Err(e), _) => Err(e),
+                };
+                // The caller may have gone away (request cancelled); the write stands.
+                let _ = done_tx.send(out);
+            });
+            (ok, completion)
+        });
+        let tx = self.tx.as_ref().ok_or(StoreError::WriterGone)?;
+        tx.send(job).await.map_err(|_| StoreError::WriterGone)?;
+        done_rx
+            .await
+            .map_err(|_| E::from(StoreError::CommandFailed))?
+    }
+
+    pub(crate) fn stats(&self) -> WriterStats {
+        WriterStats {
+            commands: self.counters.commands.load(Ordering::Relaxed),
+            rejected: self.counters.rejected.load(Ordering::Relaxed),
+            commits: self.counters.commits.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // Closing the channel lets the thread finish the queue and exit; joining it
+        // releases the database file before the store is reported closed.
+        self.tx = None;
+        if let Ok(mut guard) = self.thread.lock()
+            && let Some(thread) = guard.take()
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+pub(crate) fn spawn(
+    db: Arc<Database>,
+    last_seq: u64,
+    head: watch::Sender<u64>,
+) -> Result<Handle, StoreError> {
+    let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
+    let counters = Arc::new(Counters::default());
+    let thread_counters = counters.clone();
+    let thread = std::thread::Builder::new()
+        .name("nexus-writer".into())
+        .spawn(move || run(&db, rx, last_seq, &head, &thread_counters))
+        .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
+    Ok(Handle {
+        tx: Some(tx),
+        thread: Mutex::new(Some(thread)),
+        counters,
+    })
+}
+
+fn run(
+    db: &Database,
+    mut rx: mpsc::Receiver<Job>,
+    mut seq: u64,
+    head: &watch::Sender<u64>,
+    counters: &Counters,
+) {
+    let mut batch: Vec<Job> = Vec::with_capacity(64);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        seq = run_batch(db, &mut batch, seq, counters);
+        head.send_if_modified(|h| {
+            let moved = *h != seq;
+            *h = seq;
+            moved
+        });
+    }
+}
+
+/// Runs one batch in one transaction; returns the change-log head after it.
+fn run_batch(db: &Database, batch: &mut Vec<Job>, seq: u64, counters: &Counters) -> u64 {
+    let wtxn = match begin(db) {
+        Ok(t) => t,
+        Err(e) => {
+            fail_all(batch, &e);
+            return seq;
+        }
+    };
+    let mut next = seq;
+    let mut waiting: Vec<Completion> = Vec::with_capacity(batch.len());
+    let mut failure: Option<StoreError> = None;
+    for job in batch.drain(..) {
+        if failure.is_some() {
+            let (_, completion) = run_isolated(&wtxn, next, job);
+            if let Some(c) = completion {
+                waiting.push(c);
+            }
+            continue;
+        }
+        let mut txn = Txn::new(&wtxn, next);
+        match catch_unwind(AssertUnwindSafe(|| job(&mut txn))) {
+            Ok((true, completion)) => match txn.apply() {
+                Ok(emitted) => {
+                    next += emitted;
+                    waiting.push(completion);
+                }
+                Err(e) => {
+                    // The transaction may hold part of this command: nothing in it
+                    // may commit.
+                    waiting.push(completion);
+                    failure = Some(e);
+                }
+            },
+            Ok((false, completion)) => {
+                counters.rejected.fetch_add(1, Ordering::Relaxed);
+                completion(Ok(()));
+            }
+            Err(_) => {
+                counters.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("a store command panicked; its writes were discarded");
+            }
+        }
+    }
+    let n = waiting.len() as u64;
+    let outcome = match failure {
+        Some(e) => {
+            let _ = wtxn.abort();
+            Err(e)
+        }
+        None => wtxn.commit().map_err(StoreError::io),
+    };
+    match &outcome {
+        Ok(()) => {
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+            counters.commands.fetch_add(n, Ordering::Relaxed);
+        }
+        Err(e) => tracing::error!(error = %e, commands = n, "store commit failed"),
+    }
+    let committed = outcome.is_ok();
+    for c in waiting {
+        c(outcome.clone());
+    }
+    if committed { next } else { seq }
+}
+
+/// After a failed apply the batch is lost; the remaining commands are still run (so
+/// validation errors reach their callers) but their writes are dropped.
+fn run_isolated(wtxn: &WriteTransaction, next: u64, job: Job) -> (bool, Option<Completion>) {
+    let mut txn = Txn::new(wtxn, next);
+    match catch_unwind(AssertUnwindSafe(|| job(&mut txn))) {
+        Ok((ok, completion)) => (ok, Some(completion)),
+        Err(_) => (false, None),
+    }
+}
+
+fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {
+    let mut wtxn = db.begin_write().map_err(StoreError::io)?;
+    wtxn.set_durability(Durability::Immediate)
+        .map_err(StoreError::io)?;
+    Ok(wtxn)
+}
+
+fn fail_all(batch: &mut Vec<Job>, e: &StoreError) {
+    // Without a transaction no command can run; dropping a job answers its caller
+    // with `CommandFailed`, and nothing was written.
+    tracing::error!(error = %e, commands = batch.len(), "could not begin a write transaction");
+    batch.clear();
+}
+
+/// One command's view of the write transaction: reads see the committed state, the
+/// batch's earlier commands and this command's own writes; writes stay in an overlay
+/// until the command succeeds.
+pub struct Txn<'a> {
+    wtxn: &'a WriteTransaction,
+    overlay: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
+    emitted: Vec<Vec<u8>>,
+    first_seq: u64,
+}
+
+impl<'a> Txn<'a> {
+    fn new(wtxn: &'a WriteTransaction, last_seq: u64) -> Txn<'a> {
+        Txn {
+            wtxn,
+            overlay: BTreeMap::new(),
+            emitted: Vec::new(),
+            first_seq: last_seq + 1,
+        }
+    }
+
+    /// The value at `key`, as this command would see it.
+    pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(v) = self.overlay.get(&(table, key.to_vec())) {
+            return Ok(v.clone());
+        }
+        let t = self.wtxn.open_table(table.def()).map_err(StoreError::io)?;
+        Ok(t.get(key)
+            .map_err(StoreError::io)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    /// The entry with the greatest key in `table`, as this command would see it.
+    /// Used for append-only tables keyed by sequence.
+    pub fn last(&self, table: Table) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let t = self.wtxn.open_table(table.def()).map_err(StoreError::io)?;
+        let stored = t
+            .last()
+            .map_err(StoreError::io)?
+            .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()));
+        let staged = self
+            .overlay
+            .range((table, Vec::new())..)
+            .take_while(|((t, _), _)| *t == table)
+            .filter_map(|((_, k), v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .last();
+        Ok(match (stored, staged) {
+            (Some(a), Some(b)) => Some(if b.0 > a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// Whether any key starting with `prefix` exists, as this command would see it.
+    pub fn any_with_prefix(&self, table: Table, prefix: &[u8]) -> Result<bool, StoreError> {
+        let staged = self
+            .overlay
+            .range((table, prefix.to_vec())..)
+            .take_while(|((t, k), _)| *t == table && k.starts_with(prefix))
+            .any(|(_, v)| v.is_some());
+        if staged {
+            return Ok(true);
+        }
+        let t = self.wtxn.open_table(table.def()).map_err(StoreError::io)?;
+        for item in t.range::<&[u8]>(prefix..).map_err(StoreError::io)? {
+            let (k, _) = item.map_err(StoreError::io)?;
+            let k = k.value();
+            if !k.starts_with(prefix) {
+                return Ok(false);
+            }
+            if !self.overlay.contains_key(&(table, k.to_vec())) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Stages `key` → `value`.
+    pub fn put(&mut self, table: Table, key: impl Into<Vec<u8>>, value: Vec<u8>) {
+        self.overlay.insert((table, key.into()), Some(value));
+    }
+
+    /// Stages the removal of `key`.
+    pub fn delete(&mut self, table: Table, key: impl Into<Vec<u8>>) {
+        self.overlay.insert((table, key.into()), None);
+    }
+
+    /// Appends a change-log entry and returns the sequence number it will have.
+    pub fn emit(&mut self, payload: Vec<u8>) -> u64 {
+        let seq = self.first_seq + self.emitted.len() as u64;
+        self.emitted.push(payload);
+        seq
+    }
+
+    /// The sequence number the next [`Txn::emit`] will return.
+    pub fn next_seq(&self) -> u64 {
+        self.first_seq + self.emitted.len() as u64
+    }
+
+    /// Merges the overlay and the emitted changes into the write transaction; returns
+    /// how many change-log entries were appended.
+    fn apply(self) -> Result<u64, StoreError> {
+        let mut current: Option<(Table, redb::Table<'_, &'static [u8], &'static [u8]>)> = None;
+        for ((table, key), value) in &self.overlay {
+            if current.as_ref().map(|(t, _)| *t) != Some(*table) {
+                let t = self.wtxn.open_table(table.def()).map_err(StoreError::io)?;
+                current = Some((*table, t));
+            }
+            let Some((_, t)) = current.as_mut() else {
+                continue;
+            };
+            match value {
+                Some(v) => {
+                    t.insert(key.as_slice(), v.as_slice())
+                        .map_err(StoreError::io)?;
+                }
+                None => {
+                    t.remove(key.as_slice()).map_err(StoreError::io)?;
+                }
+            }
+        }
+        drop(current);
+        let n = self.emitted.len() as u64;
+        if n > 0 {
+            let mut log = self
+                .wtxn
+                .open_table(Table::ChangeLog.def())
+                .map_err(StoreError::io)?;
+            for (i, payload) in self.emitted.iter().enumerate() {
+                let key = u64_key(self.first_seq + i as u64);
+                log.insert(key.as_slice(), payload.as_slice())
+                    .map_err(StoreError::io)?;
+            }
+        }
+        Ok(n)
+    }
+}
