@@ -79,8 +79,7 @@ pub static USER: EntityDef = EntityDef {
         FieldDef::new("active", "Active", FieldKind::Bool)
             .list()
             .help("Inactive users cannot sign in."),
-        FieldDef::new("password", "Password", FieldKind::Password)
-            .help("At least 10 characters. Leave empty to keep the current password."),
+        FieldDef::new("password", "Password", FieldKind::Password).help("At least 10 characters."),
     ],
     title_field: "full_name",
     search_fields: &["username", "full_name", "email"],

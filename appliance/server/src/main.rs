@@ -1,1 +1,256 @@
-fn main() {}
+//! `nexus`: the whole business system in one binary.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use nexus::Config;
+use nexus::serve::{self, DEMO_CUSTOMERS};
+use nexus_kernel::Kernel;
+
+#[derive(Parser)]
+#[command(
+    name = "nexus",
+    version,
+    about = "NexusAI appliance: ERP, CRM, HR, EPM, Projects and Compliance in one binary"
+)]
+struct Cli {
+    /// A TOML configuration file (see `nexus config example`).
+    #[arg(long, short, global = true, env = "NEXUS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the appliance.
+    Serve,
+    /// Run the appliance with a demo company (a few hundred customers) on first start.
+    Demo {
+        /// How many demo customers to create.
+        #[arg(long, default_value_t = DEMO_CUSTOMERS)]
+        customers: u64,
+    },
+    /// Administration tasks (run while the appliance is stopped).
+    Admin {
+        #[command(subcommand)]
+        task: AdminTask,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        task: AuditTask,
+    },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        task: ConfigTask,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminTask {
+    /// Create a user; the password is read from standard input.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        full_name: String,
+        /// The role's name (Administrator, Sales, Viewer, or one you made).
+        #[arg(long, default_value = "Administrator")]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditTask {
+    /// Check every link and hash of the audit chain.
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum ConfigTask {
+    /// Print a commented configuration file with every default.
+    Example,
+    /// Print the configuration in effect (file and environment applied).
+    Show,
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NEXUS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("nexus: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config.log_format);
+    let result = match cli.command {
+        Command::Serve => run(&config, None).await,
+        Command::Demo { customers } => run(&config, Some(customers)).await,
+        Command::Admin {
+            task:
+                AdminTask::CreateUser {
+                    username,
+                    full_name,
+                    role,
+                },
+        } => create_user(&config, &username, &full_name, &role).await,
+        Command::Audit {
+            task: AuditTask::Verify,
+        } => verify(&config).await,
+        Command::Config {
+            task: ConfigTask::Example,
+        } => {
+            print!("{}", Config::example());
+            Ok(())
+        }
+        Command::Config {
+            task: ConfigTask::Show,
+        } => toml::to_string(&config)
+            .map(|s| print!("{s}"))
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nexus: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: &Config, demo: Option<u64>) -> Result<(), String> {
+    let mut running = serve::start(config, demo)
+        .await
+        .map_err(|e| e.to_string())?;
+    let host = serve::display_host(running.https);
+    // One machine-readable line first (tests and scripts read it), then the banner.
+    println!("listening https={} http={}", running.https, running.http);
+    println!();
+    println!(
+        "  NexusAI is running: https://{host}/   (also https://nexus.local:{}/ on the LAN)",
+        running.https.port()
+    );
+    match &running.setup_url {
+        Some(url) => {
+            println!("  No administrator yet. Create one (this link works once):");
+            println!("    {url}");
+        }
+        None => println!(
+            "  Sign in with your user. New users: Admin → Users, or `nexus admin create-user`."
+        ),
+    }
+    println!(
+        "  Browsers warn until they trust the box CA: {}",
+        running.ca_path.display()
+    );
+    println!(
+        "  (download it from the admin page, or use `curl --cacert {}`)",
+        running.ca_path.display()
+    );
+    println!();
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("stopping");
+            running.shutdown().await;
+        }
+        _ = running.wait() => {}
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn open(config: &Config) -> Result<Kernel, String> {
+    serve::prepare(config, None)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn create_user(
+    config: &Config,
+    username: &str,
+    full_name: &str,
+    role: &str,
+) -> Result<(), String> {
+    let kernel = open(config).await?;
+    let company = kernel
+        .default_company()
+        .map_err(|e| e.to_string())?
+        .ok_or("no company exists yet")?;
+    let role_id = kernel
+        .role_by_name(company, role)
+        .map_err(|e| e.to_string())?;
+    if std::io::stdin().is_terminal() {
+        eprint!("Password for {username} (at least 10 characters): ");
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .map_err(|e| format!("reading the password: {e}"))?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    match kernel
+        .create_user(company, username, full_name, password, role_id)
+        .await
+    {
+        Ok(rec) => {
+            println!("created user {username} (id {}) with role {role}", rec.id);
+            Ok(())
+        }
+        Err(nexus_kernel::KernelError::Invalid(fields)) => Err(fields
+            .0
+            .iter()
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn verify(config: &Config) -> Result<(), String> {
+    let kernel = open(config).await?;
+    let report = kernel.verify_audit().map_err(|e| e.to_string())?;
+    println!(
+        "audit chain intact: {} entries, head {}",
+        report.entries, report.head
+    );
+    Ok(())
+}

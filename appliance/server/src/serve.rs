@@ -1,0 +1,235 @@
+//! Boot: open the store, make sure a company exists, seed the demo, print how to sign
+//! in, load TLS, start the tailers and the HTTPS and HTTP-redirect listeners.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_server::Handle;
+use nexus_kernel::{Clock, Kernel, KernelError, SystemClock, run_tailer};
+use nexus_store::{Store, StoreError};
+use nexus_web::{AppState, ApplianceInfo};
+
+use crate::config::Config;
+use crate::tls::{Tls, TlsError, certificate_names};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("cannot create the data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error(
+        "cannot listen on {0}: {1} (is another program using the port? set NEXUS_HTTPS_PORT / NEXUS_HTTP_PORT)"
+    )]
+    Listen(SocketAddr, std::io::Error),
+}
+
+/// How many customers `nexus demo` seeds.
+pub const DEMO_CUSTOMERS: u64 = 300;
+
+/// A running appliance.
+pub struct Running {
+    pub https: SocketAddr,
+    pub http: SocketAddr,
+    /// Present until the first administrator exists.
+    pub setup_url: Option<String>,
+    pub ca_path: std::path::PathBuf,
+    pub kernel: Kernel,
+    handle: Handle<SocketAddr>,
+    redirect_handle: Handle<SocketAddr>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish (up to 5 s), stops the tailers.
+    pub async fn shutdown(self) {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
+        self.redirect_handle
+            .graceful_shutdown(Some(Duration::from_secs(1)));
+        for t in self.tasks {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    /// Waits until the servers stop.
+    pub async fn wait(&mut self) {
+        for t in self.tasks.iter_mut().take(2) {
+            let _ = t.await;
+        }
+    }
+}
+
+fn create_data_dir(dir: &Path) -> Result<(), BootError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(|e| BootError::DataDir(dir.display().to_string(), e))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| BootError::DataDir(dir.display().to_string(), e))
+}
+
+/// Opens the store and prepares the first company (and the demo data when asked).
+pub async fn prepare(config: &Config, demo_customers: Option<u64>) -> Result<Kernel, BootError> {
+    create_data_dir(&config.data_dir)?;
+    let store = Store::open(&config.data_dir.join("nexus.redb"))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let kernel = Kernel::new(store, clock);
+    let company = match kernel.default_company()? {
+        Some(c) => c,
+        None => {
+            let c = kernel
+                .create_company(&config.company_name, &config.currency)
+                .await?;
+            tracing::info!(company = %config.company_name, "created the first company");
+            c
+        }
+    };
+    if let Some(n) = demo_customers {
+        let seeded = kernel.seed_demo(company, n).await?;
+        if seeded > 0 {
+            tracing::info!(customers = seeded, "seeded the demo company");
+        }
+    }
+    Ok(kernel)
+}
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, BootError> {
+    let l = TcpListener::bind(addr).map_err(|e| BootError::Listen(addr, e))?;
+    l.set_nonblocking(true)
+        .map_err(|e| BootError::Listen(addr, e))?;
+    Ok(l)
+}
+
+/// Starts the appliance. Returns once it listens.
+pub async fn start(config: &Config, demo_customers: Option<u64>) -> Result<Running, BootError> {
+    let kernel = prepare(config, demo_customers).await?;
+    let names = certificate_names(&config.hostnames);
+    let tls = Tls::load_or_create(&config.data_dir, &names, kernel.clock().now())?;
+    let https_listener = bind(SocketAddr::new(config.bind, config.https_port))?;
+    let http_listener = bind(SocketAddr::new(config.bind, config.http_port))?;
+    let https = https_listener
+        .local_addr()
+        .map_err(|e| BootError::Listen(SocketAddr::new(config.bind, config.https_port), e))?;
+    let http = http_listener
+        .local_addr()
+        .map_err(|e| BootError::Listen(SocketAddr::new(config.bind, config.http_port), e))?;
+
+    let info = ApplianceInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        hostname: names.first().cloned().unwrap_or_default(),
+        data_dir: config.data_dir.display().to_string(),
+        started_at: nexus_kernel::rfc3339(kernel.clock().now()),
+        started: Instant::now(),
+    };
+    let state = AppState::new(kernel.clone(), tls.clone(), info);
+    let app = nexus_web::router(state.clone());
+
+    let handle: Handle<SocketAddr> = Handle::new();
+    let server = axum_server::from_tcp_rustls(https_listener, tls.rustls())
+        .map_err(|e| BootError::Listen(https, e))?
+        .handle(handle.clone());
+    let https_task = tokio::spawn(async move {
+        if let Err(e) = server
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+        {
+            tracing::error!(error = %e, "the HTTPS server stopped");
+        }
+    });
+
+    let redirect_handle: Handle<SocketAddr> = Handle::new();
+    let https_port = https.port();
+    let redirect = Router::new().fallback(move |req: Request| redirect_to_https(req, https_port));
+    let redirect_server = axum_server::from_tcp(http_listener)
+        .map_err(|e| BootError::Listen(http, e))?
+        .handle(redirect_handle.clone());
+    let http_task = tokio::spawn(async move {
+        if let Err(e) = redirect_server.serve(redirect.into_make_service()).await {
+            tracing::error!(error = %e, "the HTTP redirect server stopped");
+        }
+    });
+
+    let tail_kernel = kernel.clone();
+    let feed = state.live_feed();
+    let tail_task = tokio::spawn(async move {
+        if let Err(e) = run_tailer(tail_kernel, feed).await {
+            tracing::error!(error = %e, "the live-updates tailer stopped");
+        }
+    });
+
+    let setup_url = if kernel.setup_needed()? {
+        let token = kernel.issue_setup_token();
+        Some(format!(
+            "https://{}/setup?token={token}",
+            display_host(https)
+        ))
+    } else {
+        None
+    };
+    Ok(Running {
+        https,
+        http,
+        setup_url,
+        ca_path: tls.ca_path(),
+        kernel,
+        handle,
+        redirect_handle,
+        tasks: vec![https_task, http_task, tail_task],
+    })
+}
+
+/// `localhost:PORT` for a wildcard or loopback bind, else the address.
+pub fn display_host(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() || addr.ip().is_loopback() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
+async fn redirect_to_https(req: Request, https_port: u16) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(strip_port);
+    let Some(host) = host.filter(|h| !h.is_empty() && !h.contains(['/', '\\', '@', ' '])) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "Use https:// and the appliance's name.\n",
+        )
+            .into_response();
+    };
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let port = if https_port == 443 {
+        String::new()
+    } else {
+        format!(":{https_port}")
+    };
+    let target = format!("https://{host}{port}{path}");
+    match target.parse::<Uri>() {
+        Ok(_) => Redirect::permanent(&target).into_response(),
+        Err(_) => (
+            StatusCode::BAD_REQUEST,
+            "Use https:// and the appliance's name.\n",
+        )
+            .into_response(),
+    }
+}
+
+/// `name:8080` → `name`, `[::1]:8080` → `[::1]`.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |i| &host[..=i]);
+    }
+    host.split(':').next().unwrap_or(host)
+}

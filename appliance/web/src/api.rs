@@ -1,0 +1,268 @@
+//! The JSON REST API under `/api/v1/`, generated from the entity definitions.
+//!
+//! Sign in with `POST /api/v1/session` (`{"username", "password"}`): the answer sets
+//! the session cookie and returns the CSRF token to send as `X-CSRF-Token` on every
+//! write. Money travels as decimal strings, ids as numbers; an update names the
+//! `version` it is based on.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nexus_kernel::{Action, EntityDef, FieldKind, Input, builtin, rfc3339};
+use serde_json::{Value as J, json};
+
+use crate::AppState;
+use crate::body::{parse_json_object, read_limited};
+use crate::error::WebError;
+use crate::records::list_query;
+use crate::session::{ApiWrite, Auth, JsonSubmit, session_cookie};
+
+fn parse_id(raw: &str) -> Result<u64, WebError> {
+    raw.parse::<u64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| WebError::Malformed(format!("\"{raw}\" is not a record id")))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, WebError> {
+    let bytes = read_limited(body).await?;
+    let obj = parse_json_object(&headers, &bytes)?;
+    let text = |k: &str| obj.get(k).and_then(J::as_str).unwrap_or("").to_string();
+    let (token, session) = state
+        .kernel
+        .login(&text("username"), &text("password"), None)
+        .await?;
+    let mut res = Json(json!({
+        "csrf_token": session.csrf,
+        "expires_at": rfc3339(session.expires),
+        "user": me_json(&session.principal),
+    }))
+    .into_response();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(Some(&token)));
+    Ok(res)
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    ApiWrite(auth): ApiWrite,
+) -> Result<Response, WebError> {
+    state.kernel.logout(&auth.token).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(None));
+    Ok(res)
+}
+
+fn me_json(who: &nexus_kernel::Principal) -> J {
+    json!({
+        "id": who.user_id,
+        "username": who.username,
+        "name": who.display_name,
+        "company": { "id": who.company, "name": who.company_name },
+        "role": who.role_name,
+    })
+}
+
+pub async fn me(auth: Auth) -> Json<J> {
+    Json(me_json(auth.who()))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(entity): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<J>, WebError> {
+    let def = state.kernel.entity(&entity)?;
+    let q = list_query(raw.as_deref())?;
+    let page = state.kernel.list(auth.who(), def, &q)?;
+    Ok(Json(json!({
+        "data": page.rows.iter().map(|r| r.to_json(def)).collect::<Vec<_>>(),
+        "total": page.total,
+        "offset": q.offset,
+        "limit": q.limit,
+    })))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Path(entity): Path<String>,
+    submit: JsonSubmit,
+) -> Result<Response, WebError> {
+    let def = state.kernel.entity(&entity)?;
+    let rec = state
+        .kernel
+        .create(submit.auth.who(), def, Input::Json(submit.object))
+        .await?;
+    let mut res = (StatusCode::CREATED, Json(rec.to_json(def))).into_response();
+    if let Ok(loc) = HeaderValue::from_str(&format!("/api/v1/{}/{}", def.name, rec.id)) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((entity, id)): Path<(String, String)>,
+) -> Result<Json<J>, WebError> {
+    let def = state.kernel.entity(&entity)?;
+    let rec = state.kernel.get(auth.who(), def, parse_id(&id)?)?;
+    Ok(Json(rec.to_json(def)))
+}
+
+fn required_version(obj: &serde_json::Map<String, J>) -> Result<u64, WebError> {
+    match obj.get("version") {
+        Some(J::Number(n)) => n.as_u64().ok_or_else(|| {
+            WebError::Malformed("\"version\" must be a positive whole number".into())
+        }),
+        Some(_) => Err(WebError::Malformed("\"version\" must be a number".into())),
+        None => Err(WebError::Malformed(
+            "include the \"version\" you last read, so a change made in between is not overwritten"
+                .into(),
+        )),
+    }
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Path((entity, id)): Path<(String, String)>,
+    submit: JsonSubmit,
+) -> Result<Json<J>, WebError> {
+    let def = state.kernel.entity(&entity)?;
+    let id = parse_id(&id)?;
+    let version = required_version(&submit.object)?;
+    let rec = state
+        .kernel
+        .update(
+            submit.auth.who(),
+            def,
+            id,
+            version,
+            Input::Json(submit.object),
+        )
+        .await?;
+    Ok(Json(rec.to_json(def)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((entity, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    ApiWrite(auth): ApiWrite,
+) -> Result<StatusCode, WebError> {
+    let def = state.kernel.entity(&entity)?;
+    let version = match raw.as_deref().and_then(|q| q.strip_prefix("version=")) {
+        Some(v) => Some(
+            v.parse()
+                .map_err(|_| WebError::Malformed(format!("version \"{v}\" is not a number")))?,
+        ),
+        None => None,
+    };
+    state
+        .kernel
+        .delete(auth.who(), def, parse_id(&id)?, version)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((entity, id)): Path<(String, String)>,
+) -> Result<Json<J>, WebError> {
+    let def = state.kernel.entity(&entity)?;
+    let entries = state.kernel.history(auth.who(), def, parse_id(&id)?)?;
+    Ok(Json(json!({ "data": entries })))
+}
+
+fn field_schema(kind: FieldKind) -> J {
+    match kind {
+        FieldKind::Int { min, max } => json!({ "type": "integer", "minimum": min, "maximum": max }),
+        FieldKind::Money => {
+            json!({ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,2})?$", "description": "exact decimal amount" })
+        }
+        FieldKind::Bool => json!({ "type": "boolean" }),
+        FieldKind::Date => json!({ "type": "string", "format": "date" }),
+        FieldKind::Email => json!({ "type": "string", "format": "email" }),
+        FieldKind::Choice(options) => json!({ "type": "string", "enum": options }),
+        FieldKind::Ref(target) => {
+            json!({ "type": "integer", "description": format!("id of a {target}") })
+        }
+        FieldKind::Password => json!({ "type": "string", "writeOnly": true, "minLength": 10 }),
+        FieldKind::Text { max } => json!({ "type": "string", "maxLength": max }),
+        _ => json!({ "type": "string" }),
+    }
+}
+
+fn entity_schema(def: &EntityDef) -> J {
+    let props: serde_json::Map<String, J> = def
+        .fields
+        .iter()
+        .map(|f| (f.name.to_string(), field_schema(f.kind)))
+        .chain([
+            (
+                "id".to_string(),
+                json!({ "type": "integer", "readOnly": true }),
+            ),
+            ("version".to_string(), json!({ "type": "integer" })),
+        ])
+        .collect();
+    let required: Vec<&str> = def
+        .fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name)
+        .collect();
+    json!({ "type": "object", "properties": props, "required": required })
+}
+
+/// An OpenAPI 3.1 description of the API, generated from the entity definitions.
+pub async fn openapi() -> Json<J> {
+    let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
+    for def in builtin::ENTITIES {
+        let r = json!({ "$ref": format!("#/components/schemas/{}", def.name) });
+        schemas.insert(def.name.to_string(), entity_schema(def));
+        paths.insert(format!("/api/v1/{}", def.name), json!({
+            "get": { "summary": format!("List {}", def.plural.to_lowercase()), "parameters": [
+                { "name": "sort", "in": "query", "schema": { "type": "string" } },
+                { "name": "desc", "in": "query", "schema": { "type": "boolean" } },
+                { "name": "q", "in": "query", "schema": { "type": "string" } },
+                { "name": "offset", "in": "query", "schema": { "type": "integer" } },
+                { "name": "limit", "in": "query", "schema": { "type": "integer", "maximum": crate::records::MAX_PAGE } }
+            ], "responses": { "200": { "description": "a page of records" } } },
+            "post": { "summary": format!("Create a {}", def.label.to_lowercase()),
+                "requestBody": { "content": { "application/json": { "schema": r } } },
+                "responses": { "201": { "description": "created" }, "422": { "description": "invalid fields" } } }
+        }));
+        paths.insert(format!("/api/v1/{}/{{id}}", def.name), json!({
+            "get": { "responses": { "200": { "description": "the record" }, "404": { "description": "not in your company" } } },
+            "patch": { "requestBody": { "content": { "application/json": { "schema": r } } },
+                "responses": { "200": { "description": "updated" }, "409": { "description": "stale version" } } },
+            "delete": { "responses": { "204": { "description": "deleted" } } }
+        }));
+    }
+    Json(json!({
+        "openapi": "3.1.0",
+        "info": { "title": "NexusAI appliance API", "version": env!("CARGO_PKG_VERSION") },
+        "paths": paths,
+        "components": { "schemas": schemas },
+    }))
+}
+
+/// Whether the principal may use an entity at all (for the API index).
+pub async fn entities(auth: Auth) -> Json<J> {
+    let list: Vec<J> = builtin::ENTITIES
+        .iter()
+        .filter(|d| auth.who().can(d.name, Action::Read))
+        .map(|d| json!({ "name": d.name, "label": d.label, "url": format!("/api/v1/{}", d.name) }))
+        .collect();
+    Json(json!({ "data": list }))
+}

@@ -1,0 +1,113 @@
+//! Prometheus metrics in the text exposition format, and the request counter.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Responses by status class: 1xx..5xx.
+    pub responses: [AtomicU64; 5],
+    /// Sum of request durations, in microseconds.
+    pub request_micros: AtomicU64,
+    pub sse_clients: AtomicU64,
+}
+
+pub async fn count(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let res = next.run(req).await;
+    let class = (res.status().as_u16() / 100).clamp(1, 5) as usize - 1;
+    metrics.responses[class].fetch_add(1, Ordering::Relaxed);
+    metrics
+        .request_micros
+        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    res
+}
+
+pub async fn render(State(state): State<AppState>) -> Response {
+    let m = &state.metrics;
+    let stats = state.kernel.store().writer_stats();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP nexus_http_responses_total HTTP responses by status class."
+    );
+    let _ = writeln!(out, "# TYPE nexus_http_responses_total counter");
+    for (i, c) in m.responses.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "nexus_http_responses_total{{class=\"{}xx\"}} {}",
+            i + 1,
+            c.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP nexus_http_request_seconds_total Time spent serving requests."
+    );
+    let _ = writeln!(out, "# TYPE nexus_http_request_seconds_total counter");
+    let _ = writeln!(
+        out,
+        "nexus_http_request_seconds_total {:.6}",
+        m.request_micros.load(Ordering::Relaxed) as f64 / 1e6
+    );
+    let gauges: [(&str, &str, u64); 5] = [
+        (
+            "nexus_changelog_head",
+            "Last committed change-log sequence.",
+            state.kernel.store().head(),
+        ),
+        (
+            "nexus_store_commands_total",
+            "Store commands committed.",
+            stats.commands,
+        ),
+        (
+            "nexus_store_commits_total",
+            "Durable store commits (fsyncs).",
+            stats.commits,
+        ),
+        (
+            "nexus_store_rejected_total",
+            "Store commands refused (validation, conflicts).",
+            stats.rejected,
+        ),
+        (
+            "nexus_sse_clients",
+            "Browsers following live updates.",
+            m.sse_clients.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP nexus_uptime_seconds Seconds since start.\n# TYPE nexus_uptime_seconds gauge\nnexus_uptime_seconds {}",
+        state.info.started.elapsed().as_secs()
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}

@@ -1,0 +1,480 @@
+//! Pages that are not an entity: start page, sign-in, first-boot setup, modules still
+//! to come, search, and the appliance admin page.
+
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use nexus_kernel::{Action, KernelError, ListQuery, builtin};
+use nexus_ui::{MODULES, Toast};
+use serde::Deserialize;
+
+use crate::body::field;
+use crate::error::WebError;
+use crate::session::{AnonForm, Auth, FormSubmit, PRE_COOKIE, cookie, pre_cookie, session_cookie};
+use crate::{AppState, views};
+
+pub async fn home(State(state): State<AppState>, auth: Auth) -> Result<Markup, WebError> {
+    let who = auth.who();
+    let count = |name| -> Result<Option<u64>, KernelError> {
+        let def = state.kernel.entity(name)?;
+        if !who.can(def.name, Action::Read) {
+            return Ok(None);
+        }
+        Ok(Some(
+            state
+                .kernel
+                .list(
+                    who,
+                    def,
+                    &ListQuery {
+                        limit: 1,
+                        ..Default::default()
+                    },
+                )?
+                .total,
+        ))
+    };
+    let customers = count("customer")?;
+    let contacts = count("contact")?;
+    let body = html! {
+        header .page-head { h1 { "Good day, " (who.display_name) } div .meta { (who.company_name) " · " (who.role_name) } }
+        div .tiles {
+            @if let Some(n) = customers { a .card .tile href="/e/customer" { div .big { (n) } div { "Customers" } } }
+            @if let Some(n) = contacts { a .card .tile href="/e/contact" { div .big { (n) } div { "Contacts" } } }
+            @for m in MODULES.iter().filter(|m| !m.ready) {
+                a .card .tile href=(m.href) { div .big { (m.glyph) } div { (m.label) } div .soon { "coming" } }
+            }
+        }
+    };
+    Ok(views::page(&auth, "Home", "home", body, Vec::new()))
+}
+
+/// What each module will hold, for its "coming" page.
+fn module_plan(key: &str) -> Option<(&'static str, &'static str)> {
+    Some(match key {
+        "ledger" => (
+            "Ledger",
+            "Chart of accounts, journal entries, receivables and payables, bank reconciliation, inventory and financial reports.",
+        ),
+        "hr" => ("HR", "Employees, contracts, leave and payroll preparation."),
+        "epm" => ("EPM", "Budgets, forecasts and actuals by period."),
+        "projects" => ("Projects", "Projects, tasks, time sheets and billing."),
+        "compliance" => (
+            "Compliance",
+            "Signed audit-log bundles, retention and GDPR requests.",
+        ),
+        "assistant" => (
+            "Assistant",
+            "Questions answered from your own records, with citations, by a model running on this box.",
+        ),
+        _ => return None,
+    })
+}
+
+pub async fn module(
+    auth: Auth,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> Result<Markup, WebError> {
+    let (label, plan) = module_plan(&key).ok_or(WebError::NoRoute)?;
+    let body = html! {
+        header .page-head { h1 { (label) } }
+        div .card { p { strong { "Coming in a later update." } } p { (plan) } p { "Meanwhile: " a href="/e/customer" { "customers" } " and " a href="/e/contact" { "contacts" } " are ready." } }
+    };
+    Ok(views::page(
+        &auth,
+        label,
+        MODULES.iter().find(|m| m.key == key).map_or("", |m| m.key),
+        body,
+        Vec::new(),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(sq): Query<SearchQuery>,
+) -> Result<Markup, WebError> {
+    let who = auth.who();
+    let mut sections = Vec::new();
+    for def in builtin::ENTITIES
+        .iter()
+        .filter(|d| who.can(d.name, Action::Read))
+    {
+        if sq.q.trim().is_empty() {
+            break;
+        }
+        let page = state.kernel.list(
+            who,
+            def,
+            &ListQuery {
+                search: Some(sq.q.clone()),
+                limit: 10,
+                ..Default::default()
+            },
+        )?;
+        if page.total > 0 {
+            sections.push((*def, page));
+        }
+    }
+    let body = html! {
+        header .page-head { h1 { "Search" } }
+        form .filters method="get" action="/search" { input type="search" name="q" value=(sq.q) autofocus data-shortcut="search"; button type="submit" { "Search" } }
+        @if sections.is_empty() && !sq.q.trim().is_empty() { p { "Nothing found for “" (sq.q) "”." } }
+        @for (def, page) in &sections {
+            div .card .spaced {
+                h2 { (def.plural) " (" (page.total) ")" }
+                ul { @for r in &page.rows { li { a href={ "/e/" (def.name) "/" (r.id) } { (r.title(def)) } } } }
+                @if page.total > 10 { a href={ "/e/" (def.name) "?q=" (nexus_ui::grid::encode(&sq.q)) } { "All " (page.total) " →" } }
+            }
+        }
+    };
+    Ok(views::page(&auth, "Search", "", body, Vec::new()))
+}
+
+fn random_hex() -> String {
+    let mut b = [0u8; 16];
+    rand::fill(&mut b);
+    hex::encode(b)
+}
+
+/// The sign-in form, with a fresh double-submit token when the browser has none.
+fn login_page(
+    headers: &HeaderMap,
+    state: &AppState,
+    next: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let pre = cookie(headers, PRE_COOKIE)
+        .filter(|v| v.len() == 32)
+        .map(str::to_string);
+    let token = pre.clone().unwrap_or_else(random_hex);
+    let setup = state.kernel.setup_needed().unwrap_or(false);
+    let body = html! {
+        div .card .login {
+            h1 { "Sign in to NexusAI" }
+            @if setup {
+                div .notice { "No administrator exists yet. Open the setup link that nexus printed when it started (console or " code { "journalctl -u nexus" } ")." }
+            }
+            @if let Some(e) = error { div .form-error role="alert" { (e) } }
+            form method="post" action="/login" {
+                input type="hidden" name="_csrf" value=(token);
+                input type="hidden" name="next" value=(next);
+                div .field { label for="username" { "Login name" } input #username name="username" autocomplete="username" autofocus required; }
+                div .field { label for="password" { "Password" } input #password type="password" name="password" autocomplete="current-password" required; }
+                button .primary type="submit" { "Sign in" }
+            }
+        }
+    };
+    let mut res = (status, views::bare_page("Sign in", body)).into_response();
+    if pre.is_none() {
+        res.headers_mut()
+            .insert(header::SET_COOKIE, pre_cookie(&token));
+    }
+    res
+}
+
+/// Only same-site paths may be a sign-in's destination.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+        next
+    } else {
+        "/"
+    }
+}
+
+pub async fn login_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let next: String = raw
+        .as_deref()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "next").map(|(_, v)| v))
+        .unwrap_or_else(|| "/".into());
+    login_page(&headers, &state, safe_next(&next), None, StatusCode::OK)
+}
+
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, form: AnonForm) -> Response {
+    let username = field(&form.pairs, "username").unwrap_or("");
+    let password = field(&form.pairs, "password").unwrap_or("");
+    let next = safe_next(field(&form.pairs, "next").unwrap_or("/")).to_string();
+    match state.kernel.login(username, password, form.client).await {
+        Ok((token, _)) => {
+            let mut res = Redirect::to(&next).into_response();
+            res.headers_mut()
+                .insert(header::SET_COOKIE, session_cookie(Some(&token)));
+            res
+        }
+        Err(e) => {
+            let web = WebError::from(e);
+            let (status, _) = web.status_and_code();
+            login_page(&headers, &state, &next, Some(&web.message()), status)
+        }
+    }
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    state.kernel.logout(&submit.auth.token).await?;
+    let mut res = Redirect::to("/login").into_response();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(None));
+    Ok(res)
+}
+
+fn setup_page(token: &str, pre: &str, values: &[(String, String)], error: Option<&str>) -> Markup {
+    let v = |k: &str| field(values, k).unwrap_or("").to_string();
+    views::bare_page(
+        "Set up",
+        html! {
+            div .card .login {
+                h1 { "Create the administrator" }
+                p { "This link works once. The administrator can then add users and roles." }
+                @if let Some(e) = error { div .form-error role="alert" { (e) } }
+                form method="post" action="/setup" {
+                    input type="hidden" name="_csrf" value=(pre);
+                    input type="hidden" name="token" value=(token);
+                    div .field { label for="username" { "Login name" } input #username name="username" value=(v("username")) required autofocus; }
+                    div .field { label for="full_name" { "Full name" } input #full_name name="full_name" value=(v("full_name")) required; }
+                    div .field { label for="password" { "Password (at least 10 characters)" } input #password type="password" name="password" autocomplete="new-password" required; }
+                    div .field { label for="confirm" { "Repeat the password" } input #confirm type="password" name="confirm" autocomplete="new-password" required; }
+                    button .primary type="submit" { "Create administrator" }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    #[serde(default)]
+    token: String,
+}
+
+pub async fn setup_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SetupQuery>,
+) -> Result<Response, WebError> {
+    if !state.kernel.setup_token_valid(&q.token) || !state.kernel.setup_needed()? {
+        return Err(KernelError::BadSetupToken.into());
+    }
+    let pre = cookie(&headers, PRE_COOKIE)
+        .filter(|v| v.len() == 32)
+        .map(str::to_string);
+    let token = pre.clone().unwrap_or_else(random_hex);
+    let mut res = setup_page(&q.token, &token, &[], None).into_response();
+    if pre.is_none() {
+        res.headers_mut()
+            .insert(header::SET_COOKIE, pre_cookie(&token));
+    }
+    Ok(res)
+}
+
+pub async fn setup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: AnonForm,
+) -> Result<Response, WebError> {
+    let get = |k| field(&form.pairs, k).unwrap_or("");
+    let pre = cookie(&headers, PRE_COOKIE).unwrap_or("").to_string();
+    let again = |msg: &str, status| {
+        (
+            status,
+            setup_page(get("token"), &pre, &form.pairs, Some(msg)),
+        )
+            .into_response()
+    };
+    if get("password") != get("confirm") {
+        return Ok(again(
+            "The two passwords differ.",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
+    }
+    match state
+        .kernel
+        .complete_setup(
+            get("token"),
+            get("username"),
+            get("full_name"),
+            get("password"),
+        )
+        .await
+    {
+        Ok(_) => {
+            let (token, _) = state
+                .kernel
+                .login(get("username"), get("password"), form.client)
+                .await?;
+            let mut res = Redirect::to("/").into_response();
+            res.headers_mut()
+                .insert(header::SET_COOKIE, session_cookie(Some(&token)));
+            Ok(res)
+        }
+        Err(KernelError::Invalid(errors)) => {
+            let msg: Vec<String> = errors.0.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+            Ok(again(&msg.join("; "), StatusCode::UNPROCESSABLE_ENTITY))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn require_admin(auth: &Auth) -> Result<(), WebError> {
+    if auth.who().is_admin() {
+        Ok(())
+    } else {
+        Err(WebError::AdminOnly)
+    }
+}
+
+fn admin_body(state: &AppState, auth: &Auth, tls_error: Option<&str>) -> Markup {
+    let tls = state.tls.describe();
+    let stats = state.kernel.store().writer_stats();
+    let info = &state.info;
+    html! {
+        header .page-head { h1 { "Appliance" } div .meta { "nexus " (info.version) } }
+        div .tiles {
+            a .card .tile href="/e/user" { div .big { "Users" } div { "People who can sign in" } }
+            a .card .tile href="/e/role" { div .big { "Roles" } div { "What each role may do" } }
+            a .card .tile href="/e/company" { div .big { "Company" } div { (auth.who().company_name) } }
+        }
+        div .card .spaced {
+            h2 { "System" }
+            dl .facts {
+                dt { "Version" } dd { (info.version) }
+                dt { "Host" } dd { (info.hostname) }
+                dt { "Data directory" } dd { (info.data_dir) }
+                dt { "Started" } dd { (info.started_at) }
+                dt { "Change log head" } dd { (state.kernel.store().head()) }
+                dt { "Commands committed" } dd { (stats.commands) " in " (stats.commits) " durable commits" }
+                dt { "Metrics" } dd { a href="/metrics" { "/metrics" } " (Prometheus)" }
+            }
+            form .spaced method="post" action="/admin/audit/verify" hx-post="/admin/audit/verify" hx-swap="none" {
+                input type="hidden" name="_csrf" value=(auth.csrf());
+                button type="submit" { "Verify the audit chain" }
+            }
+        }
+        div .card .spaced {
+            h2 { "HTTPS certificate" }
+            dl .facts {
+                dt { "Subject" } dd { (tls.subject) }
+                dt { "Issuer" } dd { (tls.issuer) }
+                dt { "Names" } dd { (tls.names.join(", ")) }
+                dt { "Valid until" } dd { (tls.not_after) }
+                dt { "SHA-256" } dd { code { (tls.fingerprint) } }
+                dt { "Source" } dd { @if tls.custom { "installed by an administrator" } @else { "generated by this appliance (box CA)" } }
+            }
+            @if !tls.custom {
+                p { "Browsers trust this box after its CA certificate is installed on each device: " a href="/ca.crt" download { "download the box CA" } "." }
+            }
+            h2 { "Install your own certificate" }
+            @if let Some(e) = tls_error { div .form-error role="alert" { (e) } }
+            form method="post" action="/admin/tls" {
+                input type="hidden" name="_csrf" value=(auth.csrf());
+                div .field .wide { label for="cert" { "Certificate chain (PEM)" } textarea #cert name="cert" rows="6" placeholder="-----BEGIN CERTIFICATE-----" {} }
+                div .field .wide { label for="key" { "Private key (PEM)" } textarea #key name="key" rows="6" placeholder="-----BEGIN PRIVATE KEY-----" {} }
+                div .form-actions { button .primary type="submit" { "Install certificate" } }
+            }
+        }
+    }
+}
+
+pub async fn admin(State(state): State<AppState>, auth: Auth) -> Result<Markup, WebError> {
+    require_admin(&auth)?;
+    Ok(views::page(
+        &auth,
+        "Admin",
+        "admin",
+        admin_body(&state, &auth, None),
+        Vec::new(),
+    ))
+}
+
+pub async fn verify_audit(
+    State(state): State<AppState>,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    require_admin(&submit.auth)?;
+    let toast = match state.kernel.verify_audit() {
+        Ok(r) => Toast::success(format!(
+            "Audit chain intact: {} entries, head {}…",
+            r.entries,
+            &r.head[..12.min(r.head.len())]
+        )),
+        Err(e) => Toast::error(e.to_string()),
+    };
+    if submit.htmx {
+        return Ok(toast.oob_partial().into_response());
+    }
+    Ok(views::page(
+        &submit.auth,
+        "Admin",
+        "admin",
+        admin_body(&state, &submit.auth, None),
+        vec![toast],
+    )
+    .into_response())
+}
+
+pub async fn install_tls(
+    State(state): State<AppState>,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    require_admin(&submit.auth)?;
+    let cert = field(&submit.pairs, "cert").unwrap_or("");
+    let key = field(&submit.pairs, "key").unwrap_or("");
+    match state.tls.install(cert.to_string(), key.to_string()).await {
+        Ok(info) => {
+            tracing::info!(subject = %info.subject, by = %submit.auth.who().username, "certificate installed");
+            let toast = Toast::success(format!(
+                "Certificate for {} installed; new connections use it now.",
+                info.names.join(", ")
+            ));
+            Ok(views::page(
+                &submit.auth,
+                "Admin",
+                "admin",
+                admin_body(&state, &submit.auth, None),
+                vec![toast],
+            )
+            .into_response())
+        }
+        Err(message) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            views::page(
+                &submit.auth,
+                "Admin",
+                "admin",
+                admin_body(&state, &submit.auth, Some(&message)),
+                Vec::new(),
+            ),
+        )
+            .into_response()),
+    }
+}
+
+pub async fn ca_cert(State(state): State<AppState>) -> Result<Response, WebError> {
+    let pem = state.tls.ca_pem().ok_or(WebError::NoRoute)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-pem-file"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"nexus-box-ca.crt\"",
+            ),
+        ],
+        pem,
+    )
+        .into_response())
+}

@@ -1,0 +1,115 @@
+// NexusAI — the little JavaScript the pages use beyond htmx: keyboard shortcuts,
+// live updates from the change log (SSE), toasts for failed requests.
+(function () {
+  "use strict";
+  var CHANGED = "nexus:changed";
+
+  function typing(el) {
+    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+
+  function toast(message, kind) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var t = document.createElement("div");
+    t.className = "toast toast-" + (kind || "info");
+    t.setAttribute("role", kind === "error" ? "alert" : "status");
+    t.textContent = message;
+    box.appendChild(t);
+  }
+
+  // Toasts leave by themselves after a few seconds.
+  new MutationObserver(function (records) {
+    records.forEach(function (r) {
+      r.addedNodes.forEach(function (n) {
+        if (n.nodeType === 1 && n.classList.contains("toast")) {
+          setTimeout(function () { n.remove(); }, n.classList.contains("toast-error") ? 8000 : 4000);
+        }
+      });
+    });
+  }).observe(document.documentElement, { childList: true, subtree: true });
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("#toasts .toast").forEach(function (n) {
+      setTimeout(function () { n.remove(); }, 5000);
+    });
+  });
+
+  // A request the server refused: show its message.
+  document.addEventListener("htmx:responseError", function (e) {
+    var xhr = e.detail.xhr, msg = xhr.responseText || ("The server answered " + xhr.status);
+    try { var j = JSON.parse(msg); msg = (j.error && j.error.message) || msg; } catch (_) { /* plain text */ }
+    toast(msg, "error");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    toast("The appliance cannot be reached. Check the network and try again.", "error");
+  });
+
+  // Keyboard: "/" search, "n" new, "e" edit, Enter opens the focused row, Esc cancels.
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    var active = document.activeElement;
+    if (e.key === "Escape") {
+      var cancel = active && active.closest && active.closest("form.inline");
+      if (cancel) { var b = cancel.querySelector("[data-cancel]"); if (b) b.click(); }
+      return;
+    }
+    if (typing(active)) return;
+    if (e.key === "/") {
+      var s = document.querySelector("[data-shortcut=search]") || document.getElementById("global-search");
+      if (s) { e.preventDefault(); s.focus(); s.select(); }
+    } else if (e.key === "n") {
+      var n = document.querySelector("[data-shortcut=new]");
+      if (n) { e.preventDefault(); n.click(); }
+    } else if (e.key === "e") {
+      var row = active && active.closest && active.closest("tr[data-live-id]");
+      var cell = row && row.querySelector("td.editable");
+      if (cell) { e.preventDefault(); htmx.trigger(cell, "dblclick"); return; }
+      var ed = document.querySelector("[data-shortcut=edit]") ||
+        document.querySelector("#record-form input:not([type=hidden]), #record-form select, #record-form textarea");
+      if (ed) { e.preventDefault(); ed.focus(); if (ed.select) ed.select(); }
+    } else if (e.key === "Enter" && active && active.matches && active.matches("tr[data-href]")) {
+      window.location = active.getAttribute("data-href");
+    } else if ((e.key === "j" || e.key === "k") && active && active.matches && active.matches("tr[data-href]")) {
+      var next = e.key === "j" ? active.nextElementSibling : active.previousElementSibling;
+      if (next && next.matches("tr[data-href]")) { e.preventDefault(); next.focus(); }
+    }
+  });
+
+  document.addEventListener("click", function (e) {
+    var c = e.target.closest && e.target.closest("[data-cancel]");
+    if (c) {
+      e.preventDefault();
+      htmx.ajax("GET", c.getAttribute("data-cancel"), { target: c.closest("tr"), swap: "outerHTML" });
+    }
+  });
+
+  // Live updates: the change log, followed over SSE. Rows and records on screen
+  // refresh themselves; lists reload when something is created or deleted.
+  function connect() {
+    if (!document.body || !document.body.dataset.csrf || !window.EventSource) return;
+    var source = new EventSource("/events");
+    source.addEventListener("change", function (ev) {
+      var c;
+      try { c = JSON.parse(ev.data); } catch (_) { return; }
+      var sel = '[data-live-entity="' + c.entity + '"][data-live-id="' + c.id + '"]';
+      var shown = document.querySelectorAll(sel);
+      shown.forEach(function (el) {
+        if (el.matches("tr") && el.querySelector("form.inline")) return; // being edited here
+        if (el.dataset.version && Number(el.dataset.version) >= c.version) return; // our own save
+        htmx.trigger(el, CHANGED);
+        if (el.matches("tr")) { el.classList.add("flash"); }
+      });
+      if (c.op !== "update" || shown.length === 0) {
+        document.querySelectorAll('[data-live-list="' + c.entity + '"]').forEach(function (el) {
+          htmx.trigger(el, CHANGED);
+        });
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", connect);
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (e.detail.target && e.detail.target.matches && e.detail.target.matches("tr")) {
+      e.detail.target.classList.add("flash");
+    }
+  });
+})();

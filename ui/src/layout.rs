@@ -1,0 +1,204 @@
+//! The page shell: header, module navigation, content, toasts.
+
+use maud::{DOCTYPE, Markup, Render, html};
+
+use crate::assets;
+use crate::toast::Toast;
+
+/// One entry of the module navigation.
+#[derive(Debug)]
+pub struct NavItem {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub href: &'static str,
+    /// One-letter icon (no icon font, no extra request).
+    pub glyph: &'static str,
+    pub children: &'static [(&'static str, &'static str)],
+    /// Shown as "coming" until the module lands.
+    pub ready: bool,
+}
+
+/// The modules of the appliance, in navigation order.
+pub const MODULES: &[NavItem] = &[
+    NavItem {
+        key: "home",
+        label: "Home",
+        href: "/",
+        glyph: "⌂",
+        children: &[],
+        ready: true,
+    },
+    NavItem {
+        key: "ledger",
+        label: "Ledger",
+        href: "/m/ledger",
+        glyph: "L",
+        children: &[],
+        ready: false,
+    },
+    NavItem {
+        key: "crm",
+        label: "CRM",
+        href: "/e/customer",
+        glyph: "C",
+        children: &[("Customers", "/e/customer"), ("Contacts", "/e/contact")],
+        ready: true,
+    },
+    NavItem {
+        key: "hr",
+        label: "HR",
+        href: "/m/hr",
+        glyph: "H",
+        children: &[],
+        ready: false,
+    },
+    NavItem {
+        key: "epm",
+        label: "EPM",
+        href: "/m/epm",
+        glyph: "E",
+        children: &[],
+        ready: false,
+    },
+    NavItem {
+        key: "projects",
+        label: "Projects",
+        href: "/m/projects",
+        glyph: "P",
+        children: &[],
+        ready: false,
+    },
+    NavItem {
+        key: "compliance",
+        label: "Compliance",
+        href: "/m/compliance",
+        glyph: "✓",
+        children: &[],
+        ready: false,
+    },
+    NavItem {
+        key: "assistant",
+        label: "Assistant",
+        href: "/m/assistant",
+        glyph: "A",
+        children: &[],
+        ready: false,
+    },
+    NavItem {
+        key: "admin",
+        label: "Admin",
+        href: "/admin",
+        glyph: "⚙",
+        children: &[
+            ("Overview", "/admin"),
+            ("Users", "/e/user"),
+            ("Roles", "/e/role"),
+            ("Company", "/e/company"),
+        ],
+        ready: true,
+    },
+];
+
+/// Who is signed in, for the header.
+#[derive(Debug, Clone)]
+pub struct UserBadge {
+    pub name: String,
+    pub company: String,
+    pub role: String,
+}
+
+/// A full HTML page.
+pub struct Page<'a> {
+    pub title: &'a str,
+    /// The `key` of the active module.
+    pub active: &'a str,
+    pub user: Option<&'a UserBadge>,
+    /// The session's CSRF token; htmx sends it on every request.
+    pub csrf: Option<&'a str>,
+    pub body: Markup,
+    pub toasts: Vec<Toast>,
+}
+
+impl Page<'_> {
+    fn head(&self) -> Markup {
+        html! {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="htmx-config" content=r#"{"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"409","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}],"defaultSwapStyle":"outerHTML","includeIndicatorStyles":false}"#;
+                title { (self.title) " · NexusAI" }
+                link rel="stylesheet" href=(assets::APP_CSS.path);
+                script src=(assets::HTMX.path) defer {}
+                script src=(assets::APP_JS.path) defer {}
+            }
+        }
+    }
+
+    fn nav(&self) -> Markup {
+        html! {
+            nav .sidebar aria-label="Modules" {
+                a .brand href="/" { span .brand-mark { "N" } span { "NexusAI" } }
+                ul {
+                    @for m in MODULES {
+                        @let active = m.key == self.active;
+                        li .active[active] {
+                            a href=(m.href) aria-current=[active.then_some("page")] {
+                                span .glyph aria-hidden="true" { (m.glyph) }
+                                span .label { (m.label) }
+                                @if !m.ready { span .soon { "coming" } }
+                            }
+                            @if active && !m.children.is_empty() {
+                                ul .sub {
+                                    @for (label, href) in m.children {
+                                        li { a href=(href) { (label) } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Render for Page<'_> {
+    fn render(&self) -> Markup {
+        let headers = self.csrf.map(|t| format!(r#"{{"X-CSRF-Token": "{t}"}}"#));
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                (self.head())
+                body hx-headers=[headers] data-csrf=[self.csrf] {
+                    @if let Some(user) = self.user {
+                        div .shell {
+                            (self.nav())
+                            div .main {
+                                header .topbar {
+                                    form .search action="/search" method="get" role="search" {
+                                        input #global-search type="search" name="q" placeholder="Search   ( / )" aria-label="Search" autocomplete="off";
+                                    }
+                                    div .who {
+                                        span .company { (user.company) }
+                                        span .user title=(user.role) { (user.name) }
+                                        form method="post" action="/logout" {
+                                            @if let Some(t) = self.csrf { input type="hidden" name="_csrf" value=(t); }
+                                            button .link type="submit" { "Sign out" }
+                                        }
+                                    }
+                                }
+                                main #content { (self.body) }
+                            }
+                        }
+                    } @else {
+                        main .bare { (self.body) }
+                    }
+                    div #toasts aria-live="polite" {
+                        @for t in &self.toasts { (t) }
+                    }
+                    noscript { div .noscript { "JavaScript is off: pages still work, without live updates." } }
+                }
+            }
+        }
+    }
+}
