@@ -1,1 +1,13 @@
+//! The one integration-test binary: the real server over real HTTPS on ephemeral
+//! ports with a temporary data directory, driven by a real HTTP client; the real
+//! binary killed with SIGKILL under load; and a real headless Chromium.
 
+// Test support code panics on the unexpected, like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+mod api;
+mod crash;
+mod e2e;
+mod pages;

@@ -145,7 +145,7 @@ pub fn customer_values(n: u64, seed: u64) -> BTreeMap<&'static str, Value> {
     v.insert("status", Value::Text(status.into()));
     v.insert(
         "credit_limit",
-        Value::Money(((rng.next() % 200) as i64 + 1) * 250_00),
+        Value::Money(((rng.next() % 200) as i64 + 1) * 25_000),
     );
     if let Some(d) = since {
         v.insert("customer_since", Value::Date(d));

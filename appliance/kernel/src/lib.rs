@@ -68,6 +68,11 @@ impl Kernel {
         self.inner.clock.as_ref()
     }
 
+    /// The clock, to share with services outside the kernel (TLS renewal checks).
+    pub fn shared_clock(&self) -> Arc<dyn Clock> {
+        self.inner.clock.clone()
+    }
+
     fn throttle(&self) -> MutexGuard<'_, auth::Throttle> {
         // A poisoned throttle only means a panic elsewhere while it was held; its
         // counters are still usable.

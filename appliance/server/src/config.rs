@@ -113,6 +113,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's error type
 mod tests {
     use super::*;
 

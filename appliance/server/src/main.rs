@@ -141,32 +141,7 @@ async fn run(config: &Config, demo: Option<u64>) -> Result<(), String> {
     let mut running = serve::start(config, demo)
         .await
         .map_err(|e| e.to_string())?;
-    let host = serve::display_host(running.https);
-    // One machine-readable line first (tests and scripts read it), then the banner.
-    println!("listening https={} http={}", running.https, running.http);
-    println!();
-    println!(
-        "  NexusAI is running: https://{host}/   (also https://nexus.local:{}/ on the LAN)",
-        running.https.port()
-    );
-    match &running.setup_url {
-        Some(url) => {
-            println!("  No administrator yet. Create one (this link works once):");
-            println!("    {url}");
-        }
-        None => println!(
-            "  Sign in with your user. New users: Admin → Users, or `nexus admin create-user`."
-        ),
-    }
-    println!(
-        "  Browsers warn until they trust the box CA: {}",
-        running.ca_path.display()
-    );
-    println!(
-        "  (download it from the admin page, or use `curl --cacert {}`)",
-        running.ca_path.display()
-    );
-    println!();
+    print_banner(&running);
     tokio::select! {
         _ = shutdown_signal() => {
             tracing::info!("stopping");
@@ -175,6 +150,43 @@ async fn run(config: &Config, demo: Option<u64>) -> Result<(), String> {
         _ = running.wait() => {}
     }
     Ok(())
+}
+
+/// What the person starting nexus needs to know. Written with `writeln!` so a closed
+/// stdout (a detached pipe) cannot stop the appliance.
+fn print_banner(running: &serve::Running) {
+    use std::io::Write;
+    let host = serve::display_host(running.https);
+    let ca = running.ca_path.display();
+    let mut lines = vec![
+        // One machine-readable line first (tests and scripts read it).
+        format!("listening https={} http={}", running.https, running.http),
+        String::new(),
+        format!(
+            "  NexusAI is running: https://{host}/   (also https://nexus.local:{}/ on the LAN)",
+            running.https.port()
+        ),
+    ];
+    match &running.setup_url {
+        Some(url) => {
+            lines.push("  No administrator yet. Create one (this link works once):".into());
+            lines.push(format!("    {url}"));
+        }
+        None => lines.push(
+            "  Sign in with your user. New users: Admin → Users, or `nexus admin create-user`."
+                .into(),
+        ),
+    }
+    lines.push(format!("  Browsers warn until they trust the box CA: {ca}"));
+    lines.push(format!(
+        "  (download it from the admin page, or use `curl --cacert {ca}`)"
+    ));
+    lines.push(String::new());
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
 }
 
 async fn shutdown_signal() {

@@ -113,7 +113,7 @@ fn bind(addr: SocketAddr) -> Result<TcpListener, BootError> {
 pub async fn start(config: &Config, demo_customers: Option<u64>) -> Result<Running, BootError> {
     let kernel = prepare(config, demo_customers).await?;
     let names = certificate_names(&config.hostnames);
-    let tls = Tls::load_or_create(&config.data_dir, &names, kernel.clock().now())?;
+    let tls = Tls::load_or_create(&config.data_dir, &names, kernel.shared_clock())?;
     let https_listener = bind(SocketAddr::new(config.bind, config.https_port))?;
     let http_listener = bind(SocketAddr::new(config.bind, config.http_port))?;
     let https = https_listener

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum_server::tls_rustls::RustlsConfig;
+use nexus_kernel::Clock;
 use nexus_web::{BoxFuture, TlsControl, TlsInfo};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -51,6 +52,7 @@ const RENEW_BEFORE_DAYS: i64 = 30;
 
 pub struct Tls {
     dir: PathBuf,
+    clock: Arc<dyn Clock>,
     config: RustlsConfig,
     current: Mutex<TlsInfo>,
 }
@@ -60,8 +62,9 @@ impl Tls {
     pub fn load_or_create(
         data_dir: &Path,
         names: &[String],
-        now: OffsetDateTime,
+        clock: Arc<dyn Clock>,
     ) -> Result<Arc<Tls>, TlsError> {
+        let now = clock.now();
         let dir = data_dir.join("tls");
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
@@ -79,6 +82,7 @@ impl Tls {
         let (server_config, info) = server_config(&cert_pem, &key_pem, custom)?;
         Ok(Arc::new(Tls {
             dir,
+            clock,
             config: RustlsConfig::from_config(server_config),
             current: Mutex::new(info.info),
         }))
@@ -95,7 +99,7 @@ impl Tls {
     fn install_now(&self, cert_pem: &str, key_pem: &str) -> Result<TlsInfo, String> {
         let (config, info) = server_config(cert_pem, key_pem, true).map_err(|e| e.to_string())?;
         if let Some(not_after) = &info.expires
-            && *not_after < OffsetDateTime::now_utc()
+            && *not_after < self.clock.now()
         {
             return Err(format!(
                 "this certificate expired on {}",

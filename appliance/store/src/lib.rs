@@ -170,28 +170,34 @@ impl ReadTxn {
             clone_bound(range.end_bound()),
         );
         let iter = t.range::<&[u8]>(range).map_err(StoreError::io)?;
-        let mut step = |item: Result<
-            (redb::AccessGuard<'_, &[u8]>, redb::AccessGuard<'_, &[u8]>),
-            redb::StorageError,
-        >| {
-            let (k, v) = item.map_err(StoreError::io)?;
-            Ok::<_, StoreError>(visit(k.value(), v.value()))
-        };
         if reverse {
-            for item in iter.rev() {
-                if step(item)?.is_break() {
-                    break;
-                }
-            }
+            drive(iter.rev(), &mut visit)
         } else {
-            for item in iter {
-                if step(item)?.is_break() {
-                    break;
-                }
-            }
+            drive(iter, &mut visit)
         }
-        Ok(())
     }
+}
+
+/// One item of a redb range over byte tables.
+type RangeItem<'a> = Result<
+    (
+        redb::AccessGuard<'a, &'static [u8]>,
+        redb::AccessGuard<'a, &'static [u8]>,
+    ),
+    redb::StorageError,
+>;
+
+fn drive<'a>(
+    iter: impl Iterator<Item = RangeItem<'a>>,
+    visit: &mut impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    for item in iter {
+        let (k, v) = item.map_err(StoreError::io)?;
+        if visit(k.value(), v.value()).is_break() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 fn clone_bound<'a>(b: Bound<&&'a [u8]>) -> Bound<&'a [u8]> {

@@ -17,6 +17,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{MAX_BATCH, StoreError, Table, u64_key};
 
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+type ByteTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&mut Txn<'_>) -> (bool, Completion) + Send>;
 
@@ -262,7 +265,7 @@ impl<'a> Txn<'a> {
 
     /// The entry with the greatest key in `table`, as this command would see it.
     /// Used for append-only tables keyed by sequence.
-    pub fn last(&self, table: Table) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn last(&self, table: Table) -> Result<Option<Entry>, StoreError> {
         let t = self.wtxn.open_table(table.def()).map_err(StoreError::io)?;
         let stored = t
             .last()
@@ -329,7 +332,7 @@ impl<'a> Txn<'a> {
     /// Merges the overlay and the emitted changes into the write transaction; returns
     /// how many change-log entries were appended.
     fn apply(self) -> Result<u64, StoreError> {
-        let mut current: Option<(Table, redb::Table<'_, &'static [u8], &'static [u8]>)> = None;
+        let mut current: Option<(Table, ByteTable<'_>)> = None;
         for ((table, key), value) in &self.overlay {
             if current.as_ref().map(|(t, _)| *t) != Some(*table) {
                 let t = self.wtxn.open_table(table.def()).map_err(StoreError::io)?;
