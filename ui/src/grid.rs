@@ -131,8 +131,26 @@ impl Grid {
             .map_or("", |(_, v)| v.as_str())
     }
 
-    /// The table and pager: what htmx swaps when sort, filters or page change.
+    /// What htmx swaps when sort, filters or page change: the table, and out-of-band
+    /// copies of the filter form's hidden sort fields so the next filter keeps the sort.
     pub fn partial(&self) -> Markup {
+        html! {
+            (self.table())
+            (self.sort_fields(true))
+        }
+    }
+
+    /// The filter form's hidden sort fields (or their out-of-band replacements).
+    fn sort_fields(&self, oob: bool) -> Markup {
+        let oob = oob.then_some("true");
+        html! {
+            input #grid-sort type="hidden" name="sort" value=[self.sort.as_deref()] hx-swap-oob=[oob];
+            input #grid-desc type="hidden" name="desc" value=(if self.descending { "1" } else { "" }) hx-swap-oob=[oob];
+        }
+    }
+
+    /// The table and pager.
+    fn table(&self) -> Markup {
         let first = if self.total == 0 { 0 } else { self.offset + 1 };
         let last = (self.offset + self.rows.len()).min(self.total as usize);
         let prev = self.offset.saturating_sub(self.limit);
@@ -142,9 +160,6 @@ impl Grid {
                 hx-get={ (self.base) (self.query(None, self.offset)) }
                 hx-trigger={ (HxEvent::Changed.name()) " delay:300ms" }
                 hx-swap="outerHTML" {
-                // Keep the filter form's hidden sort in step with the table.
-                input #grid-sort type="hidden" name="sort" form="grid-filters" value=[self.sort.as_deref()] hx-swap-oob="true";
-                input #grid-desc type="hidden" name="desc" form="grid-filters" value=(if self.descending { "1" } else { "" }) hx-swap-oob="true";
                 div .table-wrap {
                     table {
                         thead {
@@ -280,9 +295,10 @@ impl Render for Grid {
                             },
                         }
                     }
+                    (self.sort_fields(false))
                     noscript { button type="submit" { "Apply" } }
                 }
-                (self.partial())
+                (self.table())
             }
         }
     }

@@ -11,6 +11,8 @@ use crate::error::KernelError;
 
 /// Domain separation for the entry hash; bump the suffix if the encoding changes.
 const HASH_CONTEXT: &[u8] = b"nexus-audit-v1\0";
+/// Meta key of the chain head: sequence (8 bytes, big-endian) ‖ hash (32 bytes).
+const META_HEAD: &[u8] = b"audit_head";
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,12 +90,9 @@ pub(crate) struct NewEntry {
 }
 
 /// Appends an entry chained to the current head; returns its sequence.
-pub(crate) fn append(txn: &mut Txn<'_>, new: NewEntry) -> Result<u64, KernelError> {
-    let (prev_seq, prev_hash) = match txn.last(Table::Audit)? {
-        Some((_, bytes)) => {
-            let last = AuditEntry::decode(&bytes)?;
-            (last.seq, last.hash)
-        }
+pub(crate) fn append(txn: &mut Txn<'_, '_>, new: NewEntry) -> Result<u64, KernelError> {
+    let (prev_seq, prev_hash) = match txn.get(Table::Meta, META_HEAD)? {
+        Some(head) => decode_head(&head)?,
         None => (0, GENESIS.to_string()),
     };
     let mut entry = AuditEntry {
@@ -114,7 +113,19 @@ pub(crate) fn append(txn: &mut Txn<'_>, new: NewEntry) -> Result<u64, KernelErro
     };
     entry.hash = entry.compute_hash()?;
     txn.put(Table::Audit, u64_key(entry.seq).to_vec(), entry.encode()?);
+    let mut head = u64_key(entry.seq).to_vec();
+    head.extend(hex::decode(&entry.hash).map_err(|e| KernelError::Internal(e.to_string()))?);
+    txn.put(Table::Meta, META_HEAD.to_vec(), head);
     Ok(entry.seq)
+}
+
+fn decode_head(head: &[u8]) -> Result<(u64, String), KernelError> {
+    match (head.get(..8).and_then(decode_u64), head.get(8..)) {
+        (Some(seq), Some(hash)) if hash.len() == 32 => Ok((seq, hex::encode(hash))),
+        _ => Err(KernelError::Internal(
+            "the audit chain head is damaged".into(),
+        )),
+    }
 }
 
 /// The outcome of checking the whole chain.
@@ -175,6 +186,17 @@ pub fn verify(read: &ReadTxn) -> Result<ChainReport, KernelError> {
         count += 1;
         ControlFlow::Continue(())
     })?;
+    // The head is written with every entry: a log shorter than its head lost entries.
+    if failure.is_none()
+        && let Some(head) = read.get(Table::Meta, META_HEAD)?
+    {
+        let (seq, hash) = decode_head(&head)?;
+        if seq != count || hash != expected_prev {
+            failure = Some(format!(
+                "the log ends at entry {count} but its recorded head is entry {seq}: entries were removed or replaced"
+            ));
+        }
+    }
     match failure {
         Some(reason) => Err(KernelError::Conflict(format!(
             "the audit chain is broken: {reason}"

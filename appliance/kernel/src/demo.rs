@@ -124,7 +124,14 @@ pub fn customer_values(n: u64, seed: u64) -> BTreeMap<&'static str, Value> {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
-    let status = CUSTOMER_STATUS[(rng.next() % 10).min(3) as usize % CUSTOMER_STATUS.len()];
+    // Mostly active customers, some leads, a few on hold or gone.
+    let status = match rng.next() % 10 {
+        0..=5 => "Active",
+        6 | 7 => "Lead",
+        8 => "On hold",
+        _ => "Former",
+    };
+    debug_assert!(CUSTOMER_STATUS.contains(&status));
     let since = Date::from_calendar_date(2019, time::Month::January, 1)
         .map(|d| d + Duration::days((rng.next() % 2500) as i64))
         .ok();

@@ -86,11 +86,11 @@ impl Record {
             (Cbor::Text("v".into()), Cbor::Integer(self.version.into())),
             (
                 Cbor::Text("ca".into()),
-                Cbor::Integer(self.created_at.unix_timestamp().into()),
+                Cbor::Integer(unix_ms(self.created_at).into()),
             ),
             (
                 Cbor::Text("ua".into()),
-                Cbor::Integer(self.updated_at.unix_timestamp().into()),
+                Cbor::Integer(unix_ms(self.updated_at).into()),
             ),
             (
                 Cbor::Text("cb".into()),
@@ -166,11 +166,21 @@ fn int_u64(i: ciborium::value::Integer) -> u64 {
     u64::try_from(i).unwrap_or(0)
 }
 
+/// Stored times are Unix milliseconds.
 fn timestamp(i: ciborium::value::Integer) -> OffsetDateTime {
     i64::try_from(i)
         .ok()
-        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub(crate) fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// `t` cut to what is stored (milliseconds), so a returned record equals a re-read one.
+pub(crate) fn to_stored_precision(t: OffsetDateTime) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms(t)) * 1_000_000).unwrap_or(t)
 }
 
 fn value_to_cbor(v: &Value) -> Cbor {

@@ -14,7 +14,7 @@ use crate::changes::{Change, Op};
 use crate::entity::{Creation, EntityDef, FieldKind, Unique};
 use crate::error::{FieldErrors, KernelError};
 use crate::perm::{Action, Principal};
-use crate::record::{Record, keys};
+use crate::record::{Record, keys, to_stored_precision, unix_ms};
 use crate::value::Value;
 use crate::{Kernel, password};
 
@@ -208,10 +208,12 @@ impl Kernel {
         }
         let parsed = parse_input(def, &input, Mode::Create)?;
         let hashes = password::hash_all(parsed.secrets).await?;
-        let now = self.clock().now();
+        let clock = self.shared_clock();
         let who = who.clone();
         self.store()
             .write(move |txn| {
+                // Read on the writer thread, so audit times follow sequence order.
+                let now = to_stored_precision(clock.now());
                 let id = next_id(txn)?;
                 let company = if def.code == COMPANY.code {
                     id
@@ -250,10 +252,11 @@ impl Kernel {
         require(who, def, Action::Write)?;
         let parsed = parse_input(def, &input, Mode::Update)?;
         let hashes = password::hash_all(parsed.secrets).await?;
-        let now = self.clock().now();
+        let clock = self.shared_clock();
         let who = who.clone();
         self.store()
             .write(move |txn| {
+                let now = to_stored_precision(clock.now());
                 let old = load(txn, def, who.company, id)?.ok_or_else(|| not_found(def, id))?;
                 check_version(txn, def, &old, base_version)?;
                 guard_self(def, &who, &old, &parsed.values)?;
@@ -296,10 +299,11 @@ impl Kernel {
                 "you cannot delete your own account".into(),
             ));
         }
-        let now = self.clock().now();
+        let clock = self.shared_clock();
         let who = who.clone();
         self.store()
             .write(move |txn| {
+                let now = to_stored_precision(clock.now());
                 let old = load(txn, def, who.company, id)?.ok_or_else(|| not_found(def, id))?;
                 if let Some(v) = base_version {
                     check_version(txn, def, &old, v)?;
@@ -649,7 +653,7 @@ impl Filter {
     }
 }
 
-pub(crate) fn next_id(txn: &mut Txn<'_>) -> Result<u64, KernelError> {
+pub(crate) fn next_id(txn: &mut Txn<'_, '_>) -> Result<u64, KernelError> {
     let current = txn
         .get(Table::Meta, META_NEXT_ID)?
         .and_then(|b| decode_u64(&b))
@@ -663,7 +667,7 @@ pub(crate) fn next_id(txn: &mut Txn<'_>) -> Result<u64, KernelError> {
 }
 
 pub(crate) fn load(
-    txn: &Txn<'_>,
+    txn: &Txn<'_, '_>,
     def: &'static EntityDef,
     company: u64,
     id: u64,
@@ -675,7 +679,7 @@ pub(crate) fn load(
 }
 
 fn check_version(
-    txn: &Txn<'_>,
+    txn: &Txn<'_, '_>,
     def: &'static EntityDef,
     current: &Record,
     base: u64,
@@ -725,7 +729,7 @@ fn guard_self(
 /// Writes `new` (replacing `old`), maintaining indexes, unique keys, counts, the
 /// change log, the audit chain and the record's history.
 fn write_record(
-    txn: &mut Txn<'_>,
+    txn: &mut Txn<'_, '_>,
     def: &'static EntityDef,
     who: &Principal,
     old: Option<&Record>,
@@ -793,7 +797,7 @@ fn write_record(
             );
         }
     }
-    let at_ms = (new.updated_at.unix_timestamp_nanos() / 1_000_000) as i64;
+    let at_ms = unix_ms(new.updated_at);
     let change = Change {
         entity: def.name.to_string(),
         company,
@@ -828,7 +832,7 @@ fn write_record(
     Ok(())
 }
 
-fn check_refs(txn: &Txn<'_>, def: &'static EntityDef, rec: &Record) -> Result<(), KernelError> {
+fn check_refs(txn: &Txn<'_, '_>, def: &'static EntityDef, rec: &Record) -> Result<(), KernelError> {
     let mut errors = FieldErrors::default();
     for f in def.fields {
         let FieldKind::Ref(target) = f.kind else {
@@ -860,7 +864,11 @@ fn check_refs(txn: &Txn<'_>, def: &'static EntityDef, rec: &Record) -> Result<()
     }
 }
 
-fn check_unique(txn: &Txn<'_>, def: &'static EntityDef, rec: &Record) -> Result<(), KernelError> {
+fn check_unique(
+    txn: &Txn<'_, '_>,
+    def: &'static EntityDef,
+    rec: &Record,
+) -> Result<(), KernelError> {
     let mut errors = FieldErrors::default();
     for (i, f) in def.fields.iter().enumerate() {
         if f.unique == Unique::No {
@@ -920,12 +928,13 @@ pub(crate) fn find_unique(
 
 /// Inserts a record as the system inside an existing command (bootstrap, seeding).
 pub(crate) fn insert_as_system(
-    txn: &mut Txn<'_>,
+    txn: &mut Txn<'_, '_>,
     def: &'static EntityDef,
     company: Option<u64>,
     values: BTreeMap<&'static str, Value>,
     now: time::OffsetDateTime,
 ) -> Result<Record, KernelError> {
+    let now = to_stored_precision(now);
     let id = next_id(txn)?;
     let company = company.unwrap_or(id);
     let rec = Record {

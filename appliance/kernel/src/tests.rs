@@ -560,3 +560,60 @@ async fn a_tampered_audit_entry_is_detected() {
     let e = f.kernel.verify_audit().expect_err("tampering detected");
     assert!(e.to_string().contains("entry 2 was altered"), "{e}");
 }
+
+#[tokio::test]
+async fn removing_the_newest_audit_entries_is_detected() {
+    let f = fixture().await;
+    let c = f
+        .kernel
+        .create(
+            &f.admin,
+            &CUSTOMER,
+            form(&[("name", "Truncated"), ("status", "Lead")]),
+        )
+        .await
+        .expect("create");
+    let last = f
+        .kernel
+        .history(&f.admin, &CUSTOMER, c.id)
+        .expect("history")[0]
+        .seq;
+    f.kernel
+        .store()
+        .write(move |txn| {
+            txn.delete(Table::Audit, last.to_be_bytes().to_vec());
+            Ok::<_, KernelError>(())
+        })
+        .await
+        .expect("truncate");
+    let e = f.kernel.verify_audit().expect_err("truncation detected");
+    assert!(e.to_string().contains("entries were removed"), "{e}");
+}
+
+#[tokio::test]
+async fn a_returned_record_equals_the_stored_one_and_audit_times_follow_the_sequence() {
+    let f = fixture().await;
+    let c = f
+        .kernel
+        .create(
+            &f.admin,
+            &CUSTOMER,
+            form(&[("name", "Precise"), ("status", "Lead")]),
+        )
+        .await
+        .expect("create");
+    assert_eq!(f.kernel.get(&f.admin, &CUSTOMER, c.id).expect("get"), c);
+    let read = f.kernel.store().read().expect("read");
+    let mut last = i64::MIN;
+    read.scan(Table::Audit, .., false, |_, v| {
+        let e = AuditEntry::decode(v).expect("entry");
+        assert!(
+            e.at_ms >= last,
+            "audit times go backwards at entry {}",
+            e.seq
+        );
+        last = e.at_ms;
+        std::ops::ControlFlow::Continue(())
+    })
+    .expect("scan");
+}

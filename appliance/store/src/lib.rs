@@ -91,7 +91,7 @@ impl Store {
     /// none of its writes or change-log entries happen.
     pub async fn write<R, E, F>(&self, command: F) -> Result<R, E>
     where
-        F: FnOnce(&mut Txn<'_>) -> Result<R, E> + Send + 'static,
+        F: FnOnce(&mut Txn<'_, '_>) -> Result<R, E> + Send + 'static,
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {

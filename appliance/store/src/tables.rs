@@ -53,6 +53,11 @@ impl Table {
         Table::Cursors,
     ];
 
+    /// Position in [`Table::ALL`].
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The redb table name. Never rename one: it is the on-disk name.
     pub const fn name(self) -> &'static str {
         match self {
@@ -71,5 +76,17 @@ impl Table {
 
     pub(crate) const fn def(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
         TableDefinition::new(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Table;
+
+    #[test]
+    fn all_lists_every_table_in_declaration_order() {
+        for (i, t) in Table::ALL.iter().enumerate() {
+            assert_eq!(t.index(), i, "{}", t.name());
+        }
     }
 }

@@ -81,20 +81,37 @@ async fn concurrent_commands_share_commits_and_get_gap_free_sequences() {
 }
 
 #[tokio::test]
-async fn reads_see_own_writes_inside_a_command_and_last_sees_staged_entries() {
+async fn reads_see_own_writes_and_staged_deletes_inside_a_command() {
     let (_dir, store) = open();
     let seen = store
         .write(|txn| {
             txn.put(Table::Audit, u64_key(1).to_vec(), b"one".to_vec());
             txn.put(Table::Audit, u64_key(2).to_vec(), b"two".to_vec());
             let own = txn.get(Table::Audit, &u64_key(2))?;
-            let last = txn.last(Table::Audit)?;
-            Ok::<_, TestError>((own, last))
+            Ok::<_, TestError>(own)
         })
         .await
         .expect("write");
-    assert_eq!(seen.0, Some(b"two".to_vec()));
-    assert_eq!(seen.1, Some((u64_key(2).to_vec(), b"two".to_vec())));
+    assert_eq!(seen, Some(b"two".to_vec()));
+    let prefix_seen = store
+        .write(|txn| {
+            let before = txn.any_with_prefix(Table::Audit, &[0])?;
+            txn.delete(Table::Audit, u64_key(1).to_vec());
+            txn.delete(Table::Audit, u64_key(2).to_vec());
+            let after = txn.any_with_prefix(Table::Audit, &[0])?;
+            Err::<(), _>(TestError::Store(format!("{before} {after}")))
+        })
+        .await;
+    assert_eq!(
+        prefix_seen,
+        Err(TestError::Store("true false".into())),
+        "staged deletes hide stored keys"
+    );
+    let r = store.read().expect("read");
+    assert!(
+        r.get(Table::Audit, &u64_key(1)).expect("get").is_some(),
+        "the refused command deleted nothing"
+    );
 }
 
 #[tokio::test]

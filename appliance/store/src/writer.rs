@@ -13,15 +13,16 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use redb::{Database, Durability, ReadableTable, WriteTransaction};
-use tokio::sync::{mpsc, oneshot, watch};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, watch};
 
 use crate::{MAX_BATCH, StoreError, Table, u64_key};
 
-/// A key and its value.
-pub type Entry = (Vec<u8>, Vec<u8>);
 type ByteTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&mut Txn<'_>) -> (bool, Completion) + Send>;
+type Job = Box<dyn FnOnce(&mut Txn<'_, '_>) -> (bool, Completion) + Send>;
 
 /// Counters of the writer since the store was opened.
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,12 +51,12 @@ pub(crate) struct Handle {
 impl Handle {
     pub(crate) async fn submit<R, E, F>(&self, command: F) -> Result<R, E>
     where
-        F: FnOnce(&mut Txn<'_>) -> Result<R, E> + Send + 'static,
+        F: FnOnce(&mut Txn<'_, '_>) -> Result<R, E> + Send + 'static,
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
         let (done_tx, done_rx) = oneshot::channel::<Result<R, E>>();
-        let job: Job = Box::new(move |txn: &mut Txn<'_>| {
+        let job: Job = Box::new(move |txn: &mut Txn<'_, '_>| {
             let result = command(txn);
             let ok = result.is_ok();
             let completion: Completion = Box::new(move |commit: Result<(), StoreError>| {
@@ -70,7 +71,9 @@ impl Handle {
             (ok, completion)
         });
         let tx = self.tx.as_ref().ok_or(StoreError::WriterGone)?;
-        tx.send(job).await.map_err(|_| StoreError::WriterGone)?;
+        // Unbounded, so sending never blocks an async thread; every sender waits for
+        // its answer, so the queue is bounded by the commands in flight.
+        tx.send(job).map_err(|_| StoreError::WriterGone)?;
         done_rx
             .await
             .map_err(|_| E::from(StoreError::CommandFailed))?
@@ -103,7 +106,7 @@ pub(crate) fn spawn(
     last_seq: u64,
     head: watch::Sender<u64>,
 ) -> Result<Handle, StoreError> {
-    let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
+    let (tx, rx) = mpsc::channel::<Job>();
     let counters = Arc::new(Counters::default());
     let thread_counters = counters.clone();
     let thread = std::thread::Builder::new()
@@ -117,75 +120,136 @@ pub(crate) fn spawn(
     })
 }
 
+/// How long the writer waits, after answering a commit, for those callers' next
+/// commands, so that they share the next fsync instead of splitting into two groups
+/// that alternate (PostgreSQL's `commit_delay`, but adaptive: it waits only for callers
+/// it just answered, and never longer than this).
+const GATHER: Duration = Duration::from_micros(300);
+
 fn run(
     db: &Database,
-    mut rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<Job>,
     mut seq: u64,
     head: &watch::Sender<u64>,
     counters: &Counters,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(64);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
+    // Callers answered by the last commit, whose next commands are worth waiting for.
+    let mut expected = 0usize;
+    loop {
+        if batch.is_empty() {
+            match rx.recv() {
                 Ok(job) => batch.push(job),
-                Err(_) => break,
+                Err(_) => return,
             }
         }
-        seq = run_batch(db, &mut batch, seq, counters);
+        drain(&rx, &mut batch);
+        if expected > 1 {
+            let want = (batch.len() + expected).min(MAX_BATCH);
+            let deadline = Instant::now() + GATHER;
+            while batch.len() < want {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(job) => {
+                        batch.push(job);
+                        drain(&rx, &mut batch);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        // A panic anywhere in a batch (a command, redb, a completion) loses that batch
+        // — its callers are answered `CommandFailed` — but never the writer.
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            run_batch(db, &mut batch, seq, counters)
+        }));
+        let answer = match ran {
+            Ok((next, answer)) => {
+                seq = next;
+                answer
+            }
+            Err(_) => {
+                batch.clear();
+                tracing::error!("a store batch panicked; it was not committed");
+                Vec::new()
+            }
+        };
         head.send_if_modified(|h| {
             let moved = *h != seq;
             *h = seq;
             moved
         });
+        // What queued during the commit goes into the next batch; the callers answered
+        // now will come back, and the next batch waits a moment for them.
+        drain(&rx, &mut batch);
+        expected = answer.len();
+        for c in answer {
+            c.0(c.1);
+        }
     }
 }
 
-/// Runs one batch in one transaction; returns the change-log head after it.
-fn run_batch(db: &Database, batch: &mut Vec<Job>, seq: u64, counters: &Counters) -> u64 {
+fn drain(rx: &mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Every table, opened once per batch (opening a table per read is not free).
+struct Open<'t> {
+    tables: Vec<ByteTable<'t>>,
+}
+
+impl<'t> Open<'t> {
+    fn new(wtxn: &'t WriteTransaction) -> Result<Open<'t>, StoreError> {
+        let tables = Table::ALL
+            .iter()
+            .map(|t| wtxn.open_table(t.def()).map_err(StoreError::io))
+            .collect::<Result<_, _>>()?;
+        Ok(Open { tables })
+    }
+
+    fn table(&self, t: Table) -> Result<&ByteTable<'t>, StoreError> {
+        self.tables
+            .get(t.index())
+            .ok_or_else(|| StoreError::Io(format!("table {} is not open", t.name())))
+    }
+
+    fn table_mut(&mut self, t: Table) -> Result<&mut ByteTable<'t>, StoreError> {
+        self.tables
+            .get_mut(t.index())
+            .ok_or_else(|| StoreError::Io(format!("table {} is not open", t.name())))
+    }
+}
+
+/// A completion and the commit outcome to give it.
+type Answer = (Completion, Result<(), StoreError>);
+
+/// Runs one batch in one transaction; returns the change-log head after it and the
+/// answers to give once the head is published.
+fn run_batch(
+    db: &Database,
+    batch: &mut Vec<Job>,
+    seq: u64,
+    counters: &Counters,
+) -> (u64, Vec<Answer>) {
     let wtxn = match begin(db) {
         Ok(t) => t,
         Err(e) => {
             fail_all(batch, &e);
-            return seq;
+            return (seq, Vec::new());
         }
     };
-    let mut next = seq;
-    let mut waiting: Vec<Completion> = Vec::with_capacity(batch.len());
-    let mut failure: Option<StoreError> = None;
-    for job in batch.drain(..) {
-        if failure.is_some() {
-            let (_, completion) = run_isolated(&wtxn, next, job);
-            if let Some(c) = completion {
-                waiting.push(c);
-            }
-            continue;
+    let (waiting, next, failure) = match Open::new(&wtxn) {
+        Ok(mut open) => run_commands(&mut open, batch, seq, counters),
+        Err(e) => {
+            fail_all(batch, &e);
+            return (seq, Vec::new());
         }
-        let mut txn = Txn::new(&wtxn, next);
-        match catch_unwind(AssertUnwindSafe(|| job(&mut txn))) {
-            Ok((true, completion)) => match txn.apply() {
-                Ok(emitted) => {
-                    next += emitted;
-                    waiting.push(completion);
-                }
-                Err(e) => {
-                    // The transaction may hold part of this command: nothing in it
-                    // may commit.
-                    waiting.push(completion);
-                    failure = Some(e);
-                }
-            },
-            Ok((false, completion)) => {
-                counters.rejected.fetch_add(1, Ordering::Relaxed);
-                completion(Ok(()));
-            }
-            Err(_) => {
-                counters.rejected.fetch_add(1, Ordering::Relaxed);
-                tracing::error!("a store command panicked; its writes were discarded");
-            }
-        }
-    }
+    };
     let n = waiting.len() as u64;
     let outcome = match failure {
         Some(e) => {
@@ -201,21 +265,52 @@ fn run_batch(db: &Database, batch: &mut Vec<Job>, seq: u64, counters: &Counters)
         }
         Err(e) => tracing::error!(error = %e, commands = n, "store commit failed"),
     }
-    let committed = outcome.is_ok();
-    for c in waiting {
-        c(outcome.clone());
-    }
-    if committed { next } else { seq }
+    let next = if outcome.is_ok() { next } else { seq };
+    (
+        next,
+        waiting.into_iter().map(|c| (c, outcome.clone())).collect(),
+    )
 }
 
-/// After a failed apply the batch is lost; the remaining commands are still run (so
-/// validation errors reach their callers) but their writes are dropped.
-fn run_isolated(wtxn: &WriteTransaction, next: u64, job: Job) -> (bool, Option<Completion>) {
-    let mut txn = Txn::new(wtxn, next);
-    match catch_unwind(AssertUnwindSafe(|| job(&mut txn))) {
-        Ok((ok, completion)) => (ok, Some(completion)),
-        Err(_) => (false, None),
+/// Runs each command against its own overlay and merges the successful ones. Returns
+/// the completions waiting for the commit, the next sequence, and the failure that
+/// spoils the whole batch, if any.
+fn run_commands(
+    open: &mut Open<'_>,
+    batch: &mut Vec<Job>,
+    seq: u64,
+    counters: &Counters,
+) -> (Vec<Completion>, u64, Option<StoreError>) {
+    let mut next = seq;
+    let mut waiting: Vec<Completion> = Vec::with_capacity(batch.len());
+    let mut failure: Option<StoreError> = None;
+    for job in batch.drain(..) {
+        let mut txn = Txn::new(open, next);
+        let ran = catch_unwind(AssertUnwindSafe(|| job(&mut txn)));
+        match ran {
+            // After a failed merge the batch is lost; later commands still run, so
+            // their own validation errors reach their callers, but nothing is merged.
+            Ok((true, completion)) if failure.is_some() => waiting.push(completion),
+            Ok((true, completion)) => {
+                match txn.apply() {
+                    Ok(emitted) => next += emitted,
+                    // The transaction may hold part of this command: nothing in it
+                    // may commit.
+                    Err(e) => failure = Some(e),
+                }
+                waiting.push(completion);
+            }
+            Ok((false, completion)) => {
+                counters.rejected.fetch_add(1, Ordering::Relaxed);
+                completion(Ok(()));
+            }
+            Err(_) => {
+                counters.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("a store command panicked; its writes were discarded");
+            }
+        }
     }
+    (waiting, next, failure)
 }
 
 fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {
@@ -235,17 +330,17 @@ fn fail_all(batch: &mut Vec<Job>, e: &StoreError) {
 /// One command's view of the write transaction: reads see the committed state, the
 /// batch's earlier commands and this command's own writes; writes stay in an overlay
 /// until the command succeeds.
-pub struct Txn<'a> {
-    wtxn: &'a WriteTransaction,
+pub struct Txn<'a, 't> {
+    open: &'a mut Open<'t>,
     overlay: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
     emitted: Vec<Vec<u8>>,
     first_seq: u64,
 }
 
-impl<'a> Txn<'a> {
-    fn new(wtxn: &'a WriteTransaction, last_seq: u64) -> Txn<'a> {
+impl<'a, 't> Txn<'a, 't> {
+    fn new(open: &'a mut Open<'t>, last_seq: u64) -> Txn<'a, 't> {
         Txn {
-            wtxn,
+            open,
             overlay: BTreeMap::new(),
             emitted: Vec::new(),
             first_seq: last_seq + 1,
@@ -257,30 +352,10 @@ impl<'a> Txn<'a> {
         if let Some(v) = self.overlay.get(&(table, key.to_vec())) {
             return Ok(v.clone());
         }
-        let t = self.wtxn.open_table(table.def()).map_err(StoreError::io)?;
+        let t = self.open.table(table)?;
         Ok(t.get(key)
             .map_err(StoreError::io)?
             .map(|v| v.value().to_vec()))
-    }
-
-    /// The entry with the greatest key in `table`, as this command would see it.
-    /// Used for append-only tables keyed by sequence.
-    pub fn last(&self, table: Table) -> Result<Option<Entry>, StoreError> {
-        let t = self.wtxn.open_table(table.def()).map_err(StoreError::io)?;
-        let stored = t
-            .last()
-            .map_err(StoreError::io)?
-            .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()));
-        let staged = self
-            .overlay
-            .range((table, Vec::new())..)
-            .take_while(|((t, _), _)| *t == table)
-            .filter_map(|((_, k), v)| v.as_ref().map(|v| (k.clone(), v.clone())))
-            .last();
-        Ok(match (stored, staged) {
-            (Some(a), Some(b)) => Some(if b.0 > a.0 { b } else { a }),
-            (a, b) => a.or(b),
-        })
     }
 
     /// Whether any key starting with `prefix` exists, as this command would see it.
@@ -293,7 +368,7 @@ impl<'a> Txn<'a> {
         if staged {
             return Ok(true);
         }
-        let t = self.wtxn.open_table(table.def()).map_err(StoreError::io)?;
+        let t = self.open.table(table)?;
         for item in t.range::<&[u8]>(prefix..).map_err(StoreError::io)? {
             let (k, _) = item.map_err(StoreError::io)?;
             let k = k.value();
@@ -332,15 +407,8 @@ impl<'a> Txn<'a> {
     /// Merges the overlay and the emitted changes into the write transaction; returns
     /// how many change-log entries were appended.
     fn apply(self) -> Result<u64, StoreError> {
-        let mut current: Option<(Table, ByteTable<'_>)> = None;
         for ((table, key), value) in &self.overlay {
-            if current.as_ref().map(|(t, _)| *t) != Some(*table) {
-                let t = self.wtxn.open_table(table.def()).map_err(StoreError::io)?;
-                current = Some((*table, t));
-            }
-            let Some((_, t)) = current.as_mut() else {
-                continue;
-            };
+            let t = self.open.table_mut(*table)?;
             match value {
                 Some(v) => {
                     t.insert(key.as_slice(), v.as_slice())
@@ -351,18 +419,12 @@ impl<'a> Txn<'a> {
                 }
             }
         }
-        drop(current);
         let n = self.emitted.len() as u64;
-        if n > 0 {
-            let mut log = self
-                .wtxn
-                .open_table(Table::ChangeLog.def())
+        let log = self.open.table_mut(Table::ChangeLog)?;
+        for (i, payload) in self.emitted.iter().enumerate() {
+            let key = u64_key(self.first_seq + i as u64);
+            log.insert(key.as_slice(), payload.as_slice())
                 .map_err(StoreError::io)?;
-            for (i, payload) in self.emitted.iter().enumerate() {
-                let key = u64_key(self.first_seq + i as u64);
-                log.insert(key.as_slice(), payload.as_slice())
-                    .map_err(StoreError::io)?;
-            }
         }
         Ok(n)
     }

@@ -1,0 +1,20 @@
+# The two commands of README.md, and the benchmark.
+.PHONY: demo test bench deps
+
+# Build and start the appliance on its embedded defaults (./nexus-data, HTTPS on 8443,
+# HTTP redirect on 8080, a demo company). Prints the URL and the one-time setup link.
+demo:
+	cargo run --release -p nexus -- demo
+
+# The whole test suite: installs what the tests need (Chromium, playwright-core),
+# then unit tests, the HTTPS integration tests, the SIGKILL crash test and the
+# browser test.
+test: deps
+	cargo test --workspace --locked
+
+deps:
+	scripts/install-test-deps.sh
+
+# Benchmarks against PostgreSQL on this machine (see README).
+bench:
+	scripts/bench.sh

@@ -1,0 +1,134 @@
+//! `nexus-bench`: benchmarks of the nexus appliance, printed as tables and optionally
+//! written as JSON.
+//!
+//! The benchmark is split into sections, each a subcommand:
+//!
+//! * `writes` — durable kernel commands per second against PostgreSQL doing the same
+//!   work ([`writes`]).
+//! * `list` — list-page latency over HTTPS against the real `nexus` binary ([`list`]).
+//! * `all` — every section in turn.
+//!
+//! Adding a section (the planned `list`: HTTPS list-page latency against a running
+//! server) takes four steps: a module with its `Args` (a `clap::Args` struct), a
+//! `run(&Runtime, &Args) -> Result<Report>` that prints its own tables and returns a
+//! serialisable report, a variant of [`Section`] plus a flattened field of [`AllArgs`],
+//! and an optional field of [`Report`]. [`load::drive`] is the shared closed-loop load
+//! generator: implement [`load::Client`] for one client's operation.
+
+mod error;
+mod interrupt;
+mod list;
+mod load;
+mod machine;
+mod writes;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::error::{Context, Result};
+use crate::machine::Machine;
+
+/// Benchmarks of the nexus appliance.
+#[derive(Debug, Parser)]
+#[command(name = "nexus-bench", version, about)]
+struct Cli {
+    /// Also write the results as JSON to this file.
+    #[arg(long, global = true, value_name = "PATH")]
+    json: Option<PathBuf>,
+
+    #[command(subcommand)]
+    section: Section,
+}
+
+/// What to measure.
+#[derive(Debug, Subcommand)]
+enum Section {
+    /// Durable creates per second: the kernel against PostgreSQL, side by side.
+    Writes(writes::Args),
+    /// List-page latency over HTTPS against the real binary (100,000 customers, 64 users).
+    List(list::Args),
+    /// Every section in turn.
+    All(AllArgs),
+}
+
+/// The options of every section (each section's options are its own).
+#[derive(Debug, clap::Args)]
+struct AllArgs {
+    #[command(flatten)]
+    writes: writes::Args,
+    #[command(flatten)]
+    list: list::Args,
+}
+
+/// Everything one invocation measured, as written to `--json`.
+#[derive(Debug, Serialize)]
+struct Report {
+    machine: Machine,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    writes: Option<writes::Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    list: Option<list::Report>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nexus-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    // Open the JSON file first: a typo in its path should not cost a whole run.
+    let json = cli.json.as_deref().map(create_json).transpose()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context(|| "starting the async runtime")?;
+    interrupt::watch(&runtime);
+    let mut report = Report {
+        machine: Machine::probe(),
+        writes: None,
+        list: None,
+    };
+    report.machine.print();
+    match &cli.section {
+        Section::Writes(args) => report.writes = Some(writes::run(&runtime, args)?),
+        Section::List(args) => report.list = Some(runtime.block_on(list::run(args))?),
+        Section::All(all) => {
+            report.writes = Some(writes::run(&runtime, &all.writes)?);
+            report.list = Some(runtime.block_on(list::run(&all.list))?);
+        }
+    }
+    report.machine.finish();
+    println!();
+    println!(
+        "load average at end: {}",
+        report.machine.load_at_end.as_deref().unwrap_or("unknown")
+    );
+    if let Some((path, file)) = json {
+        write_json(file, &report).context(|| format!("writing {}", path.display()))?;
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn create_json(path: &Path) -> Result<(PathBuf, File)> {
+    let file = File::create(path).context(|| format!("creating {}", path.display()))?;
+    Ok((path.to_path_buf(), file))
+}
+
+fn write_json(file: File, report: &Report) -> std::io::Result<()> {
+    let mut out = BufWriter::new(file);
+    serde_json::to_writer_pretty(&mut out, report)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
