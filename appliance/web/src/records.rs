@@ -511,6 +511,32 @@ fn row_markup(
     Ok(views::grid_shell(def, auth.who()).row_partial(&row))
 }
 
+/// A row with one cell in edit mode: the stored value, or what the person typed.
+fn edit_row(
+    state: &AppState,
+    auth: &Auth,
+    def: &'static EntityDef,
+    rec: &Record,
+    column: String,
+    typed: Option<String>,
+    error: Option<String>,
+) -> Result<Markup, WebError> {
+    let (input, stored) = views::cell_input(&state.kernel, auth.who(), def, &column, rec)?;
+    let value = typed.unwrap_or(stored);
+    row_markup(
+        state,
+        auth,
+        def,
+        rec,
+        RowMode::Edit {
+            column,
+            input,
+            value,
+            error,
+        },
+    )
+}
+
 pub async fn row(
     State(state): State<AppState>,
     auth: Auth,
@@ -535,19 +561,7 @@ pub async fn cell_edit(
         .into());
     }
     let rec = state.kernel.get(auth.who(), def, parse_id(&id)?)?;
-    let (input, value) = views::cell_input(&state.kernel, auth.who(), def, &field_name, &rec)?;
-    row_markup(
-        &state,
-        &auth,
-        def,
-        &rec,
-        RowMode::Edit {
-            column: field_name,
-            input,
-            value,
-            error: None,
-        },
-    )
+    edit_row(&state, &auth, def, &rec, field_name, None, None)
 }
 
 pub async fn cell_save(
@@ -587,19 +601,17 @@ pub async fn cell_save(
                 other => WebError::from(other.clone()).message(),
             };
             let mut rec = state.kernel.get(auth.who(), def, id)?;
+            // Keep the version the person edited, so saving again is refused again
+            // until they have seen the newer value.
             rec.version = version;
-            let (input, _) = views::cell_input(&state.kernel, auth.who(), def, &field_name, &rec)?;
-            let markup = row_markup(
+            let markup = edit_row(
                 &state,
                 &auth,
                 def,
                 &rec,
-                RowMode::Edit {
-                    column: field_name,
-                    input,
-                    value,
-                    error: Some(message),
-                },
+                field_name,
+                Some(value),
+                Some(message),
             )?;
             Ok((status, markup).into_response())
         }
