@@ -2,8 +2,8 @@
 //!
 //! * [`Table`] is the one registry of tables.
 //! * [`Store::write`] sends a command to the single writer thread, which runs many
-//!   commands in one redb write transaction and acknowledges them after one durable
-//!   commit (group commit). A command that fails leaves no trace: its writes live in an
+//!   commands in one redb write transaction and acknowledges them once the batch is
+//!   synced to the write-ahead log (group commit; see `wal`). A command that fails leaves no trace: its writes live in an
 //!   overlay that is merged into the transaction only when the command succeeds.
 //! * [`Store::read`] gives a snapshot that never blocks and is never blocked by writes.
 //! * The change log: a command calls [`Txn::emit`]; the writer assigns gap-free,
@@ -11,8 +11,10 @@
 //!   [`Store::subscribe`].
 
 mod tables;
+mod wal;
 mod writer;
 
+use std::hash::{BuildHasher, Hasher};
 use std::ops::{Bound, ControlFlow, RangeBounds};
 use std::path::Path;
 use std::sync::Arc;
@@ -38,6 +40,11 @@ pub enum StoreError {
     CommandFailed,
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    #[error(
+        "the store stopped after a storage failure ({0}); writes acknowledged before it \
+         are safe, this one may or may not have been saved; restart the appliance"
+    )]
+    Halted(String),
 }
 
 impl StoreError {
@@ -48,6 +55,11 @@ impl StoreError {
 
 /// How many commands one transaction may carry at most.
 const MAX_BATCH: usize = 4096;
+
+/// [`Table::Store`] key: this data file's random id, which its log must carry.
+const STORE_ID: &[u8] = b"id";
+/// [`Table::Store`] key: the LSN of the last logged batch the data file holds.
+pub(crate) const WAL_LSN: &[u8] = b"wal_lsn";
 
 /// A handle to the store; cheap to clone.
 #[derive(Clone)]
@@ -62,7 +74,9 @@ struct Inner {
 }
 
 impl Store {
-    /// Opens (or creates) the store file at `path` and starts its writer thread.
+    /// Opens (or creates) the store file at `path` and its write-ahead log beside it
+    /// (same name, extension `wal`), applies the batches the log holds beyond the
+    /// file's last checkpoint, and starts the writer thread.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let db = Database::builder().create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => {
@@ -71,16 +85,29 @@ impl Store {
             other => StoreError::Open(format!("{}: {other}", path.display())),
         })?;
         let db = Arc::new(db);
-        {
-            let wtxn = db.begin_write().map_err(StoreError::io)?;
-            for t in Table::ALL {
-                wtxn.open_table(t.def()).map_err(StoreError::io)?;
-            }
-            wtxn.commit().map_err(StoreError::io)?;
+        let (id, applied) = prepare(&db)?;
+        let (mut wal, recovered) = wal::Wal::open(&path.with_extension("wal"), id, applied)?;
+        let mut lsn = applied;
+        if let Some(last) = recovered.last() {
+            lsn = last.lsn;
+            replay(&db, &recovered)?;
+            tracing::info!(
+                batches = recovered.len(),
+                up_to = lsn,
+                "the store applied batches from its write-ahead log"
+            );
         }
+        // Everything logged is now durable in the data file.
+        wal.rewind();
         let last_seq = last_key_u64(&db, Table::ChangeLog)?;
         let (head_tx, head) = watch::channel(last_seq);
-        let writer = writer::spawn(db.clone(), last_seq, head_tx)?;
+        let start = writer::Start {
+            wal,
+            lsn,
+            seq: last_seq,
+            replayed: recovered.len() as u64,
+        };
+        let writer = writer::spawn(db.clone(), start, head_tx)?;
         Ok(Store {
             inner: Arc::new(Inner { db, writer, head }),
         })
@@ -118,6 +145,80 @@ impl Store {
     pub fn writer_stats(&self) -> WriterStats {
         self.inner.writer.stats()
     }
+}
+
+/// Creates every table and the store's id; returns the id and the last logged batch
+/// the data file holds.
+fn prepare(db: &Database) -> Result<(u64, u64), StoreError> {
+    let wtxn = db.begin_write().map_err(StoreError::io)?;
+    for t in Table::ALL {
+        wtxn.open_table(t.def()).map_err(StoreError::io)?;
+    }
+    let (id, applied) = {
+        let mut t = wtxn
+            .open_table(Table::Store.def())
+            .map_err(StoreError::io)?;
+        let read = |t: &redb::Table<&[u8], &[u8]>, key: &[u8]| -> Result<Option<u64>, StoreError> {
+            match t.get(key).map_err(StoreError::io)? {
+                None => Ok(None),
+                Some(v) => decode_u64(v.value()).map(Some).ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "the store's {} is damaged",
+                        String::from_utf8_lossy(key)
+                    ))
+                }),
+            }
+        };
+        let id = match read(&t, STORE_ID)? {
+            Some(id) => id,
+            None => {
+                let id = new_id();
+                t.insert(STORE_ID, u64_key(id).as_slice())
+                    .map_err(StoreError::io)?;
+                id
+            }
+        };
+        (id, read(&t, WAL_LSN)?.unwrap_or(0))
+    };
+    wtxn.commit().map_err(StoreError::io)?;
+    Ok((id, applied))
+}
+
+/// A random non-zero id for a new data file (the standard library seeds
+/// `RandomState` from the operating system's random source).
+fn new_id() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish().max(1)
+}
+
+/// Applies logged batches to the data file in one durable transaction.
+fn replay(db: &Database, batches: &[wal::Recovered]) -> Result<(), StoreError> {
+    let wtxn = db.begin_write().map_err(StoreError::io)?;
+    {
+        let mut tables = Table::ALL
+            .iter()
+            .map(|t| wtxn.open_table(t.def()).map_err(StoreError::io))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut last = 0;
+        for batch in batches {
+            for effect in wal::decode(&batch.payload)? {
+                match effect {
+                    wal::Effect::Put(t, k, v) => {
+                        tables[t.index()].insert(k, v).map_err(StoreError::io)?;
+                    }
+                    wal::Effect::Delete(t, k) => {
+                        tables[t.index()].remove(k).map_err(StoreError::io)?;
+                    }
+                }
+            }
+            last = batch.lsn;
+        }
+        tables[Table::Store.index()]
+            .insert(WAL_LSN, u64_key(last).as_slice())
+            .map_err(StoreError::io)?;
+    }
+    wtxn.commit().map_err(StoreError::io)
 }
 
 fn last_key_u64(db: &Database, table: Table) -> Result<u64, StoreError> {

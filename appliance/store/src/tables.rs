@@ -36,11 +36,18 @@ pub enum Table {
     History,
     /// Tailer cursors: `tailer name` → last applied change-log sequence. Owner: kernel (tail).
     Cursors,
+    /// The store's own bookkeeping: `id` → this data file's random id (its write-ahead
+    /// log must carry the same), `wal_lsn` → the last logged batch this file holds.
+    /// Owner: the store's writer.
+    Store,
 }
 
 impl Table {
     /// Every table, so opening a store can create all of them up front.
-    pub const ALL: [Table; 10] = [
+    ///
+    /// The write-ahead log names tables by their position here: append new tables at
+    /// the end, never reorder (a test pins the order).
+    pub const ALL: [Table; 11] = [
         Table::Meta,
         Table::Records,
         Table::Index,
@@ -51,6 +58,7 @@ impl Table {
         Table::Sessions,
         Table::History,
         Table::Cursors,
+        Table::Store,
     ];
 
     /// Position in [`Table::ALL`].
@@ -71,6 +79,7 @@ impl Table {
             Table::Sessions => "sessions",
             Table::History => "history",
             Table::Cursors => "cursors",
+            Table::Store => "store",
         }
     }
 
@@ -88,5 +97,27 @@ mod tests {
         for (i, t) in Table::ALL.iter().enumerate() {
             assert_eq!(t.index(), i, "{}", t.name());
         }
+    }
+
+    /// Logs written by an older build must replay into the same tables.
+    #[test]
+    fn the_order_of_the_registry_is_fixed() {
+        let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "meta",
+                "records",
+                "index",
+                "counts",
+                "changelog",
+                "audit",
+                "credentials",
+                "sessions",
+                "history",
+                "cursors",
+                "store"
+            ]
+        );
     }
 }

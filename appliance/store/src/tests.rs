@@ -155,3 +155,112 @@ fn prefix_end_is_the_next_prefix() {
     assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
     assert_eq!(prefix_end(&[0xff, 0xff]), None);
 }
+
+async fn put(store: &Store, key: &'static [u8], value: &'static [u8]) {
+    store
+        .write(move |txn| {
+            txn.put(Table::Meta, key.to_vec(), value.to_vec());
+            Ok::<_, TestError>(txn.emit(key.to_vec()))
+        })
+        .await
+        .expect("write");
+}
+
+fn applied_lsn(store: &Store) -> u64 {
+    let r = store.read().expect("read");
+    let v = r.get(Table::Store, WAL_LSN).expect("get");
+    v.as_deref()
+        .and_then(decode_u64)
+        .expect("the store records its lsn")
+}
+
+#[tokio::test]
+async fn a_clean_close_leaves_nothing_to_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nexus.redb");
+    let store = Store::open(&path).expect("open");
+    put(&store, b"a", b"1").await;
+    put(&store, b"b", b"2").await;
+    assert!(store.writer_stats().commits >= 1);
+    drop(store);
+    assert!(
+        path.with_extension("wal").exists(),
+        "the log sits beside the data file"
+    );
+    let store = Store::open(&path).expect("reopen");
+    assert_eq!(store.writer_stats().replayed, 0);
+    let r = store.read().expect("read");
+    assert_eq!(r.get(Table::Meta, b"b").expect("get"), Some(b"2".to_vec()));
+    assert_eq!(store.head(), 2);
+}
+
+/// What a crash leaves: batches in the log that the data file's last checkpoint lacks.
+#[tokio::test]
+async fn batches_in_the_log_beyond_the_checkpoint_are_applied_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nexus.redb");
+    let store = Store::open(&path).expect("open");
+    put(&store, b"a", b"1").await;
+    let applied = applied_lsn(&store);
+    let id = {
+        let r = store.read().expect("read");
+        let v = r.get(Table::Store, STORE_ID).expect("get");
+        v.as_deref().and_then(decode_u64).expect("id")
+    };
+    drop(store);
+
+    let (mut log, found) =
+        wal::Wal::open(&path.with_extension("wal"), id, applied).expect("open log");
+    assert!(found.is_empty());
+    log.rewind();
+    let mut batch = wal::Effects::default();
+    batch.put(Table::Meta, b"a", b"changed");
+    batch.put(Table::Meta, b"c", b"3");
+    batch.put(Table::ChangeLog, &u64_key(2), b"c");
+    log.append(applied + 1, batch.as_bytes()).expect("append");
+    let mut batch = wal::Effects::default();
+    batch.delete(Table::Meta, b"c");
+    batch.put(Table::ChangeLog, &u64_key(3), b"c gone");
+    log.append(applied + 2, batch.as_bytes()).expect("append");
+    drop(log);
+
+    let store = Store::open(&path).expect("reopen replays");
+    assert_eq!(store.writer_stats().replayed, 2);
+    assert_eq!(applied_lsn(&store), applied + 2);
+    assert_eq!(
+        store.head(),
+        3,
+        "the change log continues after the replayed entries"
+    );
+    let r = store.read().expect("read");
+    assert_eq!(
+        r.get(Table::Meta, b"a").expect("get"),
+        Some(b"changed".to_vec())
+    );
+    assert_eq!(r.get(Table::Meta, b"c").expect("get"), None);
+    drop(r);
+    // New batches follow the replayed ones; nothing is replayed twice.
+    put(&store, b"d", b"4").await;
+    assert_eq!(applied_lsn(&store), applied + 3);
+    assert_eq!(store.head(), 4);
+    drop(store);
+    let store = Store::open(&path).expect("third open");
+    assert_eq!(store.writer_stats().replayed, 0);
+    let r = store.read().expect("read");
+    assert_eq!(r.get(Table::Meta, b"d").expect("get"), Some(b"4".to_vec()));
+}
+
+#[tokio::test]
+async fn a_log_of_another_data_file_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let one = dir.path().join("one.redb");
+    let two = dir.path().join("two.redb");
+    drop(Store::open(&one).expect("open one"));
+    drop(Store::open(&two).expect("open two"));
+    std::fs::copy(one.with_extension("wal"), two.with_extension("wal")).expect("copy");
+    let e = Store::open(&two).err().expect("a foreign log is refused");
+    assert!(
+        e.to_string().contains("belongs to another data file"),
+        "{e}"
+    );
+}

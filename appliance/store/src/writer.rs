@@ -1,10 +1,13 @@
 //! The single writer: one OS thread that owns every redb write transaction.
 //!
 //! Commands queue on a channel. The thread takes everything queued (up to
-//! [`MAX_BATCH`]), runs each command against its own overlay, merges the overlay of each
-//! command that succeeded into one write transaction, commits it durably, and only then
-//! answers the callers. While it waits on the disk, the next batch queues up: that is
-//! the group commit.
+//! [`MAX_BATCH`]), runs each command against its own overlay, and merges the overlay of
+//! each command that succeeded into one write transaction. It then appends the batch's
+//! effects to the write-ahead log and syncs it, commits the transaction without making
+//! redb durable, and only then answers the callers. While it waits on the disk, the
+//! next batch queues up: that is the group commit. A checkpoint (a durable redb commit,
+//! after which the log starts over) follows when the log has grown or a second has
+//! passed since the first batch it holds.
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -18,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 
-use crate::{MAX_BATCH, StoreError, Table, u64_key};
+use crate::wal::{Effects, Wal};
+use crate::{MAX_BATCH, StoreError, Table, WAL_LSN, u64_key};
 
 type ByteTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -31,8 +35,13 @@ pub struct WriterStats {
     pub commands: u64,
     /// Commands that returned an error (and wrote nothing).
     pub rejected: u64,
-    /// Durable transactions (fsyncs).
+    /// Durable commits: batches synced to the write-ahead log.
     pub commits: u64,
+    /// Checkpoints: durable redb commits after which the log started over.
+    pub checkpoints: u64,
+    /// Batches replayed from the write-ahead log when the store was opened (non-zero
+    /// after a crash).
+    pub replayed: u64,
 }
 
 #[derive(Default)]
@@ -40,6 +49,8 @@ struct Counters {
     commands: AtomicU64,
     rejected: AtomicU64,
     commits: AtomicU64,
+    checkpoints: AtomicU64,
+    replayed: AtomicU64,
 }
 
 pub(crate) struct Handle {
@@ -80,18 +91,21 @@ impl Handle {
     }
 
     pub(crate) fn stats(&self) -> WriterStats {
+        let c = &self.counters;
         WriterStats {
-            commands: self.counters.commands.load(Ordering::Relaxed),
-            rejected: self.counters.rejected.load(Ordering::Relaxed),
-            commits: self.counters.commits.load(Ordering::Relaxed),
+            commands: c.commands.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+            commits: c.commits.load(Ordering::Relaxed),
+            checkpoints: c.checkpoints.load(Ordering::Relaxed),
+            replayed: c.replayed.load(Ordering::Relaxed),
         }
     }
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        // Closing the channel lets the thread finish the queue and exit; joining it
-        // releases the database file before the store is reported closed.
+        // Closing the channel lets the thread finish the queue, checkpoint and exit;
+        // joining it releases the database file before the store is reported closed.
         self.tx = None;
         if let Ok(mut guard) = self.thread.lock()
             && let Some(thread) = guard.take()
@@ -101,17 +115,37 @@ impl Drop for Handle {
     }
 }
 
+/// Where the writer starts: the log, the last batch in it and the change-log head.
+pub(crate) struct Start {
+    pub(crate) wal: Wal,
+    pub(crate) lsn: u64,
+    pub(crate) seq: u64,
+    pub(crate) replayed: u64,
+}
+
 pub(crate) fn spawn(
     db: Arc<Database>,
-    last_seq: u64,
+    start: Start,
     head: watch::Sender<u64>,
 ) -> Result<Handle, StoreError> {
     let (tx, rx) = mpsc::channel::<Job>();
     let counters = Arc::new(Counters::default());
+    counters.replayed.store(start.replayed, Ordering::Relaxed);
     let thread_counters = counters.clone();
     let thread = std::thread::Builder::new()
         .name("nexus-writer".into())
-        .spawn(move || run(&db, rx, last_seq, &head, &thread_counters))
+        .spawn(move || {
+            let mut writer = Writer {
+                db: &db,
+                wal: start.wal,
+                lsn: start.lsn,
+                seq: start.seq,
+                unsaved_since: None,
+                effects: Effects::default(),
+                counters: &thread_counters,
+            };
+            writer.run(&rx, &head);
+        })
         .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
     Ok(Handle {
         tx: Some(tx),
@@ -126,65 +160,230 @@ pub(crate) fn spawn(
 /// it just answered, and never longer than this).
 const GATHER: Duration = Duration::from_micros(300);
 
-fn run(
-    db: &Database,
-    rx: mpsc::Receiver<Job>,
-    mut seq: u64,
-    head: &watch::Sender<u64>,
-    counters: &Counters,
-) {
-    let mut batch: Vec<Job> = Vec::with_capacity(64);
-    // Callers answered by the last commit, whose next commands are worth waiting for.
-    let mut expected = 0usize;
-    loop {
-        if batch.is_empty() {
-            match rx.recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => return,
-            }
-        }
-        drain(&rx, &mut batch);
-        if expected > 1 {
-            let want = (batch.len() + expected).min(MAX_BATCH);
-            let deadline = Instant::now() + GATHER;
-            while batch.len() < want {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(job) => {
-                        batch.push(job);
-                        drain(&rx, &mut batch);
-                    }
-                    Err(_) => break,
+/// A checkpoint follows at the latest this long after the first batch it will cover…
+const CHECKPOINT_AFTER: Duration = Duration::from_secs(1);
+/// …or as soon as the log holds this many bytes of batches.
+const CHECKPOINT_BYTES: u64 = 16 << 20;
+
+/// A completion and the commit outcome to give it.
+type Answer = (Completion, Result<(), StoreError>);
+
+/// What one batch came to.
+struct Outcome {
+    answers: Vec<Answer>,
+    /// Set when the log and the database may disagree: the writer must stop, and the
+    /// next open replays the log.
+    halt: Option<StoreError>,
+}
+
+struct Writer<'a> {
+    db: &'a Database,
+    wal: Wal,
+    /// The last batch appended to the log.
+    lsn: u64,
+    /// The change-log head.
+    seq: u64,
+    /// When the first batch since the last checkpoint was logged.
+    unsaved_since: Option<Instant>,
+    /// The effects of the batch being built (the buffer is reused).
+    effects: Effects,
+    counters: &'a Counters,
+}
+
+impl Writer<'_> {
+    fn run(&mut self, rx: &mpsc::Receiver<Job>, head: &watch::Sender<u64>) {
+        let mut batch: Vec<Job> = Vec::with_capacity(64);
+        // Callers answered by the last commit, whose next commands are worth waiting for.
+        let mut expected = 0usize;
+        loop {
+            if batch.is_empty() {
+                match self.next_job(rx) {
+                    Some(job) => batch.push(job),
+                    None => break,
                 }
             }
-        }
-        // A panic anywhere in a batch (a command, redb, a completion) loses that batch
-        // — its callers are answered `CommandFailed` — but never the writer.
-        let ran = catch_unwind(AssertUnwindSafe(|| {
-            run_batch(db, &mut batch, seq, counters)
-        }));
-        let answer = match ran {
-            Ok((next, answer)) => {
-                seq = next;
-                answer
+            drain(rx, &mut batch);
+            if expected > 1 {
+                gather(rx, &mut batch, expected);
             }
-            Err(_) => {
-                batch.clear();
-                tracing::error!("a store batch panicked; it was not committed");
-                Vec::new()
+            // A panic anywhere in a batch (redb, a completion) loses that batch — its
+            // callers are answered `CommandFailed` — and stops the writer, since the
+            // log may hold a batch the database lacks: the next open replays it.
+            let outcome = match catch_unwind(AssertUnwindSafe(|| self.run_batch(&mut batch))) {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    tracing::error!("a store batch panicked; the writer stops");
+                    return;
+                }
+            };
+            head.send_if_modified(|h| {
+                let moved = *h != self.seq;
+                *h = self.seq;
+                moved
+            });
+            // What queued during the commit goes into the next batch; the callers
+            // answered now will come back, and the next batch waits a moment for them.
+            drain(rx, &mut batch);
+            expected = outcome.answers.len();
+            for (completion, result) in outcome.answers {
+                completion(result);
+            }
+            if let Some(e) = outcome.halt {
+                tracing::error!(error = %e, "the store's writer stopped after a storage failure");
+                return;
+            }
+            if self.checkpoint_due() {
+                self.checkpoint();
+            }
+        }
+        // The queue is closed: make everything durable in the database, so the next
+        // open has nothing to replay.
+        if self.unsaved_since.is_some() {
+            self.checkpoint();
+        }
+    }
+
+    /// Waits for the next command; checkpoints when the wait outlasts the checkpoint
+    /// deadline. `None` once every sender is gone.
+    fn next_job(&mut self, rx: &mpsc::Receiver<Job>) -> Option<Job> {
+        loop {
+            let Some(since) = self.unsaved_since else {
+                return rx.recv().ok();
+            };
+            let left = (since + CHECKPOINT_AFTER).saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(job) => return Some(job),
+                Err(mpsc::RecvTimeoutError::Timeout) => self.checkpoint(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        self.wal.written() >= CHECKPOINT_BYTES
+            || self
+                .unsaved_since
+                .is_some_and(|since| since.elapsed() >= CHECKPOINT_AFTER)
+    }
+
+    /// Makes the database durable up to the last logged batch, then starts the log
+    /// over. On failure the log simply keeps growing and the next checkpoint retries.
+    fn checkpoint(&mut self) {
+        let durable = (|| -> Result<(), StoreError> {
+            let mut wtxn = self.db.begin_write().map_err(StoreError::io)?;
+            wtxn.set_durability(Durability::Immediate)
+                .map_err(StoreError::io)?;
+            wtxn.commit().map_err(StoreError::io)
+        })();
+        match durable {
+            Ok(()) => {
+                self.wal.rewind();
+                self.unsaved_since = None;
+                self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::error!(error = %e, "store checkpoint failed; will retry"),
+        }
+    }
+
+    /// Runs one batch in one transaction and logs it.
+    fn run_batch(&mut self, batch: &mut Vec<Job>) -> Outcome {
+        let wtxn = match begin(self.db) {
+            Ok(t) => t,
+            Err(e) => {
+                fail_all(batch, &e);
+                return Outcome {
+                    answers: Vec::new(),
+                    halt: None,
+                };
             }
         };
-        head.send_if_modified(|h| {
-            let moved = *h != seq;
-            *h = seq;
-            moved
-        });
-        // What queued during the commit goes into the next batch; the callers answered
-        // now will come back, and the next batch waits a moment for them.
-        drain(&rx, &mut batch);
-        expected = answer.len();
-        for c in answer {
-            c.0(c.1);
+        let mut open = match Open::new(&wtxn, std::mem::take(&mut self.effects)) {
+            Ok(open) => open,
+            Err(e) => {
+                fail_all(batch, &e);
+                return Outcome {
+                    answers: Vec::new(),
+                    halt: None,
+                };
+            }
+        };
+        let (waiting, next, failure) = run_commands(&mut open, batch, self.seq, self.counters);
+        let lsn = self.lsn + 1;
+        // The data file remembers the last batch it holds, in the batch's own
+        // transaction: recovery replays the log from there.
+        let marked = if failure.is_none() && !open.effects.is_empty() {
+            open.table_mut(Table::Store).and_then(|t| {
+                t.insert(WAL_LSN, u64_key(lsn).as_slice())
+                    .map(|_| ())
+                    .map_err(StoreError::io)
+            })
+        } else {
+            Ok(())
+        };
+        let mut effects = std::mem::take(&mut open.effects);
+        drop(open);
+        let n = waiting.len() as u64;
+        let (outcome, halt) = match (failure, marked) {
+            (Some(e), _) | (None, Err(e)) => {
+                let _ = wtxn.abort();
+                tracing::error!(error = %e, commands = n, "store batch failed");
+                (Err(e), None)
+            }
+            // Nothing to write (every command was refused or read only).
+            _ if effects.is_empty() => {
+                let _ = wtxn.abort();
+                (Ok(()), None)
+            }
+            (None, Ok(())) => match self.log_and_commit(wtxn, lsn, &effects) {
+                Ok(()) => {
+                    self.lsn = lsn;
+                    self.seq = next;
+                    self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                    self.counters.commands.fetch_add(n, Ordering::Relaxed);
+                    self.unsaved_since.get_or_insert_with(Instant::now);
+                    (Ok(()), None)
+                }
+                Err(e) => {
+                    let halt = StoreError::Halted(e.to_string());
+                    (Err(halt.clone()), Some(halt))
+                }
+            },
+        };
+        effects.clear();
+        self.effects = effects;
+        Outcome {
+            answers: waiting.into_iter().map(|c| (c, outcome.clone())).collect(),
+            halt,
+        }
+    }
+
+    /// Makes the batch durable in the log, then visible in the database.
+    fn log_and_commit(
+        &mut self,
+        wtxn: WriteTransaction,
+        lsn: u64,
+        effects: &Effects,
+    ) -> Result<(), StoreError> {
+        if let Err(e) = self.wal.append(lsn, effects.as_bytes()) {
+            let _ = wtxn.abort();
+            return Err(e);
+        }
+        wtxn.commit().map_err(StoreError::io)
+    }
+}
+
+/// Waits up to [`GATHER`] for the `expected` callers just answered to come back.
+fn gather(rx: &mpsc::Receiver<Job>, batch: &mut Vec<Job>, expected: usize) {
+    let want = (batch.len() + expected).min(MAX_BATCH);
+    let deadline = Instant::now() + GATHER;
+    while batch.len() < want {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(job) => {
+                batch.push(job);
+                drain(rx, batch);
+            }
+            Err(_) => break,
         }
     }
 }
@@ -201,15 +400,17 @@ fn drain(rx: &mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
 /// Every table, opened once per batch (opening a table per read is not free).
 struct Open<'t> {
     tables: Vec<ByteTable<'t>>,
+    /// Every put and delete merged into the transaction, for the log.
+    effects: Effects,
 }
 
 impl<'t> Open<'t> {
-    fn new(wtxn: &'t WriteTransaction) -> Result<Open<'t>, StoreError> {
+    fn new(wtxn: &'t WriteTransaction, effects: Effects) -> Result<Open<'t>, StoreError> {
         let tables = Table::ALL
             .iter()
             .map(|t| wtxn.open_table(t.def()).map_err(StoreError::io))
             .collect::<Result<_, _>>()?;
-        Ok(Open { tables })
+        Ok(Open { tables, effects })
     }
 
     fn table(&self, t: Table) -> Result<&ByteTable<'t>, StoreError> {
@@ -223,53 +424,6 @@ impl<'t> Open<'t> {
             .get_mut(t.index())
             .ok_or_else(|| StoreError::Io(format!("table {} is not open", t.name())))
     }
-}
-
-/// A completion and the commit outcome to give it.
-type Answer = (Completion, Result<(), StoreError>);
-
-/// Runs one batch in one transaction; returns the change-log head after it and the
-/// answers to give once the head is published.
-fn run_batch(
-    db: &Database,
-    batch: &mut Vec<Job>,
-    seq: u64,
-    counters: &Counters,
-) -> (u64, Vec<Answer>) {
-    let wtxn = match begin(db) {
-        Ok(t) => t,
-        Err(e) => {
-            fail_all(batch, &e);
-            return (seq, Vec::new());
-        }
-    };
-    let (waiting, next, failure) = match Open::new(&wtxn) {
-        Ok(mut open) => run_commands(&mut open, batch, seq, counters),
-        Err(e) => {
-            fail_all(batch, &e);
-            return (seq, Vec::new());
-        }
-    };
-    let n = waiting.len() as u64;
-    let outcome = match failure {
-        Some(e) => {
-            let _ = wtxn.abort();
-            Err(e)
-        }
-        None => wtxn.commit().map_err(StoreError::io),
-    };
-    match &outcome {
-        Ok(()) => {
-            counters.commits.fetch_add(1, Ordering::Relaxed);
-            counters.commands.fetch_add(n, Ordering::Relaxed);
-        }
-        Err(e) => tracing::error!(error = %e, commands = n, "store commit failed"),
-    }
-    let next = if outcome.is_ok() { next } else { seq };
-    (
-        next,
-        waiting.into_iter().map(|c| (c, outcome.clone())).collect(),
-    )
 }
 
 /// Runs each command against its own overlay and merges the successful ones. Returns
@@ -315,7 +469,8 @@ fn run_commands(
 
 fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {
     let mut wtxn = db.begin_write().map_err(StoreError::io)?;
-    wtxn.set_durability(Durability::Immediate)
+    // The log makes the batch durable; redb catches up at the next checkpoint.
+    wtxn.set_durability(Durability::None)
         .map_err(StoreError::io)?;
     Ok(wtxn)
 }
@@ -413,18 +568,22 @@ impl<'a, 't> Txn<'a, 't> {
                 Some(v) => {
                     t.insert(key.as_slice(), v.as_slice())
                         .map_err(StoreError::io)?;
+                    self.open.effects.put(*table, key, v);
                 }
                 None => {
                     t.remove(key.as_slice()).map_err(StoreError::io)?;
+                    self.open.effects.delete(*table, key);
                 }
             }
         }
         let n = self.emitted.len() as u64;
-        let log = self.open.table_mut(Table::ChangeLog)?;
         for (i, payload) in self.emitted.iter().enumerate() {
             let key = u64_key(self.first_seq + i as u64);
-            log.insert(key.as_slice(), payload.as_slice())
+            self.open
+                .table_mut(Table::ChangeLog)?
+                .insert(key.as_slice(), payload.as_slice())
                 .map_err(StoreError::io)?;
+            self.open.effects.put(Table::ChangeLog, &key, payload);
         }
         Ok(n)
     }

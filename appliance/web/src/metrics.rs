@@ -59,7 +59,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
         "nexus_http_request_seconds_total {:.6}",
         m.request_micros.load(Ordering::Relaxed) as f64 / 1e6
     );
-    let gauges: [(&str, &str, u64); 5] = [
+    let gauges: [(&str, &str, u64); 7] = [
         (
             "nexus_changelog_head",
             "Last committed change-log sequence.",
@@ -72,8 +72,18 @@ pub async fn render(State(state): State<AppState>) -> Response {
         ),
         (
             "nexus_store_commits_total",
-            "Durable store commits (fsyncs).",
+            "Durable store commits (batches synced to the write-ahead log).",
             stats.commits,
+        ),
+        (
+            "nexus_store_checkpoints_total",
+            "Checkpoints (durable data-file commits after which the log starts over).",
+            stats.checkpoints,
+        ),
+        (
+            "nexus_store_replayed_batches",
+            "Batches applied from the write-ahead log when the store opened (after a crash).",
+            stats.replayed,
         ),
         (
             "nexus_store_rejected_total",

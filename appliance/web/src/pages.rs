@@ -358,6 +358,7 @@ fn admin_body(state: &AppState, auth: &Auth, tls_error: Option<&str>) -> Markup 
                 dt { "Started" } dd { (info.started_at) }
                 dt { "Change log head" } dd { (state.kernel.store().head()) }
                 dt { "Commands committed" } dd { (stats.commands) " in " (stats.commits) " durable commits" }
+                dt { "Checkpoints" } dd { (stats.checkpoints) " since start; " (stats.replayed) " batches recovered from the log at start" }
                 dt { "Metrics" } dd { a href="/metrics" { "/metrics" } " (Prometheus)" }
             }
             form .spaced method="post" action="/admin/audit/verify" hx-post="/admin/audit/verify" hx-swap="none" {

@@ -157,7 +157,9 @@ fn notes() -> Vec<String> {
             "nexus: one kernel create = one store command: the record, {indexed} sort-index \
              entries, {unique} unique-name entry, the company's count, the id counter, a \
              change-log entry, a hash-chained audit entry and its history link; it is \
-             acknowledged after the group commit's fsync (redb, Durability::Immediate)."
+             acknowledged once its batch is synced to the write-ahead log (one write and \
+             one fdatasync per batch; redb itself commits without sync and is made durable \
+             by a checkpoint at most a second later)."
         ),
         "postgres: BEGIN; INSERT customer (primary key, unique (company, name), 4 more \
          indexes) RETURNING id; INSERT audit; INSERT outbox; COMMIT - prepared statements, \
