@@ -6,7 +6,8 @@
 demo:
 	cargo run --release -p nexus -- demo
 
-# The whole test suite: installs what the tests need (Chromium, playwright-core),
+# The whole test suite: installs what the tests need (Chromium, playwright-core,
+# beancount in a venv),
 # then unit tests, the HTTPS integration tests, the SIGKILL crash test and the
 # browser test.
 test: deps
@@ -14,6 +15,7 @@ test: deps
 
 deps:
 	scripts/install-test-deps.sh
+	scripts/install-beancount.sh
 
 # Benchmarks against PostgreSQL on this machine (see README).
 bench:
