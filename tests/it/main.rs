@@ -10,4 +10,5 @@ mod common;
 mod api;
 mod crash;
 mod e2e;
+mod ledger;
 mod pages;

@@ -33,8 +33,13 @@ pub const MODULES: &[NavItem] = &[
         label: "Ledger",
         href: "/m/ledger",
         glyph: "L",
-        children: &[],
-        ready: false,
+        children: &[
+            ("Accounts", "/e/account"),
+            ("Journal entries", "/e/journal_entry"),
+            ("New entry", "/ledger/journal/new"),
+            ("Trial balance", "/ledger/trial-balance"),
+        ],
+        ready: true,
     },
     NavItem {
         key: "crm",

@@ -324,6 +324,32 @@ impl Kernel {
             .ok_or_else(|| KernelError::NotFound(format!("there is no role called \"{name}\"")))
     }
 
+    /// Every company on the box: (id, name), in creation order. For the CLI, which
+    /// acts for the system, not for a signed-in user.
+    pub fn companies(&self) -> Result<Vec<(u64, String)>, KernelError> {
+        let read = self.store().read()?;
+        let prefix = COMPANY.code.to_be_bytes();
+        let end = nexus_store::prefix_end(&prefix).unwrap_or_default();
+        let mut out = Vec::new();
+        let mut damaged = None;
+        read.scan(
+            Table::Records,
+            &prefix[..]..end.as_slice(),
+            false,
+            |_, v| {
+                match crate::record::Record::decode(&COMPANY, v) {
+                    Ok(rec) => out.push((rec.id, rec.title(&COMPANY))),
+                    Err(e) => damaged = Some(e),
+                }
+                std::ops::ControlFlow::Continue(())
+            },
+        )?;
+        match damaged {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
     /// The company the appliance was first set up with.
     pub fn default_company(&self) -> Result<Option<u64>, KernelError> {
         let read = self.store().read()?;

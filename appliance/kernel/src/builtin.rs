@@ -145,11 +145,12 @@ pub static CONTACT: EntityDef = EntityDef {
     creation: Creation::ByRole,
 };
 
-/// Every entity the kernel serves. A new entity is added here and nowhere else.
+/// The kernel's own entities. A module's entities join them through
+/// [`crate::registry::install`]; ask [`crate::registry`] for every entity.
 pub static ENTITIES: &[&EntityDef] = &[&COMPANY, &ROLE, &USER, &CUSTOMER, &CONTACT];
 
 pub fn entity(name: &str) -> Option<&'static EntityDef> {
-    ENTITIES.iter().copied().find(|e| e.name == name)
+    crate::registry::entity(name)
 }
 
 /// The roles every new company starts with.

@@ -246,6 +246,10 @@ pub enum Creation {
     ByRole,
     /// Only the system (CLI, setup): e.g. companies, the tenants themselves.
     SystemOnly,
+    /// Only its module's own commands (e.g. posted journal entries): the generic
+    /// create, edit and delete refuse everyone with this message, which says how such
+    /// a record is made or undone instead.
+    Module(&'static str),
 }
 
 #[derive(Debug)]

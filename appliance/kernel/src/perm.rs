@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::builtin::ENTITIES;
-
 /// What a person may do with records of an entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -83,8 +81,8 @@ impl Grants {
                 ));
             };
             let entity = entity.trim().to_ascii_lowercase();
-            if entity != "*" && !ENTITIES.iter().any(|e| e.name == entity) {
-                let known: Vec<&str> = ENTITIES.iter().map(|e| e.name).collect();
+            if entity != "*" && crate::registry::entity(&entity).is_none() {
+                let known: Vec<&str> = crate::registry::entities().map(|e| e.name).collect();
                 return Err(format!(
                     "\"{entity}\" is not an entity; known: *, {}",
                     known.join(", ")

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use nexus_store::{Table, Txn, decode_u64, prefix_end, u64_key};
 
 use crate::audit::{self, AuditEntry, NewEntry};
-use crate::builtin::{COMPANY, ENTITIES, USER};
+use crate::builtin::{COMPANY, USER};
 use crate::changes::{Change, Op};
 use crate::entity::{Creation, EntityDef, FieldKind, Unique};
 use crate::error::{FieldErrors, KernelError};
@@ -167,7 +167,7 @@ pub struct ListPage {
     pub total: u64,
 }
 
-fn require(who: &Principal, def: &EntityDef, action: Action) -> Result<(), KernelError> {
+pub(crate) fn require(who: &Principal, def: &EntityDef, action: Action) -> Result<(), KernelError> {
     if who.can(def.name, action) {
         Ok(())
     } else {
@@ -175,6 +175,14 @@ fn require(who: &Principal, def: &EntityDef, action: Action) -> Result<(), Kerne
             action: action.verb(),
             entity: def.plural.to_lowercase(),
         })
+    }
+}
+
+/// Refuses generic writes to records only their module may write.
+fn module_only(def: &EntityDef) -> Result<(), KernelError> {
+    match def.creation {
+        Creation::Module(how) => Err(KernelError::Conflict(how.to_string())),
+        _ => Ok(()),
     }
 }
 
@@ -200,6 +208,7 @@ impl Kernel {
         input: Input,
     ) -> Result<Record, KernelError> {
         require(who, def, Action::Create)?;
+        module_only(def)?;
         if def.creation == Creation::SystemOnly && !who.system {
             return Err(KernelError::Forbidden {
                 action: "create",
@@ -250,6 +259,7 @@ impl Kernel {
         input: Input,
     ) -> Result<Record, KernelError> {
         require(who, def, Action::Write)?;
+        module_only(def)?;
         let parsed = parse_input(def, &input, Mode::Update)?;
         let hashes = password::hash_all(parsed.secrets).await?;
         let clock = self.shared_clock();
@@ -289,6 +299,7 @@ impl Kernel {
         base_version: Option<u64>,
     ) -> Result<(), KernelError> {
         require(who, def, Action::Delete)?;
+        module_only(def)?;
         if def.code == COMPANY.code {
             return Err(KernelError::Conflict(
                 "a company cannot be deleted from here; it holds the books".into(),
@@ -308,7 +319,7 @@ impl Kernel {
                 if let Some(v) = base_version {
                     check_version(txn, def, &old, v)?;
                 }
-                for referrer in ENTITIES {
+                for referrer in crate::registry::entities() {
                     for (i, f) in referrer.fields.iter().enumerate() {
                         if f.kind != FieldKind::Ref(def.name) || !f.indexed {
                             continue;
@@ -728,7 +739,7 @@ fn guard_self(
 
 /// Writes `new` (replacing `old`), maintaining indexes, unique keys, counts, the
 /// change log, the audit chain and the record's history.
-fn write_record(
+pub(crate) fn write_record(
     txn: &mut Txn<'_, '_>,
     def: &'static EntityDef,
     who: &Principal,

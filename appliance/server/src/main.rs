@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         task: AuditTask,
     },
+    /// The books.
+    Ledger {
+        #[command(subcommand)]
+        task: LedgerTask,
+    },
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -68,6 +73,24 @@ enum AdminTask {
 enum AuditTask {
     /// Check every link and hash of the audit chain.
     Verify,
+}
+
+#[derive(Subcommand)]
+enum LedgerTask {
+    /// Write a company's posted journal entries to standard output.
+    Export {
+        /// The format; beancount is the one there is (check it with `bean-check`).
+        #[arg(long, value_enum, default_value_t = ExportFormat::Beancount)]
+        format: ExportFormat,
+        /// The company, by name or id (default: the first company).
+        #[arg(long)]
+        company: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Beancount,
 }
 
 #[derive(Subcommand)]
@@ -116,6 +139,13 @@ async fn main() -> ExitCode {
         Command::Audit {
             task: AuditTask::Verify,
         } => verify(&config).await,
+        Command::Ledger {
+            task:
+                LedgerTask::Export {
+                    format: ExportFormat::Beancount,
+                    company,
+                },
+        } => export_ledger(&config, company.as_deref()).await,
         Command::Config {
             task: ConfigTask::Example,
         } => {
@@ -255,6 +285,39 @@ async fn create_user(
             .join("; ")),
         Err(e) => Err(e.to_string()),
     }
+}
+
+async fn export_ledger(config: &Config, company: Option<&str>) -> Result<(), String> {
+    use std::io::Write;
+    let kernel = open(config).await?;
+    let companies = kernel.companies().map_err(|e| e.to_string())?;
+    let id = match company {
+        None => kernel
+            .default_company()
+            .map_err(|e| e.to_string())?
+            .ok_or("no company exists yet")?,
+        Some(wanted) => companies
+            .iter()
+            .find(|(id, name)| name.eq_ignore_ascii_case(wanted) || id.to_string() == wanted)
+            .map(|(id, _)| *id)
+            .ok_or_else(|| {
+                let known: Vec<String> = companies
+                    .iter()
+                    .map(|(id, name)| format!("{name} (id {id})"))
+                    .collect();
+                format!(
+                    "there is no company \"{wanted}\"; there are: {}",
+                    known.join(", ")
+                )
+            })?,
+    };
+    let journal =
+        nexus_ledger::books::export_beancount(&kernel, &nexus_kernel::Principal::system(id))
+            .map_err(|e| e.to_string())?;
+    std::io::stdout()
+        .lock()
+        .write_all(journal.as_bytes())
+        .map_err(|e| format!("writing the export: {e}"))
 }
 
 async fn verify(config: &Config) -> Result<(), String> {

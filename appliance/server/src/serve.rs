@@ -32,6 +32,8 @@ pub enum BootError {
         "cannot listen on {0}: {1} (is another program using the port? set NEXUS_HTTPS_PORT / NEXUS_HTTP_PORT)"
     )]
     Listen(SocketAddr, std::io::Error),
+    #[error("the modules' entities do not fit together: {0}")]
+    Modules(String),
 }
 
 /// How many customers `nexus demo` seeds.
@@ -77,9 +79,15 @@ fn create_data_dir(dir: &Path) -> Result<(), BootError> {
         .map_err(|e| BootError::DataDir(dir.display().to_string(), e))
 }
 
+/// Adds the modules' entities to the kernel's registry (once per process).
+pub fn install_modules() -> Result<(), BootError> {
+    nexus_kernel::registry::install(nexus_ledger::entities::ENTITIES).map_err(BootError::Modules)
+}
+
 /// Opens the store and prepares the first company (and the demo data when asked).
 pub async fn prepare(config: &Config, demo_customers: Option<u64>) -> Result<Kernel, BootError> {
     create_data_dir(&config.data_dir)?;
+    install_modules()?;
     let store = Store::open(&config.data_dir.join("nexus.redb"))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let kernel = Kernel::new(store, clock);
@@ -97,6 +105,11 @@ pub async fn prepare(config: &Config, demo_customers: Option<u64>) -> Result<Ker
         let seeded = kernel.seed_demo(company, n).await?;
         if seeded > 0 {
             tracing::info!(customers = seeded, "seeded the demo company");
+        }
+        let today = kernel.clock().now().date();
+        let posted = nexus_ledger::demo::seed(&kernel, company, today).await?;
+        if posted > 0 {
+            tracing::info!(entries = posted, "seeded the demo company's books");
         }
     }
     Ok(kernel)

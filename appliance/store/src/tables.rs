@@ -40,6 +40,9 @@ pub enum Table {
     /// log must carry the same), `wal_lsn` → the last logged batch this file holds.
     /// Owner: the store's writer.
     Store,
+    /// The ledger's maintained figures: per-account, per-month totals updated in the
+    /// posting transaction, and per-company counters (entry numbers). Owner: ledger.
+    Ledger,
 }
 
 impl Table {
@@ -47,7 +50,7 @@ impl Table {
     ///
     /// The write-ahead log names tables by their position here: append new tables at
     /// the end, never reorder (a test pins the order).
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 12] = [
         Table::Meta,
         Table::Records,
         Table::Index,
@@ -59,6 +62,7 @@ impl Table {
         Table::History,
         Table::Cursors,
         Table::Store,
+        Table::Ledger,
     ];
 
     /// Position in [`Table::ALL`].
@@ -80,6 +84,7 @@ impl Table {
             Table::History => "history",
             Table::Cursors => "cursors",
             Table::Store => "store",
+            Table::Ledger => "ledger",
         }
     }
 
@@ -116,7 +121,8 @@ mod tests {
                 "sessions",
                 "history",
                 "cursors",
-                "store"
+                "store",
+                "ledger"
             ]
         );
     }

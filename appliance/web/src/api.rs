@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use nexus_kernel::{Action, EntityDef, FieldKind, Input, builtin, rfc3339};
+use nexus_kernel::{Action, EntityDef, FieldKind, Input, registry, rfc3339};
 use serde_json::{Value as J, json};
 
 use crate::AppState;
@@ -227,7 +227,7 @@ fn entity_schema(def: &EntityDef) -> J {
 pub async fn openapi() -> Json<J> {
     let mut paths = serde_json::Map::new();
     let mut schemas = serde_json::Map::new();
-    for def in builtin::ENTITIES {
+    for def in registry::entities() {
         let r = json!({ "$ref": format!("#/components/schemas/{}", def.name) });
         schemas.insert(def.name.to_string(), entity_schema(def));
         paths.insert(format!("/api/v1/{}", def.name), json!({
@@ -259,8 +259,7 @@ pub async fn openapi() -> Json<J> {
 
 /// Whether the principal may use an entity at all (for the API index).
 pub async fn entities(auth: Auth) -> Json<J> {
-    let list: Vec<J> = builtin::ENTITIES
-        .iter()
+    let list: Vec<J> = registry::entities()
         .filter(|d| auth.who().can(d.name, Action::Read))
         .map(|d| json!({ "name": d.name, "label": d.label, "url": format!("/api/v1/{}", d.name) }))
         .collect();

@@ -6,6 +6,7 @@
 mod api;
 mod body;
 mod error;
+mod ledger;
 mod live;
 mod metrics;
 mod pages;
@@ -103,6 +104,15 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", get(pages::setup_form).post(pages::setup))
         .route("/search", get(pages::search))
         .route("/m/{module}", get(pages::module))
+        .route("/m/ledger", get(ledger::home))
+        .route("/ledger/chart", post(ledger::install_chart))
+        .route("/ledger/lock", post(ledger::set_lock))
+        .route("/ledger/journal", post(ledger::post_journal))
+        .route("/ledger/journal/new", get(ledger::new_journal))
+        .route("/ledger/journal/{id}", get(ledger::show_journal))
+        .route("/ledger/journal/{id}/cancel", post(ledger::cancel_journal))
+        .route("/ledger/trial-balance", get(ledger::trial_balance_page))
+        .route("/ledger/export.beancount", get(ledger::export_beancount))
         .route("/admin", get(pages::admin))
         .route("/admin/audit/verify", post(pages::verify_audit))
         .route("/admin/tls", post(pages::install_tls))
@@ -124,6 +134,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/session", post(api::login).delete(api::logout))
         .route("/api/v1/me", get(api::me))
+        .route("/api/v1/ledger/journal", post(ledger::api_post_journal))
+        .route(
+            "/api/v1/ledger/trial-balance",
+            get(ledger::api_trial_balance),
+        )
         .route("/api/v1/{entity}", get(api::list).post(api::create))
         .route(
             "/api/v1/{entity}/{id}",

@@ -5,7 +5,7 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use nexus_kernel::{Action, KernelError, ListQuery, builtin};
+use nexus_kernel::{Action, KernelError, ListQuery, registry};
 use nexus_ui::{MODULES, Toast};
 use serde::Deserialize;
 
@@ -53,10 +53,7 @@ pub async fn home(State(state): State<AppState>, auth: Auth) -> Result<Markup, W
 /// What each module will hold, for its "coming" page.
 fn module_plan(key: &str) -> Option<(&'static str, &'static str)> {
     Some(match key {
-        "ledger" => (
-            "Ledger",
-            "Chart of accounts, journal entries, receivables and payables, bank reconciliation, inventory and financial reports.",
-        ),
+        // "ledger" is ready: `/m/ledger` is the ledger home (`ledger::home`).
         "hr" => ("HR", "Employees, contracts, leave and payroll preparation."),
         "epm" => ("EPM", "Budgets, forecasts and actuals by period."),
         "projects" => ("Projects", "Projects, tasks, time sheets and billing."),
@@ -103,10 +100,7 @@ pub async fn search(
 ) -> Result<Markup, WebError> {
     let who = auth.who();
     let mut sections = Vec::new();
-    for def in builtin::ENTITIES
-        .iter()
-        .filter(|d| who.can(d.name, Action::Read))
-    {
+    for def in registry::entities().filter(|d| who.can(d.name, Action::Read)) {
         if sq.q.trim().is_empty() {
             break;
         }
@@ -120,7 +114,7 @@ pub async fn search(
             },
         )?;
         if page.total > 0 {
-            sections.push((*def, page));
+            sections.push((def, page));
         }
     }
     let body = html! {

@@ -44,8 +44,11 @@
 //! * time is always a parameter: nothing here reads the clock.
 
 pub mod beancount;
+pub mod books;
 mod chart;
 mod close;
+pub mod demo;
+pub mod entities;
 mod entry;
 mod error;
 mod money;

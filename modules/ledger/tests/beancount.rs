@@ -27,6 +27,8 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use time::{Date, Duration, Month};
 
+mod books;
+
 const DEFAULT_SEED: u64 = 0x1ed9_e2b0_0c0a_5e55;
 const DEFAULT_CASES: u64 = 40;
 /// The largest generated line, so that a balancing line of six stays within the limit.

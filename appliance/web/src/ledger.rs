@@ -1,0 +1,891 @@
+//! The ledger's own pages and API: the ledger home, the journal-entry form, an entry
+//! with its lines (and its cancellation), the trial balance and the beancount export.
+//! Accounts, entries and lines are listed by the generic entity pages (`/e/…`).
+//! Thin: parse, call `nexus_ledger::books`, render.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use nexus_kernel::{
+    Action, FieldErrors, KernelError, ListQuery, Principal, Record, Value, format_money,
+    parse_money,
+};
+use nexus_ledger::books::{self, EntryInput, LineInput};
+use nexus_ledger::entities::{ACCOUNT, JOURNAL_ENTRY, JOURNAL_LINE};
+use nexus_ledger::{Chart, PeriodKey, TrialBalanceRow};
+use nexus_ui::Toast;
+use serde_json::{Value as J, json};
+use time::Date;
+
+use crate::AppState;
+use crate::body::field;
+use crate::error::WebError;
+use crate::session::{Auth, FormSubmit, JsonSubmit};
+use crate::views;
+
+/// How many line rows the journal-entry form shows.
+const LINE_ROWS: usize = 6;
+
+/// How many recent entries the ledger home lists.
+const RECENT: usize = 20;
+
+fn today(state: &AppState) -> Date {
+    state.kernel.clock().now().date()
+}
+
+fn parse_date(raw: &str) -> Result<Date, String> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(raw.trim(), &fmt)
+        .map_err(|_| format!("\"{}\" is not a date like 2026-01-31", raw.trim()))
+}
+
+fn format_date(d: Date) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    d.format(&fmt).unwrap_or_default()
+}
+
+fn parse_id(raw: &str) -> Result<u64, WebError> {
+    raw.parse::<u64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| WebError::Malformed(format!("\"{raw}\" is not a record id")))
+}
+
+fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, WebError> {
+    serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| WebError::Malformed(format!("the address could not be read: {e}")))
+}
+
+fn money(minor: i64) -> String {
+    format_money(minor)
+}
+
+// ---------------------------------------------------------------- home
+
+pub async fn home(
+    State(state): State<AppState>,
+    auth: Auth,
+    RawQuery(raw): RawQuery,
+) -> Result<Markup, WebError> {
+    let who = auth.who();
+    let can = |def: &nexus_kernel::EntityDef, a| who.can(def.name, a);
+    let accounts = if can(&ACCOUNT, Action::Read) {
+        Some(
+            state
+                .kernel
+                .list(
+                    who,
+                    &ACCOUNT,
+                    &ListQuery {
+                        limit: 1,
+                        ..Default::default()
+                    },
+                )?
+                .total,
+        )
+    } else {
+        None
+    };
+    let recent = if can(&JOURNAL_ENTRY, Action::Read) {
+        state
+            .kernel
+            .list(
+                who,
+                &JOURNAL_ENTRY,
+                &ListQuery {
+                    descending: true,
+                    limit: RECENT,
+                    ..Default::default()
+                },
+            )?
+            .rows
+    } else {
+        Vec::new()
+    };
+    let mut toasts = Vec::new();
+    for (k, v) in query_pairs(raw.as_deref())? {
+        match k.as_str() {
+            "installed" => toasts.push(Toast::success(format!(
+                "Chart of accounts installed ({v} accounts)"
+            ))),
+            "locked" => toasts.push(Toast::success(format!(
+                "Lock date set to {v}: nothing can be posted on or before it"
+            ))),
+            _ => {}
+        }
+    }
+    let body = html! {
+        header .page-head { h1 { "Ledger" } div .meta { (who.company_name) } }
+        @if accounts == Some(0) && can(&ACCOUNT, Action::Create) {
+            div .notice {
+                p { "This company has no chart of accounts yet." }
+                form method="post" action="/ledger/chart" {
+                    input type="hidden" name="_csrf" value=(auth.csrf());
+                    button .primary type="submit" { "Install the small-firm chart of accounts" }
+                }
+            }
+        }
+        div .tiles {
+            a .card .tile href="/e/account" {
+                div .big { @if let Some(n) = accounts { (n) } @else { "Accounts" } }
+                div { "Accounts" }
+            }
+            a .card .tile href="/e/journal_entry" { div .big { "JE" } div { "Journal entries" } }
+            a .card .tile href="/e/journal_line" { div .big { "JL" } div { "Journal lines" } }
+            a .card .tile href="/ledger/journal/new" { div .big { "+" } div { "New journal entry" } }
+            a .card .tile href="/ledger/trial-balance" { div .big { "TB" } div { "Trial balance" } }
+            a .card .tile href="/ledger/export.beancount" { div .big { "↓" } div { "Export (beancount)" } }
+        }
+        div .card .spaced {
+            h2 { "Latest journal entries" }
+            @if recent.is_empty() {
+                p { "No entries yet. " a href="/ledger/journal/new" { "Post the first one" } "." }
+            } @else {
+                div .table-wrap {
+                    table {
+                        thead { tr { th { "Number" } th { "Date" } th { "Narration" } th .num { "Total" } th { "Status" } } }
+                        tbody {
+                            @for e in &recent {
+                                tr {
+                                    td { a href={ "/ledger/journal/" (e.id) } { (e.title(&JOURNAL_ENTRY)) } }
+                                    td { (e.get("date").display()) }
+                                    td { (e.get("narration").display()) }
+                                    td .num { (e.get("total").display()) }
+                                    td { (e.get("status").display()) }
+                                }
+                            }
+                        }
+                    }
+                }
+                p { "To cancel an entry, open it: cancelling posts its reversal." }
+            }
+        }
+        @if can(&ACCOUNT, Action::Write) {
+            div .card .spaced {
+                h2 { "Lock date" }
+                p { "Nothing can be posted on or before the lock date." }
+                form .inline method="post" action="/ledger/lock" {
+                    input type="hidden" name="_csrf" value=(auth.csrf());
+                    label for="lock-date" { "Lock the books up to and including" }
+                    input #lock-date type="date" name="date" required;
+                    button type="submit" { "Set lock date" }
+                }
+            }
+        }
+    };
+    Ok(views::page(&auth, "Ledger", "ledger", body, toasts))
+}
+
+pub async fn install_chart(
+    State(state): State<AppState>,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    let n = books::install_chart(&state.kernel, submit.auth.who()).await?;
+    Ok(Redirect::to(&format!("/m/ledger?installed={n}")).into_response())
+}
+
+pub async fn set_lock(
+    State(state): State<AppState>,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    let raw = field(&submit.pairs, "date").unwrap_or("");
+    let date = parse_date(raw).map_err(|m| KernelError::invalid("date", m))?;
+    books::set_lock_date(&state.kernel, submit.auth.who(), date).await?;
+    Ok(Redirect::to(&format!("/m/ledger?locked={}", format_date(date))).into_response())
+}
+
+// ---------------------------------------------------------------- journal form
+
+/// Postable (non-group) accounts as select options: (id, "code name"), by code.
+fn account_options(chart: &Chart) -> Vec<(String, String)> {
+    chart
+        .accounts()
+        .filter(|a| !a.is_group)
+        .map(|a| (a.id.to_string(), a.label()))
+        .collect()
+}
+
+/// What the form shows: the values as typed, by field name.
+struct Typed<'a>(&'a [(String, String)]);
+
+impl Typed<'_> {
+    fn get(&self, name: &str) -> &str {
+        field(self.0, name).unwrap_or("")
+    }
+}
+
+fn journal_form(
+    auth: &Auth,
+    chart: &Chart,
+    typed: &Typed<'_>,
+    default_date: Date,
+    errors: Option<&FieldErrors>,
+) -> Markup {
+    let options = account_options(chart);
+    let err = |f: &str| errors.and_then(|e| e.get(f)).map(str::to_string);
+    let date = match typed.get("date") {
+        "" if typed.0.is_empty() => format_date(default_date),
+        d => d.to_string(),
+    };
+    let (date_err, narration_err, reference_err, lines_err) = (
+        err("date"),
+        err("narration"),
+        err("reference"),
+        err("lines"),
+    );
+    let others: Vec<&(String, String)> = errors
+        .map(|e| {
+            e.0.iter()
+                .filter(|(f, _)| {
+                    !matches!(f.as_str(), "date" | "narration" | "reference" | "lines")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    html! {
+        form #journal-form .record-form method="post" action="/ledger/journal" novalidate {
+            @if errors.is_some() {
+                div .form-error role="alert" { "Please correct the highlighted fields." }
+            }
+            @for (f, m) in &others { div .form-error role="alert" { (f) ": " (m) } }
+            input type="hidden" name="_csrf" value=(auth.csrf());
+            div .fields {
+                div .field .invalid[date_err.is_some()] {
+                    label for="je-date" { "Date" span .req title="required" { " *" } }
+                    input #je-date type="date" name="date" value=(date) required;
+                    @if let Some(e) = &date_err { div .field-error { (e) } }
+                }
+                div .field .invalid[narration_err.is_some()] {
+                    label for="je-narration" { "Narration" span .req title="required" { " *" } }
+                    input #je-narration type="text" name="narration" value=(typed.get("narration")) required;
+                    @if let Some(e) = &narration_err { div .field-error { (e) } }
+                }
+                div .field .invalid[reference_err.is_some()] {
+                    label for="je-reference" { "Reference" }
+                    input #je-reference type="text" name="reference" value=(typed.get("reference"));
+                    @if let Some(e) = &reference_err { div .field-error { (e) } }
+                }
+            }
+            h2 { "Lines" }
+            @if let Some(e) = &lines_err { div .form-error .field-error role="alert" { (e) } }
+            @if options.is_empty() {
+                div .notice { "There are no accounts to post to yet: install a chart of accounts from the " a href="/m/ledger" { "ledger home" } "." }
+            }
+            div .table-wrap {
+                table .lines {
+                    thead { tr { th { "#" } th { "Account" } th .num { "Debit" } th .num { "Credit" } th { "Memo" } } }
+                    tbody {
+                        @for i in 0..LINE_ROWS {
+                            @let account = typed.get(&format!("account_{i}")).to_string();
+                            tr {
+                                td { (i + 1) }
+                                td {
+                                    select name={ "account_" (i) } aria-label={ "Account, line " (i + 1) } {
+                                        option value="" { "—" }
+                                        @for (v, label) in &options {
+                                            option value=(v) selected[*v == account] { (label) }
+                                        }
+                                    }
+                                }
+                                td .num { input type="text" inputmode="decimal" name={ "debit_" (i) } value=(typed.get(&format!("debit_{i}"))) aria-label={ "Debit, line " (i + 1) }; }
+                                td .num { input type="text" inputmode="decimal" name={ "credit_" (i) } value=(typed.get(&format!("credit_{i}"))) aria-label={ "Credit, line " (i + 1) }; }
+                                td { input type="text" name={ "memo_" (i) } value=(typed.get(&format!("memo_{i}"))) aria-label={ "Memo, line " (i + 1) }; }
+                            }
+                        }
+                    }
+                }
+            }
+            div .form-actions {
+                button .primary type="submit" { "Post entry" }
+                a .button href="/m/ledger" { "Cancel" }
+            }
+        }
+    }
+}
+
+fn journal_page(auth: &Auth, form: Markup) -> Markup {
+    let body = html! {
+        header .page-head { div { a href="/m/ledger" { "← Ledger" } h1 { "New journal entry" } } }
+        div .card { (form) }
+    };
+    views::page(auth, "New journal entry", "ledger", body, Vec::new())
+}
+
+pub async fn new_journal(State(state): State<AppState>, auth: Auth) -> Result<Markup, WebError> {
+    if !auth.who().can(JOURNAL_ENTRY.name, Action::Create) {
+        return Err(KernelError::Forbidden {
+            action: "post",
+            entity: "journal entries".into(),
+        }
+        .into());
+    }
+    let chart = books::chart(&state.kernel, auth.who())?;
+    let form = journal_form(&auth, &chart, &Typed(&[]), today(&state), None);
+    Ok(journal_page(&auth, form))
+}
+
+/// An amount field: empty is zero.
+fn amount(raw: &str) -> Result<i64, String> {
+    if raw.trim().is_empty() {
+        Ok(0)
+    } else {
+        parse_money(raw)
+    }
+}
+
+/// Reads the journal form into an entry, or the messages for its fields.
+fn entry_from_form(pairs: &[(String, String)]) -> Result<EntryInput, FieldErrors> {
+    let get = |k: &str| field(pairs, k).unwrap_or("");
+    let mut errors = FieldErrors::default();
+    let date = parse_date(get("date"))
+        .map_err(|m| errors.push("date", m))
+        .ok();
+    let mut lines = Vec::new();
+    let mut line_errors = Vec::new();
+    for i in 0..LINE_ROWS {
+        let (account, debit, credit, memo) = (
+            get(&format!("account_{i}")).trim(),
+            get(&format!("debit_{i}")),
+            get(&format!("credit_{i}")),
+            get(&format!("memo_{i}")),
+        );
+        if account.is_empty()
+            && debit.trim().is_empty()
+            && credit.trim().is_empty()
+            && memo.trim().is_empty()
+        {
+            continue;
+        }
+        let n = i + 1;
+        let account = match account.parse::<u64>() {
+            Ok(id) if id > 0 => Some(id),
+            _ if account.is_empty() => {
+                line_errors.push(format!("line {n}: choose an account"));
+                None
+            }
+            _ => {
+                line_errors.push(format!("line {n}: \"{account}\" is not an account"));
+                None
+            }
+        };
+        let debit = amount(debit)
+            .map_err(|m| line_errors.push(format!("line {n}, debit: {m}")))
+            .ok();
+        let credit = amount(credit)
+            .map_err(|m| line_errors.push(format!("line {n}, credit: {m}")))
+            .ok();
+        if let (Some(account), Some(debit), Some(credit)) = (account, debit, credit) {
+            lines.push(LineInput {
+                account,
+                debit,
+                credit,
+                memo: memo.trim().to_string(),
+            });
+        }
+    }
+    if !line_errors.is_empty() {
+        errors.push("lines", line_errors.join("; "));
+    }
+    match date {
+        Some(date) if errors.is_empty() => Ok(EntryInput {
+            date,
+            narration: get("narration").trim().to_string(),
+            reference: get("reference").trim().to_string(),
+            lines,
+        }),
+        _ => Err(errors),
+    }
+}
+
+pub async fn post_journal(
+    State(state): State<AppState>,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    let FormSubmit { auth, pairs, .. } = submit;
+    let result = match entry_from_form(&pairs) {
+        Ok(input) => books::post(&state.kernel, auth.who(), input).await,
+        Err(errors) => Err(KernelError::Invalid(errors)),
+    };
+    match result {
+        Ok(rec) => {
+            Ok(Redirect::to(&format!("/e/journal_entry/{}?created=1", rec.id)).into_response())
+        }
+        Err(KernelError::Invalid(errors)) => {
+            let chart = books::chart(&state.kernel, auth.who())?;
+            let form = journal_form(&auth, &chart, &Typed(&pairs), today(&state), Some(&errors));
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, journal_page(&auth, form)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------- one entry
+
+/// The entry's lines, in order.
+fn entry_lines(state: &AppState, who: &Principal, entry: u64) -> Result<Vec<Record>, WebError> {
+    let mut rows = state
+        .kernel
+        .list(
+            who,
+            &JOURNAL_LINE,
+            &ListQuery {
+                filters: vec![("entry".into(), entry.to_string())],
+                limit: usize::MAX,
+                ..Default::default()
+            },
+        )?
+        .rows;
+    rows.sort_by_key(|r| match r.get("line") {
+        Value::Int(n) => *n,
+        _ => i64::MAX,
+    });
+    Ok(rows)
+}
+
+fn minor(v: &Value) -> i64 {
+    match v {
+        Value::Money(m) => *m,
+        _ => 0,
+    }
+}
+
+pub async fn show_journal(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Markup, WebError> {
+    let who = auth.who();
+    let id = parse_id(&id)?;
+    let rec = state.kernel.get(who, &JOURNAL_ENTRY, id)?;
+    let lines = entry_lines(&state, who, id)?;
+    let chart = books::chart(&state.kernel, who)?;
+    let account_label = |v: &Value| {
+        v.as_ref_id().map_or_else(String::new, |a| {
+            chart
+                .get(a)
+                .map_or_else(|| format!("#{a}"), |acc| acc.label())
+        })
+    };
+    let number = rec.title(&JOURNAL_ENTRY);
+    let posted = rec.get("status").as_text() == Some("Posted");
+    let cancellable = posted
+        && rec.get("kind").as_text() != Some("Reversal")
+        && who.can(JOURNAL_ENTRY.name, Action::Create);
+    let (debits, credits) = lines.iter().fold((0i64, 0i64), |(d, c), l| {
+        (
+            d.saturating_add(minor(l.get("debit"))),
+            c.saturating_add(minor(l.get("credit"))),
+        )
+    });
+    let mut toasts = Vec::new();
+    if raw.as_deref() == Some("reversal=1") {
+        toasts.push(Toast::success(format!("{number} posted as the reversal")));
+    }
+    let link = |v: &Value| {
+        v.as_ref_id().map(|r| {
+            html! { a href={ "/ledger/journal/" (r) } { "#" (r) } }
+        })
+    };
+    let body = html! {
+        header .page-head {
+            div {
+                a href="/m/ledger" { "← Ledger" }
+                h1 { (number) }
+                div .meta { (rec.get("date").display()) " · " (rec.get("status").display()) " · " (rec.get("kind").display()) }
+            }
+            div .actions {
+                a .button href={ "/e/journal_entry/" (id) } { "Record & history" }
+                @if cancellable {
+                    form method="post" action={ "/ledger/journal/" (id) "/cancel" } {
+                        input type="hidden" name="_csrf" value=(auth.csrf());
+                        button .danger type="submit" { "Cancel (post reversal)" }
+                    }
+                }
+            }
+        }
+        div .card .spaced {
+            dl .facts {
+                dt { "Number" } dd { (number) }
+                dt { "Date" } dd { (rec.get("date").display()) }
+                dt { "Narration" } dd { (rec.get("narration").display()) }
+                dt { "Reference" } dd { (rec.get("reference").display()) }
+                dt { "Status" } dd { (rec.get("status").display()) }
+                @if let Some(l) = link(rec.get("reverses")) { dt { "Reverses" } dd { (l) } }
+                @if let Some(l) = link(rec.get("reversed_by")) { dt { "Reversed by" } dd { (l) } }
+            }
+        }
+        div .card .spaced {
+            h2 { "Lines" }
+            div .table-wrap {
+                table {
+                    thead { tr { th { "#" } th { "Account" } th .num { "Debit" } th .num { "Credit" } th { "Memo" } } }
+                    tbody {
+                        @for l in &lines {
+                            tr {
+                                td { (l.get("line").display()) }
+                                td {
+                                    @if let Some(a) = l.get("account").as_ref_id() {
+                                        a href={ "/e/journal_line?f.account=" (a) } { (account_label(l.get("account"))) }
+                                    }
+                                }
+                                td .num { (l.get("debit").display()) }
+                                td .num { (l.get("credit").display()) }
+                                td { (l.get("memo").display()) }
+                            }
+                        }
+                    }
+                    tfoot {
+                        tr { th {} th { "Total" } th .num { (money(debits)) } th .num { (money(credits)) } th {} }
+                    }
+                }
+            }
+        }
+    };
+    Ok(views::page(&auth, &number, "ledger", body, toasts))
+}
+
+pub async fn cancel_journal(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id)?;
+    let reversal = books::cancel(&state.kernel, submit.auth.who(), id, today(&state)).await?;
+    Ok(Redirect::to(&format!("/ledger/journal/{}?reversal=1", reversal.id)).into_response())
+}
+
+// ---------------------------------------------------------------- trial balance
+
+/// `YYYY-MM` → a period.
+fn parse_period(name: &str, raw: &str) -> Result<PeriodKey, WebError> {
+    let bad = || {
+        WebError::Malformed(format!(
+            "\"{raw}\" is not a month like 2026-01 (the \"{name}\" of the range)"
+        ))
+    };
+    let (y, m) = raw.trim().split_once('-').ok_or_else(bad)?;
+    if y.len() != 4 || m.is_empty() || m.len() > 2 {
+        return Err(bad());
+    }
+    let (y, m): (u32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    PeriodKey::from_u32(y * 100 + m).ok_or_else(bad)
+}
+
+/// The range asked for; January of this year to this month by default.
+fn range(state: &AppState, raw: Option<&str>) -> Result<(PeriodKey, PeriodKey), WebError> {
+    let now = PeriodKey::of(today(state)).map_err(|e| KernelError::Internal(e.to_string()))?;
+    let jan = PeriodKey::from_u32(now.get() / 100 * 100 + 1).unwrap_or(now);
+    let (mut from, mut to) = (jan, now);
+    for (k, v) in query_pairs(raw)? {
+        match k.as_str() {
+            "from" if !v.trim().is_empty() => from = parse_period("from", &v)?,
+            "to" if !v.trim().is_empty() => to = parse_period("to", &v)?,
+            _ => {}
+        }
+    }
+    if from > to {
+        return Err(WebError::Malformed(format!(
+            "the range starts ({from}) after it ends ({to})"
+        )));
+    }
+    Ok((from, to))
+}
+
+struct Tb {
+    chart: Chart,
+    rows: Vec<TrialBalanceRow>,
+    /// Sums of the postable accounts: opening, debit, credit, closing.
+    totals: [i64; 4],
+}
+
+fn trial_balance(
+    state: &AppState,
+    who: &Principal,
+    from: PeriodKey,
+    to: PeriodKey,
+) -> Result<Tb, WebError> {
+    let (chart, rows) = books::trial_balance(&state.kernel, who, from, to)?;
+    let mut totals = [0i64; 4];
+    for r in rows
+        .iter()
+        .filter(|r| chart.get(r.account).is_some_and(|a| !a.is_group))
+    {
+        for (t, v) in totals
+            .iter_mut()
+            .zip([r.opening, r.debit, r.credit, r.closing])
+        {
+            *t = t.saturating_add(v);
+        }
+    }
+    Ok(Tb {
+        chart,
+        rows,
+        totals,
+    })
+}
+
+pub async fn trial_balance_page(
+    State(state): State<AppState>,
+    auth: Auth,
+    RawQuery(raw): RawQuery,
+) -> Result<Markup, WebError> {
+    let (from, to) = range(&state, raw.as_deref())?;
+    let tb = trial_balance(&state, auth.who(), from, to)?;
+    let [t_open, t_debit, t_credit, t_close] = tb.totals;
+    let body = html! {
+        header .page-head {
+            div { a href="/m/ledger" { "← Ledger" } h1 { "Trial balance" } div .meta { (from) " to " (to) " · " (tb.chart.currency().code()) } }
+        }
+        form .filters method="get" action="/ledger/trial-balance" {
+            label for="tb-from" { "From" }
+            input #tb-from type="month" name="from" value=(from) placeholder="2026-01";
+            label for="tb-to" { "To" }
+            input #tb-to type="month" name="to" value=(to) placeholder="2026-12";
+            button type="submit" { "Show" }
+        }
+        @if t_debit != t_credit {
+            div .form-error role="alert" { "The debits and credits differ: the totals need checking." }
+        }
+        div .grid .table-wrap {
+            table {
+                thead { tr { th { "Code" } th { "Account" } th .num { "Opening" } th .num { "Debit" } th .num { "Credit" } th .num { "Closing" } } }
+                tbody {
+                    @for r in &tb.rows {
+                        @if let Some(a) = tb.chart.get(r.account) {
+                            @let indent = "\u{2003}".repeat(tb.chart.ancestors(a.id).count());
+                            tr {
+                                @if a.is_group {
+                                    td { strong { (a.code) } }
+                                    td { (indent) strong { (a.name) } }
+                                    td .num { strong { (money(r.opening)) } }
+                                    td .num { strong { (money(r.debit)) } }
+                                    td .num { strong { (money(r.credit)) } }
+                                    td .num { strong { (money(r.closing)) } }
+                                } @else {
+                                    td { (a.code) }
+                                    td { (indent) a href={ "/e/journal_line?f.account=" (a.id) } { (a.name) } }
+                                    td .num { (money(r.opening)) }
+                                    td .num { (money(r.debit)) }
+                                    td .num { (money(r.credit)) }
+                                    td .num { (money(r.closing)) }
+                                }
+                            }
+                        }
+                    }
+                    @if tb.rows.is_empty() {
+                        tr .empty { td colspan="6" { "No accounts yet." } }
+                    }
+                }
+                tfoot {
+                    tr {
+                        th {} th { "Total" }
+                        th .num { (money(t_open)) } th .num { (money(t_debit)) }
+                        th .num { (money(t_credit)) } th .num { (money(t_close)) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(views::page(
+        &auth,
+        "Trial balance",
+        "ledger",
+        body,
+        Vec::new(),
+    ))
+}
+
+// ---------------------------------------------------------------- export
+
+pub async fn export_beancount(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Response, WebError> {
+    let text = books::export_beancount(&state.kernel, auth.who())?;
+    let name: String = auth
+        .who()
+        .company_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = if name.trim_matches('_').is_empty() {
+        "ledger".to_string()
+    } else {
+        name
+    };
+    let disposition = format!("attachment; filename=\"{name}.beancount\"");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+// ---------------------------------------------------------------- JSON API
+
+fn malformed(m: impl Into<String>) -> WebError {
+    WebError::Malformed(m.into())
+}
+
+fn json_text(obj: &serde_json::Map<String, J>, key: &str, what: &str) -> Result<String, WebError> {
+    match obj.get(key) {
+        None | Some(J::Null) => Ok(String::new()),
+        Some(J::String(s)) => Ok(s.clone()),
+        Some(_) => Err(malformed(format!("\"{key}\" must be a string ({what})"))),
+    }
+}
+
+/// A JSON amount: a decimal string (or a whole number of units); absent is zero.
+fn json_amount(v: Option<&J>, n: usize, key: &str) -> Result<Result<i64, String>, WebError> {
+    match v {
+        None | Some(J::Null) => Ok(Ok(0)),
+        Some(J::String(s)) => Ok(amount(s).map_err(|m| format!("line {n}, {key}: {m}"))),
+        Some(J::Number(x)) if x.is_i64() || x.is_u64() => {
+            Ok(amount(&x.to_string()).map_err(|m| format!("line {n}, {key}: {m}")))
+        }
+        Some(_) => Err(malformed(format!(
+            "lines[{}].{key} must be a decimal string like \"100.00\"",
+            n - 1
+        ))),
+    }
+}
+
+fn entry_from_json(obj: &serde_json::Map<String, J>) -> Result<EntryInput, WebError> {
+    let mut errors = FieldErrors::default();
+    let date = json_text(obj, "date", "like \"2026-01-31\"")?;
+    let date = parse_date(&date).map_err(|m| errors.push("date", m)).ok();
+    let narration = json_text(obj, "narration", "what the entry is for")?;
+    let reference = json_text(obj, "reference", "an invoice number or similar")?;
+    let raw_lines = match obj.get("lines") {
+        Some(J::Array(a)) => a,
+        None => return Err(malformed("include \"lines\": an array of lines")),
+        Some(_) => return Err(malformed("\"lines\" must be an array of objects")),
+    };
+    let mut lines = Vec::with_capacity(raw_lines.len());
+    let mut line_errors = Vec::new();
+    for (i, l) in raw_lines.iter().enumerate() {
+        let n = i + 1;
+        let J::Object(l) = l else {
+            return Err(malformed(format!("lines[{i}] must be an object")));
+        };
+        let account = match l.get("account") {
+            Some(J::Number(x)) => x
+                .as_u64()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| malformed(format!("lines[{i}].account must be an account id")))?,
+            None => return Err(malformed(format!("lines[{i}] lacks \"account\" (an id)"))),
+            Some(_) => {
+                return Err(malformed(format!(
+                    "lines[{i}].account must be a number (an account id)"
+                )));
+            }
+        };
+        let debit = json_amount(l.get("debit"), n, "debit")?;
+        let credit = json_amount(l.get("credit"), n, "credit")?;
+        let memo = match l.get("memo") {
+            None | Some(J::Null) => String::new(),
+            Some(J::String(s)) => s.clone(),
+            Some(_) => return Err(malformed(format!("lines[{i}].memo must be a string"))),
+        };
+        match (debit, credit) {
+            (Ok(debit), Ok(credit)) => lines.push(LineInput {
+                account,
+                debit,
+                credit,
+                memo,
+            }),
+            (d, c) => line_errors.extend(d.err().into_iter().chain(c.err())),
+        }
+    }
+    if !line_errors.is_empty() {
+        errors.push("lines", line_errors.join("; "));
+    }
+    match date {
+        Some(date) if errors.is_empty() => Ok(EntryInput {
+            date,
+            narration,
+            reference,
+            lines,
+        }),
+        _ => Err(KernelError::Invalid(errors).into()),
+    }
+}
+
+pub async fn api_post_journal(
+    State(state): State<AppState>,
+    submit: JsonSubmit,
+) -> Result<Response, WebError> {
+    let input = entry_from_json(&submit.object)?;
+    let rec = books::post(&state.kernel, submit.auth.who(), input).await?;
+    let mut res = (
+        StatusCode::CREATED,
+        Json(json!({ "id": rec.id, "number": rec.title(&JOURNAL_ENTRY) })),
+    )
+        .into_response();
+    if let Ok(loc) = HeaderValue::from_str(&format!("/api/v1/journal_entry/{}", rec.id)) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
+
+pub async fn api_trial_balance(
+    State(state): State<AppState>,
+    auth: Auth,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<J>, WebError> {
+    let (from, to) = range(&state, raw.as_deref())?;
+    let tb = trial_balance(&state, auth.who(), from, to)?;
+    let depth: BTreeMap<u64, usize> = tb
+        .chart
+        .accounts()
+        .map(|a| (a.id, tb.chart.ancestors(a.id).count()))
+        .collect();
+    let rows: Vec<J> = tb
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let a = tb.chart.get(r.account)?;
+            Some(json!({
+                "account": a.id,
+                "code": a.code,
+                "name": a.name,
+                "group": a.is_group,
+                "parent": a.parent,
+                "depth": depth.get(&a.id).copied().unwrap_or(0),
+                "opening": money(r.opening),
+                "debit": money(r.debit),
+                "credit": money(r.credit),
+                "closing": money(r.closing),
+            }))
+        })
+        .collect();
+    let [o, d, c, cl] = tb.totals;
+    Ok(Json(json!({
+        "from": from.to_string(),
+        "to": to.to_string(),
+        "currency": tb.chart.currency().code(),
+        "data": rows,
+        "totals": { "opening": money(o), "debit": money(d), "credit": money(c), "closing": money(cl) },
+    })))
+}

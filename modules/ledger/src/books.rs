@@ -1,0 +1,567 @@
+//! The books on the store: the ledger's commands and reads over the record kernel.
+//!
+//! * [`install_chart`] creates a company's chart of accounts from the small-firm
+//!   template, in one command.
+//! * [`post`] validates a journal entry against the company's chart and lock date and,
+//!   in one store command, writes the entry and its lines (kernel records, with audit
+//!   and change-log entries) and adds the entry to the per-account, per-month totals.
+//! * [`cancel`] posts the reversal of a posted entry and marks both.
+//! * [`trial_balance`], [`chart`], [`totals`] and [`export_beancount`] read.
+//!
+//! # The `ledger` table
+//! * `t | company | account | month` → regular debit, credit, closing debit, credit
+//!   (four `i64`, little endian): the maintained totals every report reads.
+//! * `e | company | entry` → the ids of the entry's lines, in order.
+//! * `n | company` → the last entry number given out.
+//! * `l | company` → the lock date (days since 1970-01-01, `i64`): nothing is posted on
+//!   or before it.
+//!
+//! All keys carry the company, and every read and write takes it from the principal.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+
+use nexus_kernel::{
+    Action, Command, Kernel, KernelError, ListQuery, Principal, Record, Value, builtin,
+};
+use nexus_store::{Table, decode_u64, prefix_end, u64_key};
+use time::Date;
+
+use crate::entities::{ACCOUNT, JOURNAL_ENTRY, JOURNAL_LINE, class_name, class_of, type_of};
+use crate::{
+    Account, Chart, Currency, EntryKind, JournalEntry, LedgerError, Line, LockDate, PeriodKey,
+    PeriodTotals, PostedEntry, Totals, TrialBalanceRow, Turnover,
+};
+
+/// A journal entry as a person or program submits it.
+#[derive(Debug, Clone)]
+pub struct EntryInput {
+    pub date: Date,
+    pub narration: String,
+    pub reference: String,
+    pub lines: Vec<LineInput>,
+}
+
+/// One line: a debit or a credit (minor units of the company currency), not both.
+#[derive(Debug, Clone)]
+pub struct LineInput {
+    pub account: u64,
+    pub debit: i64,
+    pub credit: i64,
+    pub memo: String,
+}
+
+fn refuse(e: LedgerError) -> KernelError {
+    KernelError::invalid("lines", e.to_string())
+}
+
+fn company_key(tag: u8, company: u64) -> Vec<u8> {
+    let mut k = vec![tag];
+    k.extend_from_slice(&u64_key(company));
+    k
+}
+
+fn totals_key(company: u64, account: u64, period: PeriodKey) -> Vec<u8> {
+    let mut k = company_key(b't', company);
+    k.extend_from_slice(&u64_key(account));
+    k.extend_from_slice(&period.get().to_be_bytes());
+    k
+}
+
+fn entry_key(company: u64, entry: u64) -> Vec<u8> {
+    let mut k = company_key(b'e', company);
+    k.extend_from_slice(&u64_key(entry));
+    k
+}
+
+fn encode_totals(t: PeriodTotals) -> Vec<u8> {
+    [
+        t.regular.debit,
+        t.regular.credit,
+        t.closing.debit,
+        t.closing.credit,
+    ]
+    .iter()
+    .flat_map(|n| n.to_le_bytes())
+    .collect()
+}
+
+fn decode_totals(b: &[u8]) -> Result<PeriodTotals, KernelError> {
+    let n = |i: usize| -> Result<i64, KernelError> {
+        b.get(i * 8..i * 8 + 8)
+            .and_then(|s| s.try_into().ok())
+            .map(i64::from_le_bytes)
+            .ok_or_else(|| KernelError::Internal("ledger totals are damaged".into()))
+    };
+    Ok(PeriodTotals {
+        regular: Turnover {
+            debit: n(0)?,
+            credit: n(1)?,
+        },
+        closing: Turnover {
+            debit: n(2)?,
+            credit: n(3)?,
+        },
+    })
+}
+
+/// The company's currency, from its record.
+fn company_currency(company: &Record) -> Result<Currency, KernelError> {
+    let code = company.get("currency").as_text().unwrap_or("USD");
+    Currency::new(code).map_err(|e| KernelError::Internal(e.to_string()))
+}
+
+/// An account record as the domain sees it.
+fn account_of(rec: &Record) -> Result<Account, KernelError> {
+    let damaged =
+        |what: &str| KernelError::Internal(format!("account {} has no valid {what}", rec.id));
+    Ok(Account {
+        id: rec.id,
+        code: rec.get("code").as_text().unwrap_or_default().to_owned(),
+        name: rec.get("name").as_text().unwrap_or_default().to_owned(),
+        class: rec
+            .get("class")
+            .as_text()
+            .and_then(class_of)
+            .ok_or_else(|| damaged("class"))?,
+        kind: rec
+            .get("type")
+            .as_text()
+            .and_then(type_of)
+            .ok_or_else(|| damaged("type"))?,
+        parent: rec.get("parent").as_ref_id(),
+        currency: None,
+        is_group: rec.get("group") == &Value::Bool(true),
+    })
+}
+
+/// Creates the small-firm chart of accounts for the principal's company. Refused when
+/// the company already has accounts.
+pub async fn install_chart(kernel: &Kernel, who: &Principal) -> Result<usize, KernelError> {
+    kernel.authorize(who, &ACCOUNT, Action::Create)?;
+    if kernel
+        .list(
+            who,
+            &ACCOUNT,
+            &ListQuery {
+                limit: 1,
+                ..Default::default()
+            },
+        )?
+        .total
+        > 0
+    {
+        return Err(KernelError::Conflict(
+            "this company already has a chart of accounts".into(),
+        ));
+    }
+    kernel
+        .command(who, |cmd| {
+            // Template ids are 1..=n with parents first; map them to record ids.
+            let mut ids: BTreeMap<u64, u64> = BTreeMap::new();
+            let template = crate::small_firm_accounts();
+            for a in &template {
+                let mut values = BTreeMap::from([
+                    ("code", Value::Text(a.code.clone())),
+                    ("name", Value::Text(a.name.clone())),
+                    ("class", Value::Text(class_name(a.class).to_owned())),
+                    ("type", Value::Text(a.kind.name().to_owned())),
+                    ("group", Value::Bool(a.is_group)),
+                ]);
+                if let Some(p) = a.parent.and_then(|p| ids.get(&p)) {
+                    values.insert("parent", Value::Ref(*p));
+                }
+                let rec = cmd.create(&ACCOUNT, values)?;
+                ids.insert(a.id, rec.id);
+            }
+            Ok(template.len())
+        })
+        .await
+}
+
+/// The accounts the lines name and their ancestors, as a chart (enough to validate).
+fn chart_for(
+    cmd: &Command<'_, '_, '_>,
+    currency: Currency,
+    lines: &[LineInput],
+) -> Result<Chart, KernelError> {
+    let mut accounts: BTreeMap<u64, Account> = BTreeMap::new();
+    for (i, line) in lines.iter().enumerate() {
+        let mut next = Some(line.account);
+        while let Some(id) = next.filter(|id| !accounts.contains_key(id)) {
+            let Some(rec) = cmd.load(&ACCOUNT, id)? else {
+                return Err(KernelError::invalid(
+                    "lines",
+                    format!(
+                        "line {}: there is no account with id {id} in your company",
+                        i + 1
+                    ),
+                ));
+            };
+            let account = account_of(&rec)?;
+            next = account.parent;
+            accounts.insert(id, account);
+        }
+    }
+    Chart::new(currency, accounts.into_values()).map_err(refuse)
+}
+
+fn lock_date(cmd: &Command<'_, '_, '_>) -> Result<Option<LockDate>, KernelError> {
+    let Some(b) = cmd.get(Table::Ledger, &company_key(b'l', cmd.who().company))? else {
+        return Ok(None);
+    };
+    let days = decode_u64(&b).ok_or_else(|| KernelError::Internal("lock date damaged".into()))?;
+    let date = Date::from_julian_day(days as i32)
+        .map_err(|_| KernelError::Internal("lock date damaged".into()))?;
+    Ok(Some(LockDate(date)))
+}
+
+/// Posts a journal entry; returns its record.
+pub async fn post(
+    kernel: &Kernel,
+    who: &Principal,
+    input: EntryInput,
+) -> Result<Record, KernelError> {
+    kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
+    check_input(&input)?;
+    kernel
+        .command(who, move |cmd| {
+            post_in(cmd, input, EntryKind::Regular, None)
+        })
+        .await
+}
+
+fn check_input(input: &EntryInput) -> Result<(), KernelError> {
+    if input.narration.trim().is_empty() {
+        return Err(KernelError::invalid("narration", "Narration is required"));
+    }
+    for (i, l) in input.lines.iter().enumerate() {
+        if l.debit < 0 || l.credit < 0 {
+            return Err(KernelError::invalid(
+                "lines",
+                format!(
+                    "line {}: debits and credits are entered as positive amounts",
+                    i + 1
+                ),
+            ));
+        }
+        if l.debit != 0 && l.credit != 0 {
+            return Err(KernelError::invalid(
+                "lines",
+                format!("line {}: enter either a debit or a credit, not both", i + 1),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn post_in(
+    cmd: &mut Command<'_, '_, '_>,
+    input: EntryInput,
+    kind: EntryKind,
+    reverses: Option<u64>,
+) -> Result<Record, KernelError> {
+    let company = cmd.who().company;
+    let company_rec = cmd.require(&builtin::COMPANY, company)?;
+    let currency = company_currency(&company_rec)?;
+    let chart = chart_for(cmd, currency, &input.lines)?;
+    let entry = JournalEntry {
+        id: 0,
+        currency,
+        date: input.date,
+        narration: input.narration.clone(),
+        reference: input.reference.clone(),
+        kind,
+        lines: input
+            .lines
+            .iter()
+            .map(|l| Line::debit(l.account, l.debit - l.credit))
+            .collect(),
+    };
+    let posted = PostedEntry::post(entry, &chart, lock_date(cmd)?).map_err(refuse)?;
+    let total: i64 = input.lines.iter().map(|l| l.debit).sum();
+
+    let counter = company_key(b'n', company);
+    let number = cmd
+        .get(Table::Ledger, &counter)?
+        .and_then(|b| decode_u64(&b))
+        .unwrap_or(0)
+        + 1;
+    cmd.put(Table::Ledger, counter, u64_key(number).to_vec());
+    let mut values = BTreeMap::from([
+        ("number", Value::Text(format!("JE-{number:06}"))),
+        ("date", Value::Date(input.date)),
+        ("narration", Value::Text(input.narration)),
+        ("reference", Value::Text(input.reference)),
+        ("total", Value::Money(total)),
+        ("status", Value::Text("Posted".into())),
+        ("kind", Value::Text(kind_name(kind).into())),
+    ]);
+    if let Some(r) = reverses {
+        values.insert("reverses", Value::Ref(r));
+    }
+    let rec = cmd.create(&JOURNAL_ENTRY, values)?;
+    let mut line_ids = Vec::with_capacity(input.lines.len() * 8);
+    for (i, l) in input.lines.into_iter().enumerate() {
+        let line = cmd.create(
+            &JOURNAL_LINE,
+            BTreeMap::from([
+                ("entry", Value::Ref(rec.id)),
+                ("date", Value::Date(input.date)),
+                ("account", Value::Ref(l.account)),
+                ("debit", money_or_empty(l.debit)),
+                ("credit", money_or_empty(l.credit)),
+                ("memo", Value::Text(l.memo)),
+                ("line", Value::Int(i as i64 + 1)),
+            ]),
+        )?;
+        line_ids.extend_from_slice(&u64_key(line.id));
+    }
+    cmd.put(Table::Ledger, entry_key(company, rec.id), line_ids);
+    for ((account, period), delta) in Totals::deltas(&posted).map_err(refuse)? {
+        let key = totals_key(company, account, period);
+        let before = match cmd.get(Table::Ledger, &key)? {
+            Some(b) => decode_totals(&b)?,
+            None => PeriodTotals::default(),
+        };
+        let after = before.checked_add(delta).map_err(refuse)?;
+        cmd.put(Table::Ledger, key, encode_totals(after));
+    }
+    Ok(rec)
+}
+
+fn money_or_empty(minor: i64) -> Value {
+    if minor == 0 {
+        Value::Empty
+    } else {
+        Value::Money(minor)
+    }
+}
+
+fn kind_name(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Regular => "Regular",
+        EntryKind::Reversal { .. } => "Reversal",
+        EntryKind::Closing => "Closing",
+    }
+}
+
+/// Cancels a posted entry by posting its reversal dated `date`; returns the reversal.
+pub async fn cancel(
+    kernel: &Kernel,
+    who: &Principal,
+    entry: u64,
+    date: Date,
+) -> Result<Record, KernelError> {
+    kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
+    kernel
+        .command(who, move |cmd| {
+            let original = cmd.require(&JOURNAL_ENTRY, entry)?;
+            if original.get("status").as_text() != Some("Posted") {
+                return Err(KernelError::Conflict(format!(
+                    "{} is already cancelled",
+                    original.title(&JOURNAL_ENTRY)
+                )));
+            }
+            if original.get("kind").as_text() == Some("Reversal") {
+                return Err(KernelError::Conflict(
+                    "a reversal cannot itself be cancelled; post a new entry instead".into(),
+                ));
+            }
+            let ids = cmd
+                .get(Table::Ledger, &entry_key(cmd.who().company, entry))?
+                .unwrap_or_default();
+            let mut lines = Vec::new();
+            for id in ids.chunks_exact(8).filter_map(decode_u64) {
+                let line = cmd.require(&JOURNAL_LINE, id)?;
+                let amount = |f: &str| match line.get(f) {
+                    Value::Money(m) => *m,
+                    _ => 0,
+                };
+                lines.push(LineInput {
+                    account: line.get("account").as_ref_id().unwrap_or_default(),
+                    debit: amount("credit"),
+                    credit: amount("debit"),
+                    memo: line.get("memo").as_text().unwrap_or_default().to_owned(),
+                });
+            }
+            let number = original.title(&JOURNAL_ENTRY);
+            if let Value::Date(d) = original.get("date")
+                && date < *d
+            {
+                return Err(KernelError::invalid(
+                    "date",
+                    format!("the reversal cannot be dated before {number} ({d})"),
+                ));
+            }
+            let input = EntryInput {
+                date,
+                narration: format!("Reversal of {number}"),
+                reference: number.clone(),
+                lines,
+            };
+            let reversal = post_in(cmd, input, EntryKind::Reversal { of: entry }, Some(entry))?;
+            cmd.update(
+                &JOURNAL_ENTRY,
+                entry,
+                BTreeMap::from([
+                    ("status", Value::Text("Cancelled".into())),
+                    ("reversed_by", Value::Ref(reversal.id)),
+                ]),
+            )?;
+            Ok(reversal)
+        })
+        .await
+}
+
+/// Sets the lock date: nothing can be posted on or before it afterwards.
+pub async fn set_lock_date(
+    kernel: &Kernel,
+    who: &Principal,
+    date: Date,
+) -> Result<(), KernelError> {
+    kernel.authorize(who, &ACCOUNT, Action::Write)?;
+    kernel
+        .command(who, move |cmd| {
+            let key = company_key(b'l', cmd.who().company);
+            cmd.put(
+                Table::Ledger,
+                key,
+                u64_key(date.to_julian_day() as u64).to_vec(),
+            );
+            Ok(())
+        })
+        .await
+}
+
+/// The principal's company's chart of accounts.
+pub fn chart(kernel: &Kernel, who: &Principal) -> Result<Chart, KernelError> {
+    let company = kernel.get(who, &builtin::COMPANY, who.company)?;
+    let currency = company_currency(&company)?;
+    let page = kernel.list(
+        who,
+        &ACCOUNT,
+        &ListQuery {
+            limit: usize::MAX,
+            ..Default::default()
+        },
+    )?;
+    let accounts = page
+        .rows
+        .iter()
+        .map(account_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    Chart::new(currency, accounts).map_err(|e| KernelError::Internal(e.to_string()))
+}
+
+/// The principal's company's maintained totals.
+pub fn totals(kernel: &Kernel, who: &Principal, currency: Currency) -> Result<Totals, KernelError> {
+    kernel.authorize(who, &ACCOUNT, Action::Read)?;
+    let prefix = company_key(b't', who.company);
+    let end = prefix_end(&prefix).unwrap_or_default();
+    let mut totals = Totals::new(currency);
+    let mut damaged = None;
+    kernel.store().read()?.scan(
+        Table::Ledger,
+        prefix.as_slice()..end.as_slice(),
+        false,
+        |k, v| {
+            let account = k.get(9..17).and_then(decode_u64);
+            let period = k
+                .get(17..21)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+                .and_then(PeriodKey::from_u32);
+            match (account, period, decode_totals(v)) {
+                (Some(a), Some(p), Ok(t)) => {
+                    totals.insert(a, p, t);
+                    ControlFlow::Continue(())
+                }
+                _ => {
+                    damaged = Some(KernelError::Internal("ledger totals are damaged".into()));
+                    ControlFlow::Break(())
+                }
+            }
+        },
+    )?;
+    match damaged {
+        Some(e) => Err(e),
+        None => Ok(totals),
+    }
+}
+
+/// The trial balance for the months `from..=to`, from the maintained totals.
+pub fn trial_balance(
+    kernel: &Kernel,
+    who: &Principal,
+    from: PeriodKey,
+    to: PeriodKey,
+) -> Result<(Chart, Vec<TrialBalanceRow>), KernelError> {
+    let chart = chart(kernel, who)?;
+    let totals = totals(kernel, who, chart.currency())?;
+    let rows = crate::trial_balance(&chart, &totals, from, to)
+        .map_err(|e| KernelError::BadRequest(e.to_string()))?;
+    Ok((chart, rows))
+}
+
+/// Every posted entry of the company, as a beancount journal.
+pub fn export_beancount(kernel: &Kernel, who: &Principal) -> Result<String, KernelError> {
+    kernel.authorize(who, &JOURNAL_ENTRY, Action::Export)?;
+    let chart = chart(kernel, who)?;
+    let all = ListQuery {
+        limit: usize::MAX,
+        ..Default::default()
+    };
+    let entries = kernel.list(who, &JOURNAL_ENTRY, &all)?.rows;
+    let mut lines: BTreeMap<u64, Vec<(i64, Line)>> = BTreeMap::new();
+    for l in kernel.list(who, &JOURNAL_LINE, &all)?.rows {
+        let amount = |f: &str| match l.get(f) {
+            Value::Money(m) => *m,
+            _ => 0,
+        };
+        let (Some(entry), Some(account)) =
+            (l.get("entry").as_ref_id(), l.get("account").as_ref_id())
+        else {
+            continue;
+        };
+        let n = match l.get("line") {
+            Value::Int(n) => *n,
+            _ => 0,
+        };
+        lines
+            .entry(entry)
+            .or_default()
+            .push((n, Line::debit(account, amount("debit") - amount("credit"))));
+    }
+    let company = kernel.get(who, &builtin::COMPANY, who.company)?;
+    let mut posted = Vec::with_capacity(entries.len());
+    for e in entries {
+        let Value::Date(date) = *e.get("date") else {
+            continue;
+        };
+        let mut ls = lines.remove(&e.id).unwrap_or_default();
+        ls.sort_by_key(|(n, _)| *n);
+        let kind = match (e.get("kind").as_text(), e.get("reverses").as_ref_id()) {
+            (Some("Reversal"), Some(of)) => EntryKind::Reversal { of },
+            (Some("Closing"), _) => EntryKind::Closing,
+            _ => EntryKind::Regular,
+        };
+        let entry = JournalEntry {
+            id: e.id,
+            currency: chart.currency(),
+            date,
+            narration: e.get("narration").as_text().unwrap_or_default().to_owned(),
+            reference: e.get("reference").as_text().unwrap_or_default().to_owned(),
+            kind,
+            lines: ls.into_iter().map(|(_, l)| l).collect(),
+        };
+        posted.push(
+            PostedEntry::post(entry, &chart, None).map_err(|err| {
+                KernelError::Internal(format!("{}: {err}", e.title(&JOURNAL_ENTRY)))
+            })?,
+        );
+    }
+    posted.sort_by_key(|p| (p.date, p.id));
+    crate::beancount::export(&company.title(&builtin::COMPANY), &chart, &posted)
+        .map_err(|e| KernelError::Internal(e.to_string()))
+}

@@ -1,0 +1,205 @@
+//! A year of plausible books for the demo company: opening capital, sales on credit
+//! with VAT and their receipts, stock purchases and their payments, cost of goods
+//! sold, rent, wages, utilities, insurance, bank fees. Deterministic (a fixed seed),
+//! so every demo box shows the same figures.
+
+use std::collections::BTreeMap;
+
+use nexus_kernel::{Kernel, KernelError, ListQuery, Principal};
+use time::{Date, Duration, Month};
+
+use crate::books::{self, EntryInput, LineInput};
+use crate::entities::ACCOUNT;
+
+/// Installs the chart and posts twelve months of entries ending with the month before
+/// `today`, unless the company already has accounts. Returns how many entries were
+/// posted.
+pub async fn seed(kernel: &Kernel, company: u64, today: Date) -> Result<usize, KernelError> {
+    let who = Principal::system(company);
+    let has_accounts = kernel
+        .list(
+            &who,
+            &ACCOUNT,
+            &ListQuery {
+                limit: 1,
+                ..Default::default()
+            },
+        )?
+        .total
+        > 0;
+    if has_accounts {
+        return Ok(0);
+    }
+    books::install_chart(kernel, &who).await?;
+    let chart = books::chart(kernel, &who)?;
+    let id = |code: &str| -> Result<u64, KernelError> {
+        chart
+            .by_code(code)
+            .map(|a| a.id)
+            .ok_or_else(|| KernelError::Internal(format!("the template lacks account {code}")))
+    };
+    let codes = [
+        "1120", "1210", "1300", "1400", "2110", "2210", "2310", "3100", "4100", "4200", "5100",
+        "6100", "6200", "6300", "6500", "6700",
+    ];
+    let a: BTreeMap<&str, u64> = codes
+        .iter()
+        .map(|c| id(c).map(|i| (*c, i)))
+        .collect::<Result<_, _>>()?;
+    let mut entries = Vec::new();
+    let first = first_of_month(today, -12)?;
+    entries.push(entry(
+        first,
+        "Opening capital",
+        "",
+        &[(a["1120"], 5_000_000), (a["3100"], -5_000_000)],
+    ));
+    let mut rng = Rng(0x5EED_1ED6);
+    for m in 0..12 {
+        let start = first_of_month(today, m - 12)?;
+        let day = |d: i64| start + Duration::days(d);
+        // Stock bought early in the month, paid thirty days later.
+        let stock = 400_000 + rng.below(300_000) as i64;
+        let vat_in = stock / 5;
+        entries.push(entry(
+            day(1),
+            "Stock purchase",
+            &format!("PO-{:04}", m + 1),
+            &[
+                (a["1300"], stock),
+                (a["1400"], vat_in),
+                (a["2110"], -(stock + vat_in)),
+            ],
+        ));
+        entries.push(entry(
+            day(27),
+            "Payment to supplier",
+            &format!("PO-{:04}", m + 1),
+            &[(a["2110"], stock + vat_in), (a["1120"], -(stock + vat_in))],
+        ));
+        // Sales on credit through the month, most paid within the month.
+        let mut sold = 0;
+        for s in 0..8 {
+            let net = 60_000 + rng.below(140_000) as i64;
+            let (income, what) = if s % 3 == 2 {
+                ("4200", "Services")
+            } else {
+                ("4100", "Goods")
+            };
+            let vat = net / 5;
+            let invoice = format!("INV-{:02}{:02}", m + 1, s + 1);
+            let d = day(2 + s * 3);
+            entries.push(entry(
+                d,
+                &format!("{what} sold on credit"),
+                &invoice,
+                &[(a["1210"], net + vat), (a[income], -net), (a["2210"], -vat)],
+            ));
+            if s < 6 {
+                entries.push(entry(
+                    d + Duration::days(10),
+                    "Customer payment",
+                    &invoice,
+                    &[(a["1120"], net + vat), (a["1210"], -(net + vat))],
+                ));
+            }
+            if income == "4100" {
+                sold += net;
+            }
+        }
+        let cogs = (sold * 55 / 100).min(stock);
+        entries.push(entry(
+            day(27),
+            "Cost of goods sold",
+            "",
+            &[(a["5100"], cogs), (a["1300"], -cogs)],
+        ));
+        entries.push(entry(
+            day(0),
+            "Rent",
+            "",
+            &[(a["6200"], 250_000), (a["1120"], -250_000)],
+        ));
+        entries.push(entry(
+            day(24),
+            "Wages",
+            "",
+            &[
+                (a["6100"], 900_000),
+                (a["1120"], -720_000),
+                (a["2310"], -180_000),
+            ],
+        ));
+        entries.push(entry(
+            day(26),
+            "Payroll withholding paid",
+            "",
+            &[(a["2310"], 180_000), (a["1120"], -180_000)],
+        ));
+        let utilities = 30_000 + rng.below(20_000) as i64;
+        entries.push(entry(
+            day(14),
+            "Electricity and water",
+            "",
+            &[(a["6300"], utilities), (a["1120"], -utilities)],
+        ));
+        entries.push(entry(
+            day(20),
+            "Bank fees",
+            "",
+            &[(a["6700"], 1_500), (a["1120"], -1_500)],
+        ));
+        if m % 3 == 0 {
+            entries.push(entry(
+                day(5),
+                "Insurance, quarter",
+                "",
+                &[(a["6500"], 90_000), (a["1120"], -90_000)],
+            ));
+        }
+    }
+    let n = entries.len();
+    for e in entries {
+        books::post(kernel, &who, e).await?;
+    }
+    Ok(n)
+}
+
+fn entry(date: Date, narration: &str, reference: &str, lines: &[(u64, i64)]) -> EntryInput {
+    EntryInput {
+        date,
+        narration: narration.to_owned(),
+        reference: reference.to_owned(),
+        lines: lines
+            .iter()
+            .map(|&(account, amount)| LineInput {
+                account,
+                debit: amount.max(0),
+                credit: (-amount).max(0),
+                memo: String::new(),
+            })
+            .collect(),
+    }
+}
+
+/// The first day of the month `offset` months from `today`'s month.
+fn first_of_month(today: Date, offset: i32) -> Result<Date, KernelError> {
+    let months = today.year() * 12 + i32::from(u8::from(today.month())) - 1 + offset;
+    let (year, month) = (months.div_euclid(12), months.rem_euclid(12) as u8 + 1);
+    Month::try_from(month)
+        .ok()
+        .and_then(|m| Date::from_calendar_date(year, m, 1).ok())
+        .ok_or_else(|| KernelError::Internal(format!("no month {offset} from {today}")))
+}
+
+/// A small deterministic generator (xorshift), so demo figures are the same everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}

@@ -1,0 +1,269 @@
+//! The books on a real store: posting through the kernel, the maintained totals, the
+//! refusals that must leave them untouched, and the export checked by beancount.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Arc;
+
+use nexus_kernel::{Input, Kernel, KernelError, ManualClock, Principal};
+use nexus_ledger::books::{self, EntryInput, LineInput};
+use nexus_ledger::entities::{ENTITIES, JOURNAL_ENTRY};
+use nexus_ledger::{Chart, PeriodKey, TrialBalanceRow};
+use nexus_store::Store;
+use time::Date;
+use time::macros::{date, datetime};
+
+use super::{beancount_venv, beancount_views};
+
+const TODAY: Date = date!(2026 - 11 - 23);
+
+async fn open() -> (tempfile::TempDir, Kernel, u64) {
+    nexus_kernel::registry::install(ENTITIES).expect("install the ledger's entities");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("nexus.redb")).expect("store");
+    let clock = Arc::new(ManualClock::new(datetime!(2026-11-23 09:00 UTC)));
+    let kernel = Kernel::new(store, clock);
+    let company = kernel
+        .create_company("Demo Trading", "USD")
+        .await
+        .expect("company");
+    (dir, kernel, company)
+}
+
+fn tb(kernel: &Kernel, who: &Principal) -> (Chart, Vec<TrialBalanceRow>) {
+    let from = PeriodKey::of(date!(2025 - 01 - 01)).expect("from");
+    let to = PeriodKey::of(TODAY).expect("to");
+    books::trial_balance(kernel, who, from, to).expect("trial balance")
+}
+
+fn id(chart: &Chart, code: &str) -> u64 {
+    chart.by_code(code).expect(code).id
+}
+
+fn line(account: u64, debit: i64, credit: i64) -> LineInput {
+    LineInput {
+        account,
+        debit,
+        credit,
+        memo: String::new(),
+    }
+}
+
+fn entry(date: Date, lines: Vec<LineInput>) -> EntryInput {
+    EntryInput {
+        date,
+        narration: "test".into(),
+        reference: String::new(),
+        lines,
+    }
+}
+
+fn message(e: &KernelError) -> String {
+    match e {
+        KernelError::Invalid(fields) => fields
+            .0
+            .iter()
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn the_books_refuse_bad_entries_keep_their_totals_and_agree_with_beancount() {
+    let (_dir, kernel, company) = open().await;
+    let who = Principal::system(company);
+    let posted = nexus_ledger::demo::seed(&kernel, company, TODAY)
+        .await
+        .expect("demo books");
+    assert!(posted > 200, "a year of activity: {posted} entries");
+    assert_eq!(
+        nexus_ledger::demo::seed(&kernel, company, TODAY)
+            .await
+            .expect("again"),
+        0,
+        "seeding twice adds nothing"
+    );
+
+    let (chart, before) = tb(&kernel, &who);
+    let leaves = || {
+        before
+            .iter()
+            .filter(|r| chart.get(r.account).is_some_and(|a| !a.is_group))
+    };
+    let debits: i64 = leaves().map(|r| r.debit).sum();
+    let credits: i64 = leaves().map(|r| r.credit).sum();
+    assert_eq!(debits, credits, "the trial balance balances");
+    assert!(debits > 0);
+    let (bank, rent, assets) = (id(&chart, "1120"), id(&chart, "6200"), id(&chart, "1000"));
+
+    // Each refusal says why and changes nothing.
+    let other = kernel
+        .create_company("Other Ltd", "USD")
+        .await
+        .expect("other company");
+    let other_who = Principal::system(other);
+    books::install_chart(&kernel, &other_who)
+        .await
+        .expect("other chart");
+    let foreign_bank = id(&books::chart(&kernel, &other_who).expect("chart"), "1120");
+    let cases: Vec<(EntryInput, &str)> = vec![
+        (
+            entry(TODAY, vec![line(rent, 100, 0), line(bank, 0, 99)]),
+            "balance",
+        ),
+        (entry(TODAY, vec![line(rent, 100, 0)]), "line"),
+        (
+            entry(TODAY, vec![line(assets, 100, 0), line(bank, 0, 100)]),
+            "group account",
+        ),
+        (
+            entry(TODAY, vec![line(rent, 100, 0), line(foreign_bank, 0, 100)]),
+            "no account with id",
+        ),
+        (
+            entry(TODAY, vec![line(rent, 100, 100), line(bank, 0, 0)]),
+            "not both",
+        ),
+        (
+            entry(TODAY, vec![line(rent, -5, 0), line(bank, 0, -5)]),
+            "positive",
+        ),
+        (
+            entry(TODAY, vec![line(rent, 100, 0), line(999_999, 0, 100)]),
+            "no account with id",
+        ),
+    ];
+    for (input, expected) in cases {
+        let e = books::post(&kernel, &who, input)
+            .await
+            .expect_err("refused");
+        let m = message(&e);
+        assert!(m.contains(expected), "expected {expected:?} in: {m}");
+    }
+    books::set_lock_date(&kernel, &who, date!(2026 - 06 - 30))
+        .await
+        .expect("lock");
+    let e = books::post(
+        &kernel,
+        &who,
+        entry(
+            date!(2026 - 06 - 30),
+            vec![line(rent, 100, 0), line(bank, 0, 100)],
+        ),
+    )
+    .await
+    .expect_err("locked");
+    assert!(
+        message(&e).contains("locked up to and including 2026-06-30"),
+        "{}",
+        message(&e)
+    );
+    // The generic record service cannot touch a posted entry.
+    let first = kernel
+        .list(
+            &who,
+            &JOURNAL_ENTRY,
+            &nexus_kernel::ListQuery {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .expect("entries")
+        .rows
+        .remove(0);
+    let e = kernel
+        .update(
+            &who,
+            &JOURNAL_ENTRY,
+            first.id,
+            first.version,
+            Input::Json(serde_json::from_str(r#"{"narration":"rewritten"}"#).expect("json")),
+        )
+        .await
+        .expect_err("posted entries are never edited");
+    assert!(e.to_string().contains("never edited"), "{e}");
+    let e = kernel
+        .delete(&who, &JOURNAL_ENTRY, first.id, None)
+        .await
+        .expect_err("nor deleted");
+    assert!(e.to_string().contains("never edited or deleted"), "{e}");
+    assert_eq!(tb(&kernel, &who).1, before, "refusals changed the totals");
+
+    // A posted entry, then its cancellation: the totals come back.
+    let posted = books::post(
+        &kernel,
+        &who,
+        entry(TODAY, vec![line(rent, 12_345, 0), line(bank, 0, 12_345)]),
+    )
+    .await
+    .expect("post");
+    assert_ne!(tb(&kernel, &who).1, before);
+    let reversal = books::cancel(&kernel, &who, posted.id, TODAY)
+        .await
+        .expect("cancel");
+    assert_eq!(reversal.get("reverses").as_ref_id(), Some(posted.id));
+    let again = books::cancel(&kernel, &who, posted.id, TODAY)
+        .await
+        .expect_err("twice");
+    assert!(again.to_string().contains("already cancelled"), "{again}");
+    let (_, after) = tb(&kernel, &who);
+    let rent_row = |rows: &[TrialBalanceRow]| rows.iter().find(|r| r.account == rent).cloned();
+    let (b, a) = (
+        rent_row(&before).expect("rent"),
+        rent_row(&after).expect("rent"),
+    );
+    assert_eq!(a.closing, b.closing, "the reversal undid the entry");
+    assert_eq!(
+        a.debit,
+        b.debit + 12_345,
+        "both entries stay in the turnover"
+    );
+
+    // The export: bean-check accepts it, and beancount's sums are ours.
+    let journal = books::export_beancount(&kernel, &who).expect("export");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("case-0.beancount"), &journal).expect("write");
+    let venv = beancount_venv();
+    let check = Command::new(venv.join("bin/bean-check"))
+        .arg(dir.path().join("case-0.beancount"))
+        .output()
+        .expect("bean-check");
+    assert!(
+        check.status.success() && check.stdout.is_empty() && check.stderr.is_empty(),
+        "bean-check refused the export:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let views = beancount_views(&venv, dir.path(), 1);
+    let view = views.values().next().expect("one view");
+    assert!(view.errors.is_empty(), "{:?}", view.errors);
+    let mut theirs: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (account, _month, _kind, debit, credit) in &view.turnover {
+        let e = theirs.entry(account.clone()).or_default();
+        e.0 += cents(debit);
+        e.1 += cents(credit);
+    }
+    let (chart, rows) = tb(&kernel, &who);
+    let ours: BTreeMap<String, (i64, i64)> = rows
+        .iter()
+        .filter_map(|r| chart.get(r.account).filter(|a| !a.is_group).map(|a| (a, r)))
+        .filter(|(_, r)| r.debit != 0 || r.credit != 0)
+        .map(|(a, r)| {
+            (
+                nexus_ledger::beancount::account_name(a),
+                (r.debit, r.credit),
+            )
+        })
+        .collect();
+    assert_eq!(theirs, ours, "beancount and the trial balance disagree");
+}
+
+fn cents(decimal: &str) -> i64 {
+    let (units, frac) = decimal.split_once('.').unwrap_or((decimal, "00"));
+    let sign = if units.starts_with('-') { -1 } else { 1 };
+    let units: i64 = units.trim_start_matches('-').parse().expect("units");
+    let frac: i64 = format!("{frac:0<2}")[..2].parse().expect("cents");
+    sign * (units * 100 + frac)
+}
