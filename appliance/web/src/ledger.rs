@@ -74,19 +74,7 @@ pub async fn home(
     let who = auth.who();
     let can = |def: &nexus_kernel::EntityDef, a| who.can(def.name, a);
     let accounts = if can(&ACCOUNT, Action::Read) {
-        Some(
-            state
-                .kernel
-                .list(
-                    who,
-                    &ACCOUNT,
-                    &ListQuery {
-                        limit: 1,
-                        ..Default::default()
-                    },
-                )?
-                .total,
-        )
+        Some(books::account_count(&state.kernel, who)?)
     } else {
         None
     };

@@ -135,22 +135,20 @@ fn account_of(rec: &Record) -> Result<Account, KernelError> {
     })
 }
 
+/// How many accounts the principal's company has.
+pub fn account_count(kernel: &Kernel, who: &Principal) -> Result<u64, KernelError> {
+    let one = ListQuery {
+        limit: 1,
+        ..Default::default()
+    };
+    Ok(kernel.list(who, &ACCOUNT, &one)?.total)
+}
+
 /// Creates the small-firm chart of accounts for the principal's company. Refused when
 /// the company already has accounts.
 pub async fn install_chart(kernel: &Kernel, who: &Principal) -> Result<usize, KernelError> {
     kernel.authorize(who, &ACCOUNT, Action::Create)?;
-    if kernel
-        .list(
-            who,
-            &ACCOUNT,
-            &ListQuery {
-                limit: 1,
-                ..Default::default()
-            },
-        )?
-        .total
-        > 0
-    {
+    if account_count(kernel, who)? > 0 {
         return Err(KernelError::Conflict(
             "this company already has a chart of accounts".into(),
         ));

@@ -5,28 +5,17 @@
 
 use std::collections::BTreeMap;
 
-use nexus_kernel::{Kernel, KernelError, ListQuery, Principal};
+use nexus_kernel::{Kernel, KernelError, Principal};
 use time::{Date, Duration, Month};
 
 use crate::books::{self, EntryInput, LineInput};
-use crate::entities::ACCOUNT;
 
 /// Installs the chart and posts twelve months of entries ending with the month before
 /// `today`, unless the company already has accounts. Returns how many entries were
 /// posted.
 pub async fn seed(kernel: &Kernel, company: u64, today: Date) -> Result<usize, KernelError> {
     let who = Principal::system(company);
-    let has_accounts = kernel
-        .list(
-            &who,
-            &ACCOUNT,
-            &ListQuery {
-                limit: 1,
-                ..Default::default()
-            },
-        )?
-        .total
-        > 0;
+    let has_accounts = books::account_count(kernel, &who)? > 0;
     if has_accounts {
         return Ok(0);
     }
