@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use nexus_store::{Table, Txn};
+use nexus_store::{KeyValue, Table, Txn};
 use time::OffsetDateTime;
 
 use crate::Kernel;
@@ -97,6 +97,12 @@ impl Command<'_, '_, '_> {
     /// The raw value at `key` of a module-owned table.
     pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, KernelError> {
         Ok(self.txn.get(table, key)?)
+    }
+
+    /// Every entry of a module-owned table whose key starts with `prefix`, in key
+    /// order, as this command sees it (small ranges only: it is collected whole).
+    pub fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<KeyValue>, KernelError> {
+        Ok(self.txn.scan_prefix(table, prefix)?)
     }
 
     /// Stages `key` → `value` in a module-owned table.

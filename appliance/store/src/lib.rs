@@ -23,7 +23,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::watch;
 
 pub use tables::Table;
-pub use writer::{Txn, WriterStats};
+pub use writer::{KeyValue, Txn, WriterStats};
 
 /// What can go wrong inside the store. Callers see messages, never redb types.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -482,6 +482,9 @@ fn fail_all(batch: &mut Vec<Job>, e: &StoreError) {
     batch.clear();
 }
 
+/// A key and its value, as [`Txn::scan_prefix`] returns them.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// One command's view of the write transaction: reads see the committed state, the
 /// batch's earlier commands and this command's own writes; writes stay in an overlay
 /// until the command succeeds.
@@ -535,6 +538,32 @@ impl<'a, 't> Txn<'a, 't> {
             }
         }
         Ok(false)
+    }
+
+    /// Every entry whose key starts with `prefix`, in key order, as this command would
+    /// see it. For small key ranges (a company's ledger totals, its fiscal years): the
+    /// whole range is collected.
+    pub fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        let mut found: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let t = self.open.table(table)?;
+        for item in t.range::<&[u8]>(prefix..).map_err(StoreError::io)? {
+            let (k, v) = item.map_err(StoreError::io)?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            found.insert(k.value().to_vec(), v.value().to_vec());
+        }
+        let staged = self
+            .overlay
+            .range((table, prefix.to_vec())..)
+            .take_while(|((t, k), _)| *t == table && k.starts_with(prefix));
+        for ((_, k), v) in staged {
+            match v {
+                Some(v) => found.insert(k.clone(), v.clone()),
+                None => found.remove(k),
+            };
+        }
+        Ok(found.into_iter().collect())
     }
 
     /// Stages `key` → `value`.

@@ -51,11 +51,11 @@ pub struct LineInput {
     pub memo: String,
 }
 
-fn refuse(e: LedgerError) -> KernelError {
+pub(crate) fn refuse(e: LedgerError) -> KernelError {
     KernelError::invalid("lines", e.to_string())
 }
 
-fn company_key(tag: u8, company: u64) -> Vec<u8> {
+pub(crate) fn company_key(tag: u8, company: u64) -> Vec<u8> {
     let mut k = vec![tag];
     k.extend_from_slice(&u64_key(company));
     k
@@ -106,13 +106,13 @@ fn decode_totals(b: &[u8]) -> Result<PeriodTotals, KernelError> {
 }
 
 /// The company's currency, from its record.
-fn company_currency(company: &Record) -> Result<Currency, KernelError> {
+pub(crate) fn company_currency(company: &Record) -> Result<Currency, KernelError> {
     let code = company.get("currency").as_text().unwrap_or("USD");
     Currency::new(code).map_err(|e| KernelError::Internal(e.to_string()))
 }
 
 /// An account record as the domain sees it.
-fn account_of(rec: &Record) -> Result<Account, KernelError> {
+pub(crate) fn account_of(rec: &Record) -> Result<Account, KernelError> {
     let damaged =
         |what: &str| KernelError::Internal(format!("account {} has no valid {what}", rec.id));
     Ok(Account {
@@ -177,15 +177,16 @@ pub async fn install_chart(kernel: &Kernel, who: &Principal) -> Result<usize, Ke
         .await
 }
 
-/// The accounts the lines name and their ancestors, as a chart (enough to validate).
-fn chart_for(
+/// The accounts `ids` and their ancestors, as a chart (enough to validate an entry on
+/// them). A missing account is reported by its position in `ids`, as a line number.
+pub(crate) fn chart_for(
     cmd: &Command<'_, '_, '_>,
     currency: Currency,
-    lines: &[LineInput],
+    ids: impl IntoIterator<Item = u64>,
 ) -> Result<Chart, KernelError> {
     let mut accounts: BTreeMap<u64, Account> = BTreeMap::new();
-    for (i, line) in lines.iter().enumerate() {
-        let mut next = Some(line.account);
+    for (i, first) in ids.into_iter().enumerate() {
+        let mut next = Some(first);
         while let Some(id) = next.filter(|id| !accounts.contains_key(id)) {
             let Some(rec) = cmd.load(&ACCOUNT, id)? else {
                 return Err(KernelError::invalid(
@@ -204,7 +205,7 @@ fn chart_for(
     Chart::new(currency, accounts.into_values()).map_err(refuse)
 }
 
-fn lock_date(cmd: &Command<'_, '_, '_>) -> Result<Option<LockDate>, KernelError> {
+pub(crate) fn lock_date(cmd: &Command<'_, '_, '_>) -> Result<Option<LockDate>, KernelError> {
     let Some(b) = cmd.get(Table::Ledger, &company_key(b'l', cmd.who().company))? else {
         return Ok(None);
     };
@@ -253,7 +254,7 @@ fn check_input(input: &EntryInput) -> Result<(), KernelError> {
     Ok(())
 }
 
-fn post_in(
+pub(crate) fn post_in(
     cmd: &mut Command<'_, '_, '_>,
     input: EntryInput,
     kind: EntryKind,
@@ -262,7 +263,7 @@ fn post_in(
     let company = cmd.who().company;
     let company_rec = cmd.require(&builtin::COMPANY, company)?;
     let currency = company_currency(&company_rec)?;
-    let chart = chart_for(cmd, currency, &input.lines)?;
+    let chart = chart_for(cmd, currency, input.lines.iter().map(|l| l.account))?;
     let entry = JournalEntry {
         id: 0,
         currency,
@@ -276,7 +277,14 @@ fn post_in(
             .map(|l| Line::debit(l.account, l.debit - l.credit))
             .collect(),
     };
-    let posted = PostedEntry::post(entry, &chart, lock_date(cmd)?).map_err(refuse)?;
+    // The year-end closing entry is dated on the year's last day, which period close
+    // has usually locked already; the fiscal year being open is what guards it.
+    let lock = match kind {
+        EntryKind::Closing => None,
+        _ => lock_date(cmd)?,
+    };
+    crate::years::check_open(&crate::years::read(cmd)?, input.date)?;
+    let posted = PostedEntry::post(entry, &chart, lock).map_err(refuse)?;
     let total: i64 = input.lines.iter().map(|l| l.debit).sum();
 
     let counter = company_key(b'n', company);
@@ -421,15 +429,20 @@ pub async fn set_lock_date(
     kernel.authorize(who, &ACCOUNT, Action::Write)?;
     kernel
         .command(who, move |cmd| {
-            let key = company_key(b'l', cmd.who().company);
-            cmd.put(
-                Table::Ledger,
-                key,
-                u64_key(date.to_julian_day() as u64).to_vec(),
-            );
+            put_lock_date(cmd, date);
             Ok(())
         })
         .await
+}
+
+/// Stages the lock date.
+pub(crate) fn put_lock_date(cmd: &mut Command<'_, '_, '_>, date: Date) {
+    let key = company_key(b'l', cmd.who().company);
+    cmd.put(
+        Table::Ledger,
+        key,
+        u64_key(date.to_julian_day() as u64).to_vec(),
+    );
 }
 
 /// The principal's company's chart of accounts.
@@ -463,28 +476,46 @@ pub fn totals(kernel: &Kernel, who: &Principal, currency: Currency) -> Result<To
         Table::Ledger,
         prefix.as_slice()..end.as_slice(),
         false,
-        |k, v| {
-            let account = k.get(9..17).and_then(decode_u64);
-            let period = k
-                .get(17..21)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_be_bytes)
-                .and_then(PeriodKey::from_u32);
-            match (account, period, decode_totals(v)) {
-                (Some(a), Some(p), Ok(t)) => {
-                    totals.insert(a, p, t);
-                    ControlFlow::Continue(())
-                }
-                _ => {
-                    damaged = Some(KernelError::Internal("ledger totals are damaged".into()));
-                    ControlFlow::Break(())
-                }
+        |k, v| match add_totals_row(&mut totals, k, v) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                damaged = Some(e);
+                ControlFlow::Break(())
             }
         },
     )?;
     match damaged {
         Some(e) => Err(e),
         None => Ok(totals),
+    }
+}
+
+/// The company's maintained totals as the command sees them.
+pub(crate) fn totals_in(
+    cmd: &Command<'_, '_, '_>,
+    currency: Currency,
+) -> Result<Totals, KernelError> {
+    let mut totals = Totals::new(currency);
+    for (k, v) in cmd.scan_prefix(Table::Ledger, &company_key(b't', cmd.who().company))? {
+        add_totals_row(&mut totals, &k, &v)?;
+    }
+    Ok(totals)
+}
+
+/// Adds one `t | company | account | month` entry to `totals`.
+fn add_totals_row(totals: &mut Totals, key: &[u8], value: &[u8]) -> Result<(), KernelError> {
+    let account = key.get(9..17).and_then(decode_u64);
+    let period = key
+        .get(17..21)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_be_bytes)
+        .and_then(PeriodKey::from_u32);
+    match (account, period, decode_totals(value)) {
+        (Some(a), Some(p), Ok(t)) => {
+            totals.insert(a, p, t);
+            Ok(())
+        }
+        _ => Err(KernelError::Internal("ledger totals are damaged".into())),
     }
 }
 

@@ -1,14 +1,17 @@
 //! A year of plausible books for the demo company: opening capital, sales on credit
 //! with VAT and their receipts, stock purchases and their payments, cost of goods
-//! sold, rent, wages, utilities, insurance, bank fees. Deterministic (a fixed seed),
-//! so every demo box shows the same figures.
+//! sold, rent, wages, utilities, insurance, bank fees; calendar fiscal years, those
+//! already over closed into retained earnings. Deterministic (a fixed seed), so every
+//! demo box shows the same figures.
 
 use std::collections::BTreeMap;
 
 use nexus_kernel::{Kernel, KernelError, Principal};
 use time::{Date, Duration, Month};
 
+use crate::FiscalYear;
 use crate::books::{self, EntryInput, LineInput};
+use crate::years;
 
 /// Installs the chart and posts twelve months of entries ending with the month before
 /// `today`, unless the company already has accounts. Returns how many entries were
@@ -151,7 +154,27 @@ pub async fn seed(kernel: &Kernel, company: u64, today: Date) -> Result<usize, K
     for e in entries {
         books::post(kernel, &who, e).await?;
     }
+    keep_years(kernel, &who, first.year(), today).await?;
     Ok(n)
+}
+
+/// Opens calendar fiscal years from `first_year` to `today`'s, and closes those that
+/// ended before `today`: the books then show a year-end close into retained earnings.
+async fn keep_years(
+    kernel: &Kernel,
+    who: &Principal,
+    first_year: i32,
+    today: Date,
+) -> Result<(), KernelError> {
+    let retained = years::retained_earnings(kernel, who)?;
+    for y in first_year..=today.year() {
+        let fy = FiscalYear::calendar(y).map_err(|e| KernelError::Internal(e.to_string()))?;
+        let rec = years::open_year(kernel, who, fy.start(), fy.end(), None).await?;
+        if fy.end() < today {
+            years::close_year(kernel, who, rec.id, retained).await?;
+        }
+    }
+    Ok(())
 }
 
 fn entry(date: Date, narration: &str, reference: &str, lines: &[(u64, i64)]) -> EntryInput {

@@ -197,8 +197,46 @@ pub static JOURNAL_LINE: EntityDef = EntityDef {
     ),
 };
 
+pub static FISCAL_YEAR: EntityDef = EntityDef {
+    name: "fiscal_year",
+    code: 23,
+    label: "Fiscal year",
+    plural: "Fiscal years",
+    module: "ledger",
+    fields: &[
+        text("name", "Name", 40)
+            .required()
+            .indexed()
+            .unique(Unique::PerCompany)
+            .list(),
+        FieldDef::new("start", "Start", FieldKind::Date)
+            .required()
+            .indexed()
+            .list(),
+        FieldDef::new("end", "End", FieldKind::Date)
+            .required()
+            .list(),
+        FieldDef::new("status", "Status", FieldKind::Choice(&["Open", "Closed"]))
+            .required()
+            .indexed()
+            .list(),
+        FieldDef::new(
+            "closing_entry",
+            "Closing entry",
+            FieldKind::Ref("journal_entry"),
+        )
+        .list(),
+    ],
+    title_field: "name",
+    search_fields: &["name"],
+    creation: Creation::Module(
+        "fiscal years are opened and closed under Ledger → Fiscal years; a closed year \
+         stays closed",
+    ),
+};
+
 /// The ledger's entities, for [`nexus_kernel::registry::install`].
-pub static ENTITIES: &[&EntityDef] = &[&ACCOUNT, &JOURNAL_ENTRY, &JOURNAL_LINE];
+pub static ENTITIES: &[&EntityDef] = &[&ACCOUNT, &JOURNAL_ENTRY, &JOURNAL_LINE, &FISCAL_YEAR];
 
 #[cfg(test)]
 mod tests {

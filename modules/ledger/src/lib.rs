@@ -54,8 +54,10 @@ mod error;
 mod money;
 mod period;
 mod statements;
+pub mod stock;
 mod template;
 mod totals;
+pub mod years;
 
 #[cfg(test)]
 mod textbook;

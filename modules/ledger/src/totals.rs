@@ -154,6 +154,18 @@ impl Totals {
             .unwrap_or_default()
     }
 
+    /// Every account with totals, each once, in id order.
+    pub fn accounts(&self) -> impl Iterator<Item = AccountId> + '_ {
+        let mut last = None;
+        self.by_account.keys().filter_map(move |&(account, _)| {
+            if last == Some(account) {
+                return None;
+            }
+            last = Some(account);
+            Some(account)
+        })
+    }
+
     /// Every (account, month) with totals, by account then month.
     pub fn iter(&self) -> impl Iterator<Item = (AccountId, PeriodKey, PeriodTotals)> + '_ {
         self.by_account

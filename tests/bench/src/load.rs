@@ -92,19 +92,24 @@ async fn run_client<C: Client>(
     Ok(samples)
 }
 
-fn summarise(mut samples: Vec<Duration>, elapsed: Duration) -> Run {
-    samples.sort_unstable();
+fn summarise(samples: Vec<Duration>, elapsed: Duration) -> Run {
     let ops = samples.len() as u64;
     let secs = elapsed.as_secs_f64();
     Run {
         ops,
         elapsed_s: secs,
         ops_per_s: if secs > 0.0 { ops as f64 / secs } else { 0.0 },
-        latency: Latency {
-            p50_ms: percentile_ms(&samples, 0.50),
-            p99_ms: percentile_ms(&samples, 0.99),
-            max_ms: samples.last().map_or(0.0, millis),
-        },
+        latency: latency_of(samples),
+    }
+}
+
+/// The median, 99th percentile and maximum of `samples`.
+pub fn latency_of(mut samples: Vec<Duration>) -> Latency {
+    samples.sort_unstable();
+    Latency {
+        p50_ms: percentile_ms(&samples, 0.50),
+        p99_ms: percentile_ms(&samples, 0.99),
+        max_ms: samples.last().map_or(0.0, millis),
     }
 }
 

@@ -5,11 +5,12 @@
 //!
 //! * `writes` — durable kernel commands per second against PostgreSQL doing the same
 //!   work ([`writes`]).
+//! * `ledger` — posted journal entries per second against PostgreSQL, and the trial
+//!   balance's latency over a million lines on both sides ([`ledger`]).
 //! * `list` — list-page latency over HTTPS against the real `nexus` binary ([`list`]).
 //! * `all` — every section in turn.
 //!
-//! Adding a section (the planned `list`: HTTPS list-page latency against a running
-//! server) takes four steps: a module with its `Args` (a `clap::Args` struct), a
+//! Adding a section takes four steps: a module with its `Args` (a `clap::Args` struct), a
 //! `run(&Runtime, &Args) -> Result<Report>` that prints its own tables and returns a
 //! serialisable report, a variant of [`Section`] plus a flattened field of [`AllArgs`],
 //! and an optional field of [`Report`]. [`load::drive`] is the shared closed-loop load
@@ -17,9 +18,11 @@
 
 mod error;
 mod interrupt;
+mod ledger;
 mod list;
 mod load;
 mod machine;
+mod pg;
 mod writes;
 
 use std::fs::File;
@@ -50,10 +53,22 @@ struct Cli {
 enum Section {
     /// Durable creates per second: the kernel against PostgreSQL, side by side.
     Writes(writes::Args),
+    /// Posted journal entries per second against PostgreSQL, and trial-balance latency
+    /// over a million journal lines.
+    Ledger(LedgerArgs),
     /// List-page latency over HTTPS against the real binary (100,000 customers, 64 users).
     List(list::Args),
     /// Every section in turn.
     All(AllArgs),
+}
+
+/// The options of the `ledger` section: the side-by-side options of `writes`, and its own.
+#[derive(Debug, clap::Args)]
+struct LedgerArgs {
+    #[command(flatten)]
+    base: writes::Args,
+    #[command(flatten)]
+    ledger: ledger::Args,
 }
 
 /// The options of every section (each section's options are its own).
@@ -61,6 +76,8 @@ enum Section {
 struct AllArgs {
     #[command(flatten)]
     writes: writes::Args,
+    #[command(flatten)]
+    ledger: ledger::Args,
     #[command(flatten)]
     list: list::Args,
 }
@@ -71,6 +88,8 @@ struct Report {
     machine: Machine,
     #[serde(skip_serializing_if = "Option::is_none")]
     writes: Option<writes::Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ledger: Option<ledger::Report>,
     #[serde(skip_serializing_if = "Option::is_none")]
     list: Option<list::Report>,
 }
@@ -97,14 +116,19 @@ fn run(cli: &Cli) -> Result<()> {
     let mut report = Report {
         machine: Machine::probe(),
         writes: None,
+        ledger: None,
         list: None,
     };
     report.machine.print();
     match &cli.section {
         Section::Writes(args) => report.writes = Some(writes::run(&runtime, args)?),
+        Section::Ledger(args) => {
+            report.ledger = Some(ledger::run(&runtime, &args.base, &args.ledger)?);
+        }
         Section::List(args) => report.list = Some(runtime.block_on(list::run(args))?),
         Section::All(all) => {
             report.writes = Some(writes::run(&runtime, &all.writes)?);
+            report.ledger = Some(ledger::run(&runtime, &all.writes, &all.ledger)?);
             report.list = Some(runtime.block_on(list::run(&all.list))?);
         }
     }

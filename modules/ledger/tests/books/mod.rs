@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use nexus_kernel::{Input, Kernel, KernelError, ManualClock, Principal};
 use nexus_ledger::books::{self, EntryInput, LineInput};
-use nexus_ledger::entities::{ENTITIES, JOURNAL_ENTRY};
+use nexus_ledger::entities::{ENTITIES, FISCAL_YEAR, JOURNAL_ENTRY};
+use nexus_ledger::years;
 use nexus_ledger::{Chart, PeriodKey, TrialBalanceRow};
 use nexus_store::Store;
 use time::Date;
@@ -266,4 +267,189 @@ fn cents(decimal: &str) -> i64 {
     let units: i64 = units.trim_start_matches('-').parse().expect("units");
     let frac: i64 = format!("{frac:0<2}")[..2].parse().expect("cents");
     sign * (units * 100 + frac)
+}
+
+#[tokio::test]
+async fn fiscal_years_guard_postings_and_close_into_retained_earnings() {
+    let (_dir, kernel, company) = open().await;
+    let who = Principal::system(company);
+    books::install_chart(&kernel, &who).await.expect("chart");
+    let chart = books::chart(&kernel, &who).expect("chart");
+    let (bank, sales, rent, retained) = (
+        id(&chart, "1120"),
+        id(&chart, "4100"),
+        id(&chart, "6200"),
+        id(&chart, "3200"),
+    );
+    // Without fiscal years any date may be posted.
+    books::post(
+        &kernel,
+        &who,
+        entry(
+            date!(2025 - 03 - 10),
+            vec![line(bank, 100_000, 0), line(sales, 0, 100_000)],
+        ),
+    )
+    .await
+    .expect("a sale before any year exists");
+
+    let fy2025 = years::open_year(
+        &kernel,
+        &who,
+        date!(2025 - 01 - 01),
+        date!(2025 - 12 - 31),
+        None,
+    )
+    .await
+    .expect("FY 2025");
+    assert_eq!(fy2025.get("name").as_text(), Some("FY 2025"));
+    let fy2026 = years::open_year(
+        &kernel,
+        &who,
+        date!(2026 - 01 - 01),
+        date!(2026 - 12 - 31),
+        None,
+    )
+    .await
+    .expect("FY 2026");
+    let refusals = [
+        (
+            date!(2025 - 07 - 01),
+            date!(2026 - 06 - 30),
+            "overlaps the fiscal year 2025-01-01",
+        ),
+        (date!(2027 - 01 - 01), date!(2029 - 06 - 30), "24 months"),
+        (date!(2027 - 06 - 30), date!(2027 - 01 - 01), "fiscal year"),
+    ];
+    for (start, end, expected) in refusals {
+        let e = years::open_year(&kernel, &who, start, end, None)
+            .await
+            .expect_err("refused");
+        assert!(
+            message(&e).contains(expected),
+            "{expected:?} in {}",
+            message(&e)
+        );
+    }
+    let e = kernel
+        .create(
+            &who,
+            &FISCAL_YEAR,
+            Input::Json(serde_json::from_str(r#"{"name":"FY X"}"#).expect("json")),
+        )
+        .await
+        .expect_err("only the ledger opens years");
+    assert!(e.to_string().contains("Ledger → Fiscal years"), "{e}");
+
+    let e = books::post(
+        &kernel,
+        &who,
+        entry(
+            date!(2027 - 01 - 05),
+            vec![line(rent, 100, 0), line(bank, 0, 100)],
+        ),
+    )
+    .await
+    .expect_err("no year covers 2027");
+    assert!(
+        message(&e).contains("no fiscal year covers 2027-01-05"),
+        "{}",
+        message(&e)
+    );
+
+    books::post(
+        &kernel,
+        &who,
+        entry(
+            date!(2025 - 04 - 01),
+            vec![line(rent, 40_000, 0), line(bank, 0, 40_000)],
+        ),
+    )
+    .await
+    .expect("rent");
+    books::post(
+        &kernel,
+        &who,
+        entry(
+            date!(2026 - 02 - 01),
+            vec![line(rent, 40_000, 0), line(bank, 0, 40_000)],
+        ),
+    )
+    .await
+    .expect("rent in 2026");
+
+    let e = years::close_year(&kernel, &who, fy2026.id, retained)
+        .await
+        .expect_err("2025 first");
+    assert!(
+        e.to_string()
+            .contains("close the fiscal year 2025-01-01 to 2025-12-31 first"),
+        "{e}"
+    );
+    let e = years::close_year(&kernel, &who, fy2025.id, sales)
+        .await
+        .expect_err("not an equity account");
+    assert!(message(&e).contains("equity"), "{}", message(&e));
+
+    let closed = years::close_year(&kernel, &who, fy2025.id, retained)
+        .await
+        .expect("close 2025");
+    assert_eq!(closed.year.get("status").as_text(), Some("Closed"));
+    let entry_rec = closed.entry.expect("a closing entry");
+    assert_eq!(entry_rec.get("kind").as_text(), Some("Closing"));
+    assert_eq!(
+        closed.year.get("closing_entry").as_ref_id(),
+        Some(entry_rec.id)
+    );
+    // 1,000.00 of sales less 400.00 of rent: 600.00 profit to retained earnings.
+    let dec = PeriodKey::of(date!(2025 - 12 - 01)).expect("december");
+    let (_, rows) = books::trial_balance(&kernel, &who, dec, dec).expect("tb");
+    let closing = |account| {
+        rows.iter()
+            .find(|r| r.account == account)
+            .map(|r| r.closing)
+    };
+    assert_eq!(closing(sales), Some(0));
+    assert_eq!(closing(rent), Some(0));
+    assert_eq!(closing(retained), Some(-60_000));
+    assert_eq!(closing(bank), Some(60_000));
+
+    let e = books::post(
+        &kernel,
+        &who,
+        entry(
+            date!(2025 - 12 - 31),
+            vec![line(rent, 100, 0), line(bank, 0, 100)],
+        ),
+    )
+    .await
+    .expect_err("closed year");
+    assert!(message(&e).contains("is closed"), "{}", message(&e));
+    let e = years::close_year(&kernel, &who, fy2025.id, retained)
+        .await
+        .expect_err("twice");
+    assert!(e.to_string().contains("already closed"), "{e}");
+    let listed = years::years(&kernel, &who).expect("years");
+    assert_eq!(
+        listed.iter().map(|y| y.closed).collect::<Vec<_>>(),
+        vec![true, false]
+    );
+    // 2026 opens with the retained earnings and closes with its own result.
+    let closed = years::close_year(&kernel, &who, fy2026.id, retained)
+        .await
+        .expect("close 2026");
+    assert!(closed.entry.is_some());
+    let dec = PeriodKey::of(date!(2026 - 12 - 01)).expect("december");
+    let (_, rows) = books::trial_balance(&kernel, &who, dec, dec).expect("tb");
+    let closing = |account| {
+        rows.iter()
+            .find(|r| r.account == account)
+            .map(|r| r.closing)
+    };
+    assert_eq!(
+        closing(retained),
+        Some(-20_000),
+        "600.00 profit, then 400.00 loss"
+    );
+    assert_eq!(closing(rent), Some(0));
 }

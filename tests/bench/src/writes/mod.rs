@@ -5,11 +5,11 @@
 //! same filesystem. Each concurrency level starts from a fresh nexus store and a
 //! fresh PostgreSQL schema.
 
-mod nexus;
+pub(crate) mod nexus;
 mod postgres;
 mod sample;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nexus_kernel::Unique;
@@ -21,6 +21,7 @@ use crate::error::{Context, Error, Result};
 use crate::interrupt;
 use crate::load::Run;
 use crate::machine::Disk;
+use crate::pg;
 
 /// Options of the `writes` section.
 #[derive(Debug, Clone, clap::Args)]
@@ -53,7 +54,7 @@ const MAX_CLIENTS: usize = 190;
 pub struct Report {
     pub seconds_per_level: u64,
     pub disk: Disk,
-    pub postgres: postgres::Server,
+    pub postgres: pg::Server,
     pub levels: Vec<Level>,
     pub notes: Vec<String>,
 }
@@ -72,10 +73,10 @@ pub struct Level {
 pub fn run(rt: &Runtime, args: &Args) -> Result<Report> {
     check(args)?;
     let budget = Duration::from_secs(args.seconds);
-    let scratch = scratch_dir(&args.dir)?;
+    let scratch = pg::scratch_dir(&args.dir)?;
     let disk = Disk::of(scratch.path());
     eprintln!("writes: starting a throwaway postgres cluster…");
-    let cluster = postgres::Cluster::start(&scratch.path().join("pg"), args.pg_bin.as_deref())?;
+    let cluster = pg::Cluster::start(&scratch.path().join("pg"), args.pg_bin.as_deref())?;
     let server = rt.block_on(cluster.server())?;
     let mut levels = Vec::with_capacity(args.clients.len());
     for &clients in &args.clients {
@@ -104,28 +105,13 @@ pub fn run(rt: &Runtime, args: &Args) -> Result<Report> {
     Ok(report)
 }
 
-fn check(args: &Args) -> Result<()> {
+pub(crate) fn check(args: &Args) -> Result<()> {
     if args.clients.is_empty() || args.clients.iter().any(|&c| c == 0 || c > MAX_CLIENTS) {
         return Err(Error::msg(format!(
             "--clients needs one or more counts between 1 and {MAX_CLIENTS}"
         )));
     }
     Ok(())
-}
-
-/// The directory both sides work in, removed when dropped (also on error). It must
-/// be traversable by the `postgres` user, which owns the cluster's subdirectory, so it
-/// is opened up to 0755 whatever the umask.
-fn scratch_dir(base: &Path) -> Result<tempfile::TempDir> {
-    use std::os::unix::fs::PermissionsExt;
-
-    let dir = tempfile::Builder::new()
-        .prefix("nexus-bench-")
-        .tempdir_in(base)
-        .context(|| format!("creating a temporary directory in {}", base.display()))?;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-        .context(|| format!("opening up {}", dir.path().display()))?;
-    Ok(dir)
 }
 
 impl Level {

@@ -40,7 +40,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    fn between(before: WriterStats, after: WriterStats) -> Writer {
+    pub(crate) fn between(before: WriterStats, after: WriterStats) -> Writer {
         let commands = after.commands.saturating_sub(before.commands);
         let commits = after.commits.saturating_sub(before.commits);
         Writer {
@@ -131,7 +131,7 @@ impl Client for Creator {
 }
 
 /// A kernel error with its field messages, which its `Display` leaves out.
-fn kernel_error(what: &str, e: &KernelError) -> Error {
+pub(crate) fn kernel_error(what: &str, e: &KernelError) -> Error {
     match e {
         KernelError::Invalid(fields) => {
             let details: Vec<String> = fields.0.iter().map(|(f, m)| format!("{f}: {m}")).collect();

@@ -1,0 +1,353 @@
+//! Fiscal years on the store: opening them, the rule that postings fall into an open
+//! year, and the year-end close.
+//!
+//! A fiscal year is a kernel record ([`FISCAL_YEAR`]: list, history, audit), and the
+//! company's years are also kept, compactly, under `y | company` in the `ledger` table,
+//! so that every posting can check its date without a list query. Both are written in
+//! the same command.
+//!
+//! Rules:
+//! * years do not overlap, and each is at most 24 months ([`FiscalYear::new`]);
+//! * once a company has fiscal years, every posting date must fall into an open one;
+//! * a year is closed by [`close_year`]: the closing entry moves its income and
+//!   expenses to retained earnings, the year is marked closed, and the lock date moves
+//!   to its last day (never back), all in one command. Earlier years must be closed
+//!   first. A closed year accepts nothing more.
+
+use std::collections::BTreeMap;
+
+use nexus_kernel::{Action, Command, Kernel, KernelError, ListQuery, Principal, Record, Value};
+use nexus_store::{Table, decode_u64, u64_key};
+use time::Date;
+
+use crate::books::{
+    self, EntryInput, LineInput, chart_for, company_currency, company_key, lock_date, refuse,
+};
+use crate::entities::{ACCOUNT, FISCAL_YEAR};
+use crate::{EntryKind, FiscalYear, LedgerError};
+
+/// One of the company's fiscal years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Year {
+    /// The fiscal year's record.
+    pub id: u64,
+    pub year: FiscalYear,
+    pub closed: bool,
+}
+
+/// Bytes per year under `y | company`: start and end (julian days, `i32`), closed
+/// (`u8`), record id (`u64`), all big endian.
+const YEAR_BYTES: usize = 17;
+
+fn encode(years: &[Year]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(years.len() * YEAR_BYTES);
+    for y in years {
+        out.extend_from_slice(&y.year.start().to_julian_day().to_be_bytes());
+        out.extend_from_slice(&y.year.end().to_julian_day().to_be_bytes());
+        out.push(u8::from(y.closed));
+        out.extend_from_slice(&u64_key(y.id));
+    }
+    out
+}
+
+fn decode(bytes: &[u8]) -> Result<Vec<Year>, KernelError> {
+    let damaged = || KernelError::Internal("the fiscal years are damaged".into());
+    if !bytes.len().is_multiple_of(YEAR_BYTES) {
+        return Err(damaged());
+    }
+    bytes
+        .chunks_exact(YEAR_BYTES)
+        .map(|c| {
+            let day = |b: &[u8]| {
+                b.try_into()
+                    .ok()
+                    .map(i32::from_be_bytes)
+                    .and_then(|d| Date::from_julian_day(d).ok())
+            };
+            let (start, end) = (
+                day(&c[0..4]).ok_or_else(damaged)?,
+                day(&c[4..8]).ok_or_else(damaged)?,
+            );
+            Ok(Year {
+                year: FiscalYear::new(start, end).map_err(|_| damaged())?,
+                closed: c[8] == 1,
+                id: decode_u64(&c[9..17]).ok_or_else(damaged)?,
+            })
+        })
+        .collect()
+}
+
+/// The company's years as the command sees them, in date order.
+pub(crate) fn read(cmd: &Command<'_, '_, '_>) -> Result<Vec<Year>, KernelError> {
+    match cmd.get(Table::Ledger, &company_key(b'y', cmd.who().company))? {
+        Some(b) => decode(&b),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn write(cmd: &mut Command<'_, '_, '_>, years: &mut [Year]) {
+    years.sort_by_key(|y| y.year.start());
+    let key = company_key(b'y', cmd.who().company);
+    cmd.put(Table::Ledger, key, encode(years));
+}
+
+/// The principal's company's fiscal years, in date order.
+pub fn years(kernel: &Kernel, who: &Principal) -> Result<Vec<Year>, KernelError> {
+    kernel.authorize(who, &FISCAL_YEAR, Action::Read)?;
+    match kernel
+        .store()
+        .read()?
+        .get(Table::Ledger, &company_key(b'y', who.company))?
+    {
+        Some(b) => decode(&b),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Refuses `date` unless it falls into an open year (when the company keeps years).
+pub(crate) fn check_open(years: &[Year], date: Date) -> Result<(), KernelError> {
+    if years.is_empty() {
+        return Ok(());
+    }
+    match years.iter().find(|y| y.year.contains(date)) {
+        Some(y) if y.closed => Err(KernelError::invalid(
+            "date",
+            format!(
+                "the fiscal year {} to {} is closed; nothing can be posted on {date}",
+                y.year.start(),
+                y.year.end()
+            ),
+        )),
+        Some(_) => Ok(()),
+        None => Err(KernelError::invalid(
+            "date",
+            format!("no fiscal year covers {date}; open one under Ledger → Fiscal years first"),
+        )),
+    }
+}
+
+/// The conventional name: "FY 2025" for a calendar year, "FY 2025/26" otherwise.
+pub fn default_name(year: FiscalYear) -> String {
+    let (a, b) = (year.start().year(), year.end().year());
+    if a == b {
+        format!("FY {a}")
+    } else {
+        format!("FY {a}/{:02}", b.rem_euclid(100))
+    }
+}
+
+/// Opens a fiscal year from `start` to `end` (inclusive), named `name` or
+/// [`default_name`]. Refused when it overlaps another year of the company.
+pub async fn open_year(
+    kernel: &Kernel,
+    who: &Principal,
+    start: Date,
+    end: Date,
+    name: Option<String>,
+) -> Result<Record, KernelError> {
+    kernel.authorize(who, &FISCAL_YEAR, Action::Create)?;
+    let year =
+        FiscalYear::new(start, end).map_err(|e| KernelError::invalid("end", e.to_string()))?;
+    let name = name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| default_name(year));
+    kernel
+        .command(who, move |cmd| {
+            let mut years = read(cmd)?;
+            if let Some(other) = years
+                .iter()
+                .find(|y| y.year.start() <= end && start <= y.year.end())
+            {
+                return Err(KernelError::invalid(
+                    "start",
+                    format!(
+                        "it overlaps the fiscal year {} to {}",
+                        other.year.start(),
+                        other.year.end()
+                    ),
+                ));
+            }
+            let rec = cmd.create(
+                &FISCAL_YEAR,
+                BTreeMap::from([
+                    ("name", Value::Text(name)),
+                    ("start", Value::Date(start)),
+                    ("end", Value::Date(end)),
+                    ("status", Value::Text("Open".into())),
+                ]),
+            )?;
+            years.push(Year {
+                id: rec.id,
+                year,
+                closed: false,
+            });
+            write(cmd, &mut years);
+            Ok(rec)
+        })
+        .await
+}
+
+/// The company's retained-earnings account: the first postable account of type
+/// RetainedEarnings, in code order.
+pub fn retained_earnings(kernel: &Kernel, who: &Principal) -> Result<u64, KernelError> {
+    let query = ListQuery {
+        sort: Some("code".into()),
+        filters: vec![("type".into(), "RetainedEarnings".into())],
+        limit: 100,
+        ..Default::default()
+    };
+    kernel
+        .list(who, &ACCOUNT, &query)?
+        .rows
+        .iter()
+        .find(|r| r.get("group") != &Value::Bool(true))
+        .map(|r| r.id)
+        .ok_or_else(|| {
+            KernelError::Conflict(
+                "the chart has no retained-earnings account (type RetainedEarnings) to close \
+                 the year into"
+                    .into(),
+            )
+        })
+}
+
+/// What closing a year did.
+#[derive(Debug, Clone)]
+pub struct Closed {
+    /// The fiscal year's record, now closed.
+    pub year: Record,
+    /// The closing entry, unless the year had no income or expenses.
+    pub entry: Option<Record>,
+}
+
+/// Closes fiscal year `id`: posts the closing entry on its last day (income and
+/// expenses to `retained` earnings), marks it closed and moves the lock date to its
+/// last day, in one command. Refused when the year is already closed or an earlier
+/// year is still open.
+pub async fn close_year(
+    kernel: &Kernel,
+    who: &Principal,
+    id: u64,
+    retained: u64,
+) -> Result<Closed, KernelError> {
+    kernel.authorize(who, &FISCAL_YEAR, Action::Write)?;
+    kernel.authorize(who, &crate::entities::JOURNAL_ENTRY, Action::Create)?;
+    kernel
+        .command(who, move |cmd| {
+            let mut years = read(cmd)?;
+            let record = cmd.require(&FISCAL_YEAR, id)?;
+            let name = record.title(&FISCAL_YEAR);
+            let Some(index) = years.iter().position(|y| y.id == id) else {
+                return Err(KernelError::Internal(format!(
+                    "{name} is missing from the ledger's list of years"
+                )));
+            };
+            let this = years[index];
+            if this.closed {
+                return Err(KernelError::Conflict(format!("{name} is already closed")));
+            }
+            if let Some(open) = years
+                .iter()
+                .find(|y| !y.closed && y.year.start() < this.year.start())
+            {
+                return Err(KernelError::Conflict(format!(
+                    "close the fiscal year {} to {} first",
+                    open.year.start(),
+                    open.year.end()
+                )));
+            }
+            let company = cmd.require(&nexus_kernel::builtin::COMPANY, cmd.who().company)?;
+            let currency = company_currency(&company)?;
+            let totals = books::totals_in(cmd, currency)?;
+            let accounts: Vec<u64> = totals.accounts().chain(std::iter::once(retained)).collect();
+            let chart = chart_for(cmd, currency, accounts)?;
+            let end = this.year.end();
+            let entry = match crate::closing_entry(&chart, &totals, this.year, retained, end, 0) {
+                Ok(draft) => {
+                    let lines = draft
+                        .lines
+                        .iter()
+                        .map(|l| LineInput {
+                            account: l.account,
+                            debit: l.amount.max(0),
+                            credit: l.amount.min(0).saturating_neg(),
+                            memo: String::new(),
+                        })
+                        .collect();
+                    let input = EntryInput {
+                        date: end,
+                        narration: format!("Year-end close of {name}"),
+                        reference: name.clone(),
+                        lines,
+                    };
+                    Some(books::post_in(cmd, input, EntryKind::Closing, None)?)
+                }
+                Err(LedgerError::NothingToClose { .. }) => None,
+                Err(e) => return Err(refuse(e)),
+            };
+            let mut changes = BTreeMap::from([("status", Value::Text("Closed".into()))]);
+            if let Some(e) = &entry {
+                changes.insert("closing_entry", Value::Ref(e.id));
+            }
+            let year = cmd.update(&FISCAL_YEAR, id, changes)?;
+            years[index].closed = true;
+            write(cmd, &mut years);
+            if lock_date(cmd)?.is_none_or(|lock| lock.0 < end) {
+                books::put_lock_date(cmd, end);
+            }
+            Ok(Closed { year, entry })
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn year(id: u64, start: Date, end: Date, closed: bool) -> Year {
+        Year {
+            id,
+            year: FiscalYear::new(start, end).unwrap(),
+            closed,
+        }
+    }
+
+    #[test]
+    fn years_round_trip_through_their_encoding() {
+        let years = vec![
+            year(7, date!(2024 - 01 - 01), date!(2024 - 12 - 31), true),
+            year(9, date!(2025 - 01 - 01), date!(2025 - 12 - 31), false),
+        ];
+        assert_eq!(decode(&encode(&years)).unwrap(), years);
+        assert!(decode(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn postings_must_fall_into_an_open_year() {
+        assert!(check_open(&[], date!(1999 - 01 - 01)).is_ok());
+        let years = [
+            year(1, date!(2024 - 07 - 01), date!(2025 - 06 - 30), true),
+            year(2, date!(2025 - 07 - 01), date!(2026 - 06 - 30), false),
+        ];
+        assert!(check_open(&years, date!(2025 - 07 - 01)).is_ok());
+        let closed = format!("{:?}", check_open(&years, date!(2025 - 06 - 30)));
+        assert!(closed.contains("is closed"), "{closed}");
+        let none = format!("{:?}", check_open(&years, date!(2026 - 07 - 01)));
+        assert!(none.contains("no fiscal year covers 2026-07-01"), "{none}");
+    }
+
+    #[test]
+    fn default_names_follow_the_years() {
+        let fy = |a, b| FiscalYear::new(a, b).unwrap();
+        assert_eq!(
+            default_name(fy(date!(2025 - 01 - 01), date!(2025 - 12 - 31))),
+            "FY 2025"
+        );
+        assert_eq!(
+            default_name(fy(date!(2025 - 07 - 01), date!(2026 - 06 - 30))),
+            "FY 2025/26"
+        );
+    }
+}
