@@ -4,7 +4,14 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{Api, api_error, boot};
+use crate::common::{Api, TestServer, api_error, boot};
+
+/// The first day of the server's current month (`YYYY-MM-01`) and the month (`YYYY-MM`).
+fn this_month(s: &TestServer) -> (String, String) {
+    let today = s.running.kernel.clock().now().date();
+    let month = format!("{:04}-{:02}", today.year(), u8::from(today.month()));
+    (format!("{month}-01"), month)
+}
 
 async fn form(api: &Api, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String, String) {
     let res = api
@@ -44,6 +51,13 @@ async fn account(api: &Api, code: &str) -> u64 {
 async fn an_accountant_posts_checks_and_exports_the_books() {
     let s = boot(0).await;
     let api = s.admin().await;
+    // The demo's fiscal years follow the server's clock: post in this month, which is
+    // always in the open year.
+    let (day, month) = this_month(&s);
+    let (day2, month_range) = (
+        day.replace("-01", "-02"),
+        format!("from={month}&to={month}"),
+    );
 
     // The demo company comes with a chart and a year of books.
     let (status, home) = page(&api, "/m/ledger").await;
@@ -63,7 +77,7 @@ async fn an_accountant_posts_checks_and_exports_the_books() {
     // The form: an unbalanced entry comes back with the message and what was typed.
     let (rent_s, bank_s) = (rent.to_string(), bank.to_string());
     let mut fields = vec![
-        ("date", "2026-03-01"),
+        ("date", day.as_str()),
         ("narration", "March rent"),
         ("reference", "R-3"),
         ("account_0", rent_s.as_str()),
@@ -90,11 +104,11 @@ async fn an_accountant_posts_checks_and_exports_the_books() {
     let (status, location, body) = form(&api, "/ledger/journal", &fields).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     assert!(location.starts_with("/e/journal_entry/"), "{location}");
-    let (status, tb_page) = page(&api, "/ledger/trial-balance?from=2026-03&to=2026-03").await;
+    let (status, tb_page) = page(&api, &format!("/ledger/trial-balance?{month_range}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
-        tb_page.contains("f.account="),
-        "rows drill down to the lines"
+        tb_page.contains("/ledger/accounts/"),
+        "rows drill down to the account's general ledger"
     );
     let (status, body) = page(&api, "/ledger/trial-balance?from=2026-13&to=2026-03").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -103,7 +117,7 @@ async fn an_accountant_posts_checks_and_exports_the_books() {
     let res = api
         .post(
             "/api/v1/ledger/journal",
-            &json!({ "date": "2026-03-02", "narration": "Fees", "lines": [
+            &json!({ "date": day2, "narration": "Fees", "lines": [
                 { "account": rent, "debit": "10.00" },
                 { "account": bank, "credit": "10.00", "memo": "card" } ] }),
         )
@@ -120,7 +134,7 @@ async fn an_accountant_posts_checks_and_exports_the_books() {
     let unbalanced = api
         .post(
             "/api/v1/ledger/journal",
-            &json!({ "date": "2026-03-02", "narration": "x", "lines": [
+            &json!({ "date": day2, "narration": "x", "lines": [
                 { "account": rent, "debit": "10.00" }, { "account": bank, "credit": "9.99" } ] }),
         )
         .await;
@@ -128,7 +142,7 @@ async fn an_accountant_posts_checks_and_exports_the_books() {
     let wrong_type = api
         .post(
             "/api/v1/ledger/journal",
-            &json!({ "date": "2026-03-02", "lines": "none" }),
+            &json!({ "date": day2, "lines": "none" }),
         )
         .await;
     assert_eq!(wrong_type.status(), StatusCode::BAD_REQUEST);
@@ -163,4 +177,155 @@ async fn an_accountant_posts_checks_and_exports_the_books() {
     let journal = res.text().await.expect("journal");
     assert!(journal.contains("option \"operating_currency\""));
     assert!(journal.contains("March rent") && journal.contains("Reversal of"));
+}
+
+/// The money cell of a JSON report row, in minor units.
+fn minor(cell: &Value) -> i64 {
+    cell["minor"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no amount in {cell}"))
+}
+
+/// The row of a JSON report whose second cell is `label`.
+fn row<'a>(report: &'a Value, label: &str) -> &'a Value {
+    report["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["cells"][1] == label))
+        .unwrap_or_else(|| panic!("no row {label:?} in {report}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accountant_reads_the_statements_and_closes_the_year() {
+    let s = boot(0).await;
+    let api = s.admin().await;
+    let (day, month) = this_month(&s);
+    let year = &month[..4];
+    let last_year = year.parse::<i32>().expect("year") - 1;
+
+    // Profit and loss for the year so far: income less expenses, drill-down links.
+    let range = format!("from={year}-01&to={month}");
+    let (status, pl_page) = page(&api, &format!("/ledger/profit-and-loss?{range}")).await;
+    assert_eq!(status, StatusCode::OK, "{pl_page}");
+    assert!(pl_page.contains("Total income") && pl_page.contains("/ledger/accounts/"));
+    let pl = api
+        .json(&format!("/ledger/profit-and-loss?{range}&format=json"))
+        .await;
+    let income = minor(&row(&pl, "Total income")["cells"][2]);
+    let expenses = minor(&row(&pl, "Total expenses")["cells"][2]);
+    assert!(income > 0 && expenses > 0, "{pl}");
+    assert_eq!(minor(&pl["footer"]["cells"][2]), income - expenses, "{pl}");
+
+    // The balance sheet balances, and last year's result sits in retained earnings.
+    let bs = api
+        .json(&format!("/ledger/balance-sheet?at={month}&format=json"))
+        .await;
+    let assets = minor(&row(&bs, "Total assets")["cells"][2]);
+    assert!(assets > 0, "{bs}");
+    assert_eq!(minor(&bs["footer"]["cells"][2]), assets, "{bs}");
+    assert!(
+        bs.to_string().contains("Retained earnings"),
+        "the closed year's result: {bs}"
+    );
+    let unclosed = minor(&row(&bs, "Result not yet closed (current year)")["cells"][2]);
+    let (status, body) = page(&api, "/ledger/balance-sheet?at=2026-13").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = page(&api, "/ledger/profit-and-loss?format=pdf").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // An account's general ledger: opening + debits - credits = closing, line by line.
+    let bank = account(&api, "1120").await;
+    let gl = api
+        .json(&format!(
+            "/ledger/accounts/{bank}?from={last_year}-01-01&to={day}&format=json"
+        ))
+        .await;
+    let rows = gl["rows"].as_array().expect("rows");
+    assert!(rows.len() > 50, "a year of bank lines: {}", rows.len());
+    let mut balance = minor(&rows[0]["cells"][5]);
+    for r in &rows[1..] {
+        let amount = |i: usize| r["cells"][i]["minor"].as_i64().unwrap_or(0);
+        balance += amount(3) - amount(4);
+        assert_eq!(amount(5), balance, "running balance at {r}");
+        assert!(
+            r["link"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("/ledger/journal/")),
+            "{r}"
+        );
+    }
+    assert_eq!(minor(&gl["footer"]["cells"][5]), balance);
+    let (status, gl_page) = page(&api, &format!("/ledger/accounts/{bank}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(gl_page.contains("Opening balance") && gl_page.contains("Closing balance"));
+    let assets_group = account(&api, "1000").await;
+    let (status, body) = page(&api, &format!("/ledger/accounts/{assets_group}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("is a group"), "{body}");
+
+    // Fiscal years: last year closed by the demo, this year open and closable.
+    let (status, years) = page(&api, "/ledger/years").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        years.contains(&format!("FY {last_year}")) && years.contains(&format!("FY {year}")),
+        "{years}"
+    );
+    assert!(years.contains("Closed") && years.contains("Close year"));
+    let overlapping = [
+        ("start", format!("{year}-06-01")),
+        ("end", format!("{}-05-31", last_year + 2)),
+    ];
+    let fields: Vec<(&str, &str)> = overlapping.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, body) = form(&api, "/ledger/years", &fields).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("overlaps the fiscal year"), "{body}");
+    let next = last_year + 2;
+    let (next_start, next_end) = (format!("{next}-01-01"), format!("{next}-12-31"));
+    let (status, location, body) = form(
+        &api,
+        "/ledger/years",
+        &[("start", &next_start), ("end", &next_end)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert!(location.contains(&format!("FY+{next}")), "{location}");
+
+    // Closing this year: its result moves to retained earnings and it is locked.
+    let this_year = api
+        .json(&format!("/api/v1/fiscal_year?f.name=FY%20{year}"))
+        .await;
+    let id = this_year["data"][0]["id"].as_u64().expect("this year's id");
+    let res = api
+        .htmx_form(&format!("/ledger/years/{id}/close"), &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let target = res
+        .headers()
+        .get("hx-redirect")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(target.contains("closed="), "{target}");
+    let bs_after = api
+        .json(&format!("/ledger/balance-sheet?at={year}-12&format=json"))
+        .await;
+    assert_eq!(
+        minor(&row(&bs_after, "Result not yet closed (current year)")["cells"][2]),
+        0,
+        "{bs_after}"
+    );
+    assert_ne!(unclosed, 0, "the demo year made a result to close");
+    let refused = api
+        .post(
+            "/api/v1/ledger/journal",
+            &json!({ "date": day, "narration": "late", "lines": [
+                { "account": bank, "debit": "1.00" },
+                { "account": account(&api, "4100").await, "credit": "1.00" } ] }),
+        )
+        .await;
+    let e = api_error(refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+    assert!(e.to_string().contains("is closed"), "{e}");
+    let res = api
+        .htmx_form(&format!("/ledger/years/{id}/close"), &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
 }

@@ -67,6 +67,12 @@ impl WebError {
             WebError::Kernel(KernelError::Internal(_)) | WebError::Kernel(KernelError::Store(_)) => {
                 "something went wrong on the appliance; nothing was changed. The details are in the server log.".into()
             }
+            // Where no form shows the fields (a module's own action, an error page),
+            // the message carries them.
+            WebError::Kernel(KernelError::Invalid(fields)) if !fields.0.is_empty() => {
+                let each: Vec<String> = fields.0.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+                format!("Please correct: {}", each.join("; "))
+            }
             other => {
                 let m = other.to_string();
                 let mut chars = m.chars();

@@ -112,6 +112,14 @@ pub fn router(state: AppState) -> Router {
         .route("/ledger/journal/{id}", get(ledger::show_journal))
         .route("/ledger/journal/{id}/cancel", post(ledger::cancel_journal))
         .route("/ledger/trial-balance", get(ledger::trial_balance_page))
+        .route("/ledger/profit-and-loss", get(ledger::profit_and_loss_page))
+        .route("/ledger/balance-sheet", get(ledger::balance_sheet_page))
+        .route("/ledger/accounts/{id}", get(ledger::general_ledger_page))
+        .route(
+            "/ledger/years",
+            get(ledger::years_page).post(ledger::open_year),
+        )
+        .route("/ledger/years/{id}/close", post(ledger::close_year))
         .route("/ledger/export.beancount", get(ledger::export_beancount))
         .route("/admin", get(pages::admin))
         .route("/admin/audit/verify", post(pages::verify_audit))

@@ -18,7 +18,7 @@ use crate::views::{self, FormSpec};
 /// The most rows one page may ask for.
 pub const MAX_PAGE: usize = 500;
 
-fn is_htmx(headers: &HeaderMap) -> bool {
+pub(crate) fn is_htmx(headers: &HeaderMap) -> bool {
     headers.contains_key("hx-request") && !headers.contains_key("hx-boosted")
 }
 
@@ -254,7 +254,8 @@ pub async fn create(
     }
 }
 
-fn redirect(htmx: bool, target: &str) -> Response {
+/// A redirect an htmx request follows too (`HX-Redirect`), or a plain 303 otherwise.
+pub(crate) fn redirect(htmx: bool, target: &str) -> Response {
     if htmx {
         let mut r = StatusCode::OK.into_response();
         if let Ok(v) = HeaderValue::from_str(target) {

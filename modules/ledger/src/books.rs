@@ -6,7 +6,8 @@
 //!   in one store command, writes the entry and its lines (kernel records, with audit
 //!   and change-log entries) and adds the entry to the per-account, per-month totals.
 //! * [`cancel`] posts the reversal of a posted entry and marks both.
-//! * [`trial_balance`], [`chart`], [`totals`] and [`export_beancount`] read.
+//! * [`trial_balance`], [`profit_and_loss`], [`balance_sheet`], [`general_ledger`],
+//!   [`chart`], [`totals`] and [`export_beancount`] read.
 //!
 //! # The `ledger` table
 //! * `t | company | account | month` → regular debit, credit, closing debit, credit
@@ -29,8 +30,8 @@ use time::Date;
 
 use crate::entities::{ACCOUNT, JOURNAL_ENTRY, JOURNAL_LINE, class_name, class_of, type_of};
 use crate::{
-    Account, Chart, Currency, EntryKind, JournalEntry, LedgerError, Line, LockDate, PeriodKey,
-    PeriodTotals, PostedEntry, Totals, TrialBalanceRow, Turnover,
+    Account, BalanceSheet, Chart, Currency, EntryKind, JournalEntry, LedgerError, Line, LockDate,
+    PeriodKey, PeriodTotals, PostedEntry, ProfitAndLoss, Totals, TrialBalanceRow, Turnover,
 };
 
 /// A journal entry as a person or program submits it.
@@ -593,4 +594,173 @@ pub fn export_beancount(kernel: &Kernel, who: &Principal) -> Result<String, Kern
     posted.sort_by_key(|p| (p.date, p.id));
     crate::beancount::export(&company.title(&builtin::COMPANY), &chart, &posted)
         .map_err(|e| KernelError::Internal(e.to_string()))
+}
+
+/// The profit and loss account of the months `from..=to`.
+pub fn profit_and_loss(
+    kernel: &Kernel,
+    who: &Principal,
+    from: PeriodKey,
+    to: PeriodKey,
+) -> Result<(Chart, ProfitAndLoss), KernelError> {
+    let chart = chart(kernel, who)?;
+    let totals = totals(kernel, who, chart.currency())?;
+    let pl = crate::profit_and_loss(&chart, &totals, from, to)
+        .map_err(|e| KernelError::BadRequest(e.to_string()))?;
+    Ok((chart, pl))
+}
+
+/// The balance sheet at the end of month `at`.
+pub fn balance_sheet(
+    kernel: &Kernel,
+    who: &Principal,
+    at: PeriodKey,
+) -> Result<(Chart, BalanceSheet), KernelError> {
+    let chart = chart(kernel, who)?;
+    let totals = totals(kernel, who, chart.currency())?;
+    let sheet = crate::balance_sheet(&chart, &totals, at)
+        .map_err(|e| KernelError::Internal(e.to_string()))?;
+    Ok((chart, sheet))
+}
+
+/// One line of an account's general ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerLine {
+    /// The journal line's record.
+    pub line: u64,
+    /// Its entry's record, number and narration.
+    pub entry: u64,
+    pub number: String,
+    pub narration: String,
+    pub date: Date,
+    pub memo: String,
+    pub debit: i64,
+    pub credit: i64,
+    /// The account's balance after this line (debit positive).
+    pub balance: i64,
+}
+
+/// An account's general ledger over a range of days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneralLedger {
+    pub account: Account,
+    pub currency: Currency,
+    /// The balance before `from` (debit positive).
+    pub opening: i64,
+    pub lines: Vec<LedgerLine>,
+    pub debit: i64,
+    pub credit: i64,
+    pub closing: i64,
+}
+
+/// Every line posted to `account` from `from` to `to` (inclusive) in date order, with
+/// the running balance. The opening balance comes from the maintained totals of the
+/// months before `from`'s month plus the lines of that month dated before `from`.
+pub fn general_ledger(
+    kernel: &Kernel,
+    who: &Principal,
+    account: u64,
+    from: Date,
+    to: Date,
+) -> Result<GeneralLedger, KernelError> {
+    kernel.authorize(who, &JOURNAL_LINE, Action::Read)?;
+    if from > to {
+        return Err(KernelError::BadRequest(format!(
+            "the range starts ({from}) after it ends ({to})"
+        )));
+    }
+    let chart = chart(kernel, who)?;
+    let acc = chart
+        .get(account)
+        .cloned()
+        .ok_or_else(|| KernelError::NotFound(format!("there is no account #{account}")))?;
+    if acc.is_group {
+        return Err(KernelError::BadRequest(format!(
+            "{} is a group: open one of the accounts under it",
+            acc.label()
+        )));
+    }
+    let first_month = PeriodKey::of(from).map_err(|e| KernelError::BadRequest(e.to_string()))?;
+    let totals = totals(kernel, who, chart.currency())?;
+    let mut opening: i64 = 0;
+    for (a, period, t) in totals.iter() {
+        if a == account && period < first_month {
+            let all = t.all().map_err(refuse)?;
+            opening = opening.saturating_add(all.debit).saturating_sub(all.credit);
+        }
+    }
+    let rows = kernel
+        .list(
+            who,
+            &JOURNAL_LINE,
+            &ListQuery {
+                filters: vec![("account".into(), account.to_string())],
+                limit: usize::MAX,
+                ..Default::default()
+            },
+        )?
+        .rows;
+    let amount = |r: &Record, f: &str| match r.get(f) {
+        Value::Money(m) => *m,
+        _ => 0,
+    };
+    let mut lines = Vec::new();
+    for r in &rows {
+        let Value::Date(date) = *r.get("date") else {
+            continue;
+        };
+        if date < first_month.first_day() || date > to {
+            continue;
+        }
+        let (debit, credit) = (amount(r, "debit"), amount(r, "credit"));
+        if date < from {
+            opening = opening.saturating_add(debit).saturating_sub(credit);
+            continue;
+        }
+        lines.push((
+            date,
+            r.id,
+            r.get("entry").as_ref_id().unwrap_or(0),
+            r,
+            debit,
+            credit,
+        ));
+    }
+    lines.sort_by_key(|(date, id, ..)| (*date, *id));
+    let mut entries: BTreeMap<u64, Record> = BTreeMap::new();
+    let mut balance = opening;
+    let (mut debit, mut credit) = (0i64, 0i64);
+    let mut out = Vec::with_capacity(lines.len());
+    for (date, id, entry, r, d, c) in lines {
+        if let std::collections::btree_map::Entry::Vacant(v) = entries.entry(entry) {
+            v.insert(kernel.get(who, &JOURNAL_ENTRY, entry)?);
+        }
+        let e = entries.get(&entry);
+        balance = balance.saturating_add(d).saturating_sub(c);
+        debit = debit.saturating_add(d);
+        credit = credit.saturating_add(c);
+        out.push(LedgerLine {
+            line: id,
+            entry,
+            number: e.map(|e| e.title(&JOURNAL_ENTRY)).unwrap_or_default(),
+            narration: e
+                .and_then(|e| e.get("narration").as_text())
+                .unwrap_or_default()
+                .to_owned(),
+            date,
+            memo: r.get("memo").as_text().unwrap_or_default().to_owned(),
+            debit: d,
+            credit: c,
+            balance,
+        });
+    }
+    Ok(GeneralLedger {
+        account: acc,
+        currency: chart.currency(),
+        opening,
+        lines: out,
+        debit,
+        credit,
+        closing: balance,
+    })
 }

@@ -43,6 +43,7 @@
 //! * [`Totals`] change only by whole posted entries, so the trial balance balances;
 //! * time is always a parameter: nothing here reads the clock.
 
+pub mod bank;
 pub mod beancount;
 pub mod books;
 mod chart;
@@ -53,6 +54,7 @@ mod entry;
 mod error;
 mod money;
 mod period;
+pub mod receivables;
 mod statements;
 pub mod stock;
 mod template;

@@ -1,9 +1,8 @@
 //! The ledger's own pages and API: the ledger home, the journal-entry form, an entry
-//! with its lines (and its cancellation), the trial balance and the beancount export.
+//! with its lines (and its cancellation), the reports ([`reports`]), fiscal years
+//! ([`years`]) and the beancount export.
 //! Accounts, entries and lines are listed by the generic entity pages (`/e/…`).
 //! Thin: parse, call `nexus_ledger::books`, render.
-
-use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -14,9 +13,9 @@ use nexus_kernel::{
     Action, FieldErrors, KernelError, ListQuery, Principal, Record, Value, format_money,
     parse_money,
 };
+use nexus_ledger::Chart;
 use nexus_ledger::books::{self, EntryInput, LineInput};
 use nexus_ledger::entities::{ACCOUNT, JOURNAL_ENTRY, JOURNAL_LINE};
-use nexus_ledger::{Chart, PeriodKey, TrialBalanceRow};
 use nexus_ui::Toast;
 use serde_json::{Value as J, json};
 use time::Date;
@@ -26,6 +25,15 @@ use crate::body::field;
 use crate::error::WebError;
 use crate::session::{Auth, FormSubmit, JsonSubmit};
 use crate::views;
+
+mod reports;
+mod years;
+
+pub use reports::{
+    api_trial_balance, balance_sheet_page, general_ledger_page, profit_and_loss_page,
+    trial_balance_page,
+};
+pub use years::{close_year, open_year, years_page};
 
 /// How many line rows the journal-entry form shows.
 const LINE_ROWS: usize = 6;
@@ -547,147 +555,6 @@ pub async fn cancel_journal(
     Ok(Redirect::to(&format!("/ledger/journal/{}?reversal=1", reversal.id)).into_response())
 }
 
-// ---------------------------------------------------------------- trial balance
-
-/// `YYYY-MM` → a period.
-fn parse_period(name: &str, raw: &str) -> Result<PeriodKey, WebError> {
-    let bad = || {
-        WebError::Malformed(format!(
-            "\"{raw}\" is not a month like 2026-01 (the \"{name}\" of the range)"
-        ))
-    };
-    let (y, m) = raw.trim().split_once('-').ok_or_else(bad)?;
-    if y.len() != 4 || m.is_empty() || m.len() > 2 {
-        return Err(bad());
-    }
-    let (y, m): (u32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    PeriodKey::from_u32(y * 100 + m).ok_or_else(bad)
-}
-
-/// The range asked for; January of this year to this month by default.
-fn range(state: &AppState, raw: Option<&str>) -> Result<(PeriodKey, PeriodKey), WebError> {
-    let now = PeriodKey::of(today(state)).map_err(|e| KernelError::Internal(e.to_string()))?;
-    let jan = PeriodKey::from_u32(now.get() / 100 * 100 + 1).unwrap_or(now);
-    let (mut from, mut to) = (jan, now);
-    for (k, v) in query_pairs(raw)? {
-        match k.as_str() {
-            "from" if !v.trim().is_empty() => from = parse_period("from", &v)?,
-            "to" if !v.trim().is_empty() => to = parse_period("to", &v)?,
-            _ => {}
-        }
-    }
-    if from > to {
-        return Err(WebError::Malformed(format!(
-            "the range starts ({from}) after it ends ({to})"
-        )));
-    }
-    Ok((from, to))
-}
-
-struct Tb {
-    chart: Chart,
-    rows: Vec<TrialBalanceRow>,
-    /// Sums of the postable accounts: opening, debit, credit, closing.
-    totals: [i64; 4],
-}
-
-fn trial_balance(
-    state: &AppState,
-    who: &Principal,
-    from: PeriodKey,
-    to: PeriodKey,
-) -> Result<Tb, WebError> {
-    let (chart, rows) = books::trial_balance(&state.kernel, who, from, to)?;
-    let mut totals = [0i64; 4];
-    for r in rows
-        .iter()
-        .filter(|r| chart.get(r.account).is_some_and(|a| !a.is_group))
-    {
-        for (t, v) in totals
-            .iter_mut()
-            .zip([r.opening, r.debit, r.credit, r.closing])
-        {
-            *t = t.saturating_add(v);
-        }
-    }
-    Ok(Tb {
-        chart,
-        rows,
-        totals,
-    })
-}
-
-pub async fn trial_balance_page(
-    State(state): State<AppState>,
-    auth: Auth,
-    RawQuery(raw): RawQuery,
-) -> Result<Markup, WebError> {
-    let (from, to) = range(&state, raw.as_deref())?;
-    let tb = trial_balance(&state, auth.who(), from, to)?;
-    let [t_open, t_debit, t_credit, t_close] = tb.totals;
-    let body = html! {
-        header .page-head {
-            div { a href="/m/ledger" { "← Ledger" } h1 { "Trial balance" } div .meta { (from) " to " (to) " · " (tb.chart.currency().code()) } }
-        }
-        form .filters method="get" action="/ledger/trial-balance" {
-            label for="tb-from" { "From" }
-            input #tb-from type="month" name="from" value=(from) placeholder="2026-01";
-            label for="tb-to" { "To" }
-            input #tb-to type="month" name="to" value=(to) placeholder="2026-12";
-            button type="submit" { "Show" }
-        }
-        @if t_debit != t_credit {
-            div .form-error role="alert" { "The debits and credits differ: the totals need checking." }
-        }
-        div .grid .table-wrap {
-            table {
-                thead { tr { th { "Code" } th { "Account" } th .num { "Opening" } th .num { "Debit" } th .num { "Credit" } th .num { "Closing" } } }
-                tbody {
-                    @for r in &tb.rows {
-                        @if let Some(a) = tb.chart.get(r.account) {
-                            @let indent = "\u{2003}".repeat(tb.chart.ancestors(a.id).count());
-                            tr {
-                                @if a.is_group {
-                                    td { strong { (a.code) } }
-                                    td { (indent) strong { (a.name) } }
-                                    td .num { strong { (money(r.opening)) } }
-                                    td .num { strong { (money(r.debit)) } }
-                                    td .num { strong { (money(r.credit)) } }
-                                    td .num { strong { (money(r.closing)) } }
-                                } @else {
-                                    td { (a.code) }
-                                    td { (indent) a href={ "/e/journal_line?f.account=" (a.id) } { (a.name) } }
-                                    td .num { (money(r.opening)) }
-                                    td .num { (money(r.debit)) }
-                                    td .num { (money(r.credit)) }
-                                    td .num { (money(r.closing)) }
-                                }
-                            }
-                        }
-                    }
-                    @if tb.rows.is_empty() {
-                        tr .empty { td colspan="6" { "No accounts yet." } }
-                    }
-                }
-                tfoot {
-                    tr {
-                        th {} th { "Total" }
-                        th .num { (money(t_open)) } th .num { (money(t_debit)) }
-                        th .num { (money(t_credit)) } th .num { (money(t_close)) }
-                    }
-                }
-            }
-        }
-    };
-    Ok(views::page(
-        &auth,
-        "Trial balance",
-        "ledger",
-        body,
-        Vec::new(),
-    ))
-}
-
 // ---------------------------------------------------------------- export
 
 pub async fn export_beancount(
@@ -835,45 +702,4 @@ pub async fn api_post_journal(
         res.headers_mut().insert(header::LOCATION, loc);
     }
     Ok(res)
-}
-
-pub async fn api_trial_balance(
-    State(state): State<AppState>,
-    auth: Auth,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<J>, WebError> {
-    let (from, to) = range(&state, raw.as_deref())?;
-    let tb = trial_balance(&state, auth.who(), from, to)?;
-    let depth: BTreeMap<u64, usize> = tb
-        .chart
-        .accounts()
-        .map(|a| (a.id, tb.chart.ancestors(a.id).count()))
-        .collect();
-    let rows: Vec<J> = tb
-        .rows
-        .iter()
-        .filter_map(|r| {
-            let a = tb.chart.get(r.account)?;
-            Some(json!({
-                "account": a.id,
-                "code": a.code,
-                "name": a.name,
-                "group": a.is_group,
-                "parent": a.parent,
-                "depth": depth.get(&a.id).copied().unwrap_or(0),
-                "opening": money(r.opening),
-                "debit": money(r.debit),
-                "credit": money(r.credit),
-                "closing": money(r.closing),
-            }))
-        })
-        .collect();
-    let [o, d, c, cl] = tb.totals;
-    Ok(Json(json!({
-        "from": from.to_string(),
-        "to": to.to_string(),
-        "currency": tb.chart.currency().code(),
-        "data": rows,
-        "totals": { "opening": money(o), "debit": money(d), "credit": money(c), "closing": money(cl) },
-    })))
 }
