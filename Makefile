@@ -16,6 +16,7 @@ test: deps
 deps:
 	scripts/install-test-deps.sh
 	scripts/install-beancount.sh
+	scripts/install-export-checkers.sh
 
 # Benchmarks against PostgreSQL on this machine (see README).
 bench:

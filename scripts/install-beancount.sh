@@ -16,25 +16,8 @@ VERSION="3.2.3"
 TOOLS="${NEXUS_TOOLS:-/var/cache/nexus-tools}"
 VENV="${NEXUS_BEANCOUNT_VENV:-$TOOLS/beancount-venv}"
 
-die() {
-  echo "install-beancount: error: $*" >&2
-  exit 1
-}
-
-# Runs a command with its output kept aside; shows the output only if it fails.
-quietly() {
-  local what="$1"
-  shift
-  local log
-  log="$(mktemp)"
-  if ! "$@" >"$log" 2>&1; then
-    echo "install-beancount: error: $what failed:" >&2
-    tail -n 40 "$log" >&2
-    rm -f "$log"
-    exit 1
-  fi
-  rm -f "$log"
-}
+# die, quietly
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 installed() {
   [ -x "$VENV/bin/bean-check" ] &&

@@ -13,25 +13,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 E2E="$ROOT/tests/e2e"
 
-die() {
-  echo "install-test-deps: error: $*" >&2
-  exit 1
-}
-
-# Runs a command with its output kept aside; shows the output only if it fails.
-quietly() {
-  local what="$1"
-  shift
-  local log
-  log="$(mktemp)"
-  if ! "$@" >"$log" 2>&1; then
-    echo "install-test-deps: error: $what failed:" >&2
-    tail -n 40 "$log" >&2
-    rm -f "$log"
-    exit 1
-  fi
-  rm -f "$log"
-}
+# die, quietly
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then

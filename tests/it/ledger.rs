@@ -7,13 +7,13 @@ use serde_json::{Value, json};
 use crate::common::{Api, TestServer, api_error, boot};
 
 /// The first day of the server's current month (`YYYY-MM-01`) and the month (`YYYY-MM`).
-fn this_month(s: &TestServer) -> (String, String) {
+pub fn this_month(s: &TestServer) -> (String, String) {
     let today = s.running.kernel.clock().now().date();
     let month = format!("{:04}-{:02}", today.year(), u8::from(today.month()));
     (format!("{month}-01"), month)
 }
 
-async fn form(api: &Api, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String, String) {
+pub async fn form(api: &Api, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String, String) {
     let res = api
         .client
         .post(api.url(path))
@@ -32,13 +32,13 @@ async fn form(api: &Api, path: &str, fields: &[(&str, &str)]) -> (StatusCode, St
     (status, location, res.text().await.expect("body"))
 }
 
-async fn page(api: &Api, path: &str) -> (StatusCode, String) {
+pub async fn page(api: &Api, path: &str) -> (StatusCode, String) {
     let res = api.get(path).await;
     (res.status(), res.text().await.expect("body"))
 }
 
 /// The id of the postable account with `code`, from the API.
-async fn account(api: &Api, code: &str) -> u64 {
+pub async fn account(api: &Api, code: &str) -> u64 {
     let list = api.json(&format!("/api/v1/account?f.code={code}")).await;
     list["data"]
         .as_array()
@@ -164,6 +164,45 @@ async fn an_accountant_posts_checks_and_exports_the_books() {
     let entry = api.json(&format!("/api/v1/journal_entry/{id}")).await;
     assert_eq!(entry["status"], "Cancelled", "{entry}");
 
+    // A draft: saved unbalanced, shown as a draft, posting refused, then fixed and posted.
+    let draft_fields = [
+        ("date", day.as_str()),
+        ("narration", "Office chairs"),
+        ("account_0", rent_s.as_str()),
+        ("debit_0", "80.00"),
+        ("account_1", bank_s.as_str()),
+        ("credit_1", "8.00"),
+        ("action", "draft"),
+    ];
+    let (status, location, body) = form(&api, "/ledger/journal", &draft_fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert!(location.ends_with("?saved=1"), "{location}");
+    let draft_path = location.trim_end_matches("?saved=1").to_owned();
+    let draft_id = draft_path.rsplit('/').next().expect("id").to_owned();
+    let (status, draft_page) = page(&api, &location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        draft_page.contains("DRAFT-") && draft_page.contains("differ by 72.00"),
+        "{draft_page}"
+    );
+    let (status, _, body) = form(&api, &format!("{draft_path}/post"), &[]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, edit) = page(&api, &format!("/ledger/journal/new?draft={draft_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        edit.contains("Office chairs") && edit.contains("80.00"),
+        "the draft is prefilled"
+    );
+    let mut fixed = draft_fields.to_vec();
+    fixed[5] = ("credit_1", "80.00");
+    fixed[6] = ("action", "post");
+    fixed.push(("draft", draft_id.as_str()));
+    let (status, location, body) = form(&api, "/ledger/journal", &fixed).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(location, draft_path, "the draft itself became the entry");
+    let posted = api.json(&format!("/api/v1/journal_entry/{draft_id}")).await;
+    assert_eq!(posted["status"], "Posted", "{posted}");
+
     // The download is a beancount journal holding the entries.
     let res = api.get("/ledger/export.beancount").await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -229,7 +268,7 @@ async fn an_accountant_reads_the_statements_and_closes_the_year() {
     let unclosed = minor(&row(&bs, "Result not yet closed (current year)")["cells"][2]);
     let (status, body) = page(&api, "/ledger/balance-sheet?at=2026-13").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, body) = page(&api, "/ledger/profit-and-loss?format=pdf").await;
+    let (status, body) = page(&api, "/ledger/profit-and-loss?format=docx").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // An account's general ledger: opening + debits - credits = closing, line by line.

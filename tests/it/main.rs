@@ -8,7 +8,10 @@
 mod common;
 
 mod api;
+mod bank;
 mod crash;
 mod e2e;
+mod invoices;
 mod ledger;
 mod pages;
+mod stock;

@@ -44,7 +44,7 @@
     toast("The appliance cannot be reached. Check the network and try again.", "error");
   });
 
-  // Keyboard: "/" search, "n" new, "e" edit, Enter opens the focused row, Esc cancels.
+  // Keyboard: "/" search, "n" new, "e" edit, "a" accept, Enter opens the focused row, Esc cancels.
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     var active = document.activeElement;
@@ -67,6 +67,11 @@
       var ed = document.querySelector("[data-shortcut=edit]") ||
         document.querySelector("#record-form input:not([type=hidden]), #record-form select, #record-form textarea");
       if (ed) { e.preventDefault(); ed.focus(); if (ed.select) ed.select(); }
+    } else if (e.key === "a") {
+      // Accept: the focused row's [data-shortcut=accept] button, else the first one.
+      var own = active && active.closest && active.closest("tr");
+      var acc = (own && own.querySelector("[data-shortcut=accept]")) || document.querySelector("[data-shortcut=accept]");
+      if (acc) { e.preventDefault(); acc.click(); }
     } else if (e.key === "Enter" && active && active.matches && active.matches("tr[data-href]")) {
       window.location = active.getAttribute("data-href");
     } else if ((e.key === "j" || e.key === "k") && active && active.matches && active.matches("tr[data-href]")) {

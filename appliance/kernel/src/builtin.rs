@@ -145,9 +145,38 @@ pub static CONTACT: EntityDef = EntityDef {
     creation: Creation::ByRole,
 };
 
+pub static SUPPLIER: EntityDef = EntityDef {
+    name: "supplier",
+    code: 12,
+    label: "Supplier",
+    plural: "Suppliers",
+    module: "ledger",
+    fields: &[
+        text("name", "Name", 120)
+            .required()
+            .indexed()
+            .unique(Unique::PerCompany)
+            .list(),
+        FieldDef::new("email", "E-mail", FieldKind::Email)
+            .indexed()
+            .list(),
+        FieldDef::new("phone", "Phone", FieldKind::Phone).list(),
+        text("city", "City", 80).indexed().list(),
+        text("country", "Country", 80).indexed().list(),
+        text("tax_id", "Tax ID", 40).list(),
+        text("iban", "IBAN", 34).help("Where payments to this supplier go."),
+        text("payment_terms", "Payment terms", 40)
+            .help("net30, eom30, now, or instalments such as 30%:0,70%:60."),
+        FieldDef::new("notes", "Notes", FieldKind::LongText),
+    ],
+    title_field: "name",
+    search_fields: &["name", "email", "city", "country"],
+    creation: Creation::ByRole,
+};
+
 /// The kernel's own entities. A module's entities join them through
 /// [`crate::registry::install`]; ask [`crate::registry`] for every entity.
-pub static ENTITIES: &[&EntityDef] = &[&COMPANY, &ROLE, &USER, &CUSTOMER, &CONTACT];
+pub static ENTITIES: &[&EntityDef] = &[&COMPANY, &ROLE, &USER, &CUSTOMER, &CONTACT, &SUPPLIER];
 
 pub fn entity(name: &str) -> Option<&'static EntityDef> {
     crate::registry::entity(name)

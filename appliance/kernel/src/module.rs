@@ -99,6 +99,11 @@ impl Command<'_, '_, '_> {
         Ok(self.txn.get(table, key)?)
     }
 
+    /// Stages the removal of `key` from a module-owned table.
+    pub fn delete(&mut self, table: Table, key: Vec<u8>) {
+        self.txn.delete(table, key);
+    }
+
     /// Every entry of a module-owned table whose key starts with `prefix`, in key
     /// order, as this command sees it (small ranges only: it is collected whole).
     pub fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<KeyValue>, KernelError> {

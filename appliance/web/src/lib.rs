@@ -111,6 +111,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ledger/journal/new", get(ledger::new_journal))
         .route("/ledger/journal/{id}", get(ledger::show_journal))
         .route("/ledger/journal/{id}/cancel", post(ledger::cancel_journal))
+        .route("/ledger/journal/{id}/post", post(ledger::post_saved_draft))
+        .route("/ledger/journal/{id}/discard", post(ledger::discard_draft))
         .route("/ledger/trial-balance", get(ledger::trial_balance_page))
         .route("/ledger/profit-and-loss", get(ledger::profit_and_loss_page))
         .route("/ledger/balance-sheet", get(ledger::balance_sheet_page))
@@ -120,7 +122,51 @@ pub fn router(state: AppState) -> Router {
             get(ledger::years_page).post(ledger::open_year),
         )
         .route("/ledger/years/{id}/close", post(ledger::close_year))
+        .route(
+            "/ledger/invoices",
+            get(ledger::documents_page).post(ledger::issue_document),
+        )
+        .route("/ledger/invoices/new", get(ledger::new_document))
+        .route("/ledger/invoices/{id}", get(ledger::show_document))
+        .route("/ledger/invoices/{id}/pdf", get(ledger::document_pdf))
+        .route("/ledger/payments", post(ledger::register_payment))
+        .route("/ledger/payments/new", get(ledger::new_payment))
+        .route("/ledger/aging", get(ledger::aging_page))
+        .route("/ledger/reminders", get(ledger::reminders_page))
+        .route(
+            "/ledger/bank",
+            get(ledger::bank_page).post(ledger::create_bank_account),
+        )
+        .route("/ledger/bank/{id}", get(ledger::reconcile_page))
+        .route("/ledger/bank/{id}/import", post(ledger::import_pasted))
+        .route(
+            "/ledger/bank/{id}/lines/{line}/accept",
+            post(ledger::accept_line),
+        )
+        .route(
+            "/ledger/bank/{id}/lines/{line}/entry",
+            post(ledger::create_entry),
+        )
+        .route(
+            "/ledger/bank/{id}/lines/{line}/undo",
+            post(ledger::undo_line),
+        )
+        .route(
+            "/api/v1/ledger/bank-accounts/{id}/statements",
+            post(ledger::api_import),
+        )
         .route("/ledger/export.beancount", get(ledger::export_beancount))
+        .route("/ledger/stock", get(ledger::stock_page))
+        .route("/ledger/stock/moves", post(ledger::post_move))
+        .route("/ledger/stock/moves/{id}/cancel", post(ledger::cancel_move))
+        .route("/ledger/stock/settings", post(ledger::set_policy))
+        .route("/ledger/stock/valuation", get(ledger::valuation_page))
+        .route("/ledger/stock/items", post(ledger::create_item))
+        .route("/ledger/stock/items/new", get(ledger::new_item))
+        .route(
+            "/ledger/stock/items/{id}",
+            get(ledger::item_page).post(ledger::update_item),
+        )
         .route("/admin", get(pages::admin))
         .route("/admin/audit/verify", post(pages::verify_audit))
         .route("/admin/tls", post(pages::install_tls))
@@ -143,10 +189,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/session", post(api::login).delete(api::logout))
         .route("/api/v1/me", get(api::me))
         .route("/api/v1/ledger/journal", post(ledger::api_post_journal))
+        .route("/api/v1/ledger/invoices", post(ledger::api_issue))
+        .route("/api/v1/ledger/payments", post(ledger::api_pay))
         .route(
             "/api/v1/ledger/trial-balance",
             get(ledger::api_trial_balance),
         )
+        .route("/api/v1/ledger/stock/moves", post(ledger::api_post_move))
         .route("/api/v1/{entity}", get(api::list).post(api::create))
         .route(
             "/api/v1/{entity}/{id}",

@@ -231,7 +231,7 @@ pub async fn post(
         .await
 }
 
-fn check_input(input: &EntryInput) -> Result<(), KernelError> {
+pub(crate) fn check_input(input: &EntryInput) -> Result<(), KernelError> {
     if input.narration.trim().is_empty() {
         return Err(KernelError::invalid("narration", "Narration is required"));
     }
@@ -260,6 +260,18 @@ pub(crate) fn post_in(
     input: EntryInput,
     kind: EntryKind,
     reverses: Option<u64>,
+) -> Result<Record, KernelError> {
+    post_into(cmd, input, kind, reverses, None)
+}
+
+/// Posts `input`; with `draft`, that draft's record becomes the posted entry (same id,
+/// a journal number instead of its draft number).
+pub(crate) fn post_into(
+    cmd: &mut Command<'_, '_, '_>,
+    input: EntryInput,
+    kind: EntryKind,
+    reverses: Option<u64>,
+    draft: Option<u64>,
 ) -> Result<Record, KernelError> {
     let company = cmd.who().company;
     let company_rec = cmd.require(&builtin::COMPANY, company)?;
@@ -307,7 +319,10 @@ pub(crate) fn post_in(
     if let Some(r) = reverses {
         values.insert("reverses", Value::Ref(r));
     }
-    let rec = cmd.create(&JOURNAL_ENTRY, values)?;
+    let rec = match draft {
+        Some(id) => cmd.update(&JOURNAL_ENTRY, id, values)?,
+        None => cmd.create(&JOURNAL_ENTRY, values)?,
+    };
     let mut line_ids = Vec::with_capacity(input.lines.len() * 8);
     for (i, l) in input.lines.into_iter().enumerate() {
         let line = cmd.create(
@@ -335,6 +350,37 @@ pub(crate) fn post_in(
         cmd.put(Table::Ledger, key, encode_totals(after));
     }
     Ok(rec)
+}
+
+/// Posts a draft the domain built (an invoice's, a payment's, a stock move's entry) in
+/// the running command: its company-currency lines, as a regular entry. Returns the
+/// entry's record. The draft's `id` and `currency` are ignored (the store numbers the
+/// entry; the company's currency is checked by posting).
+pub(crate) fn post_draft(
+    cmd: &mut Command<'_, '_, '_>,
+    draft: &JournalEntry,
+) -> Result<Record, KernelError> {
+    let input = EntryInput {
+        date: draft.date,
+        narration: draft.narration.clone(),
+        reference: draft.reference.clone(),
+        lines: line_inputs(&draft.lines),
+    };
+    check_input(&input)?;
+    post_in(cmd, input, EntryKind::Regular, None)
+}
+
+/// The domain's signed lines as debits and credits.
+pub(crate) fn line_inputs(lines: &[Line]) -> Vec<LineInput> {
+    lines
+        .iter()
+        .map(|l| LineInput {
+            account: l.account,
+            debit: l.amount.max(0),
+            credit: l.amount.min(0).saturating_neg(),
+            memo: String::new(),
+        })
+        .collect()
 }
 
 fn money_or_empty(minor: i64) -> Value {
@@ -569,6 +615,9 @@ pub fn export_beancount(kernel: &Kernel, who: &Principal) -> Result<String, Kern
         let Value::Date(date) = *e.get("date") else {
             continue;
         };
+        if !matches!(e.get("status").as_text(), Some("Posted" | "Cancelled")) {
+            continue;
+        }
         let mut ls = lines.remove(&e.id).unwrap_or_default();
         ls.sort_by_key(|(n, _)| *n);
         let kind = match (e.get("kind").as_text(), e.get("reverses").as_ref_id()) {

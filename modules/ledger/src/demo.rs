@@ -87,14 +87,14 @@ pub async fn seed(kernel: &Kernel, company: u64, today: Date) -> Result<usize, K
                 &invoice,
                 &[(a["1210"], net + vat), (a[income], -net), (a["2210"], -vat)],
             ));
-            if s < 6 {
-                entries.push(entry(
-                    d + Duration::days(10),
-                    "Customer payment",
-                    &invoice,
-                    &[(a["1120"], net + vat), (a["1210"], -(net + vat))],
-                ));
-            }
+            // Paid ten days later: receivables left open come from invoices
+            // (`receivables::demo`), so the control account matches the open items.
+            entries.push(entry(
+                d + Duration::days(10),
+                "Customer payment",
+                &invoice,
+                &[(a["1120"], net + vat), (a["1210"], -(net + vat))],
+            ));
             if income == "4100" {
                 sold += net;
             }
@@ -154,7 +154,10 @@ pub async fn seed(kernel: &Kernel, company: u64, today: Date) -> Result<usize, K
     for e in entries {
         books::post(kernel, &who, e).await?;
     }
+    crate::stock::books::seed_demo(kernel, &who, first).await?; // before the years close
     keep_years(kernel, &who, first.year(), today).await?;
+    crate::receivables::demo::seed(kernel, &who, today).await?;
+    crate::bank::books::seed_demo(kernel, &who, today).await?;
     Ok(n)
 }
 

@@ -127,7 +127,7 @@ pub static JOURNAL_ENTRY: EntityDef = EntityDef {
         FieldDef::new(
             "status",
             "Status",
-            FieldKind::Choice(&["Posted", "Cancelled"]),
+            FieldKind::Choice(&["Draft", "Posted", "Cancelled", "Discarded"]),
         )
         .required()
         .indexed()
@@ -148,8 +148,9 @@ pub static JOURNAL_ENTRY: EntityDef = EntityDef {
     title_field: "number",
     search_fields: &["number", "narration", "reference"],
     creation: Creation::Module(
-        "journal entries are posted from Ledger → New journal entry (or the ledger API) \
-         and are never edited or deleted; to undo one, cancel it, which posts its reversal",
+        "journal entries are drafted and posted from Ledger → New journal entry (or the \
+         ledger API); a posted entry is never edited or deleted: to undo one, cancel it, \
+         which posts its reversal",
     ),
 };
 
@@ -236,7 +237,24 @@ pub static FISCAL_YEAR: EntityDef = EntityDef {
 };
 
 /// The ledger's entities, for [`nexus_kernel::registry::install`].
-pub static ENTITIES: &[&EntityDef] = &[&ACCOUNT, &JOURNAL_ENTRY, &JOURNAL_LINE, &FISCAL_YEAR];
+pub static ENTITIES: &[&EntityDef] = &[
+    &ACCOUNT,
+    &JOURNAL_ENTRY,
+    &JOURNAL_LINE,
+    &FISCAL_YEAR,
+    &crate::receivables::entities::TAX,
+    &crate::receivables::entities::EXCHANGE_RATE,
+    &crate::receivables::entities::INVOICE,
+    &crate::receivables::entities::INVOICE_LINE,
+    &crate::receivables::entities::PAYMENT,
+    &crate::receivables::entities::ALLOCATION,
+    &crate::bank::entities::BANK_ACCOUNT,
+    &crate::bank::entities::BANK_STATEMENT,
+    &crate::bank::entities::BANK_LINE,
+    &crate::stock::entities::STOCK_ITEM,
+    &crate::stock::entities::WAREHOUSE,
+    &crate::stock::entities::STOCK_MOVE,
+];
 
 #[cfg(test)]
 mod tests {

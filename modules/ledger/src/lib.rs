@@ -49,6 +49,7 @@ pub mod books;
 mod chart;
 mod close;
 pub mod demo;
+pub mod drafts;
 pub mod entities;
 mod entry;
 mod error;

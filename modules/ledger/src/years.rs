@@ -20,9 +20,7 @@ use nexus_kernel::{Action, Command, Kernel, KernelError, ListQuery, Principal, R
 use nexus_store::{Table, decode_u64, u64_key};
 use time::Date;
 
-use crate::books::{
-    self, EntryInput, LineInput, chart_for, company_currency, company_key, lock_date, refuse,
-};
+use crate::books::{self, EntryInput, chart_for, company_currency, company_key, lock_date, refuse};
 use crate::entities::{ACCOUNT, FISCAL_YEAR};
 use crate::{EntryKind, FiscalYear, LedgerError};
 
@@ -265,21 +263,11 @@ pub async fn close_year(
             let end = this.year.end();
             let entry = match crate::closing_entry(&chart, &totals, this.year, retained, end, 0) {
                 Ok(draft) => {
-                    let lines = draft
-                        .lines
-                        .iter()
-                        .map(|l| LineInput {
-                            account: l.account,
-                            debit: l.amount.max(0),
-                            credit: l.amount.min(0).saturating_neg(),
-                            memo: String::new(),
-                        })
-                        .collect();
                     let input = EntryInput {
                         date: end,
                         narration: format!("Year-end close of {name}"),
                         reference: name.clone(),
-                        lines,
+                        lines: books::line_inputs(&draft.lines),
                     };
                     Some(books::post_in(cmd, input, EntryKind::Closing, None)?)
                 }

@@ -15,6 +15,7 @@ use nexus_kernel::{
 };
 use nexus_ledger::Chart;
 use nexus_ledger::books::{self, EntryInput, LineInput};
+use nexus_ledger::drafts;
 use nexus_ledger::entities::{ACCOUNT, JOURNAL_ENTRY, JOURNAL_LINE};
 use nexus_ui::Toast;
 use serde_json::{Value as J, json};
@@ -26,12 +27,27 @@ use crate::error::WebError;
 use crate::session::{Auth, FormSubmit, JsonSubmit};
 use crate::views;
 
+mod bank;
+mod invoices;
 mod reports;
+mod stock;
 mod years;
 
+pub use bank::{
+    accept_line, api_import, bank_page, create_bank_account, create_entry, import_pasted,
+    reconcile_page, undo_line,
+};
+pub use invoices::{
+    aging_page, api_issue, api_pay, document_pdf, documents_page, issue_document, new_document,
+    new_payment, register_payment, reminders_page, show_document,
+};
 pub use reports::{
     api_trial_balance, balance_sheet_page, general_ledger_page, profit_and_loss_page,
     trial_balance_page,
+};
+pub use stock::{
+    api_post_move, cancel_move, create_item, item_page, new_item, post_move, set_policy,
+    stock_page, update_item, valuation_page,
 };
 pub use years::{close_year, open_year, years_page};
 
@@ -134,6 +150,8 @@ pub async fn home(
             a .card .tile href="/e/journal_line" { div .big { "JL" } div { "Journal lines" } }
             a .card .tile href="/ledger/journal/new" { div .big { "+" } div { "New journal entry" } }
             a .card .tile href="/ledger/trial-balance" { div .big { "TB" } div { "Trial balance" } }
+            a .card .tile href="/ledger/bank" { div .big { "⇄" } div { "Bank: import & reconcile" } }
+            a .card .tile href="/ledger/stock" { div .big { "▦" } div { "Stock" } }
             a .card .tile href="/ledger/export.beancount" { div .big { "↓" } div { "Export (beancount)" } }
         }
         div .card .spaced {
@@ -295,8 +313,12 @@ fn journal_form(
                     }
                 }
             }
+            @if !typed.get("draft").is_empty() {
+                input type="hidden" name="draft" value=(typed.get("draft"));
+            }
             div .form-actions {
-                button .primary type="submit" { "Post entry" }
+                button .primary type="submit" name="action" value="post" { "Post entry" }
+                button type="submit" name="action" value="draft" { "Save as draft" }
                 a .button href="/m/ledger" { "Cancel" }
             }
         }
@@ -311,7 +333,11 @@ fn journal_page(auth: &Auth, form: Markup) -> Markup {
     views::page(auth, "New journal entry", "ledger", body, Vec::new())
 }
 
-pub async fn new_journal(State(state): State<AppState>, auth: Auth) -> Result<Markup, WebError> {
+pub async fn new_journal(
+    State(state): State<AppState>,
+    auth: Auth,
+    RawQuery(raw): RawQuery,
+) -> Result<Markup, WebError> {
     if !auth.who().can(JOURNAL_ENTRY.name, Action::Create) {
         return Err(KernelError::Forbidden {
             action: "post",
@@ -320,8 +346,44 @@ pub async fn new_journal(State(state): State<AppState>, auth: Auth) -> Result<Ma
         .into());
     }
     let chart = books::chart(&state.kernel, auth.who())?;
-    let form = journal_form(&auth, &chart, &Typed(&[]), today(&state), None);
+    // `?draft=ID` opens a saved draft for editing.
+    let draft = query_pairs(raw.as_deref())?
+        .into_iter()
+        .find(|(k, _)| k == "draft")
+        .map(|(_, v)| parse_id(&v))
+        .transpose()?;
+    let pairs = match draft {
+        Some(id) => draft_pairs(&state, auth.who(), id)?,
+        None => Vec::new(),
+    };
+    let form = journal_form(&auth, &chart, &Typed(&pairs), today(&state), None);
     Ok(journal_page(&auth, form))
+}
+
+/// A saved draft as the journal form's fields.
+fn draft_pairs(
+    state: &AppState,
+    who: &Principal,
+    id: u64,
+) -> Result<Vec<(String, String)>, WebError> {
+    let rec = state.kernel.get(who, &JOURNAL_ENTRY, id)?;
+    let text = |f: &str| rec.get(f).as_text().unwrap_or_default().to_owned();
+    let mut pairs = vec![
+        ("draft".to_owned(), id.to_string()),
+        ("date".to_owned(), rec.get("date").display().to_string()),
+        ("narration".to_owned(), text("narration")),
+        ("reference".to_owned(), text("reference")),
+    ];
+    for (i, l) in drafts::lines(&state.kernel, who, id)?.iter().enumerate() {
+        let amount = |m: i64| if m == 0 { String::new() } else { money(m) };
+        pairs.extend([
+            (format!("account_{i}"), l.account.to_string()),
+            (format!("debit_{i}"), amount(l.debit)),
+            (format!("credit_{i}"), amount(l.credit)),
+            (format!("memo_{i}"), l.memo.clone()),
+        ]);
+    }
+    Ok(pairs)
 }
 
 /// An amount field: empty is zero.
@@ -402,14 +464,32 @@ pub async fn post_journal(
     submit: FormSubmit,
 ) -> Result<Response, WebError> {
     let FormSubmit { auth, pairs, .. } = submit;
+    let draft = match field(&pairs, "draft").filter(|d| !d.is_empty()) {
+        Some(d) => Some(parse_id(d)?),
+        None => None,
+    };
+    let save_only = field(&pairs, "action") == Some("draft");
+    let who = auth.who();
     let result = match entry_from_form(&pairs) {
-        Ok(input) => books::post(&state.kernel, auth.who(), input).await,
+        Ok(input) if save_only => drafts::save(&state.kernel, who, draft, input)
+            .await
+            .map(|rec| format!("/ledger/journal/{}?saved=1", rec.id)),
+        // Editing a draft and posting it: the edits are kept even if posting is refused.
+        Ok(input) => match draft {
+            Some(id) => match drafts::save(&state.kernel, who, Some(id), input).await {
+                Ok(_) => drafts::post(&state.kernel, who, id)
+                    .await
+                    .map(|rec| format!("/ledger/journal/{}", rec.id)),
+                Err(e) => Err(e),
+            },
+            None => books::post(&state.kernel, who, input)
+                .await
+                .map(|rec| format!("/e/journal_entry/{}?created=1", rec.id)),
+        },
         Err(errors) => Err(KernelError::Invalid(errors)),
     };
     match result {
-        Ok(rec) => {
-            Ok(Redirect::to(&format!("/e/journal_entry/{}?created=1", rec.id)).into_response())
-        }
+        Ok(target) => Ok(Redirect::to(&target).into_response()),
         Err(KernelError::Invalid(errors)) => {
             let chart = books::chart(&state.kernel, auth.who())?;
             let form = journal_form(&auth, &chart, &Typed(&pairs), today(&state), Some(&errors));
@@ -458,6 +538,10 @@ pub async fn show_journal(
     let who = auth.who();
     let id = parse_id(&id)?;
     let rec = state.kernel.get(who, &JOURNAL_ENTRY, id)?;
+    let is_draft = rec.get("status").as_text() == Some("Draft");
+    if is_draft {
+        return show_draft(&state, &auth, &rec, raw.as_deref() == Some("saved=1"));
+    }
     let lines = entry_lines(&state, who, id)?;
     let chart = books::chart(&state.kernel, who)?;
     let account_label = |v: &Value| {
@@ -543,6 +627,101 @@ pub async fn show_journal(
         }
     };
     Ok(views::page(&auth, &number, "ledger", body, toasts))
+}
+
+/// A draft: its lines as saved, and the buttons to edit, post or discard it.
+fn show_draft(
+    state: &AppState,
+    auth: &Auth,
+    rec: &Record,
+    saved: bool,
+) -> Result<Markup, WebError> {
+    let who = auth.who();
+    let lines = drafts::lines(&state.kernel, who, rec.id)?;
+    let chart = books::chart(&state.kernel, who)?;
+    let number = rec.title(&JOURNAL_ENTRY);
+    let (debits, credits) = lines.iter().fold((0i64, 0i64), |(d, c), l| {
+        (d.saturating_add(l.debit), c.saturating_add(l.credit))
+    });
+    let mut toasts = Vec::new();
+    if saved {
+        toasts.push(Toast::success(format!("{number} saved as a draft")));
+    }
+    let can = who.can(JOURNAL_ENTRY.name, Action::Create);
+    let id = rec.id;
+    let body = html! {
+        header .page-head {
+            div {
+                a href="/m/ledger" { "← Ledger" }
+                h1 { (number) }
+                div .meta { (rec.get("date").display()) " · Draft: not in the books until posted" }
+            }
+            @if can {
+                div .actions {
+                    a .button href={ "/ledger/journal/new?draft=" (id) } { "Edit" }
+                    form method="post" action={ "/ledger/journal/" (id) "/post" } {
+                        input type="hidden" name="_csrf" value=(auth.csrf());
+                        button .primary type="submit" { "Post" }
+                    }
+                    form method="post" action={ "/ledger/journal/" (id) "/discard" }
+                        hx-post={ "/ledger/journal/" (id) "/discard" }
+                        hx-confirm={ "Discard " (number) "?" } {
+                        input type="hidden" name="_csrf" value=(auth.csrf());
+                        button .danger type="submit" { "Discard" }
+                    }
+                }
+            }
+        }
+        div .card .spaced {
+            dl .facts {
+                dt { "Narration" } dd { (rec.get("narration").display()) }
+                dt { "Reference" } dd { (rec.get("reference").display()) }
+            }
+            @if debits != credits {
+                div .notice { "Debits and credits differ by " (money((debits - credits).abs())) ": it cannot be posted until they balance." }
+            }
+            table {
+                thead { tr { th { "#" } th { "Account" } th .num { "Debit" } th .num { "Credit" } th { "Memo" } } }
+                tbody {
+                    @for (i, l) in lines.iter().enumerate() {
+                        tr {
+                            td { (i + 1) }
+                            td { (chart.get(l.account).map_or_else(|| format!("#{}", l.account), |a| a.label())) }
+                            td .num { @if l.debit != 0 { (money(l.debit)) } }
+                            td .num { @if l.credit != 0 { (money(l.credit)) } }
+                            td { (l.memo) }
+                        }
+                    }
+                }
+                tfoot { tr { th {} th { "Total" } th .num { (money(debits)) } th .num { (money(credits)) } th {} } }
+            }
+        }
+    };
+    Ok(views::page(auth, &number, "ledger", body, toasts))
+}
+
+pub async fn post_saved_draft(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id)?;
+    let rec = drafts::post(&state.kernel, submit.auth.who(), id).await?;
+    Ok(Redirect::to(&format!("/ledger/journal/{}", rec.id)).into_response())
+}
+
+pub async fn discard_draft(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id)?;
+    drafts::discard(&state.kernel, submit.auth.who(), id).await?;
+    Ok(crate::records::redirect(
+        crate::records::is_htmx(&headers),
+        "/m/ledger",
+    ))
 }
 
 pub async fn cancel_journal(

@@ -8,13 +8,14 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use nexus_kernel::{KernelError, Principal};
 use nexus_ledger::books;
 use nexus_ledger::{Chart, Currency, PeriodKey, StatementLine, TrialBalanceRow};
 use serde_json::{Value as J, json};
-use time::Date;
+use time::{Date, OffsetDateTime};
 
 use super::{format_date, money, parse_date, parse_id, query_pairs, today};
 use crate::AppState;
@@ -52,7 +53,7 @@ pub(crate) struct Row {
 }
 
 impl Row {
-    fn new(cells: Vec<Cell>) -> Row {
+    pub(crate) fn new(cells: Vec<Cell>) -> Row {
         Row {
             cells,
             link: None,
@@ -61,17 +62,17 @@ impl Row {
         }
     }
 
-    fn link(mut self, href: String) -> Row {
+    pub(crate) fn link(mut self, href: String) -> Row {
         self.link = Some(href);
         self
     }
 
-    fn indent(mut self, depth: usize) -> Row {
+    pub(crate) fn indent(mut self, depth: usize) -> Row {
         self.indent = u8::try_from(depth).unwrap_or(u8::MAX);
         self
     }
 
-    fn bold(mut self) -> Row {
+    pub(crate) fn bold(mut self) -> Row {
         self.bold = true;
         self
     }
@@ -84,7 +85,7 @@ pub(crate) struct Sheet {
     /// Company, range, currency.
     pub subtitle: String,
     pub currency: Currency,
-    pub columns: Vec<(&'static str, Align)>,
+    pub columns: Vec<(String, Align)>,
     pub rows: Vec<Row>,
     pub footer: Option<Row>,
 }
@@ -151,7 +152,7 @@ fn link_column(sheet: &Sheet) -> usize {
     sheet
         .columns
         .iter()
-        .position(|(h, _)| *h == "Account" || *h == "Narration")
+        .position(|(h, _)| h == "Account" || h == "Narration")
         .unwrap_or(0)
 }
 
@@ -182,7 +183,12 @@ fn page(
             div { a href="/m/ledger" { "← Ledger" } h1 { (sheet.title) } div .meta { (sheet.subtitle) } }
         }
         (form)
-        p .downloads { "Download: " a href=(download(query, "json")) { "JSON" } }
+        p .downloads {
+            "Download: "
+            a href=(download(query, "pdf")) { "PDF" } " · "
+            a href=(download(query, "xlsx")) { "Excel" } " · "
+            a href=(download(query, "json")) { "JSON" }
+        }
         @if let Some(w) = warning {
             div .form-error role="alert" { (w) }
         }
@@ -206,11 +212,14 @@ fn page(
     views::page(auth, &sheet.title, "ledger", body, Vec::new())
 }
 
-/// How a report is asked for: `?format=html` (the page, the default) or `json`.
+/// How a report is asked for: `?format=html` (the page, the default), `json`, `xlsx`
+/// or `pdf`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Html,
     Json,
+    Xlsx,
+    Pdf,
 }
 
 fn format_of(raw: Option<&str>) -> Result<Format, WebError> {
@@ -219,8 +228,10 @@ fn format_of(raw: Option<&str>) -> Result<Format, WebError> {
             return match v.as_str() {
                 "" | "html" => Ok(Format::Html),
                 "json" => Ok(Format::Json),
+                "xlsx" => Ok(Format::Xlsx),
+                "pdf" => Ok(Format::Pdf),
                 other => Err(WebError::Malformed(format!(
-                    "\"{other}\" is not a report format: use html or json"
+                    "\"{other}\" is not a report format: use html, json, xlsx or pdf"
                 ))),
             };
         }
@@ -252,24 +263,148 @@ fn sheet_json(sheet: &Sheet) -> J {
         "title": sheet.title,
         "subtitle": sheet.subtitle,
         "currency": sheet.currency.code(),
-        "columns": sheet.columns.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+        "columns": sheet.columns.iter().map(|(h, _)| h.as_str()).collect::<Vec<_>>(),
         "rows": sheet.rows.iter().map(|r| row_json(r, sheet.currency)).collect::<Vec<_>>(),
         "footer": sheet.footer.as_ref().map(|r| row_json(r, sheet.currency)),
     })
 }
 
-/// The sheet in the format asked for.
-fn respond(
+/// The sheet in the format asked for; `now` stamps the downloads.
+pub(crate) fn respond(
     auth: &Auth,
     sheet: &Sheet,
     raw: Option<&str>,
     form: Markup,
     warning: Option<String>,
+    now: OffsetDateTime,
 ) -> Result<Response, WebError> {
-    Ok(match format_of(raw)? {
+    let format = format_of(raw)?;
+    let file = |bytes: Vec<u8>, mime: &'static str, ext: &str| {
+        let name = format!(
+            "{}-{}.{ext}",
+            file_stem(&sheet.title),
+            format_date(now.date())
+        );
+        let disposition = format!("attachment; filename=\"{name}\"");
+        (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(mime)),
+                (
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_str(&disposition)
+                        .unwrap_or(HeaderValue::from_static("attachment")),
+                ),
+            ],
+            bytes,
+        )
+            .into_response()
+    };
+    Ok(match format {
         Format::Html => page(auth, sheet, &query_pairs(raw)?, form, warning).into_response(),
         Format::Json => Json(sheet_json(sheet)).into_response(),
+        Format::Xlsx => file(
+            nexus_export::to_xlsx(&export_report(sheet, auth), now).map_err(export_failed)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+        Format::Pdf => file(
+            nexus_export::to_pdf(&export_report(sheet, auth), now).map_err(export_failed)?,
+            "application/pdf",
+            "pdf",
+        ),
     })
+}
+
+fn export_failed(e: nexus_export::ExportError) -> WebError {
+    WebError::Kernel(KernelError::BadRequest(format!(
+        "the report could not be exported: {e}"
+    )))
+}
+
+/// `Trial balance` → `trial-balance`.
+fn file_stem(title: &str) -> String {
+    let mut out = String::with_capacity(title.len());
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_owned()
+}
+
+/// The sheet as the export crate's report: each column's kind is what its cells hold.
+fn export_report(sheet: &Sheet, auth: &Auth) -> nexus_export::Report {
+    use nexus_export::{Column, ColumnKind};
+    let rows = sheet.rows.iter().chain(sheet.footer.iter());
+    let kinds: Vec<ColumnKind> = (0..sheet.columns.len())
+        .map(|i| {
+            let mut kind = ColumnKind::Text;
+            for row in rows.clone() {
+                match row.cells.get(i) {
+                    Some(Cell::Money(_)) => {
+                        kind = ColumnKind::Money {
+                            exponent: sheet.currency.exponent(),
+                        };
+                        break;
+                    }
+                    Some(Cell::Date(_)) => {
+                        kind = ColumnKind::Date;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            kind
+        })
+        .collect();
+    let row = |r: &Row| {
+        let cells = r
+            .cells
+            .iter()
+            .map(|c| match c {
+                Cell::Text(t) => nexus_export::Cell::Text(t.clone()),
+                Cell::Money(m) => nexus_export::Cell::Money(*m),
+                Cell::Date(d) => nexus_export::Cell::Date(*d),
+                Cell::Empty => nexus_export::Cell::Empty,
+            })
+            .collect();
+        let mut out = nexus_export::Row::new(cells).indent(r.indent);
+        if r.bold {
+            out = out.bold();
+        }
+        out
+    };
+    let period = sheet
+        .subtitle
+        .split(" · ")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    nexus_export::Report {
+        title: sheet.title.clone(),
+        subtitle: nexus_export::Subtitle {
+            company: auth.who().company_name.clone(),
+            period,
+            currency: sheet.currency.code().to_owned(),
+        },
+        columns: sheet
+            .columns
+            .iter()
+            .zip(kinds)
+            .map(|((header, align), kind)| Column {
+                header: header.clone(),
+                align: match align {
+                    Align::Left => nexus_export::Align::Left,
+                    Align::Right => nexus_export::Align::Right,
+                },
+                kind,
+            })
+            .collect(),
+        rows: sheet.rows.iter().map(row).collect(),
+        footer: sheet.footer.as_ref().map(row),
+    }
 }
 
 // ---------------------------------------------------------------- ranges
@@ -287,6 +422,11 @@ fn parse_period(name: &str, raw: &str) -> Result<PeriodKey, WebError> {
     }
     let (y, m): (u32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
     PeriodKey::from_u32(y * 100 + m).ok_or_else(bad)
+}
+
+/// The time downloads are stamped with.
+pub(crate) fn now(state: &AppState) -> OffsetDateTime {
+    state.kernel.clock().now()
 }
 
 fn this_month(state: &AppState) -> Result<PeriodKey, WebError> {
@@ -405,14 +545,14 @@ fn tb_sheet(who: &Principal, tb: &Tb, from: PeriodKey, to: PeriodKey) -> Sheet {
         title: "Trial balance".into(),
         subtitle: subtitle(who, &format!("{from} to {to}"), tb.chart.currency()),
         currency: tb.chart.currency(),
-        columns: vec![
+        columns: columns(&[
             ("Code", Align::Left),
             ("Account", Align::Left),
             ("Opening", Align::Right),
             ("Debit", Align::Right),
             ("Credit", Align::Right),
             ("Closing", Align::Right),
-        ],
+        ]),
         rows,
         footer: Some(Row::new(vec![
             Cell::Empty,
@@ -436,7 +576,7 @@ pub async fn trial_balance_page(
         .then(|| "The debits and credits differ: the totals need checking.".to_owned());
     let sheet = tb_sheet(auth.who(), &tb, from, to);
     let form = month_form("/ledger/trial-balance", from, to);
-    respond(&auth, &sheet, raw.as_deref(), form, warning)
+    respond(&auth, &sheet, raw.as_deref(), form, warning, now(&state))
 }
 
 pub async fn api_trial_balance(
@@ -511,12 +651,16 @@ fn statement_section(
     );
 }
 
-fn statement_columns() -> Vec<(&'static str, Align)> {
-    vec![
+fn statement_columns() -> Vec<(String, Align)> {
+    columns(&[
         ("Code", Align::Left),
         ("Account", Align::Left),
         ("Amount", Align::Right),
-    ]
+    ])
+}
+
+fn columns(cols: &[(&str, Align)]) -> Vec<(String, Align)> {
+    cols.iter().map(|(h, a)| ((*h).to_owned(), *a)).collect()
 }
 
 fn pl_sheet(
@@ -571,7 +715,7 @@ pub async fn profit_and_loss_page(
     let (from, to) = range(&state, raw.as_deref())?;
     let sheet = pl_sheet(&state, auth.who(), from, to)?;
     let form = month_form("/ledger/profit-and-loss", from, to);
-    respond(&auth, &sheet, raw.as_deref(), form, None)
+    respond(&auth, &sheet, raw.as_deref(), form, None, now(&state))
 }
 
 /// The month asked for as `at`; this month by default.
@@ -653,7 +797,7 @@ pub async fn balance_sheet_page(
             button type="submit" { "Show" }
         }
     };
-    respond(&auth, &sheet, raw.as_deref(), form, None)
+    respond(&auth, &sheet, raw.as_deref(), form, None, now(&state))
 }
 
 // ---------------------------------------------------------------- general ledger
@@ -729,14 +873,14 @@ fn gl_sheet(
             gl.currency,
         ),
         currency: gl.currency,
-        columns: vec![
+        columns: columns(&[
             ("Date", Align::Left),
             ("Entry", Align::Left),
             ("Narration", Align::Left),
             ("Debit", Align::Right),
             ("Credit", Align::Right),
             ("Balance", Align::Right),
-        ],
+        ]),
         rows,
         footer: Some(Row::new(vec![
             Cell::Date(to),
@@ -767,7 +911,7 @@ pub async fn general_ledger_page(
             button type="submit" { "Show" }
         }
     };
-    respond(&auth, &sheet, raw.as_deref(), form, None)
+    respond(&auth, &sheet, raw.as_deref(), form, None, now(&state))
 }
 
 #[cfg(test)]

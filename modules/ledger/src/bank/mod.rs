@@ -1,5 +1,6 @@
 //! Bank statements, pure: parsing the files a bank gives out, and suggesting which open
-//! item each statement line pays. No storage, no web, no clock.
+//! item each statement line pays. No storage, no web, no clock — except [`books`] (bank
+//! accounts, import and reconciliation on the store) and [`entities`] (their records).
 //!
 //! * [`parse_csv`] reads a CSV export described by a [`CsvFormat`] (which
 //!   [`CsvFormat::detect`] can guess from the header row, in English or German).
@@ -61,8 +62,10 @@ use time::Date;
 
 use crate::{Currency, Money};
 
+pub mod books;
 mod camt;
 mod csv;
+pub mod entities;
 mod reconcile;
 
 pub use camt::parse_camt053;

@@ -69,6 +69,9 @@
 //! * no input panics; amounts are exact integers, never floats.
 
 pub mod aging;
+pub mod books;
+pub mod demo;
+pub mod entities;
 pub mod invoice;
 pub mod settlement;
 

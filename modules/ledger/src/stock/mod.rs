@@ -96,6 +96,8 @@
 //! # Ok::<(), nexus_ledger::stock::StockError>(())
 //! ```
 
+pub mod books;
+pub mod entities;
 mod error;
 mod journal;
 mod quantity;

@@ -16,6 +16,8 @@ use time::macros::{date, datetime};
 
 use super::{beancount_venv, beancount_views};
 
+mod bank;
+
 const TODAY: Date = date!(2026 - 11 - 23);
 
 async fn open() -> (tempfile::TempDir, Kernel, u64) {
@@ -452,4 +454,96 @@ async fn fiscal_years_guard_postings_and_close_into_retained_earnings() {
         "600.00 profit, then 400.00 loss"
     );
     assert_eq!(closing(rent), Some(0));
+}
+
+mod receivables;
+
+mod stock;
+
+#[tokio::test]
+async fn drafts_stay_out_of_the_books_until_posted() {
+    let (_dir, kernel, company) = open().await;
+    let who = Principal::system(company);
+    books::install_chart(&kernel, &who).await.expect("chart");
+    let chart = books::chart(&kernel, &who).expect("chart");
+    let (bank, rent) = (id(&chart, "1120"), id(&chart, "6200"));
+    let before = tb(&kernel, &who).1;
+
+    // An unbalanced draft can be saved, but not posted; the books do not change.
+    let draft = nexus_ledger::drafts::save(
+        &kernel,
+        &who,
+        None,
+        entry(TODAY, vec![line(rent, 50_000, 0), line(bank, 0, 5_000)]),
+    )
+    .await
+    .expect("draft");
+    assert_eq!(draft.get("status").as_text(), Some("Draft"));
+    assert!(draft.title(&JOURNAL_ENTRY).starts_with("DRAFT-"));
+    let e = nexus_ledger::drafts::post(&kernel, &who, draft.id)
+        .await
+        .expect_err("unbalanced");
+    assert!(message(&e).contains("balance"), "{}", message(&e));
+    assert_eq!(tb(&kernel, &who).1, before, "a draft is not in the totals");
+    let still = kernel.get(&who, &JOURNAL_ENTRY, draft.id).expect("draft");
+    assert_eq!(still.get("status").as_text(), Some("Draft"));
+
+    // Edited, then posted: the same record becomes a numbered entry in the totals.
+    nexus_ledger::drafts::save(
+        &kernel,
+        &who,
+        Some(draft.id),
+        entry(TODAY, vec![line(rent, 50_000, 0), line(bank, 0, 50_000)]),
+    )
+    .await
+    .expect("edit");
+    assert_eq!(
+        nexus_ledger::drafts::lines(&kernel, &who, draft.id)
+            .expect("lines")
+            .len(),
+        2
+    );
+    let posted = nexus_ledger::drafts::post(&kernel, &who, draft.id)
+        .await
+        .expect("post");
+    assert_eq!(posted.id, draft.id);
+    assert_eq!(posted.get("status").as_text(), Some("Posted"));
+    assert!(posted.title(&JOURNAL_ENTRY).starts_with("JE-"));
+    assert_ne!(tb(&kernel, &who).1, before);
+    assert!(
+        nexus_ledger::drafts::lines(&kernel, &who, draft.id)
+            .expect("lines")
+            .is_empty()
+    );
+
+    // A posted entry is no longer a draft: it cannot be edited, posted or discarded.
+    let e = nexus_ledger::drafts::save(
+        &kernel,
+        &who,
+        Some(draft.id),
+        entry(TODAY, vec![line(rent, 1, 0), line(bank, 0, 1)]),
+    )
+    .await
+    .expect_err("posted");
+    assert!(e.to_string().contains("not a draft"), "{e}");
+    let e = nexus_ledger::drafts::discard(&kernel, &who, draft.id)
+        .await
+        .expect_err("posted");
+    assert!(e.to_string().contains("not a draft"), "{e}");
+
+    // A discarded draft stays as a record, out of the books and the export.
+    let other = nexus_ledger::drafts::save(
+        &kernel,
+        &who,
+        None,
+        entry(TODAY, vec![line(rent, 7, 0), line(bank, 0, 7)]),
+    )
+    .await
+    .expect("second draft");
+    let gone = nexus_ledger::drafts::discard(&kernel, &who, other.id)
+        .await
+        .expect("discard");
+    assert_eq!(gone.get("status").as_text(), Some("Discarded"));
+    let journal = books::export_beancount(&kernel, &who).expect("export");
+    assert!(!journal.contains("DRAFT-"), "{journal}");
 }

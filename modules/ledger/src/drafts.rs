@@ -1,0 +1,229 @@
+//! Journal-entry drafts: an entry saved before it is posted, edited as often as needed,
+//! then posted (validated, numbered, in the totals) or discarded.
+//!
+//! A draft is a journal-entry record with status `Draft` and a draft number
+//! (`DRAFT-000001`); its lines are kept under `f | company | entry` in the `ledger`
+//! table, not as journal-line records, so no report, list of lines or export ever sees
+//! them. Posting turns the same record into a posted entry (status `Posted`, a journal
+//! number) in one command with its lines and totals; a refused posting leaves the draft
+//! as it was. A discarded draft keeps its record (status `Discarded`) for the history.
+
+use std::collections::BTreeMap;
+
+use nexus_kernel::{Action, Command, Kernel, KernelError, Principal, Record, Value};
+use nexus_store::{Table, decode_u64, u64_key};
+
+use crate::EntryKind;
+use crate::books::{EntryInput, LineInput, check_input, company_key, post_into};
+use crate::entities::JOURNAL_ENTRY;
+
+fn lines_key(company: u64, entry: u64) -> Vec<u8> {
+    let mut k = company_key(b'f', company);
+    k.extend_from_slice(&u64_key(entry));
+    k
+}
+
+/// `count (u16) | (account u64, debit i64, credit i64, memo: u16 length + bytes)…`.
+fn encode(lines: &[LineInput]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + lines.len() * 40);
+    let n = lines.len().min(usize::from(u16::MAX));
+    out.extend_from_slice(&(n as u16).to_be_bytes());
+    for l in &lines[..n] {
+        out.extend_from_slice(&l.account.to_be_bytes());
+        out.extend_from_slice(&l.debit.to_be_bytes());
+        out.extend_from_slice(&l.credit.to_be_bytes());
+        let memo = &l.memo.as_bytes()[..l.memo.len().min(usize::from(u16::MAX))];
+        out.extend_from_slice(&(memo.len() as u16).to_be_bytes());
+        out.extend_from_slice(memo);
+    }
+    out
+}
+
+fn decode(bytes: &[u8]) -> Result<Vec<LineInput>, KernelError> {
+    let damaged = || KernelError::Internal("a draft's lines are damaged".into());
+    let mut rest = bytes;
+    let mut take = |n: usize| -> Result<&[u8], KernelError> {
+        if rest.len() < n {
+            return Err(damaged());
+        }
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Ok(head)
+    };
+    let word = |b: &[u8]| -> Result<[u8; 8], KernelError> { b.try_into().map_err(|_| damaged()) };
+    let count = u16::from_be_bytes([take(1)?[0], take(1)?[0]]);
+    let mut lines = Vec::with_capacity(usize::from(count));
+    for _ in 0..count {
+        let account = u64::from_be_bytes(word(take(8)?)?);
+        let debit = i64::from_be_bytes(word(take(8)?)?);
+        let credit = i64::from_be_bytes(word(take(8)?)?);
+        let len = u16::from_be_bytes([take(1)?[0], take(1)?[0]]);
+        let memo = String::from_utf8(take(usize::from(len))?.to_vec()).map_err(|_| damaged())?;
+        lines.push(LineInput {
+            account,
+            debit,
+            credit,
+            memo,
+        });
+    }
+    Ok(lines)
+}
+
+/// The draft `id` as the command sees it; refused unless it is still a draft.
+fn require_draft(cmd: &Command<'_, '_, '_>, id: u64) -> Result<Record, KernelError> {
+    let rec = cmd.require(&JOURNAL_ENTRY, id)?;
+    if rec.get("status").as_text() != Some("Draft") {
+        return Err(KernelError::Conflict(format!(
+            "{} is {}, not a draft: it can no longer be edited, posted or discarded",
+            rec.title(&JOURNAL_ENTRY),
+            rec.get("status")
+                .as_text()
+                .unwrap_or("posted")
+                .to_lowercase()
+        )));
+    }
+    Ok(rec)
+}
+
+/// Saves `input` as a new draft, or over draft `id`. Drafts need not balance; their
+/// lines must still be debits or credits, not both, and not negative.
+pub async fn save(
+    kernel: &Kernel,
+    who: &Principal,
+    id: Option<u64>,
+    input: EntryInput,
+) -> Result<Record, KernelError> {
+    kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
+    check_input(&input)?;
+    kernel
+        .command(who, move |cmd| {
+            let company = cmd.who().company;
+            let total: i64 = input.lines.iter().map(|l| l.debit).sum();
+            let values = BTreeMap::from([
+                ("date", Value::Date(input.date)),
+                ("narration", Value::Text(input.narration.clone())),
+                ("reference", Value::Text(input.reference.clone())),
+                ("total", Value::Money(total)),
+            ]);
+            let rec = match id {
+                Some(id) => {
+                    require_draft(cmd, id)?;
+                    cmd.update(&JOURNAL_ENTRY, id, values)?
+                }
+                None => {
+                    let counter = company_key(b'g', company);
+                    let n = cmd
+                        .get(Table::Ledger, &counter)?
+                        .and_then(|b| decode_u64(&b))
+                        .unwrap_or(0)
+                        + 1;
+                    cmd.put(Table::Ledger, counter, u64_key(n).to_vec());
+                    let mut values = values;
+                    values.extend([
+                        ("number", Value::Text(format!("DRAFT-{n:06}"))),
+                        ("status", Value::Text("Draft".into())),
+                        ("kind", Value::Text("Regular".into())),
+                    ]);
+                    cmd.create(&JOURNAL_ENTRY, values)?
+                }
+            };
+            cmd.put(
+                Table::Ledger,
+                lines_key(company, rec.id),
+                encode(&input.lines),
+            );
+            Ok(rec)
+        })
+        .await
+}
+
+/// The draft's lines.
+pub fn lines(kernel: &Kernel, who: &Principal, id: u64) -> Result<Vec<LineInput>, KernelError> {
+    kernel.authorize(who, &JOURNAL_ENTRY, Action::Read)?;
+    match kernel
+        .store()
+        .read()?
+        .get(Table::Ledger, &lines_key(who.company, id))?
+    {
+        Some(b) => decode(&b),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Posts draft `id`: validated like any entry (balance, accounts, lock date, fiscal
+/// year); on success the record is the posted entry, with its lines and totals.
+pub async fn post(kernel: &Kernel, who: &Principal, id: u64) -> Result<Record, KernelError> {
+    kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
+    kernel
+        .command(who, move |cmd| {
+            let rec = require_draft(cmd, id)?;
+            let key = lines_key(cmd.who().company, id);
+            let lines = match cmd.get(Table::Ledger, &key)? {
+                Some(b) => decode(&b)?,
+                None => Vec::new(),
+            };
+            let Value::Date(date) = *rec.get("date") else {
+                return Err(KernelError::invalid("date", "the draft has no date"));
+            };
+            let text = |f: &str| rec.get(f).as_text().unwrap_or_default().to_owned();
+            let input = EntryInput {
+                date,
+                narration: text("narration"),
+                reference: text("reference"),
+                lines,
+            };
+            check_input(&input)?;
+            let posted = post_into(cmd, input, EntryKind::Regular, None, Some(id))?;
+            cmd.delete(Table::Ledger, key);
+            Ok(posted)
+        })
+        .await
+}
+
+/// Discards draft `id`: it stays as a record, marked discarded, with no lines.
+pub async fn discard(kernel: &Kernel, who: &Principal, id: u64) -> Result<Record, KernelError> {
+    kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
+    kernel
+        .command(who, move |cmd| {
+            require_draft(cmd, id)?;
+            cmd.delete(Table::Ledger, lines_key(cmd.who().company, id));
+            cmd.update(
+                &JOURNAL_ENTRY,
+                id,
+                BTreeMap::from([("status", Value::Text("Discarded".into()))]),
+            )
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draft_lines_round_trip() {
+        let lines = vec![
+            LineInput {
+                account: 7,
+                debit: 12_345,
+                credit: 0,
+                memo: "Miete März — Büro".into(),
+            },
+            LineInput {
+                account: 9,
+                debit: 0,
+                credit: 12_345,
+                memo: String::new(),
+            },
+        ];
+        let back = decode(&encode(&lines)).unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(
+            (back[0].account, back[0].debit, back[0].memo.as_str()),
+            (7, 12_345, "Miete März — Büro")
+        );
+        assert_eq!((back[1].account, back[1].credit), (9, 12_345));
+        assert!(decode(&[0, 1, 2]).is_err());
+        assert!(decode(&encode(&[])).unwrap().is_empty());
+    }
+}

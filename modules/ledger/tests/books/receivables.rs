@@ -1,0 +1,251 @@
+//! Receivables and payables on a real store: invoices and payments post their entries
+//! and keep the control accounts equal to the open items; every refusal changes nothing.
+
+use nexus_kernel::builtin::CUSTOMER;
+use nexus_kernel::{Input, Kernel, Principal, Value};
+use nexus_ledger::receivables::books::{self as ar, DocumentInput, LineInput, PaymentInput};
+use nexus_ledger::receivables::entities::{INVOICE, TAX};
+use nexus_ledger::receivables::{DocumentKind, Ledger, PaymentKind};
+use nexus_ledger::{Currency, Rate};
+use time::macros::date;
+
+use super::{TODAY, id, message, open, tb};
+
+fn form(pairs: &[(&str, &str)]) -> Input {
+    Input::Form(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    )
+}
+
+fn money(v: &Value) -> i64 {
+    match v {
+        Value::Money(m) => *m,
+        _ => 0,
+    }
+}
+
+/// The closing balance of the account `code`, from the trial balance up to today.
+fn balance(kernel: &Kernel, who: &Principal, code: &str) -> i64 {
+    let (chart, rows) = tb(kernel, who);
+    let account = id(&chart, code);
+    rows.iter()
+        .find(|r| r.account == account)
+        .map(|r| r.closing)
+        .unwrap_or(0)
+}
+
+/// The receivable control account equals the sum of the open items, and the aging
+/// adds up to them. (Trade creditors also take the demo's stock receipts, posted
+/// before their bills, so payables are checked through the aging only.)
+fn assert_controls(kernel: &Kernel, who: &Principal) {
+    let items = ar::open_items(kernel, who, Ledger::Receivable).expect("items");
+    let open: i64 = items.iter().map(|i| i.booked_open).sum();
+    assert_eq!(
+        balance(kernel, who, "1210"),
+        open,
+        "1210 against the open items"
+    );
+    let aging = ar::aging(kernel, who, Ledger::Receivable, TODAY).expect("aging");
+    assert_eq!(aging.total, open, "the aging adds up to the open items");
+}
+
+#[tokio::test]
+async fn invoices_and_payments_keep_the_control_accounts_equal_to_the_open_items() {
+    let (_dir, kernel, company) = open().await;
+    let who = Principal::system(company);
+    nexus_ledger::demo::seed(&kernel, company, TODAY)
+        .await
+        .expect("demo books");
+    assert_controls(&kernel, &who);
+    let payables = ar::aging(&kernel, &who, Ledger::Payable, TODAY).expect("aging");
+    let open: i64 = ar::open_items(&kernel, &who, Ledger::Payable)
+        .expect("items")
+        .iter()
+        .map(|i| i.booked_open)
+        .sum();
+    assert!(open > 0 && payables.total == open, "{open} {payables:?}");
+    let aging = ar::aging(&kernel, &who, Ledger::Receivable, TODAY).expect("aging");
+    assert!(
+        aging.total > 0 && !aging.rows.is_empty(),
+        "the demo leaves receivables open"
+    );
+
+    let chart = nexus_ledger::books::chart(&kernel, &who).expect("chart");
+    let (sales, services, bank) = (id(&chart, "4100"), id(&chart, "4200"), id(&chart, "1120"));
+    let vat = kernel
+        .list(
+            &who,
+            &TAX,
+            &nexus_kernel::ListQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .expect("taxes")
+        .rows;
+    let tax = |code: &str| {
+        vat.iter()
+            .find(|t| t.get("code").as_text() == Some(code))
+            .expect(code)
+            .id
+    };
+    let customer = kernel
+        .create(
+            &who,
+            &CUSTOMER,
+            form(&[("name", "Zeta Test"), ("status", "Active")]),
+        )
+        .await
+        .expect("customer");
+    let other = kernel
+        .create(
+            &who,
+            &CUSTOMER,
+            form(&[("name", "Other Test"), ("status", "Active")]),
+        )
+        .await
+        .expect("other customer");
+    let line = |price: i64, account: u64, tax: u64| LineInput {
+        description: "Item".into(),
+        quantity: "2".into(),
+        unit_price: price,
+        discount: String::new(),
+        account,
+        taxes: vec![tax],
+    };
+    let invoice = |party: u64, lines: Vec<LineInput>| DocumentInput {
+        kind: DocumentKind::SalesInvoice,
+        party,
+        date: TODAY,
+        currency: None,
+        rate: None,
+        terms: "net30".into(),
+        prices_include_tax: false,
+        reference: String::new(),
+        lines,
+    };
+    // Two rates, exclusive: 2 × 100.00 at 20% and 2 × 50.00 at 5%.
+    let inv = ar::issue(
+        &kernel,
+        &who,
+        invoice(
+            customer.id,
+            vec![
+                line(10_000, sales, tax("VAT20")),
+                line(5_000, services, tax("VAT5")),
+            ],
+        ),
+    )
+    .await
+    .expect("invoice");
+    assert_eq!(
+        (
+            money(inv.get("net")),
+            money(inv.get("tax")),
+            money(inv.get("total"))
+        ),
+        (30_000, 4_500, 34_500)
+    );
+    assert!(inv.title(&INVOICE).starts_with("INV-"));
+    assert_eq!(inv.get("due"), &Value::Date(date!(2026 - 12 - 23)));
+    assert_controls(&kernel, &who);
+
+    let before = tb(&kernel, &who).1;
+    let payment = |party: u64, amount: i64, allocations: Vec<(u64, i64)>| PaymentInput {
+        kind: PaymentKind::CustomerReceipt,
+        party,
+        date: TODAY,
+        currency: None,
+        amount,
+        rate: None,
+        bank_account: bank,
+        reference: String::new(),
+        allocations,
+    };
+    // Refusals: beyond the open amount, another customer's invoice, more than paid.
+    let refusals = [
+        (
+            payment(customer.id, 40_000, vec![(inv.id, 40_000)]),
+            "cannot be allocated",
+        ),
+        (
+            payment(other.id, 1_000, vec![(inv.id, 1_000)]),
+            "belongs to another customer",
+        ),
+        (
+            payment(customer.id, 1_000, vec![(inv.id, 2_000)]),
+            "more than",
+        ),
+        (payment(customer.id, 0, vec![]), "more than zero"),
+    ];
+    for (input, expected) in refusals {
+        let e = ar::pay(&kernel, &who, input).await.expect_err("refused");
+        assert!(
+            message(&e).contains(expected),
+            "{expected:?} in {}",
+            message(&e)
+        );
+    }
+    assert_eq!(
+        tb(&kernel, &who).1,
+        before,
+        "refused payments changed the books"
+    );
+
+    // Partly paid, then over-paid: the rest is a credit on account.
+    let first = ar::pay(
+        &kernel,
+        &who,
+        payment(customer.id, 10_000, vec![(inv.id, 10_000)]),
+    )
+    .await
+    .expect("part payment");
+    let inv_now = kernel.get(&who, &INVOICE, inv.id).expect("invoice");
+    assert_eq!(inv_now.get("status").as_text(), Some("Partly paid"));
+    assert_eq!(money(inv_now.get("open")), 24_500);
+    assert!(first.get("journal_entry").as_ref_id().is_some());
+    let over = ar::pay(
+        &kernel,
+        &who,
+        payment(customer.id, 30_000, vec![(inv.id, 24_500)]),
+    )
+    .await
+    .expect("over-payment");
+    assert_eq!(money(over.get("unallocated")), 5_500);
+    let inv_now = kernel.get(&who, &INVOICE, inv.id).expect("invoice");
+    assert_eq!(inv_now.get("status").as_text(), Some("Paid"));
+    assert_controls(&kernel, &who);
+
+    // A foreign invoice needs a rate: none is on file for GBP.
+    let mut gbp = invoice(customer.id, vec![line(10_000, sales, tax("VAT0"))]);
+    gbp.currency = Some(Currency::GBP);
+    let e = ar::issue(&kernel, &who, gbp.clone())
+        .await
+        .expect_err("no rate");
+    assert!(
+        message(&e).contains("no exchange rate for GBP"),
+        "{}",
+        message(&e)
+    );
+    gbp.rate = Some(Rate::parse("1.25").expect("rate"));
+    let gbp_doc = ar::issue(&kernel, &who, gbp).await.expect("with a rate");
+    // 200.00 GBP at 1.25 is 250.00 USD on the receivable; paid at 1.30: 10.00 gain.
+    let mut receipt = payment(customer.id, 20_000, vec![(gbp_doc.id, 20_000)]);
+    receipt.currency = Some(Currency::GBP);
+    receipt.rate = Some(Rate::parse("1.30").expect("rate"));
+    let paid = ar::pay(&kernel, &who, receipt)
+        .await
+        .expect("paid at a better rate");
+    assert_eq!(money(paid.get("fx_gain")), 1_000);
+    assert_controls(&kernel, &who);
+
+    // The generic API cannot make or change an invoice.
+    let e = kernel
+        .create(&who, &INVOICE, form(&[("number", "X")]))
+        .await
+        .expect_err("module only");
+    assert!(e.to_string().contains("credit note"), "{e}");
+}
