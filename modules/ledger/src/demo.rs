@@ -1,8 +1,9 @@
 //! A year of plausible books for the demo company: opening capital, sales on credit
-//! with VAT and their receipts, stock purchases and their payments, cost of goods
-//! sold, rent, wages, utilities, insurance, bank fees; calendar fiscal years, those
-//! already over closed into retained earnings. Deterministic (a fixed seed), so every
-//! demo box shows the same figures.
+//! with VAT and their receipts, rent, wages, utilities, insurance, bank fees; the stock
+//! moves (receipts, deliveries with their cost of goods sold, a transfer, a count);
+//! calendar fiscal years, those already over closed into retained earnings; then this
+//! year's invoices and payments, and a bank statement. Deterministic (fixed seeds), so
+//! every demo box shows the same figures.
 
 use std::collections::BTreeMap;
 
@@ -31,8 +32,8 @@ pub async fn seed(kernel: &Kernel, company: u64, today: Date) -> Result<usize, K
             .ok_or_else(|| KernelError::Internal(format!("the template lacks account {code}")))
     };
     let codes = [
-        "1120", "1210", "1300", "1400", "2110", "2210", "2310", "3100", "4100", "4200", "5100",
-        "6100", "6200", "6300", "6500", "6700",
+        "1120", "1210", "2210", "2310", "3100", "4100", "4200", "6100", "6200", "6300", "6500",
+        "6700",
     ];
     let a: BTreeMap<&str, u64> = codes
         .iter()
@@ -50,27 +51,9 @@ pub async fn seed(kernel: &Kernel, company: u64, today: Date) -> Result<usize, K
     for m in 0..12 {
         let start = first_of_month(today, m - 12)?;
         let day = |d: i64| start + Duration::days(d);
-        // Stock bought early in the month, paid thirty days later.
-        let stock = 400_000 + rng.below(300_000) as i64;
-        let vat_in = stock / 5;
-        entries.push(entry(
-            day(1),
-            "Stock purchase",
-            &format!("PO-{:04}", m + 1),
-            &[
-                (a["1300"], stock),
-                (a["1400"], vat_in),
-                (a["2110"], -(stock + vat_in)),
-            ],
-        ));
-        entries.push(entry(
-            day(27),
-            "Payment to supplier",
-            &format!("PO-{:04}", m + 1),
-            &[(a["2110"], stock + vat_in), (a["1120"], -(stock + vat_in))],
-        ));
-        // Sales on credit through the month, most paid within the month.
-        let mut sold = 0;
+        // Sales on credit through the month, paid ten days later. Goods bought and
+        // their cost of sales come from the stock moves (`stock::books`), bills and
+        // open receivables from the invoices (`receivables::demo`).
         for s in 0..8 {
             let net = 60_000 + rng.below(140_000) as i64;
             let (income, what) = if s % 3 == 2 {
@@ -87,25 +70,13 @@ pub async fn seed(kernel: &Kernel, company: u64, today: Date) -> Result<usize, K
                 &invoice,
                 &[(a["1210"], net + vat), (a[income], -net), (a["2210"], -vat)],
             ));
-            // Paid ten days later: receivables left open come from invoices
-            // (`receivables::demo`), so the control account matches the open items.
             entries.push(entry(
                 d + Duration::days(10),
                 "Customer payment",
                 &invoice,
                 &[(a["1120"], net + vat), (a["1210"], -(net + vat))],
             ));
-            if income == "4100" {
-                sold += net;
-            }
         }
-        let cogs = (sold * 55 / 100).min(stock);
-        entries.push(entry(
-            day(27),
-            "Cost of goods sold",
-            "",
-            &[(a["5100"], cogs), (a["1300"], -cogs)],
-        ));
         entries.push(entry(
             day(0),
             "Rent",

@@ -44,6 +44,7 @@ const SMALL_FIRM: &[Row] = &[
     ("2100", "Payables",                  Liability, General,          Some("2000"), GROUP),
     ("2110", "Trade creditors",           Liability, Payable,          Some("2100"), LEAF),
     ("2120", "Accrued expenses",          Liability, General,          Some("2100"), LEAF),
+    ("2130", "Goods received not invoiced", Liability, General,        Some("2100"), LEAF),
     ("2200", "Taxes",                     Liability, General,          Some("2000"), GROUP),
     ("2210", "VAT payable",               Liability, Tax,              Some("2200"), LEAF),
     ("2220", "Income tax payable",        Liability, Tax,              Some("2200"), LEAF),
@@ -133,7 +134,7 @@ mod tests {
             assert_eq!(row.4.is_some(), account.parent.is_some(), "{}", row.0);
         }
         let postable = checked.accounts().filter(|a| !a.is_group).count();
-        assert_eq!(postable, 37);
+        assert_eq!(postable, 38);
         let retained = checked.by_code("3200").unwrap();
         assert_eq!(retained.kind, AccountType::RetainedEarnings);
     }

@@ -156,7 +156,7 @@ fn move_forms(
                         div .field { label for=(id("unit")) { "Unit (empty: base unit)" } input id=(id("unit")) type="text" name="unit" value=(get(kind, "unit")); }
                         @if kind == "Receipt" {
                             div .field { label for=(id("cost")) { "Total cost" } input id=(id("cost")) type="text" inputmode="decimal" name="cost" required value=(get(kind, "cost")); }
-                            div .field { label for=(id("account")) { "Credit account" } (select("account", &id("account"), &accounts, &get(kind, "account"), Some("2110 Trade creditors (default)"))) }
+                            div .field { label for=(id("account")) { "Credit account" } (select("account", &id("account"), &accounts, &get(kind, "account"), Some("2130 Goods received not invoiced (default)"))) }
                         }
                         @if kind == "Adjustment" {
                             div .field { label for=(id("cost")) { "Unit cost of an increase (optional)" } input id=(id("cost")) type="text" inputmode="decimal" name="cost" value=(get(kind, "cost")); }
@@ -170,7 +170,7 @@ fn move_forms(
         }
     };
     html! {
-        (form("Receipt", "Receive goods", "Dr stock / Cr goods received (2110 by default), at the total cost.", "Receive"))
+        (form("Receipt", "Receive goods", "Dr stock / Cr goods received not invoiced (2130 by default), at the total cost.", "Receive"))
         (form("Delivery", "Deliver goods", "Issued at cost (FIFO or moving average): Dr cost of goods sold / Cr stock.", "Deliver"))
         (form("Transfer", "Transfer between warehouses", "At cost; the items' stock account is the same in both, so nothing is posted.", "Transfer"))
         (form("Adjustment", "Count adjustment", "Found more (+) or less (−) than the books say; an increase without a unit cost is valued at the current cost.", "Adjust"))

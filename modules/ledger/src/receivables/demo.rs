@@ -138,10 +138,10 @@ pub async fn seed(kernel: &Kernel, who: &Principal, today: Date) -> Result<usize
         &["Granite Wholesale", "Harbour Office Supply", "Iris Energy"],
     )
     .await?;
-    let (goods, services, stock, office, utilities) = (
+    let (goods, services, received, office, utilities) = (
         account(&chart, "4100")?,
         account(&chart, "4200")?,
-        account(&chart, "1300")?,
+        account(&chart, "2130")?,
         account(&chart, "6400")?,
         account(&chart, "6300")?,
     );
@@ -295,7 +295,7 @@ pub async fn seed(kernel: &Kernel, who: &Principal, today: Date) -> Result<usize
     // Supplier bills: stock, office supplies, energy; the older ones paid.
     for (i, s) in suppliers.iter().enumerate() {
         let (what, account, price) = match i {
-            0 => ("Widgets, pallet", stock, 180_000),
+            0 => ("Widgets received (see stock receipts)", received, 180_000),
             1 => ("Paper and toner", office, 21_000),
             _ => ("Electricity", utilities, 34_000),
         };

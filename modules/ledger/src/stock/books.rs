@@ -605,7 +605,8 @@ pub async fn save_item(
 /// Which move a [`MoveInput`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MoveType {
-    /// Goods in, at a total cost: Dr stock / Cr the counter account (2110 by default).
+    /// Goods in, at a total cost: Dr stock / Cr the counter account (2130 Goods received
+    /// not invoiced by default; the supplier's bill then debits 2130).
     Receipt,
     /// Goods out at cost: Dr cost of goods sold / Cr stock.
     Delivery,
@@ -660,7 +661,7 @@ pub struct MoveInput {
     /// A receipt's total cost, or an increase's cost per `unit` (minor units); `None`
     /// for other moves (an increase without one is valued at the current unit cost).
     pub cost: Option<i64>,
-    /// A receipt's credit account (default 2110) or an adjustment's other side (default
+    /// A receipt's credit account (default 2130) or an adjustment's other side (default
     /// the item's cost-of-goods-sold account).
     pub account: Option<u64>,
     /// The outside document: order, delivery note, count sheet.
@@ -698,7 +699,7 @@ pub async fn record_move(
     kernel.authorize(who, &STOCK_MOVE, Action::Create)?;
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     let counter = match (input.kind, input.account) {
-        (MoveType::Receipt, None) => Some(default_account(kernel, who, "2110", "account")?),
+        (MoveType::Receipt, None) => Some(default_account(kernel, who, "2130", "account")?),
         (MoveType::Receipt | MoveType::Adjustment, Some(a)) => Some(a),
         _ => None,
     };

@@ -37,19 +37,24 @@ fn balance(kernel: &Kernel, who: &Principal, code: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// The receivable control account equals the sum of the open items, and the aging
-/// adds up to them. (Trade creditors also take the demo's stock receipts, posted
-/// before their bills, so payables are checked through the aging only.)
+/// Each control account equals the sum of its open items, and the aging adds up to
+/// them. (Stock receipts credit 2130 Goods received not invoiced, so trade creditors
+/// hold billed amounts only.)
 fn assert_controls(kernel: &Kernel, who: &Principal) {
-    let items = ar::open_items(kernel, who, Ledger::Receivable).expect("items");
-    let open: i64 = items.iter().map(|i| i.booked_open).sum();
-    assert_eq!(
-        balance(kernel, who, "1210"),
-        open,
-        "1210 against the open items"
-    );
-    let aging = ar::aging(kernel, who, Ledger::Receivable, TODAY).expect("aging");
-    assert_eq!(aging.total, open, "the aging adds up to the open items");
+    for (ledger, code, sign) in [
+        (Ledger::Receivable, "1210", 1),
+        (Ledger::Payable, "2110", -1),
+    ] {
+        let items = ar::open_items(kernel, who, ledger).expect("items");
+        let open: i64 = items.iter().map(|i| i.booked_open).sum();
+        assert_eq!(
+            sign * balance(kernel, who, code),
+            open,
+            "{code} against the open items"
+        );
+        let aging = ar::aging(kernel, who, ledger, TODAY).expect("aging");
+        assert_eq!(aging.total, open, "the aging adds up to the open items");
+    }
 }
 
 #[tokio::test]
@@ -61,12 +66,10 @@ async fn invoices_and_payments_keep_the_control_accounts_equal_to_the_open_items
         .expect("demo books");
     assert_controls(&kernel, &who);
     let payables = ar::aging(&kernel, &who, Ledger::Payable, TODAY).expect("aging");
-    let open: i64 = ar::open_items(&kernel, &who, Ledger::Payable)
-        .expect("items")
-        .iter()
-        .map(|i| i.booked_open)
-        .sum();
-    assert!(open > 0 && payables.total == open, "{open} {payables:?}");
+    assert!(
+        payables.total > 0,
+        "the demo leaves bills open: {payables:?}"
+    );
     let aging = ar::aging(&kernel, &who, Ledger::Receivable, TODAY).expect("aging");
     assert!(
         aging.total > 0 && !aging.rows.is_empty(),
@@ -248,4 +251,195 @@ async fn invoices_and_payments_keep_the_control_accounts_equal_to_the_open_items
         .await
         .expect_err("module only");
     assert!(e.to_string().contains("credit note"), "{e}");
+}
+
+/// Random sets of documents — sales and purchase invoices (several taxes, prices with
+/// or without tax, some in euros), credit notes set against invoices, partial, full and
+/// over-payments, at other rates — posted through the store: every set's export passes
+/// the real `bean-check` and sums to our trial balance, and both control accounts equal
+/// their open items.
+#[tokio::test]
+async fn random_documents_agree_with_beancount() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    let seeds = std::env::var("NEXUS_LEDGER_DOC_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6u64);
+    for seed in 0..seeds {
+        let mut rng = StdRng::seed_from_u64(0xD0C5 + seed);
+        let (_dir, kernel, company) = open().await;
+        let who = Principal::system(company);
+        nexus_ledger::books::install_chart(&kernel, &who)
+            .await
+            .expect("chart");
+        let chart = nexus_ledger::books::chart(&kernel, &who).expect("chart");
+        let (vat_out, vat_in) = (
+            id(&chart, "2210").to_string(),
+            id(&chart, "1400").to_string(),
+        );
+        let mut taxes = Vec::new();
+        for (code, percent) in [("T20", "20"), ("T7", "7.7"), ("T0", "0")] {
+            let rec = kernel
+                .create(
+                    &who,
+                    &TAX,
+                    form(&[
+                        ("code", code),
+                        ("name", code),
+                        ("percent", percent),
+                        ("sales_account", &vat_out),
+                        ("purchase_account", &vat_in),
+                    ]),
+                )
+                .await
+                .expect("tax");
+            taxes.push(rec.id);
+        }
+        let mut customers = Vec::new();
+        let mut suppliers = Vec::new();
+        for i in 0..3 {
+            let c = kernel
+                .create(
+                    &who,
+                    &CUSTOMER,
+                    form(&[("name", &format!("C{i}")), ("status", "Active")]),
+                )
+                .await
+                .expect("customer");
+            customers.push(c.id);
+            let s = kernel
+                .create(
+                    &who,
+                    &nexus_kernel::builtin::SUPPLIER,
+                    form(&[("name", &format!("S{i}"))]),
+                )
+                .await
+                .expect("supplier");
+            suppliers.push(s.id);
+        }
+        let income = [id(&chart, "4100"), id(&chart, "4200")];
+        let expense = [id(&chart, "6300"), id(&chart, "6400"), id(&chart, "1300")];
+        let bank = id(&chart, "1120");
+        for _ in 0..rng.random_range(10..30) {
+            let day = date!(2026 - 01 - 01) + time::Duration::days(rng.random_range(0..320));
+            let euro = rng.random_bool(0.2);
+            let (currency, rate) = if euro {
+                let r = Rate::new(rng.random_range(90..130), 2).expect("rate");
+                (Some(Currency::EUR), Some(r))
+            } else {
+                (None, None)
+            };
+            match rng.random_range(0..10) {
+                0..=3 => {
+                    let sales = rng.random_bool(0.6);
+                    let credit = rng.random_bool(0.15);
+                    let kind = match (sales, credit) {
+                        (true, false) => DocumentKind::SalesInvoice,
+                        (true, true) => DocumentKind::SalesCreditNote,
+                        (false, false) => DocumentKind::PurchaseInvoice,
+                        (false, true) => DocumentKind::PurchaseCreditNote,
+                    };
+                    let lines = (0..rng.random_range(1..4))
+                        .map(|_| LineInput {
+                            description: "thing".into(),
+                            quantity: format!(
+                                "{}.{}",
+                                rng.random_range(1..20),
+                                rng.random_range(0..10)
+                            ),
+                            unit_price: rng.random_range(1..500_000),
+                            discount: if rng.random_bool(0.2) {
+                                "10".into()
+                            } else {
+                                String::new()
+                            },
+                            account: if sales {
+                                income[rng.random_range(0..income.len())]
+                            } else {
+                                expense[rng.random_range(0..expense.len())]
+                            },
+                            taxes: vec![taxes[rng.random_range(0..taxes.len())]],
+                        })
+                        .collect();
+                    let parties = if sales { &customers } else { &suppliers };
+                    ar::issue(
+                        &kernel,
+                        &who,
+                        DocumentInput {
+                            kind,
+                            party: parties[rng.random_range(0..parties.len())],
+                            date: day,
+                            currency,
+                            rate,
+                            terms: "net30".into(),
+                            prices_include_tax: rng.random_bool(0.3),
+                            reference: String::new(),
+                            lines,
+                        },
+                    )
+                    .await
+                    .expect("document");
+                }
+                _ => {
+                    // Pay some of an open invoice, at the invoice's currency.
+                    let ledger = if rng.random_bool(0.6) {
+                        Ledger::Receivable
+                    } else {
+                        Ledger::Payable
+                    };
+                    let items: Vec<_> = ar::open_items(&kernel, &who, ledger)
+                        .expect("items")
+                        .into_iter()
+                        .filter(|i| {
+                            i.open > 0
+                                && matches!(i.id, nexus_ledger::receivables::ItemId::Document(_))
+                        })
+                        .collect();
+                    if items.is_empty() {
+                        continue;
+                    }
+                    let item = &items[rng.random_range(0..items.len())];
+                    let nexus_ledger::receivables::ItemId::Document(doc) = item.id else {
+                        continue;
+                    };
+                    let allocate = match rng.random_range(0..3) {
+                        0 => item.open,
+                        _ => rng.random_range(1..=item.open),
+                    };
+                    let extra = if rng.random_bool(0.15) {
+                        rng.random_range(1..10_000)
+                    } else {
+                        0
+                    };
+                    let foreign = item.currency != Currency::CHF && item.currency != Currency::USD;
+                    let rate =
+                        foreign.then(|| Rate::new(rng.random_range(90..130), 2).expect("rate"));
+                    ar::pay(
+                        &kernel,
+                        &who,
+                        PaymentInput {
+                            kind: match ledger {
+                                Ledger::Receivable => PaymentKind::CustomerReceipt,
+                                Ledger::Payable => PaymentKind::SupplierPayment,
+                            },
+                            party: item.party,
+                            date: day.max(item.date),
+                            currency: Some(item.currency),
+                            amount: allocate + extra,
+                            rate,
+                            bank_account: bank,
+                            reference: String::new(),
+                            allocations: vec![(doc, allocate)],
+                        },
+                    )
+                    .await
+                    .expect("payment");
+                }
+            }
+        }
+        assert_controls(&kernel, &who);
+        super::assert_beancount_agrees(&kernel, &who);
+    }
 }

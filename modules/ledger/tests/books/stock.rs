@@ -27,7 +27,7 @@ struct Shop {
     west: u64,
     stock_account: u64,
     cogs: u64,
-    creditors: u64,
+    goods_received: u64,
 }
 
 async fn shop(kernel: &Kernel, who: &Principal) -> Shop {
@@ -55,7 +55,7 @@ async fn shop(kernel: &Kernel, who: &Principal) -> Shop {
         west,
         stock_account: id("1300"),
         cogs: id("5100"),
-        creditors: id("2110"),
+        goods_received: id("2130"),
     }
 }
 
@@ -180,8 +180,8 @@ async fn fifo_through_the_store_posts_its_entries_and_survives_a_restart() {
     let entry = first.entry.as_ref().expect("an entry").id;
     assert_eq!(
         lines(&kernel, &who, entry),
-        vec![(s.stock_account, 100_000), (s.creditors, -100_000)],
-        "Dr stock / Cr trade creditors"
+        vec![(s.stock_account, 100_000), (s.goods_received, -100_000)],
+        "Dr stock / Cr goods received not invoiced"
     );
     assert_eq!(
         first.record.get("entry").as_ref_id(),

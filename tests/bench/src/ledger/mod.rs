@@ -266,7 +266,7 @@ fn notes() -> Vec<String> {
         "postgres writes one audit and one outbox row per entry where nexus writes five of \
          each (one per record): this favours postgres."
             .to_string(),
-        "trial balance: nexus reads the chart (49 accounts) and its maintained totals and \
+        "trial balance: nexus reads the chart of accounts and its maintained totals and \
          returns every account with group roll-ups; postgres's first query reads its \
          maintained balances, the second sums the journal lines (what a ledger without \
          maintained totals does). The postgres books are bulk-loaded with the same entries; \
