@@ -193,6 +193,12 @@ async fn a_bookkeeper_invoices_gets_paid_and_chases_the_rest() {
     let (status, body) = page(&api, "/ledger/aging?ledger=sideways").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
+    // The demo's first sale shows the goods that left the warehouse for it.
+    let first = first_id(&api, "/api/v1/invoice?f.number=INV-000001").await;
+    let (status, first_page) = page(&api, &format!("/ledger/invoices/{first}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(first_page.contains("Goods moved for it"), "{first_page}");
+
     // Reminder letters for what is overdue.
     let (status, letters) = page(&api, "/ledger/reminders").await;
     assert_eq!(status, StatusCode::OK);

@@ -164,6 +164,37 @@ async fn an_accountant_posts_checks_and_exports_the_books() {
     let entry = api.json(&format!("/api/v1/journal_entry/{id}")).await;
     assert_eq!(entry["status"], "Cancelled", "{entry}");
 
+    // Any number of lines: "More lines" adds rows, and a line typed in row 8 posts.
+    let (status, _, more) = form(
+        &api,
+        "/ledger/journal",
+        &[
+            ("action", "more"),
+            ("narration", "Split"),
+            ("account_7", rent_s.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        more.contains("name=\"account_13\"") && more.contains("Split"),
+        "{more}"
+    );
+    let (status, _, body) = form(
+        &api,
+        "/ledger/journal",
+        &[
+            ("date", day.as_str()),
+            ("narration", "Eight lines down"),
+            ("account_0", rent_s.as_str()),
+            ("debit_0", "1.00"),
+            ("account_7", bank_s.as_str()),
+            ("credit_7", "1.00"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+
     // A draft: saved unbalanced, shown as a draft, posting refused, then fixed and posted.
     let draft_fields = [
         ("date", day.as_str()),

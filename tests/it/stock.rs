@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{Api, TestServer, boot};
+use crate::common::{Api, TestServer, api_error, boot};
 
 /// Today on the server's clock (always in the demo's open fiscal year).
 fn today(s: &TestServer) -> String {
@@ -190,6 +190,15 @@ async fn a_storekeeper_receives_delivers_and_the_report_agrees_with_the_books() 
     let moved: Value = res.json().await.expect("json");
     assert_eq!(moved["value"], "10.00", "{moved}");
     assert!(moved["entry"].as_u64().is_some(), "{moved}");
+    // A move names the invoice it was for; an unknown one is refused.
+    let res = api
+        .post(
+            "/api/v1/ledger/stock/moves",
+            &json!({ "kind": "delivery", "date": day, "item": item, "warehouse": main, "qty": "1", "document": 999_999 }),
+        )
+        .await;
+    let e = api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+    assert!(e.to_string().contains("no invoice #999999"), "{e}");
     let res = api
         .post(
             "/api/v1/ledger/stock/moves",

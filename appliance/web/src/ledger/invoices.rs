@@ -13,6 +13,7 @@ use nexus_kernel::{EntityDef, KernelError, ListQuery, Principal, Record, Value, 
 use nexus_ledger::receivables::books::{self as ar, DocumentInput, LineInput, PaymentInput};
 use nexus_ledger::receivables::entities::{ALLOCATION, INVOICE, INVOICE_LINE, TAX};
 use nexus_ledger::receivables::{DocumentKind, Ledger, PaymentKind};
+use nexus_ledger::stock::entities::STOCK_MOVE;
 use nexus_ledger::{Currency, Rate};
 use serde_json::{Value as J, json};
 use time::Date;
@@ -360,6 +361,7 @@ pub async fn show_document(
         _ => 0,
     });
     let allocations = by(&ALLOCATION, "invoice")?;
+    let moves = by(&STOCK_MOVE, "document")?;
     let kind = rec.get("kind").as_text().and_then(ar::document_kind);
     let party = kind.map(|k| party_def(k.ledger()));
     let party_link = party.and_then(|(def, f)| {
@@ -426,6 +428,25 @@ pub async fn show_document(
                         tr { th colspan="6" { "Tax" } th .num { (money_text(rec.get("tax"))) } }
                         tr { th colspan="6" { "Total " (currency) } th .num { (money_text(rec.get("total"))) } }
                         tr { th colspan="6" { "Open" } th .num { (money_text(rec.get("open"))) } }
+                    }
+                }
+            }
+        }
+        @if !moves.is_empty() {
+            div .card .spaced {
+                h2 { "Goods moved for it" }
+                table {
+                    thead { tr { th { "Move" } th { "Kind" } th { "Date" } th .num { "Quantity" } th .num { "Value" } } }
+                    tbody {
+                        @for m in &moves {
+                            tr {
+                                td { a href={ "/e/stock_move/" (m.id) } { (m.title(&STOCK_MOVE)) } }
+                                td { (m.get("kind").display()) }
+                                td { (m.get("date").display()) }
+                                td .num { (m.get("qty").display()) " " (m.get("unit").display()) }
+                                td .num { (money_text(m.get("value"))) }
+                            }
+                        }
                     }
                 }
             }

@@ -51,8 +51,27 @@ pub use stock::{
 };
 pub use years::{close_year, open_year, years_page};
 
-/// How many line rows the journal-entry form shows.
+/// How many line rows the journal-entry form shows at least; "More lines" adds as many.
 const LINE_ROWS: usize = 6;
+
+/// The most line rows a form may carry (an entry through the API may have more).
+const MAX_LINE_ROWS: usize = 500;
+
+/// How many line rows to show for what was typed: every typed row, then room for more.
+fn line_rows(typed: &Typed<'_>, more: bool) -> usize {
+    let last_typed = typed
+        .0
+        .iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .filter_map(|(k, _)| {
+            k.rsplit_once('_')
+                .and_then(|(_, n)| n.parse::<usize>().ok())
+        })
+        .max()
+        .map_or(0, |n| n + 1);
+    let rows = last_typed.max(LINE_ROWS);
+    if more { rows + LINE_ROWS } else { rows }.min(MAX_LINE_ROWS)
+}
 
 /// How many recent entries the ledger home lists.
 const RECENT: usize = 20;
@@ -293,7 +312,7 @@ fn journal_form(
                 table .lines {
                     thead { tr { th { "#" } th { "Account" } th .num { "Debit" } th .num { "Credit" } th { "Memo" } } }
                     tbody {
-                        @for i in 0..LINE_ROWS {
+                        @for i in 0..line_rows(typed, typed.get("action") == "more") {
                             @let account = typed.get(&format!("account_{i}")).to_string();
                             tr {
                                 td { (i + 1) }
@@ -319,6 +338,7 @@ fn journal_form(
             div .form-actions {
                 button .primary type="submit" name="action" value="post" { "Post entry" }
                 button type="submit" name="action" value="draft" { "Save as draft" }
+                button type="submit" name="action" value="more" formnovalidate { "More lines" }
                 a .button href="/m/ledger" { "Cancel" }
             }
         }
@@ -404,7 +424,7 @@ fn entry_from_form(pairs: &[(String, String)]) -> Result<EntryInput, FieldErrors
         .ok();
     let mut lines = Vec::new();
     let mut line_errors = Vec::new();
-    for i in 0..LINE_ROWS {
+    for i in 0..MAX_LINE_ROWS {
         let (account, debit, credit, memo) = (
             get(&format!("account_{i}")).trim(),
             get(&format!("debit_{i}")),
@@ -468,6 +488,11 @@ pub async fn post_journal(
         Some(d) => Some(parse_id(d)?),
         None => None,
     };
+    if field(&pairs, "action") == Some("more") {
+        let chart = books::chart(&state.kernel, auth.who())?;
+        let form = journal_form(&auth, &chart, &Typed(&pairs), today(&state), None);
+        return Ok(journal_page(&auth, form).into_response());
+    }
     let save_only = field(&pairs, "action") == Some("draft");
     let who = auth.who();
     let result = match entry_from_form(&pairs) {

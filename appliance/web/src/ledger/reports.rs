@@ -187,7 +187,8 @@ fn page(
             "Download: "
             a href=(download(query, "pdf")) { "PDF" } " · "
             a href=(download(query, "xlsx")) { "Excel" } " · "
-            a href=(download(query, "json")) { "JSON" }
+            a href=(download(query, "json")) { "JSON" } " · "
+            a href="/ledger/export.beancount" { "All books (beancount)" }
         }
         @if let Some(w) = warning {
             div .form-error role="alert" { (w) }

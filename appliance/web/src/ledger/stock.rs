@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use nexus_kernel::{Action, FieldErrors, KernelError, ListQuery, Record, parse_money};
 use nexus_ledger::books as ledger_books;
+use nexus_ledger::receivables::entities::INVOICE;
 use nexus_ledger::stock::books::{self as stock, ItemInput, MoveInput, MoveType};
 use nexus_ledger::stock::entities::{METHODS, STOCK_ITEM, STOCK_MOVE, WAREHOUSE};
 use nexus_ledger::stock::{NegativeStockPolicy, Quantity, ValuationMethod};
@@ -87,6 +88,8 @@ fn account_options(chart: &Chart) -> Vec<(String, String)> {
 struct Lists {
     items: Vec<Record>,
     warehouses: Vec<Record>,
+    /// The latest invoices, to link a move to.
+    invoices: Vec<Record>,
     chart: Chart,
 }
 
@@ -95,6 +98,18 @@ fn lists(state: &AppState, auth: &Auth) -> Result<Lists, WebError> {
     Ok(Lists {
         items: state.kernel.list(who, &STOCK_ITEM, &all())?.rows,
         warehouses: state.kernel.list(who, &WAREHOUSE, &all())?.rows,
+        invoices: state
+            .kernel
+            .list(
+                who,
+                &INVOICE,
+                &ListQuery {
+                    descending: true,
+                    limit: 200,
+                    ..Default::default()
+                },
+            )?
+            .rows,
         chart: ledger_books::chart(&state.kernel, who)?,
     })
 }
@@ -119,6 +134,9 @@ fn move_forms(
     let items = options(&lists.items, item_label);
     let warehouses = options(&lists.warehouses, |r| r.title(&WAREHOUSE));
     let accounts = account_options(&lists.chart);
+    let documents = options(&lists.invoices, |r| {
+        format!("{} · {}", r.title(&INVOICE), r.get("kind").display())
+    });
     let kind_typed = field(typed, "kind").unwrap_or("");
     let get = |kind: &str, name: &str| -> String {
         if kind_typed.eq_ignore_ascii_case(kind) {
@@ -163,6 +181,7 @@ fn move_forms(
                             div .field { label for=(id("account")) { "Other side" } (select("account", &id("account"), &accounts, &get(kind, "account"), Some("The item's cost of goods sold (default)"))) }
                         }
                         div .field { label for=(id("reference")) { "Reference" } input id=(id("reference")) type="text" name="reference" maxlength="40" value=(get(kind, "reference")); }
+                        div .field { label for=(id("document")) { "Invoice" } (select("document", &id("document"), &documents, &get(kind, "document"), Some("—"))) }
                     }
                     div .form-actions { button .primary type="submit" { (button) } }
                 }
@@ -328,6 +347,7 @@ fn move_from(get: &dyn Fn(&str) -> String) -> Result<MoveInput, FieldErrors> {
         raw => parse_money(raw).map_err(|m| errors.push("cost", m)).ok(),
     };
     let account = optional_id(&get("account"), "account", &mut errors);
+    let document = optional_id(&get("document"), "document", &mut errors);
     match (kind, date, item, warehouse, qty) {
         (Some(kind), Some(date), Some(item), Some(warehouse), Some(qty)) if errors.is_empty() => {
             Ok(MoveInput {
@@ -341,6 +361,7 @@ fn move_from(get: &dyn Fn(&str) -> String) -> Result<MoveInput, FieldErrors> {
                 cost,
                 account,
                 reference: get("reference").trim().to_owned(),
+                document,
             })
         }
         _ => Err(errors),
@@ -913,6 +934,7 @@ pub async fn api_post_move(
         "cost",
         "account",
         "reference",
+        "document",
     ] {
         let value = match obj.get(key) {
             None | Some(J::Null) => String::new(),

@@ -194,6 +194,10 @@ pub async fn seed(kernel: &Kernel, who: &Principal, today: Date) -> Result<usize
             sales.push((c.id, doc));
         }
     }
+    // The goods of the first sale leave the warehouse against its invoice.
+    if let Some((_, first)) = sales.first() {
+        deliver_for(kernel, who, first, today).await?;
+    }
     // Most invoices paid in full, some in part, the latest left open.
     for (k, (customer, doc)) in sales.iter().enumerate() {
         let total = match doc.get("total") {
@@ -346,4 +350,48 @@ pub async fn seed(kernel: &Kernel, who: &Principal, today: Date) -> Result<usize
         }
     }
     Ok(issued)
+}
+
+/// Delivers one widget (item W-100, when the stock demo made it and it is on hand)
+/// against `invoice`, so its page shows the goods moved for it.
+async fn deliver_for(
+    kernel: &Kernel,
+    who: &Principal,
+    invoice: &Record,
+    today: Date,
+) -> Result<(), KernelError> {
+    use crate::stock::Quantity;
+    use crate::stock::books::{self as stock, MoveInput, MoveType};
+    let state = stock::stock(kernel, who)?;
+    let one = Quantity::parse("1").map_err(|e| KernelError::Internal(e.to_string()))?;
+    let Some(position) = state
+        .positions
+        .values()
+        .find(|p| state.items.get(&p.item).is_some_and(|i| i.code == "W-100") && p.qty >= one)
+    else {
+        return Ok(());
+    };
+    let date = match invoice.get("date") {
+        nexus_kernel::Value::Date(d) => *d,
+        _ => today,
+    };
+    stock::record_move(
+        kernel,
+        who,
+        MoveInput {
+            kind: MoveType::Delivery,
+            date,
+            item: position.item,
+            warehouse: position.warehouse,
+            to_warehouse: None,
+            qty: one,
+            unit: String::new(),
+            cost: None,
+            account: None,
+            reference: invoice.title(&super::entities::INVOICE),
+            document: Some(invoice.id),
+        },
+    )
+    .await?;
+    Ok(())
 }

@@ -666,6 +666,8 @@ pub struct MoveInput {
     pub account: Option<u64>,
     /// The outside document: order, delivery note, count sheet.
     pub reference: String,
+    /// The sales or purchase invoice the goods moved for, if any.
+    pub document: Option<u64>,
 }
 
 /// What a move command wrote.
@@ -904,6 +906,18 @@ fn apply(
         ("reference", Value::Text(reference)),
         ("status", Value::Text("Done".into())),
     ]);
+    if let Some(doc) = input.document {
+        if cmd
+            .load(&crate::receivables::entities::INVOICE, doc)?
+            .is_none()
+        {
+            return Err(KernelError::invalid(
+                "document",
+                format!("there is no invoice #{doc} in your company"),
+            ));
+        }
+        values.insert("document", Value::Ref(doc));
+    }
     if !mv.price_difference.is_zero() {
         values.insert(
             "price_difference",
@@ -1063,6 +1077,7 @@ pub async fn cancel_move(
                 cost: (kind == MoveType::Receipt).then_some(value),
                 account: None,
                 reference: format!("Cancels {number}"),
+                document: None,
             };
             let moved = apply(cmd, &input, &booking)?;
             cmd.update(
@@ -1298,6 +1313,7 @@ pub async fn seed_demo(
             cost,
             account: None,
             reference,
+            document: None,
         }
     };
     let mut moves = Vec::new();

@@ -162,6 +162,10 @@ pub static STOCK_MOVE: EntityDef = EntityDef {
         .list(),
         FieldDef::new("reverses", "Reverses", FieldKind::Ref("stock_move")).indexed(),
         FieldDef::new("reversed_by", "Reversed by", FieldKind::Ref("stock_move")),
+        FieldDef::new("document", "Document", FieldKind::Ref("invoice"))
+            .indexed()
+            .list()
+            .help("The sales or purchase invoice the goods moved for."),
     ],
     title_field: "number",
     search_fields: &["number", "reference"],

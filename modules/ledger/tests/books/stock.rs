@@ -89,6 +89,7 @@ fn mv(kind: MoveType, item: u64, warehouse: u64, q: &str, unit: &str) -> MoveInp
         cost: None,
         account: None,
         reference: String::new(),
+        document: None,
     }
 }
 
