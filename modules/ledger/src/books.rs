@@ -30,8 +30,9 @@ use time::Date;
 
 use crate::entities::{ACCOUNT, JOURNAL_ENTRY, JOURNAL_LINE, class_name, class_of, type_of};
 use crate::{
-    Account, BalanceSheet, Chart, Currency, EntryKind, JournalEntry, LedgerError, Line, LockDate,
-    PeriodKey, PeriodTotals, PostedEntry, ProfitAndLoss, Totals, TrialBalanceRow, Turnover,
+    Account, BalanceSheet, Chart, Currency, EntryKind, Foreign, JournalEntry, LedgerError, Line,
+    LockDate, PeriodKey, PeriodTotals, PostedEntry, ProfitAndLoss, Totals, TrialBalanceRow,
+    Turnover,
 };
 
 /// A journal entry as a person or program submits it.
@@ -50,6 +51,9 @@ pub struct LineInput {
     pub debit: i64,
     pub credit: i64,
     pub memo: String,
+    /// For a line in a foreign (transaction) currency: its amount there, with the sign
+    /// of the line, and the rate; the company amount must be that amount at the rate.
+    pub foreign: Option<Foreign>,
 }
 
 pub(crate) fn refuse(e: LedgerError) -> KernelError {
@@ -261,17 +265,19 @@ pub(crate) fn post_in(
     kind: EntryKind,
     reverses: Option<u64>,
 ) -> Result<Record, KernelError> {
-    post_into(cmd, input, kind, reverses, None)
+    post_into(cmd, input, kind, reverses, None, None)
 }
 
 /// Posts `input`; with `draft`, that draft's record becomes the posted entry (same id,
-/// a journal number instead of its draft number).
+/// a journal number instead of its draft number); `source` names the document posting
+/// it, if any.
 pub(crate) fn post_into(
     cmd: &mut Command<'_, '_, '_>,
     input: EntryInput,
     kind: EntryKind,
     reverses: Option<u64>,
     draft: Option<u64>,
+    source: Option<&str>,
 ) -> Result<Record, KernelError> {
     let company = cmd.who().company;
     let company_rec = cmd.require(&builtin::COMPANY, company)?;
@@ -287,7 +293,11 @@ pub(crate) fn post_into(
         lines: input
             .lines
             .iter()
-            .map(|l| Line::debit(l.account, l.debit - l.credit))
+            .map(|l| Line {
+                account: l.account,
+                amount: l.debit - l.credit,
+                foreign: l.foreign,
+            })
             .collect(),
     };
     // The year-end closing entry is dated on the year's last day, which period close
@@ -319,6 +329,9 @@ pub(crate) fn post_into(
     if let Some(r) = reverses {
         values.insert("reverses", Value::Ref(r));
     }
+    if let Some(source) = source {
+        values.insert("source", Value::Text(source.to_owned()));
+    }
     let rec = match draft {
         Some(id) => cmd.update(&JOURNAL_ENTRY, id, values)?,
         None => cmd.create(&JOURNAL_ENTRY, values)?,
@@ -333,6 +346,9 @@ pub(crate) fn post_into(
                 ("account", Value::Ref(l.account)),
                 ("debit", money_or_empty(l.debit)),
                 ("credit", money_or_empty(l.credit)),
+                ("currency", foreign_currency(&l)),
+                ("amount_fx", foreign_amount(&l)),
+                ("rate", foreign_rate(&l)),
                 ("memo", Value::Text(l.memo)),
                 ("line", Value::Int(i as i64 + 1)),
             ]),
@@ -353,12 +369,14 @@ pub(crate) fn post_into(
 }
 
 /// Posts a draft the domain built (an invoice's, a payment's, a stock move's entry) in
-/// the running command: its company-currency lines, as a regular entry. Returns the
-/// entry's record. The draft's `id` and `currency` are ignored (the store numbers the
-/// entry; the company's currency is checked by posting).
+/// the running command, as a regular entry whose `source` names the document that
+/// posted it (`"invoice INV-000004"`): such an entry is undone through its document,
+/// never cancelled on its own. Returns the entry's record. The draft's `id` and
+/// `currency` are ignored (the store numbers the entry; posting checks the currency).
 pub(crate) fn post_draft(
     cmd: &mut Command<'_, '_, '_>,
     draft: &JournalEntry,
+    source: &str,
 ) -> Result<Record, KernelError> {
     let input = EntryInput {
         date: draft.date,
@@ -367,7 +385,7 @@ pub(crate) fn post_draft(
         lines: line_inputs(&draft.lines),
     };
     check_input(&input)?;
-    post_in(cmd, input, EntryKind::Regular, None)
+    post_into(cmd, input, EntryKind::Regular, None, None, Some(source))
 }
 
 /// The domain's signed lines as debits and credits.
@@ -379,8 +397,47 @@ pub(crate) fn line_inputs(lines: &[Line]) -> Vec<LineInput> {
             debit: l.amount.max(0),
             credit: l.amount.min(0).saturating_neg(),
             memo: String::new(),
+            foreign: l.foreign,
         })
         .collect()
+}
+
+fn foreign_currency(l: &LineInput) -> Value {
+    l.foreign.map_or(Value::Empty, |f| {
+        Value::Text(f.amount.currency().code().to_owned())
+    })
+}
+
+/// The foreign amount as a positive number of the transaction currency's minor units.
+fn foreign_amount(l: &LineInput) -> Value {
+    l.foreign.map_or(Value::Empty, |f| {
+        Value::Money(f.amount.minor().saturating_abs())
+    })
+}
+
+fn foreign_rate(l: &LineInput) -> Value {
+    l.foreign
+        .map_or(Value::Empty, |f| Value::Text(f.rate.to_string()))
+}
+
+/// A journal line record's foreign amount and rate, if it has them.
+fn foreign_of(rec: &Record, debit_side: bool) -> Result<Option<Foreign>, KernelError> {
+    let (Some(code), Value::Money(minor), Some(rate)) = (
+        rec.get("currency").as_text(),
+        rec.get("amount_fx"),
+        rec.get("rate").as_text(),
+    ) else {
+        return Ok(None);
+    };
+    let damaged = |e: LedgerError| {
+        KernelError::Internal(format!("journal line #{}'s foreign amount: {e}", rec.id))
+    };
+    let currency = Currency::new(code).map_err(damaged)?;
+    let signed = if debit_side { *minor } else { -*minor };
+    Ok(Some(Foreign {
+        amount: crate::Money::new(signed, currency),
+        rate: crate::Rate::parse(rate).map_err(damaged)?,
+    }))
 }
 
 fn money_or_empty(minor: i64) -> Value {
@@ -416,6 +473,13 @@ pub async fn cancel(
                     original.title(&JOURNAL_ENTRY)
                 )));
             }
+            if let Some(source) = original.get("source").as_text().filter(|s| !s.is_empty()) {
+                return Err(KernelError::Conflict(format!(
+                    "{} was posted by {source}; undo it there (a credit note for an \
+                     invoice, a refund for a payment, the reverse move for stock)",
+                    original.title(&JOURNAL_ENTRY)
+                )));
+            }
             if original.get("kind").as_text() == Some("Reversal") {
                 return Err(KernelError::Conflict(
                     "a reversal cannot itself be cancelled; post a new entry instead".into(),
@@ -431,11 +495,20 @@ pub async fn cancel(
                     Value::Money(m) => *m,
                     _ => 0,
                 };
+                // The reversal's foreign amount is the original's, negated.
+                let foreign = match foreign_of(&line, amount("debit") != 0)? {
+                    Some(f) => Some(Foreign {
+                        amount: f.amount.checked_neg().map_err(refuse)?,
+                        rate: f.rate,
+                    }),
+                    None => None,
+                };
                 lines.push(LineInput {
                     account: line.get("account").as_ref_id().unwrap_or_default(),
                     debit: amount("credit"),
                     credit: amount("debit"),
                     memo: line.get("memo").as_text().unwrap_or_default().to_owned(),
+                    foreign,
                 });
             }
             let number = original.title(&JOURNAL_ENTRY);
@@ -604,10 +677,12 @@ pub fn export_beancount(kernel: &Kernel, who: &Principal) -> Result<String, Kern
             Value::Int(n) => *n,
             _ => 0,
         };
-        lines
-            .entry(entry)
-            .or_default()
-            .push((n, Line::debit(account, amount("debit") - amount("credit"))));
+        let line = Line {
+            account,
+            amount: amount("debit") - amount("credit"),
+            foreign: foreign_of(&l, amount("debit") != 0)?,
+        };
+        lines.entry(entry).or_default().push((n, line));
     }
     let company = kernel.get(who, &builtin::COMPANY, who.company)?;
     let mut posted = Vec::with_capacity(entries.len());

@@ -163,6 +163,7 @@ fn entry(date: Date, narration: &str, reference: &str, lines: &[(u64, i64)]) -> 
                 debit: amount.max(0),
                 credit: (-amount).max(0),
                 memo: String::new(),
+                foreign: None,
             })
             .collect(),
     }

@@ -64,6 +64,7 @@ fn decode(bytes: &[u8]) -> Result<Vec<LineInput>, KernelError> {
             debit,
             credit,
             memo,
+            foreign: None,
         });
     }
     Ok(lines)
@@ -173,7 +174,7 @@ pub async fn post(kernel: &Kernel, who: &Principal, id: u64) -> Result<Record, K
                 lines,
             };
             check_input(&input)?;
-            let posted = post_into(cmd, input, EntryKind::Regular, None, Some(id))?;
+            let posted = post_into(cmd, input, EntryKind::Regular, None, Some(id), None)?;
             cmd.delete(Table::Ledger, key);
             Ok(posted)
         })
@@ -208,12 +209,14 @@ mod tests {
                 debit: 12_345,
                 credit: 0,
                 memo: "Miete März — Büro".into(),
+                foreign: None,
             },
             LineInput {
                 account: 9,
                 debit: 0,
                 credit: 12_345,
                 memo: String::new(),
+                foreign: None,
             },
         ];
         let back = decode(&encode(&lines)).unwrap();

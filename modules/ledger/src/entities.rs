@@ -144,6 +144,9 @@ pub static JOURNAL_ENTRY: EntityDef = EntityDef {
             "Reversed by",
             FieldKind::Ref("journal_entry"),
         ),
+        text("source", "Posted by", 60)
+            .list()
+            .help("The document that posted it (an invoice, a payment, a stock move)."),
     ],
     title_field: "number",
     search_fields: &["number", "narration", "reference"],
@@ -189,6 +192,13 @@ pub static JOURNAL_LINE: EntityDef = EntityDef {
             },
         )
         .required(),
+        text("currency", "Currency", 3)
+            .list()
+            .help("For a line in a foreign currency: that currency."),
+        FieldDef::new("amount_fx", "Foreign amount", FieldKind::Money)
+            .list()
+            .help("The line's amount in its foreign currency."),
+        text("rate", "Rate", 24).help("Company currency per unit of the foreign currency."),
     ],
     title_field: "memo",
     search_fields: &["memo"],

@@ -462,6 +462,7 @@ fn entry_from_form(pairs: &[(String, String)]) -> Result<EntryInput, FieldErrors
                 debit,
                 credit,
                 memo: memo.trim().to_string(),
+                foreign: None,
             });
         }
     }
@@ -580,6 +581,7 @@ pub async fn show_journal(
     let posted = rec.get("status").as_text() == Some("Posted");
     let cancellable = posted
         && rec.get("kind").as_text() != Some("Reversal")
+        && rec.get("source").is_empty()
         && who.can(JOURNAL_ENTRY.name, Action::Create);
     let (debits, credits) = lines.iter().fold((0i64, 0i64), |(d, c), l| {
         (
@@ -620,6 +622,7 @@ pub async fn show_journal(
                 dt { "Narration" } dd { (rec.get("narration").display()) }
                 dt { "Reference" } dd { (rec.get("reference").display()) }
                 dt { "Status" } dd { (rec.get("status").display()) }
+                @if !rec.get("source").is_empty() { dt { "Posted by" } dd { (rec.get("source").display()) } }
                 @if let Some(l) = link(rec.get("reverses")) { dt { "Reverses" } dd { (l) } }
                 @if let Some(l) = link(rec.get("reversed_by")) { dt { "Reversed by" } dd { (l) } }
             }
@@ -873,6 +876,7 @@ fn entry_from_json(obj: &serde_json::Map<String, J>) -> Result<EntryInput, WebEr
                 debit,
                 credit,
                 memo,
+                foreign: None,
             }),
             (d, c) => line_errors.extend(d.err().into_iter().chain(c.err())),
         }

@@ -938,12 +938,14 @@ pub async fn create_entry(
                         debit: bank_side.0,
                         credit: bank_side.1,
                         memo: String::new(),
+                        foreign: None,
                     },
                     LineInput {
                         account: counter,
                         debit: counter_side.0,
                         credit: counter_side.1,
                         memo: String::new(),
+                        foreign: None,
                     },
                 ],
             };

@@ -510,7 +510,7 @@ pub async fn issue(
                 party.title(party_def)
             );
             entry.reference = number.clone();
-            let posted = post_draft(cmd, &entry)?;
+            let posted = post_draft(cmd, &entry, &format!("invoice {number}"))?;
             let tax_total: i64 = totals.taxes.iter().map(|t| t.tax).sum();
             let mut values = BTreeMap::from([
                 ("number", Value::Text(number.clone())),
@@ -721,7 +721,7 @@ pub async fn pay(
                 input.kind.label(),
                 party.title(party_def)
             );
-            let posted = post_draft(cmd, &entry)?;
+            let posted = post_draft(cmd, &entry, &format!("payment {number}"))?;
             let unallocated = settlement
                 .items
                 .iter()
@@ -836,7 +836,11 @@ pub async fn allocate_credit_note(
             )
             .map_err(|e| KernelError::invalid("allocations", e.to_string()))?;
             if let Some(entry) = &settlement.entry {
-                post_draft(cmd, entry)?;
+                post_draft(
+                    cmd,
+                    entry,
+                    &format!("credit note {}", credit_rec.title(&INVOICE)),
+                )?;
             }
             apply(cmd, &settlement, None, date)
         })

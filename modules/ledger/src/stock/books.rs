@@ -872,7 +872,11 @@ fn apply(
             } else {
                 truncate(&format!("{number} {reference}"), 60)
             };
-            Some(books::post_draft(cmd, &je)?)
+            Some(books::post_draft(
+                cmd,
+                &je,
+                &format!("stock move {number}"),
+            )?)
         }
         None => None,
     };

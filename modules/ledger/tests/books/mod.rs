@@ -49,6 +49,7 @@ fn line(account: u64, debit: i64, credit: i64) -> LineInput {
         debit,
         credit,
         memo: String::new(),
+        foreign: None,
     }
 }
 

@@ -155,6 +155,12 @@ async fn invoices_and_payments_keep_the_control_accounts_equal_to_the_open_items
     assert!(inv.title(&INVOICE).starts_with("INV-"));
     assert_eq!(inv.get("due"), &Value::Date(date!(2026 - 12 - 23)));
     assert_controls(&kernel, &who);
+    // Its entry is undone through the invoice (a credit note), never on its own.
+    let je = inv.get("journal_entry").as_ref_id().expect("entry");
+    let e = nexus_ledger::books::cancel(&kernel, &who, je, TODAY)
+        .await
+        .expect_err("posted by the invoice");
+    assert!(e.to_string().contains("was posted by invoice INV-"), "{e}");
 
     let before = tb(&kernel, &who).1;
     let payment = |party: u64, amount: i64, allocations: Vec<(u64, i64)>| PaymentInput {
@@ -267,6 +273,7 @@ async fn random_documents_agree_with_beancount() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(6u64);
+    let mut foreign_lines = 0;
     for seed in 0..seeds {
         let mut rng = StdRng::seed_from_u64(0xD0C5 + seed);
         let (_dir, kernel, company) = open().await;
@@ -441,5 +448,16 @@ async fn random_documents_agree_with_beancount() {
         }
         assert_controls(&kernel, &who);
         super::assert_beancount_agrees(&kernel, &who);
+        // Foreign documents keep both amounts on their journal lines.
+        let eur = nexus_kernel::ListQuery {
+            filters: vec![("currency".into(), "EUR".into())],
+            limit: 1,
+            ..Default::default()
+        };
+        foreign_lines += kernel
+            .list(&who, &nexus_ledger::entities::JOURNAL_LINE, &eur)
+            .expect("lines")
+            .total;
     }
+    assert!(foreign_lines > 0, "the sets include documents in euros");
 }

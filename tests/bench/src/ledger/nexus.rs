@@ -138,6 +138,7 @@ impl Poster {
                 debit: l.debit,
                 credit: l.credit,
                 memo: String::new(),
+                foreign: None,
             });
         }
         let input = EntryInput {
