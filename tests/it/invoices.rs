@@ -166,6 +166,12 @@ async fn a_bookkeeper_invoices_gets_paid_and_chases_the_rest() {
         .await;
     let rows = aging["rows"].as_array().expect("rows");
     assert!(!rows.is_empty(), "{aging}");
+    assert!(
+        rows[0]["link"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("/e/invoice?f.customer=")),
+        "rows drill down to the customer's invoices: {aging}"
+    );
     let last = aging["columns"].as_array().expect("columns").len() - 1;
     let sum: i64 = rows
         .iter()

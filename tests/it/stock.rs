@@ -234,4 +234,23 @@ async fn a_storekeeper_receives_delivers_and_the_report_agrees_with_the_books() 
     ] {
         assert!(page.contains(expected), "{expected} in the item page");
     }
+
+    // The valuation at an earlier day, and a bad day refused.
+    let then = api
+        .json("/ledger/stock/valuation?as_of=2000-01-31&format=json")
+        .await;
+    assert!(
+        then["subtitle"]
+            .as_str()
+            .is_some_and(|t| t.contains("at the end of 2000-01-31")),
+        "{then}"
+    );
+    assert!(
+        then["rows"]
+            .as_array()
+            .is_some_and(|r| r.iter().all(|row| row["bold"] == true)),
+        "nothing was on hand in 2000: {then}"
+    );
+    let res = api.get("/ledger/stock/valuation?as_of=2000-02-31").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }

@@ -942,7 +942,12 @@ pub async fn aging_page(
         )?)];
         cells.extend(r.buckets.iter().map(|b| Cell::Money(*b)));
         cells.push(Cell::Money(r.total));
-        rows.push(Row::new(cells).link(format!("/e/{}/{}", pdef.name, r.party)));
+        // Drill down to the party's documents.
+        let field = match ledger {
+            Ledger::Receivable => "customer",
+            Ledger::Payable => "supplier",
+        };
+        rows.push(Row::new(cells).link(format!("/e/invoice?f.{field}={}", r.party)));
     }
     let mut footer = vec![Cell::Text("Total".into())];
     footer.extend(report.totals.iter().map(|t| Cell::Money(*t)));

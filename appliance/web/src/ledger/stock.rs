@@ -21,6 +21,7 @@ use nexus_ledger::stock::{NegativeStockPolicy, Quantity, ValuationMethod};
 use nexus_ledger::{Chart, Currency};
 use nexus_ui::Toast;
 use serde_json::{Value as J, json};
+use time::Date;
 
 use super::reports::{Align, Cell, Row, Sheet, amount, now, respond};
 use super::{format_date, parse_date, parse_id, query_pairs, today};
@@ -795,9 +796,13 @@ pub async fn item_page(
 
 // ---------------------------------------------------------------- valuation report
 
-fn valuation_sheet(state: &AppState, auth: &Auth) -> Result<(Sheet, Option<String>), WebError> {
+fn valuation_sheet(
+    state: &AppState,
+    auth: &Auth,
+    as_of: Option<Date>,
+) -> Result<(Sheet, Option<String>), WebError> {
     let who = auth.who();
-    let (stock_now, reconciliation) = stock::valuation(&state.kernel, who)?;
+    let (stock_now, reconciliation) = stock::valuation_at(&state.kernel, who, as_of)?;
     let currency: Currency = stock_now.currency;
     let lines = stock_now
         .on_hand()
@@ -874,7 +879,15 @@ fn valuation_sheet(state: &AppState, auth: &Auth) -> Result<(Sheet, Option<Strin
     }
     let sheet = Sheet {
         title: "Stock valuation".into(),
-        subtitle: format!("{} · on hand now · {}", who.company_name, currency.code()),
+        subtitle: format!(
+            "{} · {} · {}",
+            who.company_name,
+            as_of.map_or_else(
+                || "on hand now".to_owned(),
+                |d| format!("at the end of {}", format_date(d))
+            ),
+            currency.code()
+        ),
         currency,
         columns: vec![
             ("Warehouse".into(), Align::Left),
@@ -905,9 +918,20 @@ pub async fn valuation_page(
     auth: Auth,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
-    let (sheet, warning) = valuation_sheet(&state, &auth)?;
+    let mut as_of = None;
+    for (k, v) in query_pairs(raw.as_deref())? {
+        if k == "as_of" && !v.trim().is_empty() {
+            as_of = Some(parse_date(&v).map_err(|m| WebError::Malformed(format!("as_of: {m}")))?);
+        }
+    }
+    let (sheet, warning) = valuation_sheet(&state, &auth, as_of)?;
     let form = html! {
         p { a href="/ledger/stock" { "← Stock" } " · Values at cost (FIFO or moving average) from the positions kept by the stock moves." }
+        form .filters method="get" action="/ledger/stock/valuation" {
+            label for="v-asof" { "At the end of" }
+            input #v-asof type="date" name="as_of" value=(as_of.map(format_date).unwrap_or_default());
+            button type="submit" { "Show" }
+        }
     };
     respond(&auth, &sheet, raw.as_deref(), form, warning, now(&state))
 }

@@ -56,7 +56,7 @@ use super::{
 };
 use crate::books::{self, company_currency, company_key, lock_date};
 use crate::entities::{ACCOUNT, JOURNAL_ENTRY};
-use crate::{Account, AccountClass, Currency, EntryKind, JournalEntry, Line, Money};
+use crate::{Account, AccountClass, Currency, EntryKind, JournalEntry, Line, Money, PeriodKey};
 
 // ---------------------------------------------------------------- keys and encodings
 
@@ -1193,9 +1193,55 @@ pub fn valuation(
     kernel: &Kernel,
     who: &Principal,
 ) -> Result<(Stock, Vec<Reconciliation>), KernelError> {
-    let stock = stock(kernel, who)?;
+    valuation_at(kernel, who, None)
+}
+
+/// The stock as it stood at the end of `as_of` (now, when `None`), and each stock
+/// account's balance then. A past date sums the moves dated up to it (each at the value
+/// it was entered with, as its journal entry was), so it agrees with the ledger at that
+/// date when every posting to the account came from moves.
+pub fn valuation_at(
+    kernel: &Kernel,
+    who: &Principal,
+    as_of: Option<Date>,
+) -> Result<(Stock, Vec<Reconciliation>), KernelError> {
+    let mut stock = stock(kernel, who)?;
     let chart = books::chart(kernel, who)?;
     let totals = books::totals(kernel, who, chart.currency())?;
+    if let Some(day) = as_of {
+        stock.positions.clear();
+        let overflow = || KernelError::Internal("the stock value is too large".into());
+        for rec in kernel.list(who, &STOCK_MOVE, &all())?.rows {
+            if !matches!(rec.get("date"), Value::Date(d) if *d <= day) {
+                continue;
+            }
+            let mv = move_of(&rec, stock.currency)?;
+            for effect in mv
+                .effects()
+                .map_err(|e| KernelError::Internal(e.to_string()))?
+            {
+                let position = stock
+                    .positions
+                    .entry((mv.item, effect.warehouse))
+                    .or_insert_with(|| Position {
+                        item: mv.item,
+                        warehouse: effect.warehouse,
+                        qty: Quantity::ZERO,
+                        value: Money::zero(stock.currency),
+                        layers: Default::default(),
+                        last_cost: None,
+                    });
+                position.qty = position
+                    .qty
+                    .checked_add(effect.qty)
+                    .map_err(|_| overflow())?;
+                position.value = position
+                    .value
+                    .checked_add(effect.value)
+                    .map_err(|_| overflow())?;
+            }
+        }
+    }
     let mut by_account: BTreeMap<u64, i64> = BTreeMap::new();
     for rec in kernel.list(who, &STOCK_ITEM, &all())?.rows {
         let (account, _) = item_accounts(&rec)?;
@@ -1213,13 +1259,22 @@ pub fn valuation(
         let Some(acc) = chart.get(account).cloned() else {
             continue;
         };
-        let mut ledger: i64 = 0;
-        for (a, _, t) in totals.iter() {
-            if a == account {
-                let all = t.all().map_err(|e| KernelError::Internal(e.to_string()))?;
-                ledger = ledger.saturating_add(all.debit).saturating_sub(all.credit);
+        let ledger = match as_of {
+            Some(day) => {
+                books::general_ledger(kernel, who, account, PeriodKey::MIN.first_day(), day)?
+                    .closing
             }
-        }
+            None => {
+                let mut balance: i64 = 0;
+                for (a, _, t) in totals.iter() {
+                    if a == account {
+                        let all = t.all().map_err(|e| KernelError::Internal(e.to_string()))?;
+                        balance = balance.saturating_add(all.debit).saturating_sub(all.credit);
+                    }
+                }
+                balance
+            }
+        };
         out.push(Reconciliation {
             account: acc,
             valuation,

@@ -95,6 +95,26 @@ async fn the_books_refuse_bad_entries_keep_their_totals_and_agree_with_beancount
             c.account.label()
         );
     }
+    // And at earlier days: the moves up to each against the ledger up to it.
+    for day in [date!(2026 - 03 - 15), date!(2026 - 07 - 31)] {
+        let (_, past) = nexus_ledger::stock::books::valuation_at(
+            &kernel,
+            &Principal::system(company),
+            Some(day),
+        )
+        .expect("valuation then");
+        for c in &past {
+            assert_eq!(c.valuation, c.ledger, "{} on {day}", c.account.label());
+        }
+    }
+    let (_, replayed) =
+        nexus_ledger::stock::books::valuation_at(&kernel, &Principal::system(company), Some(TODAY))
+            .expect("valuation today");
+    assert_eq!(
+        replayed.iter().map(|c| c.valuation).collect::<Vec<_>>(),
+        checks.iter().map(|c| c.valuation).collect::<Vec<_>>(),
+        "replaying the moves gives the kept positions"
+    );
     assert_eq!(
         nexus_ledger::demo::seed(&kernel, company, TODAY)
             .await
