@@ -401,6 +401,43 @@ async function liveUpdateBetweenUsers() {
   return `bob saw Geneva ${lag} ms after the admin pressed Enter`;
 }
 
+// ------------------------------------------------------------------ the ledger
+
+/** The bank reconciliation screen: the "a" key accepts the best suggestion. */
+async function reconcileWithTheKeyboard() {
+  const page = (current = pages.admin);
+  await page.setViewportSize(DESKTOP);
+  await open(page, "/ledger/bank");
+  const account = page.locator("main a[href^='/ledger/bank/']").first();
+  await until("a bank account in the list", () => account.count(), (n) => n === 1);
+  await account.click();
+  await expectPath(page, /^\/ledger\/bank\/\d+$/, "the reconciliation screen");
+  const accept = page.locator("[data-shortcut=accept]");
+  const before = await accept.count();
+  assert(before > 0, "the demo statement has lines with a suggestion to accept");
+  await page.locator("main h1").first().click();
+  await Promise.all([page.waitForNavigation({ timeout: STEP_TIMEOUT_MS }), page.keyboard.press("a")]);
+  await until("one suggestion fewer to accept", () => accept.count(), (n) => n === before - 1);
+  await page.screenshot({ path: shot("reconciliation.png"), fullPage: true });
+  return `${before} → ${before - 1} lines to accept after pressing a`;
+}
+
+/** Reports and an invoice as a bookkeeper opens them. */
+async function readTheBooks() {
+  const page = (current = pages.admin);
+  await open(page, "/ledger/trial-balance");
+  await expectHeading(page, "Trial balance");
+  const drill = page.locator("main table a[href^='/ledger/accounts/']").first();
+  await drill.click();
+  await expectPath(page, /^\/ledger\/accounts\/\d+/, "an account's general ledger");
+  await until("the opening balance row", () => text(page.locator("main table")), (t) => t.includes("Opening balance"));
+  await open(page, "/ledger/invoices");
+  await page.locator("main a[href^='/ledger/invoices/']").filter({ hasText: "INV-" }).first().click();
+  await expectPath(page, /^\/ledger\/invoices\/\d+$/, "an invoice's page");
+  await until("the invoice's PDF link", () => page.locator("a[href$='/pdf']").count(), (n) => n === 1);
+  await page.screenshot({ path: shot("invoice.png"), fullPage: true });
+}
+
 async function screenshotsAndSignOut() {
   const page = (current = pages.admin);
   await page.setViewportSize(DESKTOP);
@@ -436,7 +473,9 @@ const STEPS = [
   ["6 edit the record, history shows it", editOnRecordPage],
   ["7 create user bob (Sales)", createUser],
   ["8 live update from admin to bob", liveUpdateBetweenUsers],
-  ["9 screenshots and sign out", screenshotsAndSignOut],
+  ["9 reconcile the bank with the a key", reconcileWithTheKeyboard],
+  ["10 trial balance, general ledger, an invoice", readTheBooks],
+  ["11 screenshots and sign out", screenshotsAndSignOut],
 ];
 
 // ------------------------------------------------------------------ runner
