@@ -6,7 +6,8 @@ use nexus_kernel::{Creation, EntityDef, FieldDef, FieldKind, Unique};
 
 use crate::{AccountClass, AccountType};
 
-const fn text(name: &'static str, label: &'static str, max: usize) -> FieldDef {
+/// A text field of at most `max` characters (shared by the ledger's entity files).
+pub(crate) const fn text(name: &'static str, label: &'static str, max: usize) -> FieldDef {
     FieldDef::new(name, label, FieldKind::Text { max })
 }
 

@@ -235,23 +235,43 @@ fn parse_id_field(raw: &str, what: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("choose {what}"))
 }
 
+/// The fields documents and payments share: the party, the date, the currency and rate.
+struct Common {
+    party: u64,
+    date: Option<Date>,
+    currency: Option<Currency>,
+    rate: Option<Rate>,
+}
+
+/// Reads the shared fields; each problem is added to `errors`.
+fn common_fields(pairs: &[(String, String)], ledger: Ledger, errors: &mut Vec<String>) -> Common {
+    let (_, pfield) = party_def(ledger);
+    Common {
+        party: parse_id_field(typed(pairs, pfield), &format!("the {pfield}"))
+            .map_err(|e| errors.push(e))
+            .unwrap_or(0),
+        date: parse_date(typed(pairs, "date"))
+            .map_err(|e| errors.push(format!("date: {e}")))
+            .ok(),
+        currency: parse_currency(typed(pairs, "currency"))
+            .map_err(|e| errors.push(format!("currency: {e}")))
+            .unwrap_or(None),
+        rate: parse_rate(typed(pairs, "rate"))
+            .map_err(|e| errors.push(format!("exchange rate: {e}")))
+            .unwrap_or(None),
+    }
+}
+
 /// The document the form describes, or every problem found.
 fn document_from_form(pairs: &[(String, String)]) -> Result<DocumentInput, Vec<String>> {
     let mut errors = Vec::new();
     let kind = kind_from_slug(typed(pairs, "kind")).unwrap_or(DocumentKind::SalesInvoice);
-    let (_, pfield) = party_def(kind.ledger());
-    let party = parse_id_field(typed(pairs, pfield), &format!("the {pfield}"))
-        .map_err(|e| errors.push(e))
-        .unwrap_or(0);
-    let date = parse_date(typed(pairs, "date"))
-        .map_err(|e| errors.push(format!("date: {e}")))
-        .ok();
-    let currency = parse_currency(typed(pairs, "currency"))
-        .map_err(|e| errors.push(format!("currency: {e}")))
-        .unwrap_or(None);
-    let rate = parse_rate(typed(pairs, "rate"))
-        .map_err(|e| errors.push(format!("exchange rate: {e}")))
-        .unwrap_or(None);
+    let Common {
+        party,
+        date,
+        currency,
+        rate,
+    } = common_fields(pairs, kind.ledger(), &mut errors);
     let mut lines = Vec::new();
     for i in 0..DOC_ROWS {
         let get = |f: &str| typed(pairs, &format!("{f}_{i}")).trim().to_owned();
@@ -822,22 +842,15 @@ pub async fn new_payment(
 fn payment_from_form(pairs: &[(String, String)]) -> Result<PaymentInput, Vec<String>> {
     let mut errors = Vec::new();
     let kind = payment_kind_from_slug(typed(pairs, "kind")).unwrap_or(PaymentKind::CustomerReceipt);
-    let (_, pfield) = party_def(kind.ledger());
-    let party = parse_id_field(typed(pairs, pfield), &format!("the {pfield}"))
-        .map_err(|e| errors.push(e))
-        .unwrap_or(0);
-    let date = parse_date(typed(pairs, "date"))
-        .map_err(|e| errors.push(format!("date: {e}")))
-        .ok();
+    let Common {
+        party,
+        date,
+        currency,
+        rate,
+    } = common_fields(pairs, kind.ledger(), &mut errors);
     let amount = parse_money(typed(pairs, "amount"))
         .map_err(|e| errors.push(format!("amount: {e}")))
         .unwrap_or(0);
-    let currency = parse_currency(typed(pairs, "currency"))
-        .map_err(|e| errors.push(format!("currency: {e}")))
-        .unwrap_or(None);
-    let rate = parse_rate(typed(pairs, "rate"))
-        .map_err(|e| errors.push(format!("exchange rate: {e}")))
-        .unwrap_or(None);
     let bank_account = parse_id_field(typed(pairs, "bank_account"), "a bank account")
         .map_err(|e| errors.push(e))
         .unwrap_or(0);

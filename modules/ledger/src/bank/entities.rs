@@ -4,11 +4,8 @@
 //! is the company's, a line is reconciled once); the kernel still gives each a list, a
 //! read-only view, the REST API, audit and history.
 
+use crate::entities::text;
 use nexus_kernel::{Creation, EntityDef, FieldDef, FieldKind, Unique};
-
-const fn text(name: &'static str, label: &'static str, max: usize) -> FieldDef {
-    FieldDef::new(name, label, FieldKind::Text { max })
-}
 
 /// The statuses of a statement line, as stored in its `status` field.
 pub const LINE_STATUSES: &[&str] = &["Unreconciled", "Reconciled"];

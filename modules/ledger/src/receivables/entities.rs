@@ -3,11 +3,8 @@
 //! kept by people through the generic pages; documents and payments only by the
 //! commands of [`super::books`], which post their journal entries.
 
+use crate::entities::text;
 use nexus_kernel::{Creation, EntityDef, FieldDef, FieldKind, Unique};
-
-const fn text(name: &'static str, label: &'static str, max: usize) -> FieldDef {
-    FieldDef::new(name, label, FieldKind::Text { max })
-}
 
 /// The document kinds, as stored ([`super::DocumentKind::label`]).
 pub const DOCUMENT_KINDS: &[&str] = &[

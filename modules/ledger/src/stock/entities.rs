@@ -8,11 +8,8 @@
 //! * [`STOCK_MOVE`] is written only by the move commands of [`super::books`]; a move is
 //!   never edited: it is cancelled by a reverse move.
 
+use crate::entities::text;
 use nexus_kernel::{Creation, EntityDef, FieldDef, FieldKind, Unique};
-
-const fn text(name: &'static str, label: &'static str, max: usize) -> FieldDef {
-    FieldDef::new(name, label, FieldKind::Text { max })
-}
 
 /// The valuation methods, as stored in an item's `method` field.
 pub const METHODS: &[&str] = &["FIFO", "Moving average"];
