@@ -419,6 +419,17 @@ async function reconcileWithTheKeyboard() {
   await Promise.all([page.waitForNavigation({ timeout: STEP_TIMEOUT_MS }), page.keyboard.press("a")]);
   await until("one suggestion fewer to accept", () => accept.count(), (n) => n === before - 1);
   await page.screenshot({ path: shot("reconciliation.png"), fullPage: true });
+  // A statement file chosen in the browser fills the import form, and imports.
+  const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../modules/ledger/tests/fixtures/bank/english.csv");
+  await page.setInputFiles("#st-pick", fixture);
+  await until("the file's text in the form", () => page.locator("#st-file").inputValue(), (v) => v.startsWith("Date,"));
+  await Promise.all([page.waitForNavigation({ timeout: STEP_TIMEOUT_MS }), page.locator("#st-file").evaluate((t) => t.form.requestSubmit())]);
+  await expectPath(page, /^\/ledger\/bank\/\d+\?imported=/, "the screen after the import");
+  await until(
+    "the import's toast",
+    () => page.locator("#toasts .toast").allTextContents(),
+    (ts) => ts.some((t) => / lines imported/.test(t)),
+  );
   return `${before} → ${before - 1} lines to accept after pressing a`;
 }
 

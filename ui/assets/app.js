@@ -80,6 +80,20 @@
     }
   });
 
+  // A file input with data-fill="ID" loads the chosen text file into textarea #ID, so a
+  // statement file is read in the browser and sent as the form's text (no multipart).
+  document.addEventListener("change", function (e) {
+    var input = e.target;
+    if (!input.matches || !input.matches("input[type=file][data-fill]") || !input.files.length) return;
+    var target = document.getElementById(input.getAttribute("data-fill"));
+    var file = input.files[0];
+    if (!target) return;
+    if (file.size > 400 * 1024) { toast(file.name + " is too large (over 400 KB) to import here; send it to the API instead.", "error"); return; }
+    file.text().then(function (text) { target.value = text; }, function () {
+      toast(file.name + " could not be read.", "error");
+    });
+  });
+
   document.addEventListener("click", function (e) {
     var c = e.target.closest && e.target.closest("[data-cancel]");
     if (c) {

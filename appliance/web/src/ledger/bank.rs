@@ -441,13 +441,14 @@ fn import_form(auth: &Auth, id: u64, form: &ImportForm) -> Markup {
                     }
                 }
             }
-            p { "Paste the file your bank gives out: a CSV export (the columns are read from its header row) or a camt.053 statement (XML). Lines imported before are skipped; a file with any bad row imports nothing." }
+            p { "Choose (or paste) the file your bank gives out: a CSV export (the columns are read from its header row) or a camt.053 statement (XML). Lines imported before are skipped; a file with any bad row imports nothing." }
             form .record-form method="post" action={ "/ledger/bank/" (id) "/import" } {
                 input type="hidden" name="_csrf" value=(auth.csrf());
                 div .fields {
                     div .field {
                         label for="st-file" { "Statement file" span .req title="required" { " *" } }
-                        textarea #st-file name="file" rows="10" required spellcheck="false" { (form.file) }
+                        input #st-pick type="file" accept=".csv,.txt,.xml,text/csv,application/xml,text/xml" data-fill="st-file" aria-label="Choose the statement file";
+                        textarea #st-file name="file" rows="10" required spellcheck="false" placeholder="Choose the file above, or paste its contents here" { (form.file) }
                     }
                     div .field {
                         label for="st-date" { "Dates (CSV)" }
