@@ -131,6 +131,34 @@ async fn an_accountant_posts_checks_and_exports_the_books() {
         "{created}"
     );
     let id = created["id"].as_u64().expect("id");
+    // A line in euros keeps both amounts; a company amount that is not the foreign
+    // amount at the rate is refused.
+    let euro_line = |debit: &str| {
+        json!({ "date": day2, "narration": "Paris hotel", "lines": [
+            { "account": rent, "debit": debit, "currency": "EUR", "amount": "100.00", "rate": "1.10" },
+            { "account": bank, "credit": debit } ] })
+    };
+    let res = api
+        .post("/api/v1/ledger/journal", &euro_line("110.00"))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let euro: Value = res.json().await.expect("json");
+    let lines = api
+        .json(&format!("/api/v1/journal_line?f.entry={}", euro["id"]))
+        .await;
+    let foreign = lines["data"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["currency"] == "EUR"))
+        .unwrap_or_else(|| panic!("a line in euros: {lines}"));
+    assert_eq!(
+        (foreign["amount_fx"].as_str(), foreign["debit"].as_str()),
+        (Some("100.00"), Some("110.00")),
+        "{foreign}"
+    );
+    let res = api
+        .post("/api/v1/ledger/journal", &euro_line("111.00"))
+        .await;
+    api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
     let unbalanced = api
         .post(
             "/api/v1/ledger/journal",

@@ -13,10 +13,10 @@ use nexus_kernel::{
     Action, FieldErrors, KernelError, ListQuery, Principal, Record, Value, format_money,
     parse_money,
 };
-use nexus_ledger::Chart;
 use nexus_ledger::books::{self, EntryInput, LineInput};
 use nexus_ledger::drafts;
 use nexus_ledger::entities::{ACCOUNT, JOURNAL_ENTRY, JOURNAL_LINE};
+use nexus_ledger::{Chart, Currency, Foreign, Money, Rate};
 use nexus_ui::Toast;
 use serde_json::{Value as J, json};
 use time::Date;
@@ -833,6 +833,40 @@ fn json_amount(v: Option<&J>, n: usize, key: &str) -> Result<Result<i64, String>
     }
 }
 
+/// A line's optional foreign part: `"currency": "EUR", "amount": "100.00", "rate":
+/// "1.0825"` (the amount positive, in that currency; the line's debit or credit is its
+/// company amount, which must be the amount at the rate).
+fn json_foreign(
+    l: &serde_json::Map<String, J>,
+    n: usize,
+) -> Result<Result<Option<Foreign>, String>, WebError> {
+    let text = |key: &str| -> Result<Option<String>, WebError> {
+        match l.get(key) {
+            None | Some(J::Null) => Ok(None),
+            Some(J::String(s)) => Ok(Some(s.trim().to_owned())),
+            Some(_) => Err(malformed(format!(
+                "lines[{}].{key} must be a string",
+                n - 1
+            ))),
+        }
+    };
+    let (currency, amount, rate) = (text("currency")?, text("amount")?, text("rate")?);
+    let Some(code) = currency else {
+        if amount.is_some() || rate.is_some() {
+            return Ok(Err(format!(
+                "line {n}: a foreign amount or rate needs its \"currency\""
+            )));
+        }
+        return Ok(Ok(None));
+    };
+    let parsed = Currency::new(&code.to_uppercase()).and_then(|currency| {
+        let amount = Money::parse(amount.as_deref().unwrap_or(""), currency)?;
+        let rate = Rate::parse(rate.as_deref().unwrap_or(""))?;
+        Ok(Foreign { amount, rate })
+    });
+    Ok(parsed.map(Some).map_err(|e| format!("line {n}: {e}")))
+}
+
 fn entry_from_json(obj: &serde_json::Map<String, J>) -> Result<EntryInput, WebError> {
     let mut errors = FieldErrors::default();
     let date = json_text(obj, "date", "like \"2026-01-31\"")?;
@@ -870,15 +904,28 @@ fn entry_from_json(obj: &serde_json::Map<String, J>) -> Result<EntryInput, WebEr
             Some(J::String(s)) => s.clone(),
             Some(_) => return Err(malformed(format!("lines[{i}].memo must be a string"))),
         };
-        match (debit, credit) {
-            (Ok(debit), Ok(credit)) => lines.push(LineInput {
-                account,
-                debit,
-                credit,
-                memo,
-                foreign: None,
-            }),
-            (d, c) => line_errors.extend(d.err().into_iter().chain(c.err())),
+        match (debit, credit, json_foreign(l, n)?) {
+            (Ok(debit), Ok(credit), Ok(foreign)) => {
+                // The foreign amount carries the line's side.
+                let foreign = match foreign {
+                    Some(f) if credit > 0 => match f.amount.checked_neg() {
+                        Ok(amount) => Some(Foreign { amount, ..f }),
+                        Err(e) => {
+                            line_errors.push(format!("line {n}: {e}"));
+                            None
+                        }
+                    },
+                    other => other,
+                };
+                lines.push(LineInput {
+                    account,
+                    debit,
+                    credit,
+                    memo,
+                    foreign,
+                });
+            }
+            (d, c, f) => line_errors.extend(d.err().into_iter().chain(c.err()).chain(f.err())),
         }
     }
     if !line_errors.is_empty() {
