@@ -210,3 +210,40 @@ async fn a_bookkeeper_invoices_gets_paid_and_chases_the_rest() {
     assert_eq!(status, StatusCode::OK);
     assert!(letters.contains("Reminder letters"), "{letters}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accountant_keeps_the_books_but_not_the_users() {
+    let s = boot(0).await;
+    let password = s.add_user("alma", "Accountant").await;
+    let alma = s.api("alma", &password).await;
+    let (day, _) = this_month(&s);
+    let customer = first_id(&alma, "/api/v1/customer?q=Alder").await;
+    let (sales, vat20) = (
+        account(&alma, "4100").await,
+        first_id(&alma, "/api/v1/tax?f.code=VAT20").await,
+    );
+    let res = alma
+        .post(
+            "/api/v1/ledger/invoices",
+            &json!({ "kind": "sales", "customer": customer, "date": day,
+                     "lines": [{ "description": "Audit support", "unit_price": "80.00",
+                                 "account": sales, "taxes": [vat20] }] }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.expect("json")["id"]
+        .as_u64()
+        .expect("id");
+    let (mime, pdf) = download(&alma, &format!("/ledger/invoices/{id}/pdf")).await;
+    assert_eq!(mime, "application/pdf");
+    assert!(pdf_text(&pdf).contains("Audit support"));
+    let (status, _) = page(&alma, "/ledger/trial-balance").await;
+    assert_eq!(status, StatusCode::OK);
+    let res = alma
+        .post(
+            "/api/v1/user",
+            &json!({ "username": "mallory", "full_name": "M" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
 
-use crate::builtin::{COMPANY, DEFAULT_ROLES, ROLE, USER};
+use crate::builtin::{COMPANY, ROLE, USER};
 use crate::error::{FieldErrors, KernelError};
 use crate::perm::{Grants, Principal};
 use crate::record::{Record, keys};
@@ -382,7 +382,7 @@ impl Kernel {
         self.store()
             .write(move |txn| {
                 let company = insert_as_system(txn, &COMPANY, None, values, now)?;
-                for (role, grants, description) in DEFAULT_ROLES {
+                for (role, grants, description) in crate::registry::default_roles() {
                     let mut v = BTreeMap::new();
                     v.insert("name", Value::Text((*role).into()));
                     v.insert("permissions", Value::Text((*grants).into()));

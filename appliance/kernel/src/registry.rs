@@ -12,6 +12,39 @@ use crate::entity::{EntityDef, FieldKind};
 
 static MODULES: OnceLock<Vec<&'static EntityDef>> = OnceLock::new();
 
+/// A role every new company gets: name, grants (`entity:letters, …`), description.
+pub type RoleDef = (&'static str, &'static str, &'static str);
+
+static MODULE_ROLES: OnceLock<&'static [RoleDef]> = OnceLock::new();
+
+/// Adds the modules' default roles (such as the ledger's Accountant), given to every
+/// company created afterwards. Called once, after [`install`], since the grants name
+/// the modules' entities; calling it again with the same roles does nothing.
+pub fn install_roles(roles: &'static [RoleDef]) -> Result<(), String> {
+    for (name, grants, _) in roles {
+        if crate::builtin::DEFAULT_ROLES
+            .iter()
+            .any(|(n, _, _)| n == name)
+        {
+            return Err(format!("the role {name} is one of the kernel's own"));
+        }
+        crate::perm::Grants::parse(grants).map_err(|e| format!("role {name}: {e}"))?;
+    }
+    let installed = MODULE_ROLES.get_or_init(|| roles);
+    if std::ptr::eq(*installed, roles) {
+        Ok(())
+    } else {
+        Err("module roles were already installed with a different set".into())
+    }
+}
+
+/// Every default role: the kernel's own, then the modules'.
+pub fn default_roles() -> impl Iterator<Item = &'static RoleDef> {
+    crate::builtin::DEFAULT_ROLES
+        .iter()
+        .chain(MODULE_ROLES.get().copied().unwrap_or_default())
+}
+
 /// Adds the modules' entities to the registry. Called once per process, before the
 /// kernel serves anything; calling it again with the same entities does nothing.
 ///

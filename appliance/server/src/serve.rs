@@ -81,7 +81,9 @@ fn create_data_dir(dir: &Path) -> Result<(), BootError> {
 
 /// Adds the modules' entities to the kernel's registry (once per process).
 pub fn install_modules() -> Result<(), BootError> {
-    nexus_kernel::registry::install(nexus_ledger::entities::ENTITIES).map_err(BootError::Modules)
+    nexus_kernel::registry::install(nexus_ledger::entities::ENTITIES)
+        .and_then(|()| nexus_kernel::registry::install_roles(nexus_ledger::entities::ROLES))
+        .map_err(BootError::Modules)
 }
 
 /// Opens the store and prepares the first company (and the demo data when asked).

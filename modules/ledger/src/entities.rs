@@ -267,6 +267,17 @@ pub static ENTITIES: &[&EntityDef] = &[
     &crate::stock::entities::STOCK_MOVE,
 ];
 
+/// The ledger's default role, for [`nexus_kernel::registry::install_roles`].
+pub static ROLES: &[nexus_kernel::registry::RoleDef] = &[(
+    "Accountant",
+    "account:rcwdx, journal_entry:rcwx, journal_line:rx, fiscal_year:rcwx, tax:rcwdx, \
+     exchange_rate:rcwdx, invoice:rcwx, invoice_line:rx, payment:rcwx, allocation:rx, \
+     bank_account:rcwx, bank_statement:rcx, bank_line:rcwx, stock_item:rcwx, \
+     warehouse:rcwdx, stock_move:rcwx, supplier:rcwdx, customer:rcwx, contact:r, \
+     company:r, user:r, role:r",
+    "Keeps the books: entries, invoices, payments, bank, stock, reports, year-end close.",
+)];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,8 @@ const TODAY: Date = date!(2026 - 11 - 23);
 
 async fn open() -> (tempfile::TempDir, Kernel, u64) {
     nexus_kernel::registry::install(ENTITIES).expect("install the ledger's entities");
+    nexus_kernel::registry::install_roles(nexus_ledger::entities::ROLES)
+        .expect("install the ledger's roles");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("nexus.redb")).expect("store");
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-23 09:00 UTC)));
