@@ -15,6 +15,7 @@ use nexus_store::{Table, decode_u64, u64_key};
 
 use crate::EntryKind;
 use crate::books::{EntryInput, LineInput, check_input, company_key, post_into};
+use crate::codec::{Reader, Writer};
 use crate::entities::JOURNAL_ENTRY;
 
 fn lines_key(company: u64, entry: u64) -> Vec<u8> {
@@ -23,49 +24,31 @@ fn lines_key(company: u64, entry: u64) -> Vec<u8> {
     k
 }
 
-/// `count (u16) | (account u64, debit i64, credit i64, memo: u16 length + bytes)…`.
+/// `count | (account, debit, credit, memo)…`, in the ledger's [`crate::codec`] layout.
 fn encode(lines: &[LineInput]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2 + lines.len() * 40);
-    let n = lines.len().min(usize::from(u16::MAX));
-    out.extend_from_slice(&(n as u16).to_be_bytes());
-    for l in &lines[..n] {
-        out.extend_from_slice(&l.account.to_be_bytes());
-        out.extend_from_slice(&l.debit.to_be_bytes());
-        out.extend_from_slice(&l.credit.to_be_bytes());
-        let memo = &l.memo.as_bytes()[..l.memo.len().min(usize::from(u16::MAX))];
-        out.extend_from_slice(&(memo.len() as u16).to_be_bytes());
-        out.extend_from_slice(memo);
+    let mut w = Writer::default();
+    let n = w.count(lines.len());
+    for l in lines.iter().take(n) {
+        w.u64(l.account).i64(l.debit).i64(l.credit).str(&l.memo);
     }
-    out
+    w.finish()
 }
 
 fn decode(bytes: &[u8]) -> Result<Vec<LineInput>, KernelError> {
-    let damaged = || KernelError::Internal("a draft's lines are damaged".into());
-    let mut rest = bytes;
-    let mut take = |n: usize| -> Result<&[u8], KernelError> {
-        if rest.len() < n {
-            return Err(damaged());
-        }
-        let (head, tail) = rest.split_at(n);
-        rest = tail;
-        Ok(head)
-    };
-    let word = |b: &[u8]| -> Result<[u8; 8], KernelError> { b.try_into().map_err(|_| damaged()) };
-    let count = u16::from_be_bytes([take(1)?[0], take(1)?[0]]);
+    let mut r = Reader::new(bytes, "a draft's lines");
+    let count = r.u16()?;
     let mut lines = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
-        let account = u64::from_be_bytes(word(take(8)?)?);
-        let debit = i64::from_be_bytes(word(take(8)?)?);
-        let credit = i64::from_be_bytes(word(take(8)?)?);
-        let len = u16::from_be_bytes([take(1)?[0], take(1)?[0]]);
-        let memo = String::from_utf8(take(usize::from(len))?.to_vec()).map_err(|_| damaged())?;
         lines.push(LineInput {
-            account,
-            debit,
-            credit,
-            memo,
+            account: r.u64()?,
+            debit: r.i64()?,
+            credit: r.i64()?,
+            memo: r.str()?,
             foreign: None,
         });
+    }
+    if !r.is_empty() {
+        return Err(r.damaged());
     }
     Ok(lines)
 }

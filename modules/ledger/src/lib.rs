@@ -48,6 +48,7 @@ pub mod beancount;
 pub mod books;
 mod chart;
 mod close;
+mod codec;
 pub mod demo;
 pub mod drafts;
 pub mod entities;

@@ -17,10 +17,11 @@
 use std::collections::BTreeMap;
 
 use nexus_kernel::{Action, Command, Kernel, KernelError, ListQuery, Principal, Record, Value};
-use nexus_store::{Table, decode_u64, u64_key};
+use nexus_store::Table;
 use time::Date;
 
 use crate::books::{self, EntryInput, chart_for, company_currency, company_key, lock_date, refuse};
+use crate::codec::{Reader, Writer};
 use crate::entities::{ACCOUNT, FISCAL_YEAR};
 use crate::{EntryKind, FiscalYear, LedgerError};
 
@@ -33,46 +34,36 @@ pub struct Year {
     pub closed: bool,
 }
 
-/// Bytes per year under `y | company`: start and end (julian days, `i32`), closed
-/// (`u8`), record id (`u64`), all big endian.
-const YEAR_BYTES: usize = 17;
-
+/// `(start, end, closed, record id)…` under `y | company`, in the ledger's
+/// [`crate::codec`] layout.
 fn encode(years: &[Year]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(years.len() * YEAR_BYTES);
+    let mut w = Writer::default();
     for y in years {
-        out.extend_from_slice(&y.year.start().to_julian_day().to_be_bytes());
-        out.extend_from_slice(&y.year.end().to_julian_day().to_be_bytes());
-        out.push(u8::from(y.closed));
-        out.extend_from_slice(&u64_key(y.id));
+        w.date(y.year.start())
+            .date(y.year.end())
+            .u8(u8::from(y.closed))
+            .u64(y.id);
     }
-    out
+    w.finish()
 }
 
 fn decode(bytes: &[u8]) -> Result<Vec<Year>, KernelError> {
-    let damaged = || KernelError::Internal("the fiscal years are damaged".into());
-    if !bytes.len().is_multiple_of(YEAR_BYTES) {
-        return Err(damaged());
+    let mut r = Reader::new(bytes, "the list of fiscal years");
+    let mut years = Vec::new();
+    while !r.is_empty() {
+        let (start, end) = (r.date()?, r.date()?);
+        let closed = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(r.damaged()),
+        };
+        years.push(Year {
+            year: FiscalYear::new(start, end).map_err(|_| r.damaged())?,
+            closed,
+            id: r.u64()?,
+        });
     }
-    bytes
-        .chunks_exact(YEAR_BYTES)
-        .map(|c| {
-            let day = |b: &[u8]| {
-                b.try_into()
-                    .ok()
-                    .map(i32::from_be_bytes)
-                    .and_then(|d| Date::from_julian_day(d).ok())
-            };
-            let (start, end) = (
-                day(&c[0..4]).ok_or_else(damaged)?,
-                day(&c[4..8]).ok_or_else(damaged)?,
-            );
-            Ok(Year {
-                year: FiscalYear::new(start, end).map_err(|_| damaged())?,
-                closed: c[8] == 1,
-                id: decode_u64(&c[9..17]).ok_or_else(damaged)?,
-            })
-        })
-        .collect()
+    Ok(years)
 }
 
 /// The company's years as the command sees them, in date order.

@@ -35,6 +35,7 @@ use super::{
     PaymentKind, PaymentTerms, Percent, PostingAccounts, Quantity, ReceivablesError, Reminder, Tax,
 };
 use crate::books::{company_currency, company_key, post_draft};
+use crate::codec::{Reader, Writer};
 use crate::{Currency, Rate};
 
 fn refuse(e: ReceivablesError) -> KernelError {
@@ -78,68 +79,22 @@ fn item_key(company: u64, item: &OpenItem) -> Vec<u8> {
 }
 
 /// `number | date | currency | exponent | rate | amount | open | booked | booked_open |
-/// due…`: strings with a `u16` length, dates as julian days (`i32`), integers big endian.
+/// due…`, in the ledger's [`crate::codec`] layout.
 fn encode_item(item: &OpenItem) -> Vec<u8> {
-    let mut out = Vec::with_capacity(96 + item.number.len());
-    let put_str = |out: &mut Vec<u8>, s: &str| {
-        let bytes = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
-        out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-        out.extend_from_slice(bytes);
-    };
-    put_str(&mut out, &item.number);
-    out.extend_from_slice(&item.date.to_julian_day().to_be_bytes());
-    put_str(&mut out, item.currency.code());
-    out.push(item.currency.exponent());
-    put_str(
-        &mut out,
-        &item.rate.map(|r| r.to_string()).unwrap_or_default(),
-    );
+    let mut w = Writer::default();
+    w.str(&item.number)
+        .date(item.date)
+        .str(item.currency.code())
+        .u8(item.currency.exponent())
+        .str(&item.rate.map(|r| r.to_string()).unwrap_or_default());
     for n in [item.amount, item.open, item.booked, item.booked_open] {
-        out.extend_from_slice(&n.to_be_bytes());
+        w.i64(n);
     }
-    out.extend_from_slice(&(item.due.len() as u16).to_be_bytes());
-    for (date, amount) in &item.due {
-        out.extend_from_slice(&date.to_julian_day().to_be_bytes());
-        out.extend_from_slice(&amount.to_be_bytes());
+    let n = w.count(item.due.len());
+    for (date, amount) in item.due.iter().take(n) {
+        w.date(*date).i64(*amount);
     }
-    out
-}
-
-/// A cursor over an encoded item.
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], KernelError> {
-        if self.0.len() < n {
-            return Err(damaged());
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-    fn u16(&mut self) -> Result<u16, KernelError> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-    fn i32(&mut self) -> Result<i32, KernelError> {
-        self.take(4)?
-            .try_into()
-            .map(i32::from_be_bytes)
-            .map_err(|_| damaged())
-    }
-    fn i64(&mut self) -> Result<i64, KernelError> {
-        self.take(8)?
-            .try_into()
-            .map(i64::from_be_bytes)
-            .map_err(|_| damaged())
-    }
-    fn str(&mut self) -> Result<String, KernelError> {
-        let n = usize::from(self.u16()?);
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| damaged())
-    }
-    fn date(&mut self) -> Result<Date, KernelError> {
-        Date::from_julian_day(self.i32()?).map_err(|_| damaged())
-    }
+    w.finish()
 }
 
 fn decode_item(key: &[u8], value: &[u8]) -> Result<OpenItem, KernelError> {
@@ -156,11 +111,11 @@ fn decode_item(key: &[u8], value: &[u8]) -> Result<OpenItem, KernelError> {
         Some(1) => ItemId::Payment(id),
         _ => return Err(damaged()),
     };
-    let mut r = Reader(value);
+    let mut r = Reader::new(value, "an open item");
     let number = r.str()?;
     let date = r.date()?;
     let code = r.str()?;
-    let exponent = r.take(1)?[0];
+    let exponent = r.u8()?;
     let currency = Currency::with_exponent(&code, exponent).map_err(|_| damaged())?;
     let rate = match r.str()? {
         s if s.is_empty() => None,
@@ -579,18 +534,14 @@ pub async fn issue(
         .await
 }
 
-/// `count (u16) | (name, base, tax)…`.
+/// `count | (name, base, tax)…`, in the ledger's [`crate::codec`] layout.
 fn encode_tax_rows(rows: &[(String, i64, i64)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2 + rows.len() * 32);
-    out.extend_from_slice(&(rows.len().min(u16::MAX as usize) as u16).to_be_bytes());
-    for (name, base, tax) in rows.iter().take(u16::MAX as usize) {
-        let bytes = &name.as_bytes()[..name.len().min(u16::MAX as usize)];
-        out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-        out.extend_from_slice(bytes);
-        out.extend_from_slice(&base.to_be_bytes());
-        out.extend_from_slice(&tax.to_be_bytes());
+    let mut w = Writer::default();
+    let n = w.count(rows.len());
+    for (name, base, tax) in rows.iter().take(n) {
+        w.str(name).i64(*base).i64(*tax);
     }
-    out
+    w.finish()
 }
 
 /// A document's tax rows as issued: `(name, base, tax)` in minor units.
@@ -605,7 +556,7 @@ pub fn tax_rows(
     let Some(bytes) = kernel.store().read()?.get(Table::Ledger, &key)? else {
         return Ok(Vec::new());
     };
-    let mut r = Reader(&bytes);
+    let mut r = Reader::new(&bytes, "a document's tax rows");
     let n = r.u16()?;
     let mut rows = Vec::with_capacity(usize::from(n));
     for _ in 0..n {
