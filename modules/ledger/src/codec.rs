@@ -1,6 +1,7 @@
 //! The byte layout of the ledger's small records in its own table (open items, tax rows,
-//! draft lines, fiscal years): integers big endian, strings UTF-8 behind a `u16` length
-//! (cut at a character boundary), dates as julian days (`i32`). One writer and one
+//! draft lines, fiscal years, stock positions): integers big endian, counts as `u32`,
+//! strings UTF-8 behind a `u16` length (cut at a character boundary), dates as julian
+//! days (`i32`). One writer and one
 //! reader, so every record is read back exactly as written or refused as damaged.
 
 use nexus_kernel::KernelError;
@@ -40,11 +41,12 @@ impl Writer {
         self.i32(d.to_julian_day())
     }
 
-    /// A count of what follows, at most `u16::MAX` (the caller writes that many).
+    /// A count of what follows (`u32`; the caller writes that many, and no record of
+    /// the ledger comes near four billion elements).
     pub(crate) fn count(&mut self, n: usize) -> usize {
-        let n = n.min(usize::from(u16::MAX));
-        self.u16(n as u16);
-        n
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        self.0.extend_from_slice(&n.to_be_bytes());
+        n as usize
     }
 
     /// `s`, cut to at most `u16::MAX` bytes at a character boundary.
@@ -105,6 +107,11 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn u64(&mut self) -> Result<u64, KernelError> {
         self.take().map(u64::from_be_bytes)
+    }
+
+    /// A count written by [`Writer::count`].
+    pub(crate) fn count(&mut self) -> Result<usize, KernelError> {
+        self.take().map(u32::from_be_bytes).map(|n| n as usize)
     }
 
     pub(crate) fn date(&mut self) -> Result<Date, KernelError> {

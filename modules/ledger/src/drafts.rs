@@ -36,8 +36,8 @@ fn encode(lines: &[LineInput]) -> Vec<u8> {
 
 fn decode(bytes: &[u8]) -> Result<Vec<LineInput>, KernelError> {
     let mut r = Reader::new(bytes, "a draft's lines");
-    let count = r.u16()?;
-    let mut lines = Vec::with_capacity(usize::from(count));
+    let count = r.count()?;
+    let mut lines = Vec::with_capacity(count.min(1024));
     for _ in 0..count {
         lines.push(LineInput {
             account: r.u64()?,

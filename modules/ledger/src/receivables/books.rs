@@ -122,8 +122,8 @@ fn decode_item(key: &[u8], value: &[u8]) -> Result<OpenItem, KernelError> {
         s => Some(Rate::parse(&s).map_err(|_| damaged())?),
     };
     let (amount, open, booked, booked_open) = (r.i64()?, r.i64()?, r.i64()?, r.i64()?);
-    let n = r.u16()?;
-    let mut due = Vec::with_capacity(usize::from(n));
+    let n = r.count()?;
+    let mut due = Vec::with_capacity(n.min(1024));
     for _ in 0..n {
         due.push((r.date()?, r.i64()?));
     }
@@ -557,8 +557,8 @@ pub fn tax_rows(
         return Ok(Vec::new());
     };
     let mut r = Reader::new(&bytes, "a document's tax rows");
-    let n = r.u16()?;
-    let mut rows = Vec::with_capacity(usize::from(n));
+    let n = r.count()?;
+    let mut rows = Vec::with_capacity(n.min(1024));
     for _ in 0..n {
         rows.push((r.str()?, r.i64()?, r.i64()?));
     }

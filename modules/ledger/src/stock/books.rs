@@ -55,6 +55,7 @@ use super::{
     ValuationMethod, Warehouse,
 };
 use crate::books::{self, company_currency, company_key, lock_date};
+use crate::codec::{Reader, Writer};
 use crate::entities::{ACCOUNT, JOURNAL_ENTRY};
 use crate::{Account, AccountClass, Currency, EntryKind, JournalEntry, Line, Money, PeriodKey};
 
@@ -82,25 +83,20 @@ fn counter_key(company: u64) -> Vec<u8> {
     k
 }
 
+/// `qty | value | last cost? | layers…` (thousandths and minor units), in the ledger's
+/// [`crate::codec`] layout.
 fn encode_position(p: &Position) -> Vec<u8> {
-    let mut out = Vec::with_capacity(38 + 16 * p.layers.len());
-    out.push(1u8);
-    out.extend_from_slice(&p.qty.thousandths().to_le_bytes());
-    out.extend_from_slice(&p.value.minor().to_le_bytes());
-    let (known, last_qty, last_value) = match p.last_cost {
-        Some(l) => (1u8, l.qty.thousandths(), l.value.minor()),
-        None => (0u8, 0, 0),
+    let mut w = Writer::default();
+    w.i64(p.qty.thousandths()).i64(p.value.minor());
+    match p.last_cost {
+        Some(l) => w.u8(1).i64(l.qty.thousandths()).i64(l.value.minor()),
+        None => w.u8(0),
     };
-    out.push(known);
-    out.extend_from_slice(&last_qty.to_le_bytes());
-    out.extend_from_slice(&last_value.to_le_bytes());
-    let n = u32::try_from(p.layers.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&n.to_le_bytes());
-    for l in p.layers.iter().take(n as usize) {
-        out.extend_from_slice(&l.qty.thousandths().to_le_bytes());
-        out.extend_from_slice(&l.value.minor().to_le_bytes());
+    let n = w.count(p.layers.len());
+    for l in p.layers.iter().take(n) {
+        w.i64(l.qty.thousandths()).i64(l.value.minor());
     }
-    out
+    w.finish()
 }
 
 fn decode_position(
@@ -109,46 +105,27 @@ fn decode_position(
     warehouse: u64,
     currency: Currency,
 ) -> Result<Position, KernelError> {
-    let damaged = || {
-        KernelError::Internal(format!(
-            "the stock position of item #{item} in warehouse #{warehouse} is damaged"
-        ))
+    let mut r = Reader::new(bytes, "a stock position");
+    let layer = |r: &mut Reader<'_>| -> Result<Layer, KernelError> {
+        Ok(Layer {
+            qty: Quantity::from_thousandths(r.i64()?),
+            value: Money::new(r.i64()?, currency),
+        })
     };
-    let i64_at = |at: usize| -> Result<i64, KernelError> {
-        bytes
-            .get(at..at + 8)
-            .and_then(|s| s.try_into().ok())
-            .map(i64::from_le_bytes)
-            .ok_or_else(damaged)
+    let qty = Quantity::from_thousandths(r.i64()?);
+    let value = Money::new(r.i64()?, currency);
+    let last_cost = match r.u8()? {
+        1 => Some(layer(&mut r)?),
+        0 => None,
+        _ => return Err(r.damaged()),
     };
-    if bytes.first() != Some(&1) {
-        return Err(damaged());
+    let n = r.count()?;
+    let mut layers = VecDeque::with_capacity(n.min(1024));
+    for _ in 0..n {
+        layers.push_back(layer(&mut r)?);
     }
-    let qty = Quantity::from_thousandths(i64_at(1)?);
-    let value = Money::new(i64_at(9)?, currency);
-    let last_cost = match bytes.get(17) {
-        Some(1) => Some(Layer {
-            qty: Quantity::from_thousandths(i64_at(18)?),
-            value: Money::new(i64_at(26)?, currency),
-        }),
-        Some(0) => None,
-        _ => return Err(damaged()),
-    };
-    let n = bytes
-        .get(34..38)
-        .and_then(|s| s.try_into().ok())
-        .map(u32::from_le_bytes)
-        .ok_or_else(damaged)? as usize;
-    if bytes.len() != 38 + 16 * n {
-        return Err(damaged());
-    }
-    let mut layers = VecDeque::with_capacity(n);
-    for i in 0..n {
-        let at = 38 + 16 * i;
-        layers.push_back(Layer {
-            qty: Quantity::from_thousandths(i64_at(at)?),
-            value: Money::new(i64_at(at + 8)?, currency),
-        });
+    if !r.is_empty() {
+        return Err(r.damaged());
     }
     Ok(Position {
         item,
