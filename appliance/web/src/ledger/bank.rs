@@ -9,7 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use nexus_kernel::{Action, KernelError, ListQuery, Record, Value, parse_money};
+use nexus_kernel::{Action, KernelError, ListQuery, Record, parse_money};
 use nexus_ledger::bank::books::{
     self as bank, BankAccountInput, FileFormat, ImportError, Imported, OpenLine, Reconciliation,
 };
@@ -420,10 +420,7 @@ fn open_row(
 }
 
 fn rec_amount(rec: &Record) -> i64 {
-    match rec.get("amount") {
-        Value::Money(m) => *m,
-        _ => 0,
-    }
+    super::minor(rec.get("amount"))
 }
 
 fn import_form(auth: &Auth, id: u64, form: &ImportForm) -> Markup {

@@ -19,7 +19,9 @@ use serde_json::{Value as J, json};
 use time::Date;
 
 use super::reports::{Align, Cell, Row, Sheet, now, respond};
-use super::{format_date, parse_date, parse_id, query_pairs, today};
+use super::{
+    account_options, format_date, minor, options, parse_date, parse_id, query_pairs, select, today,
+};
 use crate::AppState;
 use crate::body::field;
 use crate::error::WebError;
@@ -77,34 +79,14 @@ fn all(
         .rows)
 }
 
-/// `(id, label)` options of records.
-fn options(rows: &[Record], def: &'static EntityDef) -> Vec<(String, String)> {
-    rows.iter()
-        .map(|r| (r.id.to_string(), r.title(def)))
-        .collect()
-}
-
-/// Postable accounts whose class is one of `classes`, as options.
-fn account_options(
+/// The company's postable accounts that `keep` accepts, as options.
+fn accounts_where(
     state: &AppState,
     who: &Principal,
     keep: impl Fn(&nexus_ledger::Account) -> bool,
 ) -> Result<Vec<(String, String)>, WebError> {
     let chart = nexus_ledger::books::chart(&state.kernel, who)?;
-    Ok(chart
-        .accounts()
-        .filter(|a| !a.is_group && keep(a))
-        .map(|a| (a.id.to_string(), a.label()))
-        .collect())
-}
-
-fn select(name: &str, label: &str, opts: &[(String, String)], chosen: &str, blank: bool) -> Markup {
-    html! {
-        select name=(name) aria-label=(label) {
-            @if blank { option value="" { "—" } }
-            @for (v, l) in opts { option value=(v) selected[v == chosen] { (l) } }
-        }
-    }
+    Ok(account_options(&chart, keep))
 }
 
 fn typed<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
@@ -143,15 +125,15 @@ fn document_form(
     let who = auth.who();
     let ledger = kind.ledger();
     let (pdef, pfield) = party_def(ledger);
-    let parties = options(&all(pdef, state, who, "name")?, pdef);
-    let accounts = account_options(state, who, |a| match ledger {
+    let parties = options(&all(pdef, state, who, "name")?, |r| r.title(pdef));
+    let accounts = accounts_where(state, who, |a| match ledger {
         Ledger::Receivable => a.class == nexus_ledger::AccountClass::Income,
         Ledger::Payable => matches!(
             a.class,
             nexus_ledger::AccountClass::Expense | nexus_ledger::AccountClass::Asset
         ),
     })?;
-    let taxes = options(&all(&TAX, state, who, "code")?, &TAX);
+    let taxes = options(&all(&TAX, state, who, "code")?, |r| r.title(&TAX));
     let date = match typed(pairs, "date") {
         "" => format_date(today(state)),
         d => d.to_owned(),
@@ -164,7 +146,7 @@ fn document_form(
             input type="hidden" name="_csrf" value=(auth.csrf());
             input type="hidden" name="kind" value=(slug(kind));
             div .fields {
-                div .field { label { (pdef.label) span .req { " *" } } (select(pfield, pdef.label, &parties, typed(pairs, pfield), true)) }
+                div .field { label { (pdef.label) span .req { " *" } } (select(pfield, pfield, pdef.label, &parties, typed(pairs, pfield), Some("—"))) }
                 div .field { label for="d-date" { "Date" span .req { " *" } } input #d-date type="date" name="date" value=(date) required; }
                 div .field { label for="d-currency" { "Currency" } input #d-currency type="text" name="currency" maxlength="3" value=(typed(pairs, "currency")) placeholder="company currency"; }
                 div .field { label for="d-rate" { "Exchange rate" } input #d-rate type="text" inputmode="decimal" name="rate" value=(typed(pairs, "rate")) placeholder="from Exchange rates"; }
@@ -185,8 +167,8 @@ fn document_form(
                                 td .num { input type="text" inputmode="decimal" name=(n("quantity")) value=(typed(pairs, &n("quantity"))) aria-label={ "Quantity, line " (i + 1) }; }
                                 td .num { input type="text" inputmode="decimal" name=(n("price")) value=(typed(pairs, &n("price"))) aria-label={ "Unit price, line " (i + 1) }; }
                                 td .num { input type="text" inputmode="decimal" name=(n("discount")) value=(typed(pairs, &n("discount"))) aria-label={ "Discount, line " (i + 1) }; }
-                                td { (select(&n("account"), "Account", &accounts, typed(pairs, &n("account")), true)) }
-                                td { (select(&n("tax"), "Tax", &taxes, typed(pairs, &n("tax")), true)) }
+                                td { (select(&n("account"), &n("account"), "Account", &accounts, typed(pairs, &n("account")), Some("—"))) }
+                                td { (select(&n("tax"), &n("tax"), "Tax", &taxes, typed(pairs, &n("tax")), Some("—"))) }
                             }
                         }
                     }
@@ -575,10 +557,6 @@ pub async fn document_pdf(
         Value::Int(n) => *n,
         _ => 0,
     });
-    let minor = |v: &Value| match v {
-        Value::Money(m) => *m,
-        _ => 0,
-    };
     let currency = Currency::new(rec.get("currency").as_text().unwrap_or_default())
         .map_err(|e| KernelError::Internal(e.to_string()))?;
     let date = |f: &str| match rec.get(f) {
@@ -725,7 +703,7 @@ fn payment_form(
     errors: &[String],
 ) -> Result<Markup, WebError> {
     let who = auth.who();
-    let banks = account_options(state, who, |a| {
+    let banks = accounts_where(state, who, |a| {
         matches!(
             a.kind,
             nexus_ledger::AccountType::Bank | nexus_ledger::AccountType::Cash
@@ -750,8 +728,8 @@ fn payment_form(
         ("supplier-refund", "Refund from a supplier"),
     ];
     let kind = typed(pairs, "kind");
-    let customers = options(&all(&CUSTOMER, state, who, "name")?, &CUSTOMER);
-    let suppliers = options(&all(&SUPPLIER, state, who, "name")?, &SUPPLIER);
+    let customers = options(&all(&CUSTOMER, state, who, "name")?, |r| r.title(&CUSTOMER));
+    let suppliers = options(&all(&SUPPLIER, state, who, "name")?, |r| r.title(&SUPPLIER));
     let date = match typed(pairs, "date") {
         "" => format_date(today(state)),
         d => d.to_owned(),
@@ -765,13 +743,13 @@ fn payment_form(
                 div .field { label { "Kind" } select name="kind" aria-label="Kind" {
                     @for (v, l) in kinds { option value=(v) selected[v == kind] { (l) } }
                 } }
-                div .field { label { "Customer" } (select("customer", "Customer", &customers, typed(pairs, "customer"), true)) }
-                div .field { label { "Supplier" } (select("supplier", "Supplier", &suppliers, typed(pairs, "supplier"), true)) }
+                div .field { label { "Customer" } (select("customer", "customer", "Customer", &customers, typed(pairs, "customer"), Some("—"))) }
+                div .field { label { "Supplier" } (select("supplier", "supplier", "Supplier", &suppliers, typed(pairs, "supplier"), Some("—"))) }
                 div .field { label for="p-date" { "Date" } input #p-date type="date" name="date" value=(date); }
                 div .field { label for="p-amount" { "Amount" span .req { " *" } } input #p-amount type="text" inputmode="decimal" name="amount" value=(typed(pairs, "amount")); }
                 div .field { label for="p-currency" { "Currency" } input #p-currency type="text" maxlength="3" name="currency" value=(typed(pairs, "currency")) placeholder="company currency"; }
                 div .field { label for="p-rate" { "Exchange rate" } input #p-rate type="text" name="rate" value=(typed(pairs, "rate")) placeholder="from Exchange rates"; }
-                div .field { label { "Bank account" } (select("bank_account", "Bank account", &banks, typed(pairs, "bank_account"), false)) }
+                div .field { label { "Bank account" } (select("bank_account", "bank_account", "Bank account", &banks, typed(pairs, "bank_account"), None)) }
                 div .field { label for="p-ref" { "Reference" } input #p-ref type="text" name="reference" value=(typed(pairs, "reference")); }
             }
             h2 { "Allocate to" }
@@ -781,7 +759,7 @@ fn payment_form(
                 tbody {
                     @for i in 0..ALLOC_ROWS {
                         tr {
-                            td { (select(&format!("invoice_{i}"), "Document", &open_docs, typed(pairs, &format!("invoice_{i}")), true)) }
+                            td { (select(&format!("invoice_{i}"), &format!("invoice_{i}"), "Document", &open_docs, typed(pairs, &format!("invoice_{i}")), Some("—"))) }
                             td .num { input type="text" inputmode="decimal" name={ "allocate_" (i) } value=(typed(pairs, &format!("allocate_{i}"))) aria-label="Amount allocated"; }
                         }
                     }

@@ -233,13 +233,43 @@ pub async fn set_lock(
 
 // ---------------------------------------------------------------- journal form
 
-/// Postable (non-group) accounts as select options: (id, "code name"), by code.
-fn account_options(chart: &Chart) -> Vec<(String, String)> {
+/// Postable (non-group) accounts that `keep` accepts, as select options: (id, "code
+/// name"), by code.
+fn account_options(
+    chart: &Chart,
+    keep: impl Fn(&nexus_ledger::Account) -> bool,
+) -> Vec<(String, String)> {
     chart
         .accounts()
-        .filter(|a| !a.is_group)
+        .filter(|a| !a.is_group && keep(a))
         .map(|a| (a.id.to_string(), a.label()))
         .collect()
+}
+
+/// Records as select options: (id, label).
+fn options(records: &[Record], label: impl Fn(&Record) -> String) -> Vec<(String, String)> {
+    records
+        .iter()
+        .map(|r| (r.id.to_string(), label(r)))
+        .collect()
+}
+
+/// A select named `name` (element id `id`, accessible name `label`) with `chosen`
+/// selected and, when `blank` is given, an empty first choice saying it.
+fn select(
+    name: &str,
+    id: &str,
+    label: &str,
+    opts: &[(String, String)],
+    chosen: &str,
+    blank: Option<&str>,
+) -> Markup {
+    html! {
+        select id=(id) name=(name) aria-label=(label) {
+            @if let Some(b) = blank { option value="" { (b) } }
+            @for (v, l) in opts { option value=(v) selected[v == chosen] { (l) } }
+        }
+    }
 }
 
 /// What the form shows: the values as typed, by field name.
@@ -258,7 +288,7 @@ fn journal_form(
     default_date: Date,
     errors: Option<&FieldErrors>,
 ) -> Markup {
-    let options = account_options(chart);
+    let options = account_options(chart, |_| true);
     let err = |f: &str| errors.and_then(|e| e.get(f)).map(str::to_string);
     let date = match typed.get("date") {
         "" if typed.0.is_empty() => format_date(default_date),

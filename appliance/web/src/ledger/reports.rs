@@ -90,29 +90,10 @@ pub(crate) struct Sheet {
     pub footer: Option<Row>,
 }
 
-/// `1,234,567.89` with the currency's decimals (none for JPY, three for KWD).
+/// `1,234,567.89` with the currency's decimals (none for JPY, three for KWD): the
+/// same text the PDFs print.
 pub(crate) fn amount(minor: i64, currency: Currency) -> String {
-    let exp = u32::from(currency.exponent());
-    let unit = 10u64.pow(exp);
-    let abs = minor.unsigned_abs();
-    let whole = (abs / unit).to_string();
-    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3 + 4);
-    for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    let sign = if minor < 0 { "-" } else { "" };
-    if exp == 0 {
-        format!("{sign}{grouped}")
-    } else {
-        format!(
-            "{sign}{grouped}.{:0width$}",
-            abs % unit,
-            width = exp as usize
-        )
-    }
+    nexus_export::format_money(minor, currency.exponent())
 }
 
 fn cell_text(cell: &Cell, currency: Currency) -> String {

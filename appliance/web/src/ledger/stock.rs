@@ -24,7 +24,9 @@ use serde_json::{Value as J, json};
 use time::Date;
 
 use super::reports::{Align, Cell, Row, Sheet, amount, now, respond};
-use super::{format_date, parse_date, parse_id, query_pairs, today};
+use super::{
+    account_options, format_date, options, parse_date, parse_id, query_pairs, select, today,
+};
 use crate::AppState;
 use crate::body::field;
 use crate::error::WebError;
@@ -51,37 +53,6 @@ fn urlencode(s: &str) -> String {
 /// Every message of a refusal, one per field.
 fn messages(errors: &FieldErrors) -> Vec<String> {
     errors.0.iter().map(|(_, m)| m.clone()).collect()
-}
-
-fn options(records: &[Record], label: impl Fn(&Record) -> String) -> Vec<(String, String)> {
-    records
-        .iter()
-        .map(|r| (r.id.to_string(), label(r)))
-        .collect()
-}
-
-fn select(
-    name: &str,
-    id: &str,
-    opts: &[(String, String)],
-    chosen: &str,
-    blank: Option<&str>,
-) -> Markup {
-    html! {
-        select id=(id) name=(name) {
-            @if let Some(b) = blank { option value="" { (b) } }
-            @for (v, l) in opts { option value=(v) selected[v == chosen] { (l) } }
-        }
-    }
-}
-
-/// Postable accounts as options, by code.
-fn account_options(chart: &Chart) -> Vec<(String, String)> {
-    chart
-        .accounts()
-        .filter(|a| !a.is_group)
-        .map(|a| (a.id.to_string(), a.label()))
-        .collect()
 }
 
 // ---------------------------------------------------------------- the Stock page
@@ -134,7 +105,7 @@ fn move_forms(
 ) -> Markup {
     let items = options(&lists.items, item_label);
     let warehouses = options(&lists.warehouses, |r| r.title(&WAREHOUSE));
-    let accounts = account_options(&lists.chart);
+    let accounts = account_options(&lists.chart, |_| true);
     let documents = options(&lists.invoices, |r| {
         format!("{} · {}", r.title(&INVOICE), r.get("kind").display())
     });
@@ -160,13 +131,13 @@ fn move_forms(
                     input type="hidden" name="kind" value=(kind);
                     div .fields {
                         div .field { label for=(id("date")) { "Date" } input id=(id("date")) type="date" name="date" required value=(get(kind, "date")); }
-                        div .field { label for=(id("item")) { "Item" } (select("item", &id("item"), &items, &get(kind, "item"), None)) }
+                        div .field { label for=(id("item")) { "Item" } (select("item", &id("item"), "Item", &items, &get(kind, "item"), None)) }
                         div .field {
                             label for=(id("warehouse")) { @if kind == "Transfer" { "From" } @else { "Warehouse" } }
-                            (select("warehouse", &id("warehouse"), &warehouses, &get(kind, "warehouse"), None))
+                            (select("warehouse", &id("warehouse"), "Warehouse", &warehouses, &get(kind, "warehouse"), None))
                         }
                         @if kind == "Transfer" {
-                            div .field { label for=(id("to")) { "To" } (select("to_warehouse", &id("to"), &warehouses, &get(kind, "to_warehouse"), None)) }
+                            div .field { label for=(id("to")) { "To" } (select("to_warehouse", &id("to"), "To", &warehouses, &get(kind, "to_warehouse"), None)) }
                         }
                         div .field {
                             label for=(id("qty")) { @if kind == "Adjustment" { "Quantity (+ found, − missing)" } @else { "Quantity" } }
@@ -175,14 +146,14 @@ fn move_forms(
                         div .field { label for=(id("unit")) { "Unit (empty: base unit)" } input id=(id("unit")) type="text" name="unit" value=(get(kind, "unit")); }
                         @if kind == "Receipt" {
                             div .field { label for=(id("cost")) { "Total cost" } input id=(id("cost")) type="text" inputmode="decimal" name="cost" required value=(get(kind, "cost")); }
-                            div .field { label for=(id("account")) { "Credit account" } (select("account", &id("account"), &accounts, &get(kind, "account"), Some("2130 Goods received not invoiced (default)"))) }
+                            div .field { label for=(id("account")) { "Credit account" } (select("account", &id("account"), "Credit account", &accounts, &get(kind, "account"), Some("2130 Goods received not invoiced (default)"))) }
                         }
                         @if kind == "Adjustment" {
                             div .field { label for=(id("cost")) { "Unit cost of an increase (optional)" } input id=(id("cost")) type="text" inputmode="decimal" name="cost" value=(get(kind, "cost")); }
-                            div .field { label for=(id("account")) { "Other side" } (select("account", &id("account"), &accounts, &get(kind, "account"), Some("The item's cost of goods sold (default)"))) }
+                            div .field { label for=(id("account")) { "Other side" } (select("account", &id("account"), "Other side", &accounts, &get(kind, "account"), Some("The item's cost of goods sold (default)"))) }
                         }
                         div .field { label for=(id("reference")) { "Reference" } input id=(id("reference")) type="text" name="reference" maxlength="40" value=(get(kind, "reference")); }
-                        div .field { label for=(id("document")) { "Invoice" } (select("document", &id("document"), &documents, &get(kind, "document"), Some("—"))) }
+                        div .field { label for=(id("document")) { "Invoice" } (select("document", &id("document"), "Invoice", &documents, &get(kind, "document"), Some("—"))) }
                     }
                     div .form-actions { button .primary type="submit" { (button) } }
                 }
@@ -443,7 +414,7 @@ fn item_form(
     typed: &dyn Fn(&str) -> String,
     errors: Option<&FieldErrors>,
 ) -> Markup {
-    let accounts = account_options(chart);
+    let accounts = account_options(chart, |_| true);
     let err = |f: &str| errors.and_then(|e| e.get(f)).map(str::to_owned);
     let text = |name: &str, label: &str, help: &str| {
         let e = err(name);
@@ -461,7 +432,7 @@ fn item_form(
         html! {
             div .field .invalid[e.is_some()] {
                 label for={ "item-" (name) } { (label) }
-                (select(name, &format!("item-{name}"), opts, &typed(name), blank))
+                (select(name, &format!("item-{name}"), label, opts, &typed(name), blank))
                 @if let Some(e) = &e { div .field-error { (e) } }
             }
         }
