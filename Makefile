@@ -7,11 +7,13 @@ demo:
 	cargo run --release -p nexus -- demo
 
 # The whole test suite: installs what the tests need (Chromium, playwright-core,
-# beancount in a venv),
-# then unit tests, the HTTPS integration tests, the SIGKILL crash test and the
-# browser test.
+# beancount in a venv), then unit tests, the HTTPS integration tests, the SIGKILL
+# crash test and the browser test. The integration suite boots on a clock it sets
+# (1 December by default) and runs again on 31 December and on 29 February.
 test: deps
 	cargo test --workspace --locked
+	NEXUS_TEST_TODAY=2027-12-31 cargo test --locked -p nexus --test it
+	NEXUS_TEST_TODAY=2028-02-29 cargo test --locked -p nexus --test it
 
 deps:
 	scripts/install-test-deps.sh

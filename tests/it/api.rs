@@ -43,7 +43,7 @@ async fn create_read_update_delete_with_versions_and_history() {
     let history = api.json(&format!("/api/v1/customer/{id}/history")).await;
     let entries = history["data"].as_array().expect("entries");
     assert_eq!(entries.len(), 2);
-    assert_eq!(entries[0]["action"], "update");
+    assert_eq!(entries[0]["op"], "update");
     assert_eq!(entries[0]["before"]["status"], "Lead");
     assert_eq!(entries[0]["after"]["status"], "Active");
     assert_eq!(entries[0]["actor_name"], "Ada Admin");
@@ -115,7 +115,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let api = s.admin().await;
     let existing = api.customer("Keep Me").await;
     let id = existing["id"].as_u64().expect("id");
-    let head_before = s.running.kernel.store().head();
+    let head_before = s.running.kernel.log_head();
 
     // Malformed JSON, a JSON value that is not an object, the wrong content type.
     let raw = |body: &'static str, ct: &'static str| {
@@ -244,7 +244,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
 
     // Nothing above stored anything.
     assert_eq!(
-        s.running.kernel.store().head(),
+        s.running.kernel.log_head(),
         head_before,
         "no change-log entry was written"
     );

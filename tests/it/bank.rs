@@ -14,7 +14,7 @@ const CAMT_V08: &str = include_str!("../../modules/ledger/tests/fixtures/bank/ca
 
 /// The server's today, `YYYY-MM-DD`.
 fn today(s: &TestServer) -> String {
-    let d = s.running.kernel.clock().now().date();
+    let d = s.today();
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 

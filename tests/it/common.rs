@@ -5,13 +5,17 @@ use std::sync::Arc;
 
 use nexus::Config;
 use nexus::serve::{self, Running};
+use nexus_kernel::ManualClock;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
+use time::{Date, OffsetDateTime, Time};
 
 pub const ADMIN: (&str, &str) = ("admin", "correct horse battery");
 
 pub struct TestServer {
     pub running: Running,
+    /// The server's business clock; tests read "today" from it and may advance it.
+    pub clock: Arc<ManualClock>,
     pub base: String,
     pub ca_pem: String,
     pub dir: tempfile::TempDir,
@@ -30,16 +34,36 @@ pub fn config(dir: &std::path::Path) -> Config {
     }
 }
 
+/// The day every test server starts on: `NEXUS_TEST_TODAY` (`YYYY-MM-DD`), else the
+/// first of a month — the day main's suite once failed on. `make test` runs the
+/// integration suite again on 31 December and on 29 February. Nothing in the suite
+/// reads the wall clock.
+pub fn test_today() -> Date {
+    const DEFAULT: &str = "2026-12-01";
+    let text = std::env::var("NEXUS_TEST_TODAY").unwrap_or_else(|_| DEFAULT.into());
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(&text, &format)
+        .unwrap_or_else(|e| panic!("NEXUS_TEST_TODAY={text} is not a YYYY-MM-DD date: {e}"))
+}
+
+/// 09:30 UTC on [`test_today`].
+pub fn test_clock() -> Arc<ManualClock> {
+    let at = OffsetDateTime::new_utc(test_today(), Time::from_hms(9, 30, 0).expect("time"));
+    Arc::new(ManualClock::new(at))
+}
+
 /// Starts an appliance with `customers` demo customers; nobody can sign in yet.
 pub async fn boot_fresh(customers: u64) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
-    let running = serve::start(&config(dir.path()), Some(customers))
+    let clock = test_clock();
+    let running = serve::start(&config(dir.path()), Some(customers), clock.clone())
         .await
         .expect("boot");
     let ca_pem = std::fs::read_to_string(&running.ca_path).expect("box CA");
     let base = format!("https://localhost:{}", running.https.port());
     TestServer {
         running,
+        clock,
         base,
         ca_pem,
         dir,
@@ -59,6 +83,12 @@ pub async fn boot(customers: u64) -> TestServer {
 }
 
 impl TestServer {
+    /// Today on the server's clock.
+    pub fn today(&self) -> Date {
+        use nexus_kernel::Clock;
+        self.clock.now().date()
+    }
+
     pub fn company(&self) -> u64 {
         self.running
             .kernel

@@ -8,7 +8,7 @@ use crate::common::{Api, TestServer, api_error, boot};
 
 /// The first day of the server's current month (`YYYY-MM-01`) and the month (`YYYY-MM`).
 pub fn this_month(s: &TestServer) -> (String, String) {
-    let today = s.running.kernel.clock().now().date();
+    let today = s.today();
     let month = format!("{:04}-{:02}", today.year(), u8::from(today.month()));
     (format!("{month}-01"), month)
 }

@@ -10,7 +10,7 @@ use crate::common::{Api, TestServer, api_error, boot};
 
 /// Today on the server's clock (always in the demo's open fiscal year).
 fn today(s: &TestServer) -> String {
-    let d = s.running.kernel.clock().now().date();
+    let d = s.today();
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 

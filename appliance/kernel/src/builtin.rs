@@ -174,9 +174,37 @@ pub static SUPPLIER: EntityDef = EntityDef {
     creation: Creation::ByRole,
 };
 
+/// A module's setting for one company (the ledger's lock date, its negative-stock
+/// policy): a record, so that every change has its event, its before and after, and
+/// its place in the record's history. Written only through
+/// [`crate::Command::set_setting`], read through [`crate::Command::setting`].
+pub static SETTING: EntityDef = EntityDef {
+    name: "setting",
+    code: 13,
+    label: "Setting",
+    plural: "Settings",
+    module: "admin",
+    fields: &[
+        text("name", "Name", 80)
+            .required()
+            .indexed()
+            .unique(Unique::PerCompany)
+            .list()
+            .help("module.setting, e.g. ledger.lock_date"),
+        text("value", "Value", 200).list(),
+    ],
+    title_field: "name",
+    search_fields: &["name"],
+    creation: Creation::Module(
+        "settings are changed on their module's pages (e.g. the lock date under Ledger)",
+    ),
+};
+
 /// The kernel's own entities. A module's entities join them through
-/// [`crate::registry::install`]; ask [`crate::registry`] for every entity.
-pub static ENTITIES: &[&EntityDef] = &[&COMPANY, &ROLE, &USER, &CUSTOMER, &CONTACT, &SUPPLIER];
+/// [`crate::registry::install`] (a module's `entities`); ask [`crate::registry`] for every entity.
+pub static ENTITIES: &[&EntityDef] = &[
+    &COMPANY, &ROLE, &USER, &CUSTOMER, &CONTACT, &SUPPLIER, &SETTING,
+];
 
 pub fn entity(name: &str) -> Option<&'static EntityDef> {
     crate::registry::entity(name)

@@ -5,38 +5,44 @@
 //! kernel checks permissions and scopes every read and write to the principal's
 //! company, so no caller can forget to.
 
-mod audit;
 mod auth;
 pub mod builtin;
-mod changes;
 mod clock;
 mod demo;
 mod entity;
 mod error;
+mod event;
 mod module;
 mod password;
 mod perm;
 mod record;
 pub mod registry;
 mod service;
+mod tail;
 mod value;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use nexus_store::Store;
 
-pub use audit::{AuditEntry, ChainReport, verify as verify_audit_chain};
 pub use auth::{SESSION_LIFETIME, Session};
-pub use changes::{Change, Op, Tailer, run_tailer};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use demo::customer_values;
 pub use entity::{Creation, EntityDef, FieldDef, FieldKind, Unique};
 pub use error::{FieldErrors, KernelError};
-pub use module::Command;
+pub use event::{ChainReport, Event, Image, Op, verify as verify_audit_chain};
+pub use module::{Command, KeyValue, ModuleState};
 pub use perm::{Action, Grants, Principal};
 pub use record::{Record, rfc3339};
+pub use registry::{Module, RoleDef};
 pub use service::{Input, ListPage, ListQuery};
-pub use value::{Value, format_money, parse_money};
+pub use tail::{CommandEvents, TailError, Tailer, TailerState, TailerStatus, run_tailer};
+pub use value::{Value, format_date, format_money, parse_date, parse_money};
+
+/// Order-preserving key helpers for modules' own state.
+pub mod bytes {
+    pub use nexus_store::{decode_u64, prefix_end, u64_key};
+}
 
 /// The kernel's services over one store; cheap to clone.
 #[derive(Clone)]
@@ -49,6 +55,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     throttle: Mutex<auth::Throttle>,
     setup_token: Mutex<Option<String>>,
+    tailers: Mutex<tail::Tailers>,
 }
 
 impl Kernel {
@@ -59,12 +66,30 @@ impl Kernel {
                 clock,
                 throttle: Mutex::new(auth::Throttle::default()),
                 setup_token: Mutex::new(None),
+                tailers: Mutex::new(tail::Tailers::default()),
             }),
         }
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Whether the kernel can serve: the store reads and its writer runs. `Err` says
+    /// why not, in words for `/healthz` and the admin page.
+    pub fn health(&self) -> Result<(), String> {
+        if let Some(reason) = self.store().halted() {
+            return Err(format!("the store's writer has stopped: {reason}"));
+        }
+        self.store()
+            .read()
+            .map(|_| ())
+            .map_err(|e| format!("the store cannot be read: {e}"))
+    }
+
+    /// The store writer's counters since start (for `/metrics` and the admin page).
+    pub fn writer_stats(&self) -> nexus_store::WriterStats {
+        self.store().writer_stats()
     }
 
     pub fn clock(&self) -> &dyn Clock {
@@ -85,13 +110,21 @@ impl Kernel {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn tailer_registry(&self) -> MutexGuard<'_, tail::Tailers> {
+        // Statuses are replaced whole: a poisoned lock still holds whole ones.
+        self.inner
+            .tailers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn setup_slot(&self) -> &Mutex<Option<String>> {
         &self.inner.setup_token
     }
 
     /// Checks the whole audit chain.
     pub fn verify_audit(&self) -> Result<ChainReport, KernelError> {
-        audit::verify(&self.store().read()?)
+        event::verify(&self.store().read()?)
     }
 }
 

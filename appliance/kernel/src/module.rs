@@ -1,27 +1,51 @@
 //! The write path for modules: a module's typed command (post a journal entry, settle
 //! an invoice) runs as one store command, writes its records through the same code as
-//! the generic service — indexes, change log, audit chain, history — and may keep
-//! module-owned tables (totals, counters) in the same transaction.
+//! the generic service — indexes, event log (the audit trail), history — and may keep
+//! its own state (totals, counters, caches) in the same transaction.
+//!
+//! A module reaches only its own state: every key it reads or writes through a
+//! [`Command`] or a [`ModuleState`] is prefixed with its [`Module::code`] in
+//! `Table::ModuleState`; it cannot name a table, and so cannot reach records,
+//! indexes, the event log, credentials or sessions except through the kernel. And a
+//! command that changes module state must leave an event in the same command (a
+//! record it wrote, or a [`Command::set_setting`]): a state change without its trace
+//! is refused.
 
 use std::collections::BTreeMap;
+use std::ops::{Bound, ControlFlow, RangeBounds};
 
-use nexus_store::{KeyValue, Table, Txn};
+use nexus_store::{ReadTxn, Table, Txn, decode_u64, prefix_end};
 use time::OffsetDateTime;
 
 use crate::Kernel;
-use crate::changes::Op;
+use crate::builtin::SETTING;
 use crate::entity::EntityDef;
 use crate::error::{FieldErrors, KernelError};
+use crate::event::Op;
 use crate::perm::{Action, Principal};
-use crate::record::{Record, to_stored_precision};
+use crate::record::{Record, keys, to_stored_precision};
+use crate::registry::Module;
 use crate::service::{load, next_id, not_found, require, write_record};
 use crate::value::Value;
+
+/// A key and its value from a module's own state (the key without the module prefix).
+pub type KeyValue = (Vec<u8>, Vec<u8>);
 
 /// One module command's view of the write transaction.
 pub struct Command<'c, 'a, 't> {
     txn: &'c mut Txn<'a, 't>,
     who: &'c Principal,
     now: OffsetDateTime,
+    module: &'static Module,
+    /// Whether the command wrote module state (then it must also leave an event).
+    state_written: bool,
+}
+
+fn state_key(module: &Module, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + key.len());
+    k.extend_from_slice(&module.code.to_be_bytes());
+    k.extend_from_slice(key);
+    k
 }
 
 impl Command<'_, '_, '_> {
@@ -94,25 +118,126 @@ impl Command<'_, '_, '_> {
         Ok(new)
     }
 
-    /// The raw value at `key` of a module-owned table.
-    pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, KernelError> {
-        Ok(self.txn.get(table, key)?)
+    /// The value at `key` of the module's own state, as this command sees it.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KernelError> {
+        Ok(self
+            .txn
+            .get(Table::ModuleState, &state_key(self.module, key))?)
     }
 
-    /// Stages the removal of `key` from a module-owned table.
-    pub fn delete(&mut self, table: Table, key: Vec<u8>) {
-        self.txn.delete(table, key);
+    /// Stages the removal of `key` from the module's own state.
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.state_written = true;
+        self.txn
+            .delete(Table::ModuleState, state_key(self.module, &key));
     }
 
-    /// Every entry of a module-owned table whose key starts with `prefix`, in key
+    /// Every entry of the module's own state whose key starts with `prefix`, in key
     /// order, as this command sees it (small ranges only: it is collected whole).
-    pub fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<KeyValue>, KernelError> {
-        Ok(self.txn.scan_prefix(table, prefix)?)
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, KernelError> {
+        let full = self
+            .txn
+            .scan_prefix(Table::ModuleState, &state_key(self.module, prefix))?;
+        Ok(full
+            .into_iter()
+            .map(|(mut k, v)| {
+                k.drain(..2);
+                (k, v)
+            })
+            .collect())
     }
 
-    /// Stages `key` → `value` in a module-owned table.
-    pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
-        self.txn.put(table, key, value);
+    /// Stages `key` → `value` in the module's own state.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.state_written = true;
+        self.txn
+            .put(Table::ModuleState, state_key(self.module, &key), value);
+    }
+
+    /// The module's setting `name` for the principal's company (`None` if never set).
+    pub fn setting(&self, name: &str) -> Result<Option<String>, KernelError> {
+        Ok(self
+            .setting_record(name)?
+            .and_then(|r| r.get("value").as_text().map(str::to_owned)))
+    }
+
+    /// Sets (or, with `None`, clears) the module's setting `name` for the principal's
+    /// company: a `setting` record named `module.name`, so the change has its event,
+    /// its before and after, and its history.
+    pub fn set_setting(&mut self, name: &str, value: Option<String>) -> Result<(), KernelError> {
+        let full = format!("{}.{name}", self.module.name);
+        let value = value.map_or(Value::Empty, Value::Text);
+        match self.setting_record(name)? {
+            Some(rec) => {
+                self.update(&SETTING, rec.id, BTreeMap::from([("value", value)]))?;
+            }
+            None => {
+                self.create(
+                    &SETTING,
+                    BTreeMap::from([("name", Value::Text(full)), ("value", value)]),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn setting_record(&self, name: &str) -> Result<Option<Record>, KernelError> {
+        let full = Value::Text(format!("{}.{name}", self.module.name));
+        let field = SETTING.field_index("name").unwrap_or(0);
+        let key = keys::unique(&SETTING, self.who.company, field, &full);
+        match self.txn.get(Table::Index, &key)? {
+            Some(owner) => match owner.get(8..16).and_then(decode_u64) {
+                Some(id) => self.load(&SETTING, id),
+                None => Err(KernelError::Internal(
+                    "a setting's index entry is damaged".into(),
+                )),
+            },
+            None => Ok(None),
+        }
+    }
+}
+
+/// A snapshot of one module's own state, for its reads outside commands.
+pub struct ModuleState {
+    read: ReadTxn,
+    module: &'static Module,
+}
+
+impl ModuleState {
+    /// The value at `key`, if any.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KernelError> {
+        Ok(self
+            .read
+            .get(Table::ModuleState, &state_key(self.module, key))?)
+    }
+
+    /// Visits the entries whose keys fall in `range` (keys without the module prefix),
+    /// in key order or in reverse, until `visit` breaks.
+    pub fn scan<'r>(
+        &self,
+        range: impl RangeBounds<&'r [u8]>,
+        reverse: bool,
+        mut visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), KernelError> {
+        let m = self.module;
+        let start = match range.start_bound() {
+            Bound::Included(k) => Bound::Included(state_key(m, k)),
+            Bound::Excluded(k) => Bound::Excluded(state_key(m, k)),
+            Bound::Unbounded => Bound::Included(state_key(m, &[])),
+        };
+        let end = match range.end_bound() {
+            Bound::Included(k) => Bound::Included(state_key(m, k)),
+            Bound::Excluded(k) => Bound::Excluded(state_key(m, k)),
+            Bound::Unbounded => match prefix_end(&state_key(m, &[])) {
+                Some(e) => Bound::Excluded(e),
+                None => Bound::Unbounded,
+            },
+        };
+        let range = (borrow(&start), borrow(&end));
+        self.read.scan(Table::ModuleState, range, reverse, |k, v| {
+            visit(k.get(2..).unwrap_or_default(), v)
+        })?;
+        Ok(())
     }
 }
 
@@ -144,14 +269,60 @@ impl Kernel {
         require(who, def, action)
     }
 
-    /// Runs a module's command as one store command: all of its writes, change-log
-    /// entries and audit entries commit together once durable, or none do.
-    /// Permissions are the module's to check (with [`Kernel::authorize`]) before.
-    pub async fn command<R, F>(&self, who: &Principal, command: F) -> Result<R, KernelError>
+    /// `module`'s setting `name` for `company`, as committed (`None` if never set).
+    /// Settings are not secret; the module decides who may see the page showing one.
+    pub fn setting(
+        &self,
+        module: &'static Module,
+        company: u64,
+        name: &str,
+    ) -> Result<Option<String>, KernelError> {
+        installed(module)?;
+        let read = self.store().read()?;
+        let full = Value::Text(format!("{}.{name}", module.name));
+        let field = SETTING.field_index("name").unwrap_or(0);
+        let Some(owner) = read.get(Table::Index, &keys::unique(&SETTING, company, field, &full))?
+        else {
+            return Ok(None);
+        };
+        let Some(id) = owner.get(8..16).and_then(decode_u64) else {
+            return Err(KernelError::Internal(
+                "a setting's index entry is damaged".into(),
+            ));
+        };
+        match read.get(Table::Records, &keys::record(&SETTING, company, id))? {
+            Some(bytes) => Ok(Record::decode(&SETTING, &bytes)?
+                .get("value")
+                .as_text()
+                .map(str::to_owned)),
+            None => Ok(None),
+        }
+    }
+
+    /// A snapshot of `module`'s own state.
+    pub fn module_state(&self, module: &'static Module) -> Result<ModuleState, KernelError> {
+        installed(module)?;
+        Ok(ModuleState {
+            read: self.store().read()?,
+            module,
+        })
+    }
+
+    /// Runs `module`'s command as one store command: all of its writes and events
+    /// commit together once durable, or none do. Permissions are the module's to check
+    /// (with [`Kernel::authorize`]) before. A command that changed the module's state
+    /// without leaving an event is refused, and writes nothing.
+    pub async fn command<R, F>(
+        &self,
+        module: &'static Module,
+        who: &Principal,
+        command: F,
+    ) -> Result<R, KernelError>
     where
         F: FnOnce(&mut Command<'_, '_, '_>) -> Result<R, KernelError> + Send + 'static,
         R: Send + 'static,
     {
+        installed(module)?;
         let clock = self.shared_clock();
         let who = who.clone();
         self.store()
@@ -161,9 +332,38 @@ impl Kernel {
                     txn,
                     who: &who,
                     now,
+                    module,
+                    state_written: false,
                 };
-                command(&mut cmd)
+                let out = command(&mut cmd)?;
+                if cmd.state_written && cmd.txn.next_seq() == cmd.txn.command_seq() {
+                    return Err(KernelError::Internal(format!(
+                        "a {} command changed the module's state without leaving an \
+                         event; nothing was saved",
+                        module.name
+                    )));
+                }
+                Ok(out)
             })
             .await
+    }
+}
+
+fn installed(module: &'static Module) -> Result<(), KernelError> {
+    if crate::registry::is_installed(module) {
+        Ok(())
+    } else {
+        Err(KernelError::Internal(format!(
+            "module {} is not installed",
+            module.name
+        )))
+    }
+}
+
+fn borrow(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
     }
 }

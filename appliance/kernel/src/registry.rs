@@ -1,5 +1,6 @@
-//! Every entity the appliance serves: the kernel's own ([`crate::builtin::ENTITIES`])
-//! and those of the modules, installed once at start ([`install`]).
+//! Every module and entity the appliance serves: the kernel's own entities
+//! ([`crate::builtin::ENTITIES`]) and the modules', installed once at start
+//! ([`install`]).
 //!
 //! Modules sit above the kernel, so the kernel cannot name their entities; the binary
 //! that links them installs them before it builds a [`crate::Kernel`]. Lists, forms, the
@@ -10,47 +11,34 @@ use std::sync::OnceLock;
 use crate::builtin::ENTITIES;
 use crate::entity::{EntityDef, FieldKind};
 
-static MODULES: OnceLock<Vec<&'static EntityDef>> = OnceLock::new();
-
 /// A role every new company gets: name, grants (`entity:letters, …`), description.
 pub type RoleDef = (&'static str, &'static str, &'static str);
 
-static MODULE_ROLES: OnceLock<&'static [RoleDef]> = OnceLock::new();
-
-/// Adds the modules' default roles (such as the ledger's Accountant), given to every
-/// company created afterwards. Called once, after [`install`], since the grants name
-/// the modules' entities; calling it again with the same roles does nothing.
-pub fn install_roles(roles: &'static [RoleDef]) -> Result<(), String> {
-    for (name, grants, _) in roles {
-        if crate::builtin::DEFAULT_ROLES
-            .iter()
-            .any(|(n, _, _)| n == name)
-        {
-            return Err(format!("the role {name} is one of the kernel's own"));
-        }
-        crate::perm::Grants::parse(grants).map_err(|e| format!("role {name}: {e}"))?;
-    }
-    let installed = MODULE_ROLES.get_or_init(|| roles);
-    if std::ptr::eq(*installed, roles) {
-        Ok(())
-    } else {
-        Err("module roles were already installed with a different set".into())
-    }
+/// What a module contributes to the kernel, declared once in the module's crate (the
+/// web kit adds its pages, routes and navigation on top).
+#[derive(Debug)]
+pub struct Module {
+    /// Stable name (`ledger`, `crm`); the `module` of each of its entities.
+    pub name: &'static str,
+    pub label: &'static str,
+    /// Prefixes every key of the module's own state (see [`crate::Command::put`]): an
+    /// on-disk name, never reused or changed.
+    pub code: u16,
+    pub entities: &'static [&'static EntityDef],
+    /// Default roles every company created afterwards gets.
+    pub roles: &'static [RoleDef],
 }
 
-/// Every default role: the kernel's own, then the modules'.
-pub fn default_roles() -> impl Iterator<Item = &'static RoleDef> {
-    crate::builtin::DEFAULT_ROLES
-        .iter()
-        .chain(MODULE_ROLES.get().copied().unwrap_or_default())
-}
+static MODULES: OnceLock<Vec<&'static Module>> = OnceLock::new();
 
-/// Adds the modules' entities to the registry. Called once per process, before the
-/// kernel serves anything; calling it again with the same entities does nothing.
+/// Installs the modules: their entities join the kernel's, their roles the default
+/// roles. Called once per process, before a kernel serves anything; calling it again
+/// with the same modules does nothing, with others is refused.
 ///
-/// Refuses entities whose names or storage codes collide with another's, and
-/// references to entities that do not exist.
-pub fn install(modules: &[&'static EntityDef]) -> Result<(), String> {
+/// Refuses a module registered twice, two modules with one name or state code,
+/// entities whose names or storage codes collide, an entity that names another module,
+/// references to entities that do not exist, and roles that clash or do not parse.
+pub fn install(modules: &[&'static Module]) -> Result<(), String> {
     check(modules)?;
     let installed = MODULES.get_or_init(|| modules.to_vec());
     let same = installed.len() == modules.len()
@@ -61,18 +49,62 @@ pub fn install(modules: &[&'static EntityDef]) -> Result<(), String> {
     if same {
         Ok(())
     } else {
-        Err("module entities were already installed with a different set".into())
+        Err("modules were already installed with a different set".into())
     }
 }
 
-fn check(modules: &[&'static EntityDef]) -> Result<(), String> {
-    let all: Vec<&EntityDef> = ENTITIES.iter().chain(modules).copied().collect();
+/// The installed modules, in installation order.
+pub fn modules() -> &'static [&'static Module] {
+    MODULES.get().map_or(&[][..], Vec::as_slice)
+}
+
+/// Whether `module` is the one installed under its name.
+pub(crate) fn is_installed(module: &'static Module) -> bool {
+    modules().iter().any(|m| std::ptr::eq(*m, module))
+}
+
+fn check(modules: &[&'static Module]) -> Result<(), String> {
+    for (i, a) in modules.iter().enumerate() {
+        for b in &modules[i + 1..] {
+            if std::ptr::eq(*a, *b) {
+                return Err(format!("module {} is registered twice", a.name));
+            }
+            if a.name == b.name || a.code == b.code {
+                return Err(format!(
+                    "modules {} and {} share a name or a state code ({})",
+                    a.name, b.name, a.code
+                ));
+            }
+        }
+        if a.name == "admin" || a.name.is_empty() {
+            return Err(format!("\"{}\" cannot name a module", a.name));
+        }
+        for e in a.entities {
+            if e.module != a.name {
+                return Err(format!(
+                    "entity {} says it belongs to {}, but module {} declares it",
+                    e.name, e.module, a.name
+                ));
+            }
+        }
+    }
+    let all: Vec<&EntityDef> = ENTITIES
+        .iter()
+        .copied()
+        .chain(modules.iter().flat_map(|m| m.entities.iter().copied()))
+        .collect();
     for (i, a) in all.iter().enumerate() {
         for b in &all[i + 1..] {
             if a.name == b.name || a.code == b.code {
                 return Err(format!(
-                    "entities {} and {} share a name or a storage code",
-                    a.name, b.name
+                    "entities {} and {} share a name or a storage code ({})",
+                    a.name,
+                    b.name,
+                    if a.code == b.code {
+                        a.code.to_string()
+                    } else {
+                        a.name.to_string()
+                    }
                 ));
             }
         }
@@ -87,15 +119,51 @@ fn check(modules: &[&'static EntityDef]) -> Result<(), String> {
             }
         }
     }
+    let mut roles: Vec<&str> = crate::builtin::DEFAULT_ROLES
+        .iter()
+        .map(|(n, _, _)| *n)
+        .collect();
+    for m in modules {
+        for (name, grants, _) in m.roles {
+            if roles.contains(name) {
+                return Err(format!("module {}: the role {name} exists already", m.name));
+            }
+            roles.push(name);
+            // The registry is not installed yet, so grants are checked against `all`.
+            for part in grants
+                .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+                .filter(|p| !p.is_empty())
+            {
+                let known = part.split_once(':').is_some_and(|(entity, letters)| {
+                    (entity == "*" || all.iter().any(|e| e.name == entity))
+                        && !letters.is_empty()
+                        && letters.chars().all(|c| "rcwdx".contains(c))
+                });
+                if !known {
+                    return Err(format!(
+                        "module {}: role {name}: \"{part}\" is not entity:letters over a known entity",
+                        m.name
+                    ));
+                }
+            }
+        }
+    }
     Ok(())
+}
+
+/// Every default role: the kernel's own, then the modules'.
+pub fn default_roles() -> impl Iterator<Item = &'static RoleDef> {
+    crate::builtin::DEFAULT_ROLES
+        .iter()
+        .chain(modules().iter().flat_map(|m| m.roles.iter()))
 }
 
 /// Every entity: the kernel's own first, then the modules' in installation order.
 pub fn entities() -> impl Iterator<Item = &'static EntityDef> {
     ENTITIES
         .iter()
-        .chain(MODULES.get().map_or(&[][..], Vec::as_slice))
         .copied()
+        .chain(modules().iter().flat_map(|m| m.entities.iter().copied()))
 }
 
 /// The entity called `name`.

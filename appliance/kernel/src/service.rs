@@ -8,11 +8,10 @@ use std::ops::ControlFlow;
 
 use nexus_store::{Table, Txn, decode_u64, prefix_end, u64_key};
 
-use crate::audit::{self, AuditEntry, NewEntry};
 use crate::builtin::{COMPANY, USER};
-use crate::changes::{Change, Op};
 use crate::entity::{Creation, EntityDef, FieldKind, Unique};
 use crate::error::{FieldErrors, KernelError};
+use crate::event::{self, Event, NewEvent, Op};
 use crate::perm::{Action, Principal};
 use crate::record::{Record, keys, to_stored_precision, unix_ms};
 use crate::value::Value;
@@ -336,6 +335,8 @@ impl Kernel {
                     }
                 }
                 let mut gone = old.clone();
+                // A delete is a new version too: tailers order by version.
+                gone.version = old.version + 1;
                 gone.updated_at = now;
                 gone.updated_by = who.user_id;
                 write_record(txn, def, &who, Some(&old), &gone, Op::Delete)?;
@@ -508,7 +509,7 @@ impl Kernel {
         who: &Principal,
         def: &'static EntityDef,
         id: u64,
-    ) -> Result<Vec<AuditEntry>, KernelError> {
+    ) -> Result<Vec<Event>, KernelError> {
         require(who, def, Action::Read)?;
         let read = self.store().read()?;
         let prefix = keys::record(def, who.company, id);
@@ -530,8 +531,8 @@ impl Kernel {
         }
         let mut out = Vec::with_capacity(seqs.len());
         for seq in seqs {
-            if let Some(bytes) = read.get(Table::Audit, &u64_key(seq))? {
-                out.push(AuditEntry::decode(&bytes)?);
+            if let Some(bytes) = read.get(Table::ChangeLog, &u64_key(seq))? {
+                out.push(Event::decode(&bytes)?);
             }
         }
         Ok(out)
@@ -808,36 +809,24 @@ pub(crate) fn write_record(
             );
         }
     }
-    let at_ms = unix_ms(new.updated_at);
-    let change = Change {
-        entity: def.name.to_string(),
-        company,
-        id: new.id,
-        op,
-        version: new.version,
-        actor: who.user_id,
-        at_ms,
-    };
-    let change_seq = txn.emit(change.encode()?);
-    let audit_seq = audit::append(
+    let seq = event::append(
         txn,
-        NewEntry {
-            at_ms,
+        NewEvent {
+            at_ms: unix_ms(new.updated_at),
             actor: who.user_id,
             actor_name: who.display_name.clone(),
             company,
             entity: def.name,
             record: new.id,
-            action: op.as_str(),
+            op,
             version: new.version,
             before: old.map(|o| o.audit_image(def)),
             after: (op != Op::Delete).then(|| new.audit_image(def)),
-            change_seq,
         },
     )?;
     txn.put(
         Table::History,
-        keys::history(def, company, new.id, audit_seq),
+        keys::history(def, company, new.id, seq),
         Vec::new(),
     );
     Ok(())

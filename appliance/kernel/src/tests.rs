@@ -93,10 +93,10 @@ async fn create_update_and_history_with_a_verifiable_audit_chain() {
         .history(&f.admin, &CUSTOMER, c.id)
         .expect("history");
     assert_eq!(history.len(), 2);
-    assert_eq!(history[0].action, "update");
+    assert_eq!(history[0].op, Op::Update);
     assert_eq!(history[0].changed_fields(), vec!["city".to_string()]);
     assert_eq!(history[0].actor_name, "Ada Admin");
-    assert_eq!(history[1].action, "create");
+    assert_eq!(history[1].op, Op::Create);
     let report = f.kernel.verify_audit().expect("chain verifies");
     assert!(
         report.entries >= 6,
@@ -542,17 +542,17 @@ async fn a_tampered_audit_entry_is_detected() {
     // Rewrite entry 2 behind the kernel's back, as an attacker with the file would.
     let read = f.kernel.store().read().expect("read");
     let bytes = read
-        .get(Table::Audit, &2u64.to_be_bytes())
+        .get(Table::ChangeLog, &2u64.to_be_bytes())
         .expect("get")
         .expect("entry 2");
-    let mut entry = AuditEntry::decode(&bytes).expect("decode");
+    let mut entry = Event::decode(&bytes).expect("decode");
     entry.actor_name = "Mallory".into();
     let mut forged = Vec::new();
     ciborium::into_writer(&entry, &mut forged).expect("encode");
     f.kernel
         .store()
         .write(move |txn| {
-            txn.put(Table::Audit, 2u64.to_be_bytes().to_vec(), forged);
+            txn.put(Table::ChangeLog, 2u64.to_be_bytes().to_vec(), forged);
             Ok::<_, KernelError>(())
         })
         .await
@@ -581,7 +581,7 @@ async fn removing_the_newest_audit_entries_is_detected() {
     f.kernel
         .store()
         .write(move |txn| {
-            txn.delete(Table::Audit, last.to_be_bytes().to_vec());
+            txn.delete(Table::ChangeLog, last.to_be_bytes().to_vec());
             Ok::<_, KernelError>(())
         })
         .await
@@ -605,8 +605,8 @@ async fn a_returned_record_equals_the_stored_one_and_audit_times_follow_the_sequ
     assert_eq!(f.kernel.get(&f.admin, &CUSTOMER, c.id).expect("get"), c);
     let read = f.kernel.store().read().expect("read");
     let mut last = i64::MIN;
-    read.scan(Table::Audit, .., false, |_, v| {
-        let e = AuditEntry::decode(v).expect("entry");
+    read.scan(Table::ChangeLog, .., false, |_, v| {
+        let e = Event::decode(v).expect("entry");
         assert!(
             e.at_ms >= last,
             "audit times go backwards at entry {}",

@@ -3,11 +3,12 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use nexus::Config;
 use nexus::serve::{self, DEMO_CUSTOMERS};
-use nexus_kernel::Kernel;
+use nexus_kernel::{Kernel, SystemClock};
 
 #[derive(Parser)]
 #[command(
@@ -168,7 +169,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: &Config, demo: Option<u64>) -> Result<(), String> {
-    let mut running = serve::start(config, demo)
+    let mut running = serve::start(config, demo, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
     print_banner(&running);
@@ -241,7 +242,7 @@ async fn shutdown_signal() {
 }
 
 async fn open(config: &Config) -> Result<Kernel, String> {
-    serve::prepare(config, None)
+    serve::prepare(config, None, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())
 }

@@ -34,10 +34,16 @@ pub enum StoreError {
     Locked(String),
     #[error("storage failure: {0}")]
     Io(String),
-    #[error("the store's writer has stopped; restart the appliance")]
+    #[error("the store's writer has stopped, so nothing was saved; restart the appliance")]
     WriterGone,
     #[error("the write could not be completed and nothing was saved; see the server log")]
     CommandFailed,
+    #[error(
+        "this data file is in on-disk format {0}, written by a development build before \
+         the first release; this build reads format {FORMAT} only. Move the data directory \
+         aside and start again (pre-release formats are not migrated)"
+    )]
+    Format(u64),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
     #[error(
@@ -58,6 +64,12 @@ const MAX_BATCH: usize = 4096;
 
 /// [`Table::Store`] key: this data file's random id, which its log must carry.
 const STORE_ID: &[u8] = b"id";
+/// [`Table::Store`] key: the on-disk format this data file is written in.
+const FORMAT_KEY: &[u8] = b"format";
+/// The on-disk format this build writes and reads. 2: the change log is the one event
+/// log (hash-chained events with before/after images; `Table::Audit` is retired).
+pub const FORMAT: u64 = 2;
+
 /// [`Table::Store`] key: the LSN of the last logged batch the data file holds.
 pub(crate) const WAL_LSN: &[u8] = b"wal_lsn";
 
@@ -141,6 +153,12 @@ impl Store {
         *self.inner.head.borrow()
     }
 
+    /// Why the writer stopped, if it has: no write can succeed until a restart, and
+    /// `/healthz` says so.
+    pub fn halted(&self) -> Option<String> {
+        self.inner.writer.halted()
+    }
+
     /// Counters of the writer since start (for `/metrics`).
     pub fn writer_stats(&self) -> WriterStats {
         self.inner.writer.stats()
@@ -170,10 +188,19 @@ fn prepare(db: &Database) -> Result<(u64, u64), StoreError> {
             }
         };
         let id = match read(&t, STORE_ID)? {
-            Some(id) => id,
+            Some(id) => {
+                // A file from before formats were recorded is format 1.
+                let format = read(&t, FORMAT_KEY)?.unwrap_or(1);
+                if format != FORMAT {
+                    return Err(StoreError::Format(format));
+                }
+                id
+            }
             None => {
                 let id = new_id();
                 t.insert(STORE_ID, u64_key(id).as_slice())
+                    .map_err(StoreError::io)?;
+                t.insert(FORMAT_KEY, u64_key(FORMAT).as_slice())
                     .map_err(StoreError::io)?;
                 id
             }

@@ -22,27 +22,32 @@ pub enum Table {
     /// Per-(entity, company) record counts, so an unfiltered list knows its size.
     /// Owner: kernel (record service).
     Counts,
-    /// The change log: `seq u64` → encoded change. Owner: the store's writer assigns the
-    /// sequence; the kernel encodes the payload.
+    /// The event log, which is also the audit trail: `seq u64` → encoded, hash-chained
+    /// event. Owner: the store's writer assigns the sequence; the kernel (events)
+    /// encodes the payload.
     ChangeLog,
-    /// The hash-chained audit log: `seq u64` → encoded audit entry. Owner: kernel (audit).
+    /// Retired (format 1 kept audit entries here, apart from the change log). Never
+    /// written; kept because the write-ahead log names tables by position.
     Audit,
     /// Password hashes: `user id u64` → argon2id PHC string. Owner: kernel (auth).
     Credentials,
     /// Login sessions: `blake3(token)` → encoded session. Owner: kernel (auth).
     Sessions,
-    /// Record history: `entity | company | id | audit seq` → empty, so a record's audit
-    /// entries are found without scanning the whole log. Owner: kernel (audit).
+    /// Record history: `entity | company | id | event seq` → empty, so a record's events
+    /// are found without scanning the whole log. Owner: kernel (events).
     History,
-    /// Tailer cursors: `tailer name` → last applied change-log sequence. Owner: kernel (tail).
+    /// Positions of tailers whose derived state lives in this store: `tailer name` →
+    /// last applied event sequence, written in the same command as that state.
+    /// Owner: kernel (tail).
     Cursors,
     /// The store's own bookkeeping: `id` → this data file's random id (its write-ahead
     /// log must carry the same), `wal_lsn` → the last logged batch this file holds.
     /// Owner: the store's writer.
     Store,
-    /// The ledger's maintained figures: per-account, per-month totals updated in the
-    /// posting transaction, and per-company counters (entry numbers). Owner: ledger.
-    Ledger,
+    /// Modules' own state (the ledger's per-account, per-month totals, counters, open
+    /// items): `module code u16 | the module's key` → the module's bytes. Owner: the
+    /// kernel's module write path; each module reaches only its own prefix.
+    ModuleState,
 }
 
 impl Table {
@@ -62,7 +67,7 @@ impl Table {
         Table::History,
         Table::Cursors,
         Table::Store,
-        Table::Ledger,
+        Table::ModuleState,
     ];
 
     /// Position in [`Table::ALL`].
@@ -84,7 +89,7 @@ impl Table {
             Table::History => "history",
             Table::Cursors => "cursors",
             Table::Store => "store",
-            Table::Ledger => "ledger",
+            Table::ModuleState => "module_state",
         }
     }
 
@@ -122,7 +127,7 @@ mod tests {
                 "history",
                 "cursors",
                 "store",
-                "ledger"
+                "module_state"
             ]
         );
     }

@@ -25,8 +25,41 @@ use crate::wal::{Effects, Wal};
 use crate::{MAX_BATCH, StoreError, Table, WAL_LSN, u64_key};
 
 type ByteTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
-type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&mut Txn<'_, '_>) -> (bool, Completion) + Send>;
+
+/// How a command that ran learns whether its batch committed. One that is dropped
+/// unanswered — a panic while its batch was being logged or committed — tells its
+/// caller the truth: the write may or may not have been saved (the log may hold it and
+/// the next open would replay it). A command that never ran has no completion; its
+/// caller hears that nothing was saved.
+struct Completion(Option<Answerer>);
+
+type Answerer = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+impl Completion {
+    fn new(f: impl FnOnce(Result<(), StoreError>) + Send + 'static) -> Completion {
+        Completion(Some(Box::new(f)))
+    }
+
+    fn answer(mut self, result: Result<(), StoreError>) {
+        if let Some(f) = self.0.take() {
+            f(result);
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err(StoreError::Halted(
+                "the writer was interrupted while saving this batch".into(),
+            )));
+        }
+    }
+}
+
+/// Why the writer stopped, once it has: `/healthz` reports it.
+pub(crate) type HaltReason = Arc<Mutex<Option<String>>>;
 
 /// Counters of the writer since the store was opened.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,6 +90,7 @@ pub(crate) struct Handle {
     tx: Option<mpsc::Sender<Job>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
+    halted: HaltReason,
 }
 
 impl Handle {
@@ -70,7 +104,7 @@ impl Handle {
         let job: Job = Box::new(move |txn: &mut Txn<'_, '_>| {
             let result = command(txn);
             let ok = result.is_ok();
-            let completion: Completion = Box::new(move |commit: Result<(), StoreError>| {
+            let completion = Completion::new(move |commit: Result<(), StoreError>| {
                 let out = match (result, commit) {
                     (Ok(v), Ok(())) => Ok(v),
                     (Ok(_), Err(e)) => Err(E::from(e)),
@@ -88,6 +122,11 @@ impl Handle {
         done_rx
             .await
             .map_err(|_| E::from(StoreError::CommandFailed))?
+    }
+
+    /// Why the writer stopped, if it has (after a storage failure or a panic).
+    pub(crate) fn halted(&self) -> Option<String> {
+        self.halted.lock().ok().and_then(|h| h.clone())
     }
 
     pub(crate) fn stats(&self) -> WriterStats {
@@ -132,6 +171,8 @@ pub(crate) fn spawn(
     let counters = Arc::new(Counters::default());
     counters.replayed.store(start.replayed, Ordering::Relaxed);
     let thread_counters = counters.clone();
+    let halted: HaltReason = Arc::default();
+    let thread_halted = halted.clone();
     let thread = std::thread::Builder::new()
         .name("nexus-writer".into())
         .spawn(move || {
@@ -144,13 +185,18 @@ pub(crate) fn spawn(
                 effects: Effects::default(),
                 counters: &thread_counters,
             };
-            writer.run(&rx, &head);
+            if let Err(reason) = writer.run(&rx, &head)
+                && let Ok(mut h) = thread_halted.lock()
+            {
+                *h = Some(reason);
+            }
         })
         .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
     Ok(Handle {
         tx: Some(tx),
         thread: Mutex::new(Some(thread)),
         counters,
+        halted,
     })
 }
 
@@ -191,7 +237,9 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn run(&mut self, rx: &mpsc::Receiver<Job>, head: &watch::Sender<u64>) {
+    /// Runs until every sender is gone (`Ok`) or the writer must stop (`Err` with the
+    /// reason, for `/healthz`).
+    fn run(&mut self, rx: &mpsc::Receiver<Job>, head: &watch::Sender<u64>) -> Result<(), String> {
         let mut batch: Vec<Job> = Vec::with_capacity(64);
         // Callers answered by the last commit, whose next commands are worth waiting for.
         let mut expected = 0usize;
@@ -213,7 +261,7 @@ impl Writer<'_> {
                 Ok(outcome) => outcome,
                 Err(_) => {
                     tracing::error!("a store batch panicked; the writer stops");
-                    return;
+                    return Err("a store batch panicked".into());
                 }
             };
             head.send_if_modified(|h| {
@@ -226,11 +274,11 @@ impl Writer<'_> {
             drain(rx, &mut batch);
             expected = outcome.answers.len();
             for (completion, result) in outcome.answers {
-                completion(result);
+                completion.answer(result);
             }
             if let Some(e) = outcome.halt {
                 tracing::error!(error = %e, "the store's writer stopped after a storage failure");
-                return;
+                return Err(e.to_string());
             }
             if self.checkpoint_due() {
                 self.checkpoint();
@@ -241,6 +289,7 @@ impl Writer<'_> {
         if self.unsaved_since.is_some() {
             self.checkpoint();
         }
+        Ok(())
     }
 
     /// Waits for the next command; checkpoints when the wait outlasts the checkpoint
@@ -456,7 +505,7 @@ fn run_commands(
             }
             Ok((false, completion)) => {
                 counters.rejected.fetch_add(1, Ordering::Relaxed);
-                completion(Ok(()));
+                completion.answer(Ok(()));
             }
             Err(_) => {
                 counters.rejected.fetch_add(1, Ordering::Relaxed);
@@ -581,6 +630,12 @@ impl<'a, 't> Txn<'a, 't> {
         let seq = self.first_seq + self.emitted.len() as u64;
         self.emitted.push(payload);
         seq
+    }
+
+    /// The sequence of this command's first change-log entry (whether or not it emits
+    /// one): the command's id in the event log.
+    pub fn command_seq(&self) -> u64 {
+        self.first_seq
     }
 
     /// The sequence number the next [`Txn::emit`] will return.

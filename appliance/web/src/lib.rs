@@ -25,7 +25,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use nexus_kernel::{Change, Kernel};
+use nexus_kernel::{Event, Kernel};
 use tokio::sync::broadcast;
 
 pub use body::BODY_LIMIT;
@@ -69,7 +69,7 @@ pub struct ApplianceInfo {
 #[derive(Clone)]
 pub struct AppState {
     pub kernel: Kernel,
-    pub live: broadcast::Sender<(u64, Change)>,
+    pub live: broadcast::Sender<Arc<Event>>,
     pub metrics: Arc<Metrics>,
     pub tls: Arc<dyn TlsControl>,
     pub info: Arc<ApplianceInfo>,
@@ -221,12 +221,14 @@ async fn method_not_allowed(req: Request) -> WebError {
     WebError::MethodNotAllowed(req.method().to_string())
 }
 
+/// 200 when the store reads and its writer runs; 503 with the reason otherwise (a
+/// halted writer accepts no write until the appliance restarts).
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.kernel.store().read() {
-        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => (
+    match state.kernel.health() {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("store unavailable: {e}\n"),
+            format!("unavailable: {reason}\n"),
         )
             .into_response(),
     }

@@ -1,9 +1,9 @@
-//! Live updates: the first change-log tailer, and the SSE endpoint browsers follow.
+//! Live updates: the first event-log tailer, and the SSE endpoint browsers follow.
 //!
-//! [`LiveFeed`] follows the change log (see `nexus_kernel::run_tailer`) and publishes
-//! each change on a broadcast channel. `GET /events` streams the changes a user may
-//! see; a browser that reconnects sends `Last-Event-ID` and first gets what it missed,
-//! straight from the durable change log.
+//! [`LiveFeed`] follows the event log (see `nexus_kernel::run_tailer`) and publishes
+//! each event on a broadcast channel. `GET /events` streams the events a user may see;
+//! a browser that reconnects sends `Last-Event-ID` and first gets what it missed,
+//! straight from the durable event log.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -12,7 +12,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
-use nexus_kernel::{Action, Change, KernelError, Principal, Tailer};
+use std::sync::Arc;
+
+use nexus_kernel::{Action, CommandEvents, Event as LogEvent, Principal, TailError, Tailer};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
@@ -23,9 +25,10 @@ use crate::session::Auth;
 /// How many missed changes a reconnecting browser is sent at most.
 const REPLAY_LIMIT: usize = 1000;
 
-/// Publishes every committed change to the live channel.
+/// Publishes every committed event to the live channel. It builds nothing durable, so
+/// it starts at the head: a browser that was away catches up from the log itself.
 pub struct LiveFeed {
-    pub tx: broadcast::Sender<(u64, Change)>,
+    pub tx: broadcast::Sender<Arc<LogEvent>>,
 }
 
 impl Tailer for LiveFeed {
@@ -33,21 +36,27 @@ impl Tailer for LiveFeed {
         "live"
     }
 
-    fn apply(&mut self, seq: u64, change: &Change) -> Result<(), KernelError> {
-        // No subscriber is not an error: nobody is looking.
-        let _ = self.tx.send((seq, change.clone()));
+    fn position(&mut self, head: u64) -> Result<u64, TailError> {
+        Ok(head)
+    }
+
+    fn apply(&mut self, commands: &[CommandEvents]) -> Result<(), TailError> {
+        for e in commands.iter().flat_map(|c| &c.events) {
+            // No subscriber is not an error: nobody is looking.
+            let _ = self.tx.send(Arc::new(e.clone()));
+        }
         Ok(())
     }
 }
 
-fn visible(who: &Principal, c: &Change) -> bool {
-    c.company == who.company && who.can(&c.entity, Action::Read)
+fn visible(who: &Principal, e: &LogEvent) -> bool {
+    e.company == who.company && who.can(&e.entity, Action::Read)
 }
 
-fn event(seq: u64, c: &Change) -> Event {
-    let data = serde_json::json!({ "entity": c.entity, "id": c.id, "op": c.op.as_str(), "version": c.version, "actor": c.actor });
+fn event(e: &LogEvent) -> Event {
+    let data = serde_json::json!({ "entity": e.entity, "id": e.record, "op": e.op.as_str(), "version": e.version, "actor": e.actor });
     Event::default()
-        .id(seq.to_string())
+        .id(e.seq.to_string())
         .event("change")
         .data(data.to_string())
 }
@@ -66,11 +75,11 @@ pub async fn events(
         .and_then(|v| v.parse().ok());
     let (backlog, mut sent) = match last {
         Some(after) => {
-            let missed = state.kernel.changes_since(after, REPLAY_LIMIT)?;
-            let upto = missed.last().map_or(after, |(s, _)| *s);
+            let missed = state.kernel.events_since(after, REPLAY_LIMIT)?;
+            let upto = missed.last().map_or(after, |e| e.seq);
             (missed, upto)
         }
-        None => (Vec::new(), state.kernel.store().head()),
+        None => (Vec::new(), state.kernel.log_head()),
     };
     state
         .metrics
@@ -81,15 +90,15 @@ pub async fn events(
     let replay = stream::iter(
         backlog
             .into_iter()
-            .filter(move |(_, c)| visible(&who_backlog, c))
-            .map(|(seq, c)| Ok(event(seq, &c))),
+            .filter(move |e| visible(&who_backlog, e))
+            .map(|e| Ok(event(&e))),
     );
     let follow = live.filter_map(move |item| {
         let _keep = &guard;
         let out = match item {
-            Ok((seq, c)) if seq > sent => {
-                sent = seq;
-                visible(&who, &c).then(|| Ok(event(seq, &c)))
+            Ok(e) if e.seq > sent => {
+                sent = e.seq;
+                visible(&who, &e).then(|| Ok(event(&e)))
             }
             Ok(_) => None,
             // The browser fell behind the channel; tell it to reload what it shows.

@@ -34,7 +34,7 @@ pub async fn count(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
 
 pub async fn render(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
-    let stats = state.kernel.store().writer_stats();
+    let stats = state.kernel.writer_stats();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -61,9 +61,9 @@ pub async fn render(State(state): State<AppState>) -> Response {
     );
     let gauges: [(&str, &str, u64); 7] = [
         (
-            "nexus_changelog_head",
-            "Last committed change-log sequence.",
-            state.kernel.store().head(),
+            "nexus_event_log_head",
+            "Last committed event-log sequence.",
+            state.kernel.log_head(),
         ),
         (
             "nexus_store_commands_total",
@@ -109,6 +109,12 @@ pub async fn render(State(state): State<AppState>) -> Response {
     }
     let _ = writeln!(
         out,
+        "# HELP nexus_store_writer_up 1 while the store's writer accepts writes, 0 once it halted.\n# TYPE nexus_store_writer_up gauge\nnexus_store_writer_up {}",
+        u8::from(state.kernel.health().is_ok())
+    );
+    tailer_metrics(&mut out, &state.kernel);
+    let _ = writeln!(
+        out,
         "# HELP nexus_uptime_seconds Seconds since start.\n# TYPE nexus_uptime_seconds gauge\nnexus_uptime_seconds {}",
         state.info.started.elapsed().as_secs()
     );
@@ -120,4 +126,45 @@ pub async fn render(State(state): State<AppState>) -> Response {
         out,
     )
         .into_response()
+}
+
+/// Each tailer's position, lag, state and retries (the tailer contract's visibility).
+fn tailer_metrics(out: &mut String, kernel: &nexus_kernel::Kernel) {
+    use nexus_kernel::TailerState;
+    let head = kernel.log_head();
+    let tailers = kernel.tailers();
+    let series: [(&str, &str, &str); 4] = [
+        (
+            "nexus_tailer_position",
+            "gauge",
+            "Last event-log sequence a tailer applied.",
+        ),
+        (
+            "nexus_tailer_lag",
+            "gauge",
+            "Events a tailer is behind the log's head.",
+        ),
+        (
+            "nexus_tailer_up",
+            "gauge",
+            "1 while a tailer runs (or retries), 0 once it stopped.",
+        ),
+        (
+            "nexus_tailer_retries_total",
+            "counter",
+            "Failed applies a tailer retried.",
+        ),
+    ];
+    for (name, kind, help) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for t in &tailers {
+            let value = match name {
+                "nexus_tailer_position" => t.position,
+                "nexus_tailer_lag" => t.lag(head),
+                "nexus_tailer_up" => u64::from(!matches!(t.state, TailerState::Stopped { .. })),
+                _ => t.retries,
+            };
+            let _ = writeln!(out, "{name}{{tailer=\"{}\"}} {value}", t.name);
+        }
+    }
 }

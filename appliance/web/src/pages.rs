@@ -334,7 +334,7 @@ fn require_admin(auth: &Auth) -> Result<(), WebError> {
 
 fn admin_body(state: &AppState, auth: &Auth, tls_error: Option<&str>) -> Markup {
     let tls = state.tls.describe();
-    let stats = state.kernel.store().writer_stats();
+    let stats = state.kernel.writer_stats();
     let info = &state.info;
     html! {
         header .page-head { h1 { "Appliance" } div .meta { "nexus " (info.version) } }
@@ -350,7 +350,13 @@ fn admin_body(state: &AppState, auth: &Auth, tls_error: Option<&str>) -> Markup 
                 dt { "Host" } dd { (info.hostname) }
                 dt { "Data directory" } dd { (info.data_dir) }
                 dt { "Started" } dd { (info.started_at) }
-                dt { "Change log head" } dd { (state.kernel.store().head()) }
+                dt { "Event log head" } dd { (state.kernel.log_head()) }
+                dt { "Store writer" } dd {
+                    @match state.kernel.health() {
+                        Ok(()) => "running",
+                        Err(reason) => strong .error { (reason) },
+                    }
+                }
                 dt { "Commands committed" } dd { (stats.commands) " in " (stats.commits) " durable commits" }
                 dt { "Checkpoints" } dd { (stats.checkpoints) " since start; " (stats.replayed) " batches recovered from the log at start" }
                 dt { "Metrics" } dd { a href="/metrics" { "/metrics" } " (Prometheus)" }
@@ -360,6 +366,7 @@ fn admin_body(state: &AppState, auth: &Auth, tls_error: Option<&str>) -> Markup 
                 button type="submit" { "Verify the audit chain" }
             }
         }
+        (tailers_card(state))
         div .card .spaced {
             h2 { "HTTPS certificate" }
             dl .facts {
@@ -472,4 +479,39 @@ pub async fn ca_cert(State(state): State<AppState>) -> Result<Response, WebError
         pem,
     )
         .into_response())
+}
+
+/// What follows the event log, how far behind it is, and whether it stopped.
+fn tailers_card(state: &AppState) -> Markup {
+    use nexus_kernel::TailerState;
+    let head = state.kernel.log_head();
+    html! {
+        div .card .spaced #tailers {
+            h2 { "Event-log followers" }
+            table .report {
+                thead { tr { th { "Follower" } th .num { "Position" } th .num { "Behind" } th { "State" } th .num { "Retries" } } }
+                tbody {
+                    @for t in state.kernel.tailers() {
+                        tr {
+                            td { (t.name) }
+                            td .num { (t.position) }
+                            td .num { (t.lag(head)) }
+                            td {
+                                @match &t.state {
+                                    TailerState::Running => "running",
+                                    TailerState::Retrying { attempt, error } => {
+                                        "retrying (attempt " (attempt) "): " (error)
+                                    }
+                                    TailerState::Stopped { at, error } => {
+                                        strong .error { "stopped at event " (at) ": " (error) }
+                                    }
+                                }
+                            }
+                            td .num { (t.retries) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

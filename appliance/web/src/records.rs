@@ -469,7 +469,7 @@ pub async fn history(
     let version = latest.map_or(0, |e| e.version);
     let notice = match (seen, latest) {
         (Some(seen), Some(e)) if e.version > seen && e.actor != auth.who().user_id => {
-            Some(if e.action == "delete" {
+            Some(if e.op == nexus_kernel::Op::Delete {
                 format!(
                     "{} deleted this {}.",
                     e.actor_name,

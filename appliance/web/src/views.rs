@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use maud::{Markup, html};
 use nexus_kernel::{
-    Action, AuditEntry, EntityDef, FieldErrors, FieldKind, Kernel, KernelError, Principal, Record,
+    Action, EntityDef, Event, FieldErrors, FieldKind, Kernel, KernelError, Op, Principal, Record,
     Value, builtin,
 };
 use nexus_ui::{
@@ -376,7 +376,7 @@ pub fn history_partial(
     def: &EntityDef,
     id: u64,
     version: u64,
-    entries: &[AuditEntry],
+    entries: &[Event],
     notice: Option<&str>,
 ) -> Markup {
     html! {
@@ -390,9 +390,9 @@ pub fn history_partial(
             ol .history {
                 @for e in entries {
                     li {
-                        div { strong { (e.actor_name) } " " (past_tense(&e.action)) " · v" (e.version) }
-                        div .when { (when(e.at_ms)) " · audit #" (e.seq) }
-                        @if e.action == "update" {
+                        div { strong { (e.actor_name) } " " (past_tense(e.op)) " · v" (e.version) }
+                        div .when { (when(e.at_ms)) " · event #" (e.seq) }
+                        @if e.op == Op::Update {
                             ul .diff {
                                 @for f in e.changed_fields() {
                                     @let label = def.field(&f).map_or(f.as_str(), |d| d.label);
@@ -412,11 +412,10 @@ pub fn history_partial(
     }
 }
 
-fn past_tense(action: &str) -> &'static str {
-    match action {
-        "create" => "created it",
-        "update" => "changed it",
-        "delete" => "deleted it",
-        _ => "touched it",
+fn past_tense(op: Op) -> &'static str {
+    match op {
+        Op::Create => "created it",
+        Op::Update => "changed it",
+        Op::Delete => "deleted it",
     }
 }

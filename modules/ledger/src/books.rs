@@ -19,13 +19,14 @@
 //!
 //! All keys carry the company, and every read and write takes it from the principal.
 
+use crate::entities::LEDGER;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
+use nexus_kernel::bytes::{decode_u64, prefix_end, u64_key};
 use nexus_kernel::{
     Action, Command, Kernel, KernelError, ListQuery, Principal, Record, Value, builtin,
 };
-use nexus_store::{Table, decode_u64, prefix_end, u64_key};
 use time::Date;
 
 use crate::entities::{ACCOUNT, JOURNAL_ENTRY, JOURNAL_LINE, class_name, class_of, type_of};
@@ -159,7 +160,7 @@ pub async fn install_chart(kernel: &Kernel, who: &Principal) -> Result<usize, Ke
         ));
     }
     kernel
-        .command(who, |cmd| {
+        .command(&LEDGER, who, |cmd| {
             // Template ids are 1..=n with parents first; map them to record ids.
             let mut ids: BTreeMap<u64, u64> = BTreeMap::new();
             let template = crate::small_firm_accounts();
@@ -210,14 +211,29 @@ pub(crate) fn chart_for(
     Chart::new(currency, accounts.into_values()).map_err(refuse)
 }
 
+/// The setting that holds the lock date (`YYYY-MM-DD`).
+const LOCK_DATE: &str = "lock_date";
+
 pub(crate) fn lock_date(cmd: &Command<'_, '_, '_>) -> Result<Option<LockDate>, KernelError> {
-    let Some(b) = cmd.get(Table::Ledger, &company_key(b'l', cmd.who().company))? else {
-        return Ok(None);
-    };
-    let days = decode_u64(&b).ok_or_else(|| KernelError::Internal("lock date damaged".into()))?;
-    let date = Date::from_julian_day(days as i32)
-        .map_err(|_| KernelError::Internal("lock date damaged".into()))?;
-    Ok(Some(LockDate(date)))
+    cmd.setting(LOCK_DATE)?
+        .map(|text| {
+            nexus_kernel::parse_date(&text)
+                .map(LockDate)
+                .map_err(|_| KernelError::Internal(format!("the lock date \"{text}\" is damaged")))
+        })
+        .transpose()
+}
+
+/// The principal's company's lock date, if one is set.
+pub fn current_lock_date(kernel: &Kernel, who: &Principal) -> Result<Option<Date>, KernelError> {
+    kernel.authorize(who, &ACCOUNT, Action::Read)?;
+    kernel
+        .setting(&LEDGER, who.company, LOCK_DATE)?
+        .map(|text| {
+            nexus_kernel::parse_date(&text)
+                .map_err(|_| KernelError::Internal(format!("the lock date \"{text}\" is damaged")))
+        })
+        .transpose()
 }
 
 /// Posts a journal entry; returns its record.
@@ -229,7 +245,7 @@ pub async fn post(
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     check_input(&input)?;
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             post_in(cmd, input, EntryKind::Regular, None)
         })
         .await
@@ -311,12 +327,8 @@ pub(crate) fn post_into(
     let total: i64 = input.lines.iter().map(|l| l.debit).sum();
 
     let counter = company_key(b'n', company);
-    let number = cmd
-        .get(Table::Ledger, &counter)?
-        .and_then(|b| decode_u64(&b))
-        .unwrap_or(0)
-        + 1;
-    cmd.put(Table::Ledger, counter, u64_key(number).to_vec());
+    let number = cmd.get(&counter)?.and_then(|b| decode_u64(&b)).unwrap_or(0) + 1;
+    cmd.put(counter, u64_key(number).to_vec());
     let mut values = BTreeMap::from([
         ("number", Value::Text(format!("JE-{number:06}"))),
         ("date", Value::Date(input.date)),
@@ -333,7 +345,10 @@ pub(crate) fn post_into(
         values.insert("source", Value::Text(source.to_owned()));
     }
     let rec = match draft {
-        Some(id) => cmd.update(&JOURNAL_ENTRY, id, values)?,
+        Some(id) => {
+            values.insert("draft_lines", Value::Empty);
+            cmd.update(&JOURNAL_ENTRY, id, values)?
+        }
         None => cmd.create(&JOURNAL_ENTRY, values)?,
     };
     let mut line_ids = Vec::with_capacity(input.lines.len() * 8);
@@ -355,15 +370,15 @@ pub(crate) fn post_into(
         )?;
         line_ids.extend_from_slice(&u64_key(line.id));
     }
-    cmd.put(Table::Ledger, entry_key(company, rec.id), line_ids);
+    cmd.put(entry_key(company, rec.id), line_ids);
     for ((account, period), delta) in Totals::deltas(&posted).map_err(refuse)? {
         let key = totals_key(company, account, period);
-        let before = match cmd.get(Table::Ledger, &key)? {
+        let before = match cmd.get(&key)? {
             Some(b) => decode_totals(&b)?,
             None => PeriodTotals::default(),
         };
         let after = before.checked_add(delta).map_err(refuse)?;
-        cmd.put(Table::Ledger, key, encode_totals(after));
+        cmd.put(key, encode_totals(after));
     }
     Ok(rec)
 }
@@ -465,7 +480,7 @@ pub async fn cancel(
 ) -> Result<Record, KernelError> {
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             let original = cmd.require(&JOURNAL_ENTRY, entry)?;
             if original.get("status").as_text() != Some("Posted") {
                 return Err(KernelError::Conflict(format!(
@@ -486,7 +501,7 @@ pub async fn cancel(
                 ));
             }
             let ids = cmd
-                .get(Table::Ledger, &entry_key(cmd.who().company, entry))?
+                .get(&entry_key(cmd.who().company, entry))?
                 .unwrap_or_default();
             let mut lines = Vec::new();
             for id in ids.chunks_exact(8).filter_map(decode_u64) {
@@ -548,21 +563,13 @@ pub async fn set_lock_date(
 ) -> Result<(), KernelError> {
     kernel.authorize(who, &ACCOUNT, Action::Write)?;
     kernel
-        .command(who, move |cmd| {
-            put_lock_date(cmd, date);
-            Ok(())
-        })
+        .command(&LEDGER, who, move |cmd| put_lock_date(cmd, date))
         .await
 }
 
-/// Stages the lock date.
-pub(crate) fn put_lock_date(cmd: &mut Command<'_, '_, '_>, date: Date) {
-    let key = company_key(b'l', cmd.who().company);
-    cmd.put(
-        Table::Ledger,
-        key,
-        u64_key(date.to_julian_day() as u64).to_vec(),
-    );
+/// Stages the lock date (a setting: its change is an event with before and after).
+pub(crate) fn put_lock_date(cmd: &mut Command<'_, '_, '_>, date: Date) -> Result<(), KernelError> {
+    cmd.set_setting(LOCK_DATE, Some(nexus_kernel::format_date(date)))
 }
 
 /// The principal's company's chart of accounts.
@@ -592,18 +599,19 @@ pub fn totals(kernel: &Kernel, who: &Principal, currency: Currency) -> Result<To
     let end = prefix_end(&prefix).unwrap_or_default();
     let mut totals = Totals::new(currency);
     let mut damaged = None;
-    kernel.store().read()?.scan(
-        Table::Ledger,
-        prefix.as_slice()..end.as_slice(),
-        false,
-        |k, v| match add_totals_row(&mut totals, k, v) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                damaged = Some(e);
-                ControlFlow::Break(())
-            }
-        },
-    )?;
+    kernel
+        .module_state(&LEDGER)?
+        .scan(
+            prefix.as_slice()..end.as_slice(),
+            false,
+            |k, v| match add_totals_row(&mut totals, k, v) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    damaged = Some(e);
+                    ControlFlow::Break(())
+                }
+            },
+        )?;
     match damaged {
         Some(e) => Err(e),
         None => Ok(totals),
@@ -616,7 +624,7 @@ pub(crate) fn totals_in(
     currency: Currency,
 ) -> Result<Totals, KernelError> {
     let mut totals = Totals::new(currency);
-    for (k, v) in cmd.scan_prefix(Table::Ledger, &company_key(b't', cmd.who().company))? {
+    for (k, v) in cmd.scan_prefix(&company_key(b't', cmd.who().company))? {
         add_totals_row(&mut totals, &k, &v)?;
     }
     Ok(totals)

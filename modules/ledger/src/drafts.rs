@@ -8,10 +8,11 @@
 //! number) in one command with its lines and totals; a refused posting leaves the draft
 //! as it was. A discarded draft keeps its record (status `Discarded`) for the history.
 
+use crate::entities::LEDGER;
 use std::collections::BTreeMap;
 
-use nexus_kernel::{Action, Command, Kernel, KernelError, Principal, Record, Value};
-use nexus_store::{Table, decode_u64, u64_key};
+use nexus_kernel::bytes::{decode_u64, u64_key};
+use nexus_kernel::{Action, Command, Kernel, KernelError, Principal, Record, Value, format_money};
 
 use crate::EntryKind;
 use crate::books::{EntryInput, LineInput, check_input, company_key, post_into};
@@ -32,6 +33,28 @@ fn encode(lines: &[LineInput]) -> Vec<u8> {
         w.u64(l.account).i64(l.debit).i64(l.credit).str(&l.memo);
     }
     w.finish()
+}
+
+/// The lines as a person reads them in the record's history: one per line,
+/// `#account debit|credit amount — memo`.
+fn summary(lines: &[LineInput]) -> String {
+    lines
+        .iter()
+        .map(|l| {
+            let (side, amount) = if l.credit != 0 {
+                ("credit", l.credit)
+            } else {
+                ("debit", l.debit)
+            };
+            let memo = if l.memo.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", l.memo)
+            };
+            format!("#{} {side} {}{memo}", l.account, format_money(amount))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn decode(bytes: &[u8]) -> Result<Vec<LineInput>, KernelError> {
@@ -80,14 +103,17 @@ pub async fn save(
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     check_input(&input)?;
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             let company = cmd.who().company;
             let total: i64 = input.lines.iter().map(|l| l.debit).sum();
+            // The lines are part of the record too (as text), so that saving changed
+            // lines alone is a new version with its event and its history.
             let values = BTreeMap::from([
                 ("date", Value::Date(input.date)),
                 ("narration", Value::Text(input.narration.clone())),
                 ("reference", Value::Text(input.reference.clone())),
                 ("total", Value::Money(total)),
+                ("draft_lines", Value::Text(summary(&input.lines))),
             ]);
             let rec = match id {
                 Some(id) => {
@@ -96,12 +122,8 @@ pub async fn save(
                 }
                 None => {
                     let counter = company_key(b'g', company);
-                    let n = cmd
-                        .get(Table::Ledger, &counter)?
-                        .and_then(|b| decode_u64(&b))
-                        .unwrap_or(0)
-                        + 1;
-                    cmd.put(Table::Ledger, counter, u64_key(n).to_vec());
+                    let n = cmd.get(&counter)?.and_then(|b| decode_u64(&b)).unwrap_or(0) + 1;
+                    cmd.put(counter, u64_key(n).to_vec());
                     let mut values = values;
                     values.extend([
                         ("number", Value::Text(format!("DRAFT-{n:06}"))),
@@ -111,11 +133,7 @@ pub async fn save(
                     cmd.create(&JOURNAL_ENTRY, values)?
                 }
             };
-            cmd.put(
-                Table::Ledger,
-                lines_key(company, rec.id),
-                encode(&input.lines),
-            );
+            cmd.put(lines_key(company, rec.id), encode(&input.lines));
             Ok(rec)
         })
         .await
@@ -125,9 +143,8 @@ pub async fn save(
 pub fn lines(kernel: &Kernel, who: &Principal, id: u64) -> Result<Vec<LineInput>, KernelError> {
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Read)?;
     match kernel
-        .store()
-        .read()?
-        .get(Table::Ledger, &lines_key(who.company, id))?
+        .module_state(&LEDGER)?
+        .get(&lines_key(who.company, id))?
     {
         Some(b) => decode(&b),
         None => Ok(Vec::new()),
@@ -139,10 +156,10 @@ pub fn lines(kernel: &Kernel, who: &Principal, id: u64) -> Result<Vec<LineInput>
 pub async fn post(kernel: &Kernel, who: &Principal, id: u64) -> Result<Record, KernelError> {
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             let rec = require_draft(cmd, id)?;
             let key = lines_key(cmd.who().company, id);
-            let lines = match cmd.get(Table::Ledger, &key)? {
+            let lines = match cmd.get(&key)? {
                 Some(b) => decode(&b)?,
                 None => Vec::new(),
             };
@@ -158,7 +175,7 @@ pub async fn post(kernel: &Kernel, who: &Principal, id: u64) -> Result<Record, K
             };
             check_input(&input)?;
             let posted = post_into(cmd, input, EntryKind::Regular, None, Some(id), None)?;
-            cmd.delete(Table::Ledger, key);
+            cmd.delete(key);
             Ok(posted)
         })
         .await
@@ -168,9 +185,9 @@ pub async fn post(kernel: &Kernel, who: &Principal, id: u64) -> Result<Record, K
 pub async fn discard(kernel: &Kernel, who: &Principal, id: u64) -> Result<Record, KernelError> {
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             require_draft(cmd, id)?;
-            cmd.delete(Table::Ledger, lines_key(cmd.who().company, id));
+            cmd.delete(lines_key(cmd.who().company, id));
             cmd.update(
                 &JOURNAL_ENTRY,
                 id,

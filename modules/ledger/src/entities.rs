@@ -148,6 +148,8 @@ pub static JOURNAL_ENTRY: EntityDef = EntityDef {
         text("source", "Posted by", 60)
             .list()
             .help("The document that posted it (an invoice, a payment, a stock move)."),
+        FieldDef::new("draft_lines", "Draft lines", FieldKind::LongText)
+            .help("A draft's lines as saved (account, debit or credit, memo); empty once posted."),
     ],
     title_field: "number",
     search_fields: &["number", "narration", "reference"],
@@ -247,7 +249,17 @@ pub static FISCAL_YEAR: EntityDef = EntityDef {
     ),
 };
 
-/// The ledger's entities, for [`nexus_kernel::registry::install`].
+/// The ledger, as the kernel knows it: its entities, its default role, and the code
+/// that prefixes its own state (totals, counters, open items).
+pub static LEDGER: nexus_kernel::Module = nexus_kernel::Module {
+    name: "ledger",
+    label: "Ledger",
+    code: 1,
+    entities: ENTITIES,
+    roles: ROLES,
+};
+
+/// The ledger's entities.
 pub static ENTITIES: &[&EntityDef] = &[
     &ACCOUNT,
     &JOURNAL_ENTRY,
@@ -267,7 +279,7 @@ pub static ENTITIES: &[&EntityDef] = &[
     &crate::stock::entities::STOCK_MOVE,
 ];
 
-/// The ledger's default role, for [`nexus_kernel::registry::install_roles`].
+/// The ledger's default role.
 pub static ROLES: &[nexus_kernel::registry::RoleDef] = &[(
     "Accountant",
     "account:rcwdx, journal_entry:rcwx, journal_line:rx, fiscal_year:rcwx, tax:rcwdx, \

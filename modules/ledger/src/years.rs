@@ -14,10 +14,10 @@
 //!   to its last day (never back), all in one command. Earlier years must be closed
 //!   first. A closed year accepts nothing more.
 
+use crate::entities::LEDGER;
 use std::collections::BTreeMap;
 
 use nexus_kernel::{Action, Command, Kernel, KernelError, ListQuery, Principal, Record, Value};
-use nexus_store::Table;
 use time::Date;
 
 use crate::books::{self, EntryInput, chart_for, company_currency, company_key, lock_date, refuse};
@@ -68,7 +68,7 @@ fn decode(bytes: &[u8]) -> Result<Vec<Year>, KernelError> {
 
 /// The company's years as the command sees them, in date order.
 pub(crate) fn read(cmd: &Command<'_, '_, '_>) -> Result<Vec<Year>, KernelError> {
-    match cmd.get(Table::Ledger, &company_key(b'y', cmd.who().company))? {
+    match cmd.get(&company_key(b'y', cmd.who().company))? {
         Some(b) => decode(&b),
         None => Ok(Vec::new()),
     }
@@ -77,16 +77,15 @@ pub(crate) fn read(cmd: &Command<'_, '_, '_>) -> Result<Vec<Year>, KernelError> 
 fn write(cmd: &mut Command<'_, '_, '_>, years: &mut [Year]) {
     years.sort_by_key(|y| y.year.start());
     let key = company_key(b'y', cmd.who().company);
-    cmd.put(Table::Ledger, key, encode(years));
+    cmd.put(key, encode(years));
 }
 
 /// The principal's company's fiscal years, in date order.
 pub fn years(kernel: &Kernel, who: &Principal) -> Result<Vec<Year>, KernelError> {
     kernel.authorize(who, &FISCAL_YEAR, Action::Read)?;
     match kernel
-        .store()
-        .read()?
-        .get(Table::Ledger, &company_key(b'y', who.company))?
+        .module_state(&LEDGER)?
+        .get(&company_key(b'y', who.company))?
     {
         Some(b) => decode(&b),
         None => Ok(Vec::new()),
@@ -142,7 +141,7 @@ pub async fn open_year(
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| default_name(year));
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             let mut years = read(cmd)?;
             if let Some(other) = years
                 .iter()
@@ -223,7 +222,7 @@ pub async fn close_year(
     kernel.authorize(who, &FISCAL_YEAR, Action::Write)?;
     kernel.authorize(who, &crate::entities::JOURNAL_ENTRY, Action::Create)?;
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             let mut years = read(cmd)?;
             let record = cmd.require(&FISCAL_YEAR, id)?;
             let name = record.title(&FISCAL_YEAR);
@@ -273,7 +272,7 @@ pub async fn close_year(
             years[index].closed = true;
             write(cmd, &mut years);
             if lock_date(cmd)?.is_none_or(|lock| lock.0 < end) {
-                books::put_lock_date(cmd, end);
+                books::put_lock_date(cmd, end)?;
             }
             Ok(Closed { year, entry })
         })

@@ -80,6 +80,15 @@ fn today(state: &AppState) -> Date {
     state.kernel.clock().now().date()
 }
 
+/// The reversal date a cancel offers: the later of today and the entry's own date (an
+/// entry dated ahead cannot be reversed before it happened).
+fn reversal_default(today: Date, entry_date: &Value) -> Date {
+    match entry_date {
+        Value::Date(d) if *d > today => *d,
+        _ => today,
+    }
+}
+
 fn parse_date(raw: &str) -> Result<Date, String> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     Date::parse(raw.trim(), &fmt)
@@ -638,8 +647,13 @@ pub async fn show_journal(
             div .actions {
                 a .button href={ "/e/journal_entry/" (id) } { "Record & history" }
                 @if cancellable {
-                    form method="post" action={ "/ledger/journal/" (id) "/cancel" } {
+                    form .inline method="post" action={ "/ledger/journal/" (id) "/cancel" } {
                         input type="hidden" name="_csrf" value=(auth.csrf());
+                        label {
+                            "Reversal date "
+                            input type="date" name="date" required
+                                value=(format_date(reversal_default(today(&state), rec.get("date"))));
+                        }
                         button .danger type="submit" { "Cancel (post reversal)" }
                     }
                 }
@@ -788,7 +802,15 @@ pub async fn cancel_journal(
     submit: FormSubmit,
 ) -> Result<Response, WebError> {
     let id = parse_id(&id)?;
-    let reversal = books::cancel(&state.kernel, submit.auth.who(), id, today(&state)).await?;
+    // The form offers the date; a client that sends none gets the same default.
+    let date = match field(&submit.pairs, "date").filter(|d| !d.trim().is_empty()) {
+        Some(raw) => parse_date(raw).map_err(|m| KernelError::invalid("date", m))?,
+        None => {
+            let entry = state.kernel.get(submit.auth.who(), &JOURNAL_ENTRY, id)?;
+            reversal_default(today(&state), entry.get("date"))
+        }
+    };
+    let reversal = books::cancel(&state.kernel, submit.auth.who(), id, date).await?;
     Ok(Redirect::to(&format!("/ledger/journal/{}?reversal=1", reversal.id)).into_response())
 }
 

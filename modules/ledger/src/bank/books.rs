@@ -39,13 +39,14 @@
 //!
 //! Every key carries the company, taken from the principal.
 
+use crate::entities::LEDGER;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
+use nexus_kernel::bytes::{decode_u64, prefix_end, u64_key};
 use nexus_kernel::{
     Action, Command, Kernel, KernelError, ListQuery, Principal, Record, Value, builtin,
 };
-use nexus_store::{Table, decode_u64, prefix_end, u64_key};
 use time::{Date, Duration, Month};
 
 use super::entities::{BANK_ACCOUNT, BANK_LINE, BANK_STATEMENT};
@@ -107,7 +108,7 @@ pub async fn create_bank_account(
         ));
     }
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             let company = cmd.require(&builtin::COMPANY, cmd.who().company)?;
             let currency = company_currency(&company)?;
             let wanted = input.currency.trim().to_ascii_uppercase();
@@ -299,7 +300,7 @@ pub async fn import_statement(
     let closing = statement.closing.map(Money::minor).or(closing);
     let opening = statement.opening.map(Money::minor);
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             cmd.require(&BANK_ACCOUNT, bank)?;
             let company = cmd.who().company;
             let mut seen: BTreeMap<Vec<u8>, u32> = BTreeMap::new();
@@ -307,7 +308,7 @@ pub async fn import_statement(
             let mut skipped = 0;
             for line in statement.lines {
                 let key = dedupe_key(company, bank, &line, &mut seen);
-                if cmd.get(Table::Ledger, &key)?.is_some() {
+                if cmd.get(&key)?.is_some() {
                     skipped += 1;
                 } else {
                     fresh.push((key, line));
@@ -357,7 +358,7 @@ pub async fn import_statement(
                     values.insert("value_date", Value::Date(d));
                 }
                 let rec = cmd.create(&BANK_LINE, values)?;
-                cmd.put(Table::Ledger, key, u64_key(rec.id).to_vec());
+                cmd.put(key, u64_key(rec.id).to_vec());
             }
             Ok(Imported {
                 statement: Some(record),
@@ -750,19 +751,16 @@ fn marked_lines(kernel: &Kernel, who: &Principal) -> Result<BTreeSet<u64>, Kerne
     let prefix = company_key(b'k', who.company);
     let end = prefix_end(&prefix).unwrap_or_default();
     let mut marked = BTreeSet::new();
-    kernel.store().read()?.scan(
-        Table::Ledger,
-        prefix.as_slice()..end.as_slice(),
-        false,
-        |k, v| {
+    kernel
+        .module_state(&LEDGER)?
+        .scan(prefix.as_slice()..end.as_slice(), false, |k, v| {
             if !v.is_empty()
                 && let Some(id) = k.get(9..17).and_then(decode_u64)
             {
                 marked.insert(id);
             }
             ControlFlow::Continue(())
-        },
-    )?;
+        })?;
     Ok(marked)
 }
 
@@ -798,7 +796,7 @@ fn mark(
     journal_line: u64,
 ) -> Result<Record, KernelError> {
     let key = mark_key(cmd.who().company, journal_line);
-    cmd.put(Table::Ledger, key, u64_key(line).to_vec());
+    cmd.put(key, u64_key(line).to_vec());
     cmd.update(
         &BANK_LINE,
         line,
@@ -821,7 +819,7 @@ pub async fn reconcile(
 ) -> Result<Record, KernelError> {
     kernel.authorize(who, &BANK_LINE, Action::Write)?;
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             let (rec, ledger) = open_line(cmd, line)?;
             let Some(jl) = cmd.load(&JOURNAL_LINE, journal_line)? else {
                 return Err(KernelError::invalid(
@@ -836,7 +834,7 @@ pub async fn reconcile(
                 ));
             }
             let company = cmd.who().company;
-            if let Some(v) = cmd.get(Table::Ledger, &mark_key(company, journal_line))?
+            if let Some(v) = cmd.get(&mark_key(company, journal_line))?
                 && !v.is_empty()
             {
                 return Err(KernelError::Conflict(
@@ -887,7 +885,7 @@ pub async fn create_entry(
     kernel.authorize(who, &BANK_LINE, Action::Write)?;
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             let (rec, ledger) = open_line(cmd, line)?;
             if counter == ledger {
                 return Err(KernelError::invalid(
@@ -955,7 +953,7 @@ pub async fn create_entry(
             let mut entry_key = company_key(b'e', cmd.who().company);
             entry_key.extend_from_slice(&u64_key(entry.id));
             let bank_line = cmd
-                .get(Table::Ledger, &entry_key)?
+                .get(&entry_key)?
                 .and_then(|ids| ids.get(0..8).and_then(decode_u64))
                 .ok_or_else(|| KernelError::Internal(format!("entry {} has no lines", entry.id)))?;
             mark(cmd, line, entry.id, bank_line)
@@ -973,7 +971,7 @@ pub async fn unreconcile(
 ) -> Result<Record, KernelError> {
     kernel.authorize(who, &BANK_LINE, Action::Write)?;
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             let rec = cmd.require(&BANK_LINE, line)?;
             if rec.get("status").as_text() != Some("Reconciled") {
                 return Err(KernelError::Conflict(
@@ -982,7 +980,7 @@ pub async fn unreconcile(
             }
             if let Some(jl) = rec.get("journal_line").as_ref_id() {
                 let key = mark_key(cmd.who().company, jl);
-                cmd.delete(Table::Ledger, key);
+                cmd.delete(key);
             }
             cmd.update(
                 &BANK_LINE,

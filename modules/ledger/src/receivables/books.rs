@@ -19,14 +19,15 @@
 //! items' `booked_open` (the domain keeps it per settlement; the commands write the
 //! items and the entry together, so it holds after every command).
 
+use crate::entities::LEDGER;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use nexus_kernel::builtin::{CUSTOMER, SUPPLIER};
+use nexus_kernel::bytes::{decode_u64, prefix_end, u64_key};
 use nexus_kernel::{
     Action, Command, EntityDef, Kernel, KernelError, ListQuery, Principal, Record, Value,
 };
-use nexus_store::{Table, decode_u64, prefix_end, u64_key};
 use time::Date;
 
 use super::entities::{ALLOCATION, EXCHANGE_RATE, INVOICE, INVOICE_LINE, PAYMENT, TAX};
@@ -144,7 +145,7 @@ fn decode_item(key: &[u8], value: &[u8]) -> Result<OpenItem, KernelError> {
 }
 
 fn items_in(cmd: &Command<'_, '_, '_>, prefix: &[u8]) -> Result<Vec<OpenItem>, KernelError> {
-    cmd.scan_prefix(Table::Ledger, prefix)?
+    cmd.scan_prefix(prefix)?
         .iter()
         .map(|(k, v)| decode_item(k, v))
         .collect()
@@ -153,9 +154,9 @@ fn items_in(cmd: &Command<'_, '_, '_>, prefix: &[u8]) -> Result<Vec<OpenItem>, K
 fn write_item(cmd: &mut Command<'_, '_, '_>, item: &OpenItem) {
     let key = item_key(cmd.who().company, item);
     if item.is_settled() {
-        cmd.delete(Table::Ledger, key);
+        cmd.delete(key);
     } else {
-        cmd.put(Table::Ledger, key, encode_item(item));
+        cmd.put(key, encode_item(item));
     }
 }
 
@@ -170,21 +171,22 @@ pub fn open_items(
     let end = prefix_end(&prefix).unwrap_or_default();
     let mut items = Vec::new();
     let mut failed = None;
-    kernel.store().read()?.scan(
-        Table::Ledger,
-        prefix.as_slice()..end.as_slice(),
-        false,
-        |k, v| match decode_item(k, v) {
-            Ok(item) => {
-                items.push(item);
-                ControlFlow::Continue(())
-            }
-            Err(e) => {
-                failed = Some(e);
-                ControlFlow::Break(())
-            }
-        },
-    )?;
+    kernel
+        .module_state(&LEDGER)?
+        .scan(
+            prefix.as_slice()..end.as_slice(),
+            false,
+            |k, v| match decode_item(k, v) {
+                Ok(item) => {
+                    items.push(item);
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
+                }
+            },
+        )?;
     match failed {
         Some(e) => Err(e),
         None => Ok(items),
@@ -200,12 +202,8 @@ fn next_number(
 ) -> Result<String, KernelError> {
     let mut key = company_key(b'i', cmd.who().company);
     key.push(slot);
-    let n = cmd
-        .get(Table::Ledger, &key)?
-        .and_then(|b| decode_u64(&b))
-        .unwrap_or(0)
-        + 1;
-    cmd.put(Table::Ledger, key, u64_key(n).to_vec());
+    let n = cmd.get(&key)?.and_then(|b| decode_u64(&b)).unwrap_or(0) + 1;
+    cmd.put(key, u64_key(n).to_vec());
     Ok(format!("{prefix}-{n:06}"))
 }
 
@@ -388,7 +386,7 @@ pub async fn issue(
     }
     let ledger = input.kind.ledger();
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             let (party_def, party_field) = party_of(ledger);
             let party = cmd.load(party_def, input.party)?.ok_or_else(|| {
                 KernelError::invalid(
@@ -528,7 +526,7 @@ pub async fn issue(
                 .iter()
                 .map(|t| (t.name.clone(), t.base, t.tax))
                 .collect();
-            cmd.put(Table::Ledger, key, encode_tax_rows(&rows));
+            cmd.put(key, encode_tax_rows(&rows));
             cmd.require(&INVOICE, rec.id)
         })
         .await
@@ -553,7 +551,7 @@ pub fn tax_rows(
     kernel.authorize(who, &INVOICE, Action::Read)?;
     let mut key = company_key(b'd', who.company);
     key.extend_from_slice(&u64_key(document));
-    let Some(bytes) = kernel.store().read()?.get(Table::Ledger, &key)? else {
+    let Some(bytes) = kernel.module_state(&LEDGER)?.get(&key)? else {
         return Ok(Vec::new());
     };
     let mut r = Reader::new(&bytes, "a document's tax rows");
@@ -605,7 +603,7 @@ pub async fn pay(
     };
     let ledger = input.kind.ledger();
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             let company = cmd.who().company;
             let (party_def, party_field) = party_of(ledger);
             let party = cmd.load(party_def, input.party)?.ok_or_else(|| {
@@ -763,7 +761,7 @@ pub async fn allocate_credit_note(
     kernel.authorize(who, &PAYMENT, Action::Create)?;
     let accounts = posting_accounts(kernel, who)?;
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             let company = cmd.who().company;
             let credit_rec = cmd.require(&INVOICE, credit)?;
             let kind = credit_rec

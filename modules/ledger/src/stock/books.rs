@@ -39,13 +39,14 @@
 //!
 //! Every key carries the company, taken from the principal.
 
+use crate::entities::LEDGER;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::ControlFlow;
 
+use nexus_kernel::bytes::{decode_u64, prefix_end, u64_key};
 use nexus_kernel::{
     Action, Command, Kernel, KernelError, ListQuery, Principal, Record, Value, builtin,
 };
-use nexus_store::{Table, decode_u64, prefix_end, u64_key};
 use time::Date;
 
 use super::entities::{STOCK_ITEM, STOCK_MOVE, WAREHOUSE};
@@ -71,10 +72,6 @@ fn position_key(company: u64, item: u64, warehouse: u64) -> Vec<u8> {
     let mut k = position_prefix(company, item);
     k.extend_from_slice(&u64_key(warehouse));
     k
-}
-
-fn settings_key(company: u64) -> Vec<u8> {
-    company_key(b'v', company)
 }
 
 fn counter_key(company: u64) -> Vec<u8> {
@@ -137,14 +134,16 @@ fn decode_position(
     })
 }
 
-fn decode_policy(bytes: Option<Vec<u8>>) -> Result<NegativeStockPolicy, KernelError> {
-    match bytes.as_deref() {
-        None => Ok(NegativeStockPolicy::Refuse),
-        Some([1, 0]) => Ok(NegativeStockPolicy::Refuse),
-        Some([1, 1]) => Ok(NegativeStockPolicy::Allow),
-        Some(_) => Err(KernelError::Internal(
-            "the company's stock settings are damaged".into(),
-        )),
+/// The setting that holds the company's negative-stock policy (`allow` or `refuse`).
+const NEGATIVE_STOCK: &str = "negative_stock";
+
+fn decode_policy(text: Option<String>) -> Result<NegativeStockPolicy, KernelError> {
+    match text.as_deref() {
+        None | Some("refuse") => Ok(NegativeStockPolicy::Refuse),
+        Some("allow") => Ok(NegativeStockPolicy::Allow),
+        Some(other) => Err(KernelError::Internal(format!(
+            "the company's negative-stock setting \"{other}\" is damaged"
+        ))),
     }
 }
 
@@ -364,12 +363,7 @@ pub fn negative_stock(
     who: &Principal,
 ) -> Result<NegativeStockPolicy, KernelError> {
     kernel.authorize(who, &STOCK_ITEM, Action::Read)?;
-    decode_policy(
-        kernel
-            .store()
-            .read()?
-            .get(Table::Ledger, &settings_key(who.company))?,
-    )
+    decode_policy(kernel.setting(&LEDGER, who.company, NEGATIVE_STOCK)?)
 }
 
 /// Sets the company's negative-stock policy.
@@ -380,11 +374,12 @@ pub async fn set_negative_stock(
 ) -> Result<(), KernelError> {
     kernel.authorize(who, &STOCK_ITEM, Action::Write)?;
     kernel
-        .command(who, move |cmd| {
-            let key = settings_key(cmd.who().company);
-            let byte = u8::from(policy == NegativeStockPolicy::Allow);
-            cmd.put(Table::Ledger, key, vec![1, byte]);
-            Ok(())
+        .command(&LEDGER, who, move |cmd| {
+            let text = match policy {
+                NegativeStockPolicy::Allow => "allow",
+                NegativeStockPolicy::Refuse => "refuse",
+            };
+            cmd.set_setting(NEGATIVE_STOCK, Some(text.into()))
         })
         .await
 }
@@ -417,7 +412,7 @@ pub struct ItemInput {
 /// Whether the item has any stock position, i.e. any move.
 fn has_moves(cmd: &Command<'_, '_, '_>, item: u64) -> Result<bool, KernelError> {
     Ok(!cmd
-        .scan_prefix(Table::Ledger, &position_prefix(cmd.who().company, item))?
+        .scan_prefix(&position_prefix(cmd.who().company, item))?
         .is_empty())
 }
 
@@ -515,7 +510,7 @@ pub async fn save_item(
         ("cogs_account", Value::Ref(cogs_account)),
     ]);
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             check_account(
                 cmd,
                 stock_account,
@@ -688,7 +683,7 @@ pub async fn record_move(
         reverses: None,
     };
     kernel
-        .command(who, move |cmd| apply(cmd, &input, &booking))
+        .command(&LEDGER, who, move |cmd| apply(cmd, &input, &booking))
         .await
 }
 
@@ -761,9 +756,9 @@ fn apply(
         }
     }
     let mut stock = Stock::new(currency);
-    stock.negative_stock = decode_policy(cmd.get(Table::Ledger, &settings_key(company))?)?;
+    stock.negative_stock = decode_policy(cmd.setting(NEGATIVE_STOCK)?)?;
     for w in warehouses {
-        if let Some(b) = cmd.get(Table::Ledger, &position_key(company, item.id, w.id))? {
+        if let Some(b) = cmd.get(&position_key(company, item.id, w.id))? {
             let p = decode_position(&b, item.id, w.id, currency)?;
             stock.positions.insert((item.id, w.id), p);
         }
@@ -821,11 +816,11 @@ fn apply(
 
     let counter_key = counter_key(company);
     let number = cmd
-        .get(Table::Ledger, &counter_key)?
+        .get(&counter_key)?
         .and_then(|b| decode_u64(&b))
         .unwrap_or(0)
         + 1;
-    cmd.put(Table::Ledger, counter_key, u64_key(number).to_vec());
+    cmd.put(counter_key, u64_key(number).to_vec());
     let number = format!("SM-{number:06}");
 
     let counter = booking.counter.unwrap_or(cogs_account);
@@ -858,11 +853,7 @@ fn apply(
         None => None,
     };
     for ((i, w), p) in &stock.positions {
-        cmd.put(
-            Table::Ledger,
-            position_key(company, *i, *w),
-            encode_position(p),
-        );
+        cmd.put(position_key(company, *i, *w), encode_position(p));
     }
     let (warehouse, to_warehouse) = match mv.kind {
         MoveKind::Transfer { from, to } => (from, Value::Ref(to)),
@@ -988,7 +979,7 @@ pub async fn cancel_move(
     kernel.authorize(who, &STOCK_MOVE, Action::Create)?;
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     kernel
-        .command(who, move |cmd| {
+        .command(&LEDGER, who, move |cmd| {
             let original = cmd.require(&STOCK_MOVE, id)?;
             let number = original.title(&STOCK_MOVE);
             if original.get("status").as_text() == Some("Cancelled") {
@@ -1096,11 +1087,9 @@ pub fn stock(kernel: &Kernel, who: &Principal) -> Result<Stock, KernelError> {
     let prefix = company_key(b's', who.company);
     let end = prefix_end(&prefix).unwrap_or_default();
     let mut damaged = None;
-    kernel.store().read()?.scan(
-        Table::Ledger,
-        prefix.as_slice()..end.as_slice(),
-        false,
-        |k, v| {
+    kernel
+        .module_state(&LEDGER)?
+        .scan(prefix.as_slice()..end.as_slice(), false, |k, v| {
             let ids = (
                 k.get(9..17).and_then(decode_u64),
                 k.get(17..25).and_then(decode_u64),
@@ -1121,8 +1110,7 @@ pub fn stock(kernel: &Kernel, who: &Principal) -> Result<Stock, KernelError> {
                     ControlFlow::Break(())
                 }
             }
-        },
-    )?;
+        })?;
     match damaged {
         Some(e) => Err(e),
         None => Ok(stock),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use nexus_kernel::{Input, Kernel, KernelError, ManualClock, Principal};
 use nexus_ledger::books::{self, EntryInput, LineInput};
-use nexus_ledger::entities::{ENTITIES, FISCAL_YEAR, JOURNAL_ENTRY};
+use nexus_ledger::entities::{FISCAL_YEAR, JOURNAL_ENTRY};
 use nexus_ledger::years;
 use nexus_ledger::{Chart, PeriodKey, TrialBalanceRow};
 use nexus_store::Store;
@@ -21,9 +21,8 @@ mod bank;
 const TODAY: Date = date!(2026 - 11 - 23);
 
 async fn open() -> (tempfile::TempDir, Kernel, u64) {
-    nexus_kernel::registry::install(ENTITIES).expect("install the ledger's entities");
-    nexus_kernel::registry::install_roles(nexus_ledger::entities::ROLES)
-        .expect("install the ledger's roles");
+    nexus_kernel::registry::install(&[&nexus_ledger::entities::LEDGER])
+        .expect("install the ledger");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("nexus.redb")).expect("store");
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-23 09:00 UTC)));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use nexus_kernel::{Kernel, ListQuery, Principal, SystemClock};
 use nexus_ledger::books::{self, EntryInput, LineInput};
-use nexus_ledger::entities::{ENTITIES, JOURNAL_ENTRY};
+use nexus_ledger::entities::JOURNAL_ENTRY;
 use nexus_ledger::{PeriodKey, TrialBalanceRow};
 use nexus_store::Store;
 use serde::Serialize;
@@ -36,8 +36,8 @@ pub struct Books {
 impl Books {
     /// Opens a new store in `dir` (which must not exist yet).
     pub fn open(rt: &Runtime, dir: &Path) -> Result<Books> {
-        nexus_kernel::registry::install(ENTITIES)
-            .map_err(|e| Error::msg(format!("installing the ledger's entities: {e}")))?;
+        nexus_kernel::registry::install(&[&nexus_ledger::entities::LEDGER])
+            .map_err(|e| Error::msg(format!("installing the ledger: {e}")))?;
         std::fs::create_dir(dir).context(|| format!("creating {}", dir.display()))?;
         let path = dir.join(STORE_FILE);
         let store =
@@ -181,12 +181,12 @@ pub fn measure(
 ) -> Result<Outcome> {
     let books = Books::open(rt, dir)?;
     let audit_before = verify_audit(&books.kernel)?;
-    let before = books.kernel.store().writer_stats();
+    let before = books.kernel.writer_stats();
     let posters = (0..clients)
         .map(|task| books.poster(task, Dated::On(day)))
         .collect();
     let run = rt.block_on(load::drive(posters, budget))?;
-    let writer = Writer::between(before, books.kernel.store().writer_stats());
+    let writer = Writer::between(before, books.kernel.writer_stats());
     let audit_entries = verify_audit(&books.kernel)?;
     // One command per entry; five audited records per entry (the entry, four lines).
     let new_audit = audit_entries.saturating_sub(audit_before);

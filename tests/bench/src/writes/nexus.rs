@@ -70,7 +70,7 @@ pub fn measure(rt: &Runtime, dir: &Path, clients: usize, budget: Duration) -> Re
         .block_on(kernel.create_company("Bench Co", "CHF"))
         .map_err(|e| kernel_error("creating the company", &e))?;
     let audit_before = verify_audit(&kernel)?;
-    let before = kernel.store().writer_stats();
+    let before = kernel.writer_stats();
     let creators = (0..clients)
         .map(|task| Creator {
             kernel: kernel.clone(),
@@ -79,7 +79,7 @@ pub fn measure(rt: &Runtime, dir: &Path, clients: usize, budget: Duration) -> Re
         })
         .collect();
     let run = rt.block_on(load::drive(creators, budget))?;
-    let writer = Writer::between(before, kernel.store().writer_stats());
+    let writer = Writer::between(before, kernel.writer_stats());
     let audit_entries = verify_audit(&kernel)?;
     check_accounting(&run, &writer, audit_entries.saturating_sub(audit_before))?;
     drop(kernel);
