@@ -54,7 +54,11 @@ pub fn test_clock() -> Arc<ManualClock> {
 
 /// Starts an appliance with `customers` demo customers; nobody can sign in yet.
 pub async fn boot_fresh(customers: u64) -> TestServer {
-    let dir = tempfile::tempdir().expect("tempdir");
+    boot_fresh_in(tempfile::tempdir().expect("tempdir"), customers).await
+}
+
+/// Like [`boot_fresh`], with the data under `dir`.
+pub async fn boot_fresh_in(dir: tempfile::TempDir, customers: u64) -> TestServer {
     let clock = test_clock();
     let running = serve::start(&config(dir.path()), Some(customers), clock.clone())
         .await
@@ -72,7 +76,12 @@ pub async fn boot_fresh(customers: u64) -> TestServer {
 
 /// Starts an appliance whose administrator `admin` exists.
 pub async fn boot(customers: u64) -> TestServer {
-    let s = boot_fresh(customers).await;
+    boot_in(tempfile::tempdir().expect("tempdir"), customers).await
+}
+
+/// Like [`boot`], with the data under `dir`.
+pub async fn boot_in(dir: tempfile::TempDir, customers: u64) -> TestServer {
+    let s = boot_fresh_in(dir, customers).await;
     let k = &s.running.kernel;
     let company = k.default_company().expect("company").expect("exists");
     let role = k.role_by_name(company, "Administrator").expect("role");

@@ -14,4 +14,5 @@ mod e2e;
 mod invoices;
 mod ledger;
 mod pages;
+mod spine;
 mod stock;

@@ -12,6 +12,7 @@ mod demo;
 mod entity;
 mod error;
 mod event;
+mod idempotency;
 mod module;
 mod password;
 mod perm;
@@ -31,7 +32,12 @@ pub use demo::customer_values;
 pub use entity::{Creation, EntityDef, FieldDef, FieldKind, Unique};
 pub use error::{FieldErrors, KernelError};
 pub use event::{ChainReport, Event, Image, Op, verify as verify_audit_chain};
+pub use idempotency::{
+    Claim, KEY_LIFETIME_MS, StoredResponse, check_key as check_idempotency_key,
+    fingerprint as request_fingerprint,
+};
 pub use module::{Command, KeyValue, ModuleState};
+pub use nexus_store::StoreError;
 pub use perm::{Action, Grants, Principal};
 pub use record::{Record, rfc3339};
 pub use registry::{Module, RoleDef};
@@ -56,6 +62,9 @@ struct Inner {
     throttle: Mutex<auth::Throttle>,
     setup_token: Mutex<Option<String>>,
     tailers: Mutex<tail::Tailers>,
+    /// This run of the appliance (random per kernel), so an idempotency key claimed by
+    /// an earlier run and never answered is told apart from one still in flight.
+    boot: u64,
 }
 
 impl Kernel {
@@ -67,6 +76,7 @@ impl Kernel {
                 throttle: Mutex::new(auth::Throttle::default()),
                 setup_token: Mutex::new(None),
                 tailers: Mutex::new(tail::Tailers::default()),
+                boot: boot_id(),
             }),
         }
     }
@@ -80,6 +90,11 @@ impl Kernel {
     pub fn health(&self) -> Result<(), String> {
         if let Some(reason) = self.store().halted() {
             return Err(format!("the store's writer has stopped: {reason}"));
+        }
+        if let Some(reason) = self.store().failing() {
+            return Err(format!(
+                "writes are failing (nothing of them was saved): {reason}"
+            ));
         }
         self.store()
             .read()
@@ -110,6 +125,10 @@ impl Kernel {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn boot_id(&self) -> u64 {
+        self.inner.boot
+    }
+
     fn tailer_registry(&self) -> MutexGuard<'_, tail::Tailers> {
         // Statuses are replaced whole: a poisoned lock still holds whole ones.
         self.inner
@@ -128,5 +147,16 @@ impl Kernel {
     }
 }
 
+/// A random id for this run (the standard library seeds `RandomState` from the
+/// operating system's random source).
+fn boot_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+#[cfg(test)]
+mod spine_tests;
 #[cfg(test)]
 mod tests;

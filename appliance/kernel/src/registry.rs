@@ -39,7 +39,7 @@ static MODULES: OnceLock<Vec<&'static Module>> = OnceLock::new();
 /// entities whose names or storage codes collide, an entity that names another module,
 /// references to entities that do not exist, and roles that clash or do not parse.
 pub fn install(modules: &[&'static Module]) -> Result<(), String> {
-    check(modules)?;
+    check_modules(modules)?;
     let installed = MODULES.get_or_init(|| modules.to_vec());
     let same = installed.len() == modules.len()
         && installed
@@ -63,7 +63,8 @@ pub(crate) fn is_installed(module: &'static Module) -> bool {
     modules().iter().any(|m| std::ptr::eq(*m, module))
 }
 
-fn check(modules: &[&'static Module]) -> Result<(), String> {
+/// Checks that `modules` fit together and with the kernel (see [`install`]).
+pub(crate) fn check_modules(modules: &[&'static Module]) -> Result<(), String> {
     for (i, a) in modules.iter().enumerate() {
         for b in &modules[i + 1..] {
             if std::ptr::eq(*a, *b) {

@@ -119,7 +119,8 @@ impl Kernel {
 
     /// Up to about `limit` events after `after`, as whole commands: a command is never
     /// cut, so the last one may take the count past `limit`. An event that cannot be
-    /// read is an error naming its sequence.
+    /// read is an error naming its sequence, once the commands before it (but the one
+    /// it may belong to) have been given.
     pub fn commands_since(
         &self,
         after: u64,
@@ -159,8 +160,14 @@ impl Kernel {
         });
         scanned.map_err(|e| (after + 1, e.into()))?;
         match err {
-            Some(e) => Err(e),
             None => Ok(out),
+            // What came before a damaged event is given first, less the last command:
+            // the damaged event may belong to it, and half a command is never given.
+            // The next call starts there and meets the damage at once.
+            Some(e) => {
+                out.pop();
+                if out.is_empty() { Err(e) } else { Ok(out) }
+            }
         }
     }
 

@@ -8,14 +8,14 @@ use time::macros::datetime;
 use super::*;
 use crate::builtin::{CONTACT, CUSTOMER, ROLE, USER};
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    kernel: Kernel,
-    company: u64,
-    admin: Principal,
+pub(crate) struct Fixture {
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) kernel: Kernel,
+    pub(crate) company: u64,
+    pub(crate) admin: Principal,
 }
 
-async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("nexus.redb")).expect("store");
     let clock = Arc::new(ManualClock::new(datetime!(2026-03-01 09:00 UTC)));
@@ -38,7 +38,7 @@ async fn fixture() -> Fixture {
     }
 }
 
-fn form(pairs: &[(&str, &str)]) -> Input {
+pub(crate) fn form(pairs: &[(&str, &str)]) -> Input {
     Input::Form(
         pairs
             .iter()

@@ -26,7 +26,7 @@ pub use tables::Table;
 pub use writer::{KeyValue, Txn, WriterStats};
 
 /// What can go wrong inside the store. Callers see messages, never redb types.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("the data file could not be opened: {0}")]
     Open(String),
@@ -157,6 +157,12 @@ impl Store {
     /// `/healthz` says so.
     pub fn halted(&self) -> Option<String> {
         self.inner.writer.halted()
+    }
+
+    /// Why the last batch failed (nothing of it was saved), while no batch has
+    /// committed since: the writer goes on, but writes fail (a full disk, say).
+    pub fn failing(&self) -> Option<String> {
+        self.inner.writer.failing()
     }
 
     /// Counters of the writer since start (for `/metrics`).

@@ -48,6 +48,10 @@ pub enum Table {
     /// items): `module code u16 | the module's key` → the module's bytes. Owner: the
     /// kernel's module write path; each module reaches only its own prefix.
     ModuleState,
+    /// API requests made idempotent by an `Idempotency-Key`: `company u64 | user u64 |
+    /// key` → the request's fingerprint and, once answered, its response. Owner:
+    /// kernel (idempotency).
+    Idempotency,
 }
 
 impl Table {
@@ -55,7 +59,7 @@ impl Table {
     ///
     /// The write-ahead log names tables by their position here: append new tables at
     /// the end, never reorder (a test pins the order).
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 13] = [
         Table::Meta,
         Table::Records,
         Table::Index,
@@ -68,6 +72,7 @@ impl Table {
         Table::Cursors,
         Table::Store,
         Table::ModuleState,
+        Table::Idempotency,
     ];
 
     /// Position in [`Table::ALL`].
@@ -90,6 +95,7 @@ impl Table {
             Table::Cursors => "cursors",
             Table::Store => "store",
             Table::ModuleState => "module_state",
+            Table::Idempotency => "idempotency",
         }
     }
 
@@ -127,7 +133,8 @@ mod tests {
                 "history",
                 "cursors",
                 "store",
-                "module_state"
+                "module_state",
+                "idempotency"
             ]
         );
     }

@@ -264,3 +264,28 @@ async fn a_log_of_another_data_file_is_refused() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_data_file_in_another_format_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nexus.redb");
+    drop(Store::open(&path).expect("create"));
+    // A file from before formats were recorded: no `format` key.
+    {
+        let db = Database::builder().create(&path).expect("redb");
+        let w = db.begin_write().expect("write");
+        w.open_table(Table::Store.def())
+            .expect("table")
+            .remove(FORMAT_KEY)
+            .expect("remove");
+        w.commit().expect("commit");
+    }
+    let e = Store::open(&path).err().expect("refused");
+    assert_eq!(e, StoreError::Format(1));
+    let m = e.to_string();
+    assert!(
+        m.contains("format 1") && m.contains(&format!("format {FORMAT}")),
+        "{m}"
+    );
+    assert!(m.contains("Move the data directory aside"), "{m}");
+}

@@ -58,8 +58,15 @@ impl Drop for Completion {
     }
 }
 
-/// Why the writer stopped, once it has: `/healthz` reports it.
-pub(crate) type HaltReason = Arc<Mutex<Option<String>>>;
+/// Why the writer stopped, once it has, and why the last batch failed while the
+/// writer goes on (a full disk): `/healthz` reports both.
+#[derive(Debug, Default)]
+pub(crate) struct WriterHealth {
+    pub(crate) halted: Option<String>,
+    pub(crate) failing: Option<String>,
+}
+
+pub(crate) type HaltReason = Arc<Mutex<WriterHealth>>;
 
 /// Counters of the writer since the store was opened.
 #[derive(Debug, Clone, Copy, Default)]
@@ -126,7 +133,12 @@ impl Handle {
 
     /// Why the writer stopped, if it has (after a storage failure or a panic).
     pub(crate) fn halted(&self) -> Option<String> {
-        self.halted.lock().ok().and_then(|h| h.clone())
+        self.halted.lock().ok().and_then(|h| h.halted.clone())
+    }
+
+    /// Why the last batch failed, while no batch has committed since.
+    pub(crate) fn failing(&self) -> Option<String> {
+        self.halted.lock().ok().and_then(|h| h.failing.clone())
     }
 
     pub(crate) fn stats(&self) -> WriterStats {
@@ -179,6 +191,7 @@ pub(crate) fn spawn(
             let mut writer = Writer {
                 db: &db,
                 wal: start.wal,
+                health: thread_halted.clone(),
                 lsn: start.lsn,
                 seq: start.seq,
                 unsaved_since: None,
@@ -188,7 +201,7 @@ pub(crate) fn spawn(
             if let Err(reason) = writer.run(&rx, &head)
                 && let Ok(mut h) = thread_halted.lock()
             {
-                *h = Some(reason);
+                h.halted = Some(reason);
             }
         })
         .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
@@ -225,6 +238,7 @@ struct Outcome {
 struct Writer<'a> {
     db: &'a Database,
     wal: Wal,
+    health: HaltReason,
     /// The last batch appended to the log.
     lsn: u64,
     /// The change-log head.
@@ -245,7 +259,7 @@ impl Writer<'_> {
         let mut expected = 0usize;
         loop {
             if batch.is_empty() {
-                match self.next_job(rx) {
+                match self.next_job(rx)? {
                     Some(job) => batch.push(job),
                     None => break,
                 }
@@ -281,29 +295,29 @@ impl Writer<'_> {
                 return Err(e.to_string());
             }
             if self.checkpoint_due() {
-                self.checkpoint();
+                self.checkpoint()?;
             }
         }
         // The queue is closed: make everything durable in the database, so the next
         // open has nothing to replay.
         if self.unsaved_since.is_some() {
-            self.checkpoint();
+            self.checkpoint()?;
         }
         Ok(())
     }
 
     /// Waits for the next command; checkpoints when the wait outlasts the checkpoint
     /// deadline. `None` once every sender is gone.
-    fn next_job(&mut self, rx: &mpsc::Receiver<Job>) -> Option<Job> {
+    fn next_job(&mut self, rx: &mpsc::Receiver<Job>) -> Result<Option<Job>, String> {
         loop {
             let Some(since) = self.unsaved_since else {
-                return rx.recv().ok();
+                return Ok(rx.recv().ok());
             };
             let left = (since + CHECKPOINT_AFTER).saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
-                Ok(job) => return Some(job),
-                Err(mpsc::RecvTimeoutError::Timeout) => self.checkpoint(),
-                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                Ok(job) => return Ok(Some(job)),
+                Err(mpsc::RecvTimeoutError::Timeout) => self.checkpoint()?,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(None),
             }
         }
     }
@@ -317,7 +331,7 @@ impl Writer<'_> {
 
     /// Makes the database durable up to the last logged batch, then starts the log
     /// over. On failure the log simply keeps growing and the next checkpoint retries.
-    fn checkpoint(&mut self) {
+    fn checkpoint(&mut self) -> Result<(), String> {
         let durable = (|| -> Result<(), StoreError> {
             let mut wtxn = self.db.begin_write().map_err(StoreError::io)?;
             wtxn.set_durability(Durability::Immediate)
@@ -329,20 +343,28 @@ impl Writer<'_> {
                 self.wal.rewind();
                 self.unsaved_since = None;
                 self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             }
-            Err(e) => tracing::error!(error = %e, "store checkpoint failed; will retry"),
+            // redb wants to be closed and opened again after a failed commit; the log
+            // still holds every acknowledged batch, and the next open replays them.
+            Err(e) => {
+                tracing::error!(error = %e, "store checkpoint failed; the writer stops");
+                Err(format!("a checkpoint failed ({e})"))
+            }
         }
     }
 
     /// Runs one batch in one transaction and logs it.
     fn run_batch(&mut self, batch: &mut Vec<Job>) -> Outcome {
+        // Without a transaction no command runs (its caller hears nothing was saved),
+        // and redb may need reopening: the writer stops; a restart replays the log.
         let wtxn = match begin(self.db) {
             Ok(t) => t,
             Err(e) => {
                 fail_all(batch, &e);
                 return Outcome {
                     answers: Vec::new(),
-                    halt: None,
+                    halt: Some(e),
                 };
             }
         };
@@ -352,7 +374,7 @@ impl Writer<'_> {
                 fail_all(batch, &e);
                 return Outcome {
                     answers: Vec::new(),
-                    halt: None,
+                    halt: Some(e),
                 };
             }
         };
@@ -376,6 +398,7 @@ impl Writer<'_> {
             (Some(e), _) | (None, Err(e)) => {
                 let _ = wtxn.abort();
                 tracing::error!(error = %e, commands = n, "store batch failed");
+                self.set_failing(Some(e.to_string()));
                 (Err(e), None)
             }
             // Nothing to write (every command was refused or read only).
@@ -385,6 +408,7 @@ impl Writer<'_> {
             }
             (None, Ok(())) => match self.log_and_commit(wtxn, lsn, &effects) {
                 Ok(()) => {
+                    self.set_failing(None);
                     self.lsn = lsn;
                     self.seq = next;
                     self.counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -403,6 +427,12 @@ impl Writer<'_> {
         Outcome {
             answers: waiting.into_iter().map(|c| (c, outcome.clone())).collect(),
             halt,
+        }
+    }
+
+    fn set_failing(&self, reason: Option<String>) {
+        if let Ok(mut h) = self.health.lock() {
+            h.failing = reason;
         }
     }
 

@@ -6,7 +6,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use nexus_kernel::KernelError;
+use nexus_kernel::{KernelError, StoreError};
 
 use crate::views;
 
@@ -29,6 +29,22 @@ pub enum WebError {
     MethodNotAllowed(String),
     #[error("only administrators can open this page")]
     AdminOnly,
+    #[error(
+        "the Idempotency-Key \"{0}\" was already used for a different request; use a new \
+         key for a new request"
+    )]
+    IdempotencyKeyReused(String),
+    #[error(
+        "a request with the Idempotency-Key \"{0}\" is still being processed; ask again in \
+         a moment"
+    )]
+    IdempotencyInFlight(String),
+    #[error(
+        "the request with the Idempotency-Key \"{0}\" was interrupted when the appliance \
+         restarted: it may or may not have been saved. Check, then send it again with a \
+         new key if it is missing"
+    )]
+    IdempotencyInterrupted(String),
 }
 
 impl WebError {
@@ -46,6 +62,12 @@ impl WebError {
                 KernelError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
                 KernelError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
                 KernelError::BadSetupToken => (StatusCode::FORBIDDEN, "bad_setup_token"),
+                KernelError::Store(StoreError::Halted(_)) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "writer_halted")
+                }
+                KernelError::Store(StoreError::WriterGone) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "writer_stopped")
+                }
                 KernelError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage"),
                 KernelError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
@@ -58,12 +80,32 @@ impl WebError {
             WebError::NoRoute => (StatusCode::NOT_FOUND, "no_route"),
             WebError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             WebError::AdminOnly => (StatusCode::FORBIDDEN, "admin_only"),
+            WebError::IdempotencyKeyReused(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            }
+            WebError::IdempotencyInFlight(_) => (StatusCode::CONFLICT, "idempotency_in_flight"),
+            WebError::IdempotencyInterrupted(_) => {
+                (StatusCode::CONFLICT, "idempotency_interrupted")
+            }
         }
     }
 
     /// The message a person reads. Internal details stay in the log.
     pub fn message(&self) -> String {
         match self {
+            // The truth about a write the writer was saving when it stopped: the log may
+            // hold it, and the next start would replay it.
+            WebError::Kernel(KernelError::Store(StoreError::Halted(_))) => {
+                "The appliance stopped saving after a storage failure while this change was \
+                 being saved: it may or may not have been saved. Check before repeating it. \
+                 An administrator must restart the appliance."
+                    .into()
+            }
+            WebError::Kernel(KernelError::Store(StoreError::WriterGone)) => {
+                "The appliance has stopped saving after a storage failure, so nothing was \
+                 saved. An administrator must restart the appliance."
+                    .into()
+            }
             WebError::Kernel(KernelError::Internal(_)) | WebError::Kernel(KernelError::Store(_)) => {
                 "something went wrong on the appliance; nothing was changed. The details are in the server log.".into()
             }
@@ -96,6 +138,14 @@ impl WebError {
             body["error"]["fields"] = serde_json::Value::Object(map);
         }
         body
+    }
+}
+
+impl WebError {
+    /// The error as the API renders it, for layers outside [`render_errors`].
+    pub(crate) fn api_response(&self) -> Response {
+        let (status, _) = self.status_and_code();
+        (status, axum::Json(self.json())).into_response()
     }
 }
 

@@ -6,6 +6,7 @@
 mod api;
 mod body;
 mod error;
+mod idempotency;
 mod ledger;
 mod live;
 mod metrics;
@@ -212,6 +213,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(error::render_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(metrics, metrics::count))
         .with_state(state)
