@@ -1,6 +1,7 @@
-//! Crash safety: the real `nexus` binary, writing under load, is killed with SIGKILL
-//! again and again. After every restart each acknowledged write is there, the store
-//! opens, and the audit chain verifies.
+//! Crash safety: the real `nexus` binary, writing under load and running export jobs,
+//! is killed with SIGKILL again and again. After every restart each acknowledged write
+//! is there, the store opens and the audit chain verifies; at the end every
+//! acknowledged job has run to completion (jobs cut short by a kill run again).
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -138,6 +139,7 @@ async fn acknowledged_writes_survive_sigkill() {
     assert!(create_user.wait().expect("wait").success());
 
     let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let jobs: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
     let mut replayed = 0;
     for round in 0..ROUNDS {
         let (mut child, port) = start(&data);
@@ -182,6 +184,31 @@ async fn acknowledged_writes_survive_sigkill() {
                         }
                         _ => return,
                     }
+                }
+            }));
+        }
+        // One more client asks for exports (jobs) while the writers write.
+        {
+            let (client, base, csrf, jobs) =
+                (client.clone(), base.clone(), csrf.clone(), jobs.clone());
+            writers.push(tokio::spawn(async move {
+                loop {
+                    let res = client
+                        .post(format!("{base}/api/v1/customer/export"))
+                        .header("x-csrf-token", &csrf)
+                        .send()
+                        .await;
+                    let Ok(r) = res else { return };
+                    if r.status() != StatusCode::ACCEPTED {
+                        return;
+                    }
+                    let Ok(job) = r.json::<serde_json::Value>().await else {
+                        return;
+                    };
+                    if let Some(id) = job["id"].as_u64() {
+                        jobs.lock().expect("lock").push(id);
+                    }
+                    tokio::time::sleep(Duration::from_millis(40)).await;
                 }
             }));
         }
@@ -238,7 +265,40 @@ async fn acknowledged_writes_survive_sigkill() {
         .iter()
         .filter(|n| !present.contains(*n))
         .count();
+    // Every acknowledged job ran to the end, although kills cut some short.
+    let jobs = jobs.lock().expect("lock").clone();
+    assert!(!jobs.is_empty(), "the load asked for jobs");
+    let mut unfinished = jobs.clone();
+    for _ in 0..600 {
+        let mut still = Vec::new();
+        for id in unfinished {
+            let job: serde_json::Value = client
+                .get(format!("{base}/api/v1/jobs/{id}"))
+                .send()
+                .await
+                .expect("job")
+                .json()
+                .await
+                .expect("json");
+            match job["state"].as_str() {
+                Some("done") => {}
+                Some("queued" | "running") => still.push(id),
+                other => panic!("job {id} ended {other:?}: {job}"),
+            }
+        }
+        unfinished = still;
+        if unfinished.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     child.kill().expect("kill");
     let _ = child.wait();
     assert_eq!(lost, 0, "acknowledged writes lost after the last crash");
+    assert!(
+        unfinished.is_empty(),
+        "{} of {} acknowledged jobs never finished: {unfinished:?}",
+        unfinished.len(),
+        jobs.len()
+    );
 }

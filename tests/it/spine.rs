@@ -227,3 +227,115 @@ async fn a_full_disk_halts_the_writer_and_every_answer_says_so() {
         .arg(&mount)
         .status();
 }
+
+/// Polls job `location` (an API path) until it is finished; returns its JSON.
+pub async fn finished_job(api: &Api, location: &str) -> Value {
+    for _ in 0..600 {
+        let job = api.json(location).await;
+        if ["done", "failed", "cancelled"].contains(&job["state"].as_str().unwrap_or_default()) {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("job {location} did not finish within 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_export_runs_as_a_job_with_progress_and_a_download() {
+    let s = boot(2500).await;
+    let api = s.admin().await;
+    // Over the API: 202, a Location to follow, progress, then the file.
+    let res = api
+        .post("/api/v1/customer/export?sort=name", &json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let location = res.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let job: Value = res.json().await.expect("json");
+    assert_eq!(job["kind"], "web.export_csv");
+    let done = finished_job(&api, &location).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(
+        done["progress"],
+        json!({ "done": 2500, "total": 2500 }),
+        "{done}"
+    );
+    assert_eq!(done["result"]["rows"], 2500);
+    let download = done["download"].as_str().expect("a download link");
+    let file = api.get(download).await;
+    assert_eq!(file.status(), StatusCode::OK);
+    assert_eq!(file.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = file.text().await.expect("csv");
+    assert_eq!(csv.lines().count(), 2501, "a header and every customer");
+    assert!(csv.starts_with("id,name,"));
+
+    // From the list page: the button posts, the job's page shows its progress bar.
+    let list = api.get("/e/customer").await.text().await.expect("page");
+    assert!(
+        list.contains("action=\"/e/customer/export\""),
+        "the export button posts"
+    );
+    let res = api
+        .client
+        .post(api.url("/e/customer/export?f.city=Zurich"))
+        .form(&[("_csrf", api.csrf.as_str())])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page_path = res.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let id = page_path.trim_start_matches("/jobs/").to_owned();
+    let done = finished_job(&api, &format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(done["state"], "done", "{done}");
+    let page = api.get(&page_path).await.text().await.expect("job page");
+    assert!(page.contains("Download CSV"), "{page}");
+    let zurich = api
+        .get(&format!("/jobs/{id}/download"))
+        .await
+        .text()
+        .await
+        .expect("csv");
+    assert!(
+        zurich.lines().skip(1).all(|l| l.contains("Zurich")),
+        "the filter applies"
+    );
+
+    // Who may: a viewer cannot export; another user's job is not found to them.
+    let password = s.add_user("vera", "Viewer").await;
+    let vera = s.api("vera", &password).await;
+    let res = vera.post("/api/v1/customer/export", &json!({})).await;
+    api_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    api_error(
+        vera.get(&location).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(vera.get(download).await.status(), StatusCode::NOT_FOUND);
+    // Bad input: an unknown entity, a bad id, a finished job cancelled.
+    api_error(
+        api.post("/api/v1/nothing/export", &json!({})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    api_error(
+        api.get("/api/v1/jobs/abc").await,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    )
+    .await;
+    let res = api.post(&format!("{location}/cancel"), &json!({})).await;
+    api_error(res, StatusCode::CONFLICT, "conflict").await;
+    // The administrator's list shows them, and the schedules.
+    let jobs = api.get("/jobs").await.text().await.expect("jobs page");
+    assert!(
+        jobs.contains("Export customers as CSV") && jobs.contains("prune-idempotency-keys"),
+        "{jobs}"
+    );
+}

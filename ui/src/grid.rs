@@ -87,6 +87,8 @@ pub struct Grid {
     pub can_create: bool,
     pub can_export: bool,
     pub can_edit: bool,
+    /// The form token for the export button (exports run as jobs, started by a POST).
+    pub csrf: String,
 }
 
 impl Grid {
@@ -263,7 +265,10 @@ impl Render for Grid {
                     h1 { (self.title) }
                     div .actions {
                         @if self.can_export {
-                            a .button href={ (self.base) "/export.csv" (self.query(None, 0)) } download { "Export CSV" }
+                            form .inline method="post" action={ (self.base) "/export" (self.query(None, 0)) } {
+                                input type="hidden" name="_csrf" value=(self.csrf);
+                                button type="submit" { "Export CSV" }
+                            }
                         }
                         @if self.can_create {
                             a .button .primary href={ (self.base) "/new" } data-shortcut="new" { "New " kbd { "n" } }

@@ -180,6 +180,13 @@ impl Kernel {
         })
     }
 
+    /// The principal of `user` in `company` as they are now (role and grants read
+    /// again); an inactive or missing user cannot act.
+    pub(crate) fn principal_of(&self, company: u64, user: u64) -> Result<Principal, KernelError> {
+        let read = self.store().read()?;
+        self.principal_in(&read, company, user)
+    }
+
     fn principal_in(
         &self,
         read: &nexus_store::ReadTxn,

@@ -88,6 +88,25 @@ fn decode(bytes: &[u8]) -> Result<Entry, KernelError> {
 }
 
 impl Kernel {
+    /// Forgets the keys older than [`KEY_LIFETIME_MS`] (a scheduled job); returns how
+    /// many.
+    pub(crate) async fn prune_idempotency(&self) -> Result<u64, KernelError> {
+        let clock = self.shared_clock();
+        self.store()
+            .write(move |txn| {
+                let now = unix_ms(clock.now());
+                let mut n = 0;
+                for (key, bytes) in txn.scan_prefix(Table::Idempotency, &[])? {
+                    if now.saturating_sub(decode(&bytes)?.at_ms) >= KEY_LIFETIME_MS {
+                        txn.delete(Table::Idempotency, key);
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            })
+            .await
+    }
+
     /// Claims `key` for the request whose fingerprint (a hash of method, path, content
     /// type and body) is given; see [`Claim`].
     pub async fn claim_idempotent(

@@ -13,6 +13,7 @@ mod entity;
 mod error;
 mod event;
 mod idempotency;
+pub mod jobs;
 mod module;
 mod password;
 mod perm;
@@ -36,10 +37,11 @@ pub use idempotency::{
     Claim, KEY_LIFETIME_MS, StoredResponse, check_key as check_idempotency_key,
     fingerprint as request_fingerprint,
 };
+pub use jobs::{Job, JobContext, JobError, JobFuture, JobHandler, JobSpec, JobState, Schedule};
 pub use module::{Command, KeyValue, ModuleState};
 pub use nexus_store::StoreError;
 pub use perm::{Action, Grants, Principal};
-pub use record::{Record, rfc3339};
+pub use record::{Record, rfc3339, rfc3339_ms};
 pub use registry::{Module, RoleDef};
 pub use service::{Input, ListPage, ListQuery};
 pub use tail::{CommandEvents, TailError, Tailer, TailerState, TailerStatus, run_tailer};
@@ -62,6 +64,7 @@ struct Inner {
     throttle: Mutex<auth::Throttle>,
     setup_token: Mutex<Option<String>>,
     tailers: Mutex<tail::Tailers>,
+    jobs: jobs::JobRuntime,
     /// This run of the appliance (random per kernel), so an idempotency key claimed by
     /// an earlier run and never answered is told apart from one still in flight.
     boot: u64,
@@ -76,6 +79,7 @@ impl Kernel {
                 throttle: Mutex::new(auth::Throttle::default()),
                 setup_token: Mutex::new(None),
                 tailers: Mutex::new(tail::Tailers::default()),
+                jobs: jobs::JobRuntime::default(),
                 boot: boot_id(),
             }),
         }
@@ -123,6 +127,10 @@ impl Kernel {
             .throttle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn jobs_runtime(&self) -> &jobs::JobRuntime {
+        &self.inner.jobs
     }
 
     fn boot_id(&self) -> u64 {

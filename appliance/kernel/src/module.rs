@@ -39,6 +39,8 @@ pub struct Command<'c, 'a, 't> {
     module: &'static Module,
     /// Whether the command wrote module state (then it must also leave an event).
     state_written: bool,
+    /// Whether it enqueued a job (the workers are woken once it commits).
+    enqueued: bool,
 }
 
 fn state_key(module: &Module, key: &[u8]) -> Vec<u8> {
@@ -152,6 +154,13 @@ impl Command<'_, '_, '_> {
         self.state_written = true;
         self.txn
             .put(Table::ModuleState, state_key(self.module, &key), value);
+    }
+
+    /// Enqueues a job in this command: it exists exactly when the change that asked for
+    /// it commits, and runs after (see [`crate::jobs`]). Returns its id.
+    pub fn enqueue(&mut self, spec: crate::jobs::JobSpec) -> Result<u64, KernelError> {
+        self.enqueued = true;
+        crate::jobs::enqueue_in(self.txn, self.who, spec, crate::record::unix_ms(self.now))
     }
 
     /// The module's setting `name` for the principal's company (`None` if never set).
@@ -334,6 +343,7 @@ impl Kernel {
                     now,
                     module,
                     state_written: false,
+                    enqueued: false,
                 };
                 let out = command(&mut cmd)?;
                 if cmd.state_written && cmd.txn.next_seq() == cmd.txn.command_seq() {
@@ -343,9 +353,15 @@ impl Kernel {
                         module.name
                     )));
                 }
-                Ok(out)
+                Ok((out, cmd.enqueued))
             })
             .await
+            .map(|(out, enqueued)| {
+                if enqueued {
+                    self.jobs_runtime().bell.notify_waiters();
+                }
+                out
+            })
     }
 }
 

@@ -220,6 +220,13 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Unix milliseconds as RFC 3339 (empty when out of range).
+pub fn rfc3339_ms(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(rfc3339)
+        .unwrap_or_default()
+}
+
 /// Storage keys. Every key starts with the entity code and the company, so one
 /// company's records are one contiguous range and another company's ids are simply
 /// not found in it.

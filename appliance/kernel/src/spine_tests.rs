@@ -593,3 +593,286 @@ async fn an_idempotency_key_is_claimed_once_per_user() {
     );
     let _ = Table::Idempotency;
 }
+
+/// A job handler whose behaviour each test picks.
+struct TestJob {
+    kind: &'static str,
+    behaviour: fn(&JobContext) -> Behaviour,
+    timeout: Duration,
+}
+
+enum Behaviour {
+    Count(u64),
+    Panic,
+    Hang,
+    FailRecord,
+    WaitForCancel,
+}
+
+impl JobHandler for TestJob {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn run(&self, ctx: JobContext) -> JobFuture<'_> {
+        let behaviour = (self.behaviour)(&ctx);
+        Box::pin(async move {
+            match behaviour {
+                Behaviour::Count(n) => {
+                    for i in 1..=n {
+                        ctx.progress(i, n).await?;
+                    }
+                    Ok(serde_json::json!({ "counted": n }))
+                }
+                Behaviour::Panic => panic!("a bug in the job"),
+                Behaviour::Hang => {
+                    std::future::pending::<()>().await;
+                    Ok(serde_json::Value::Null)
+                }
+                Behaviour::FailRecord => {
+                    let id = ctx.job.payload["customer"].as_u64().unwrap_or(0);
+                    ctx.kernel.get(&ctx.who, &CUSTOMER, id)?;
+                    Ok(serde_json::Value::Null)
+                }
+                Behaviour::WaitForCancel => loop {
+                    if ctx.is_cancelled() {
+                        return Err(JobError::Cancelled);
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                },
+            }
+        })
+    }
+}
+
+fn handler(kind: &'static str, behaviour: fn(&JobContext) -> Behaviour) -> Arc<dyn JobHandler> {
+    Arc::new(TestJob {
+        kind,
+        behaviour,
+        timeout: Duration::from_millis(300),
+    })
+}
+
+/// Waits (up to 10 s) until job `id` reaches `state`; advances the clock by `step`
+/// between looks (so backoffs come due).
+async fn wait_job(f: &crate::tests::Fixture, clock: &ManualClock, id: u64, state: JobState) -> Job {
+    for _ in 0..1000 {
+        let job = f.kernel.job(&f.admin, id).expect("job");
+        if job.state == state {
+            return job;
+        }
+        clock.advance(time::Duration::seconds(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "job {id} never became {state:?}: {:?}",
+        f.kernel.job(&f.admin, id)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_run_once_retry_fail_time_out_and_cancel() {
+    install_test_modules();
+    let (f, clock) = crate::tests::fixture_with_clock().await;
+    let k = &f.kernel;
+    k.register_job(handler("test.count", |_| Behaviour::Count(50)))
+        .expect("register");
+    k.register_job(handler("test.panic", |_| Behaviour::Panic))
+        .expect("register");
+    k.register_job(handler("test.hang", |_| Behaviour::Hang))
+        .expect("register");
+    k.register_job(handler("test.record", |_| Behaviour::FailRecord))
+        .expect("register");
+    k.register_job(handler("test.cancel", |_| Behaviour::WaitForCancel))
+        .expect("register");
+    assert!(
+        k.register_job(handler("test.count", |_| Behaviour::Count(1)))
+            .is_err(),
+        "one handler per kind"
+    );
+
+    // Enqueued with the change that asks for it, in one command.
+    let (customer, counted) = k
+        .command(&ALPHA, &f.admin, |cmd| {
+            let c = cmd.create(
+                &CUSTOMER,
+                BTreeMap::from([("name", text("Jobs Inc")), ("status", text("Lead"))]),
+            )?;
+            let job = cmd.enqueue(JobSpec::new(
+                "test.count",
+                "Count to 50",
+                serde_json::json!({}),
+            ))?;
+            Ok((c.id, job))
+        })
+        .await
+        .expect("command");
+    // A refused command enqueues nothing.
+    let refused = k
+        .command(&ALPHA, &f.admin, |cmd| {
+            cmd.enqueue(JobSpec::new("test.count", "never", serde_json::Value::Null))?;
+            Err::<(), _>(KernelError::Conflict("no".into()))
+        })
+        .await;
+    assert!(refused.is_err());
+    let panics = k
+        .enqueue(
+            &f.admin,
+            JobSpec::new("test.panic", "Panics", serde_json::Value::Null),
+        )
+        .await
+        .expect("enqueue");
+    let mut hang = JobSpec::new("test.hang", "Never ends", serde_json::Value::Null);
+    hang.max_attempts = 1;
+    let hangs = k.enqueue(&f.admin, hang).await.expect("enqueue");
+    let gone = k
+        .enqueue(
+            &f.admin,
+            JobSpec::new(
+                "test.record",
+                "For a deleted record",
+                serde_json::json!({ "customer": 999_999 }),
+            ),
+        )
+        .await
+        .expect("enqueue");
+    let unknown = k
+        .enqueue(
+            &f.admin,
+            JobSpec::new("test.nobody", "No handler", serde_json::Value::Null),
+        )
+        .await
+        .expect("enqueue");
+    let workers = jobs::start(k, 2).await.expect("start");
+
+    let done = wait_job(&f, &clock, counted, JobState::Done).await;
+    assert_eq!(done.progress, Some((50, 50)));
+    assert_eq!(done.result, Some(serde_json::json!({ "counted": 50 })));
+    assert_eq!(done.attempts, 1);
+
+    let failed = wait_job(&f, &clock, panics, JobState::Failed).await;
+    assert_eq!(
+        failed.attempts, 3,
+        "retried with backoff up to max_attempts"
+    );
+    assert!(
+        failed.error.as_deref().is_some_and(|e| e.contains("panic")),
+        "{failed:?}"
+    );
+
+    let timed_out = wait_job(&f, &clock, hangs, JobState::Failed).await;
+    assert!(
+        timed_out
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("did not finish")),
+        "{timed_out:?}"
+    );
+
+    let failed = wait_job(&f, &clock, gone, JobState::Failed).await;
+    assert_eq!(
+        failed.attempts, 1,
+        "a job for a missing record fails at once"
+    );
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("999999")),
+        "{failed:?}"
+    );
+
+    let failed = wait_job(&f, &clock, unknown, JobState::Failed).await;
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("no handler")),
+        "{failed:?}"
+    );
+
+    // Cancel: a running job stops when it looks; a finished one cannot be cancelled.
+    let waits = k
+        .enqueue(
+            &f.admin,
+            JobSpec::new("test.cancel", "Waits", serde_json::Value::Null),
+        )
+        .await
+        .expect("enqueue");
+    wait_job(&f, &clock, waits, JobState::Running).await;
+    k.cancel_job(&f.admin, waits).await.expect("cancel");
+    wait_job(&f, &clock, waits, JobState::Cancelled).await;
+    assert!(k.cancel_job(&f.admin, counted).await.is_err());
+    // The rest kept running throughout: the customer is there, the list holds them all.
+    assert!(k.get(&f.admin, &CUSTOMER, customer).is_ok());
+    assert!(k.jobs(&f.admin, 100).expect("jobs").len() >= 6);
+    for w in workers {
+        w.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_running_when_the_appliance_stopped_runs_again_and_schedules_enqueue() {
+    let (f, clock) = crate::tests::fixture_with_clock().await;
+    let k = &f.kernel;
+    let id = k
+        .enqueue(
+            &f.admin,
+            JobSpec::new("test.count", "Interrupted", serde_json::Value::Null),
+        )
+        .await
+        .expect("enqueue");
+    // Claimed by this run, then the appliance "stops": a new kernel on the same store.
+    let claimed = k.claim_job().await.expect("claim").expect("a job");
+    assert_eq!((claimed.id, claimed.state), (id, JobState::Running));
+    let restarted = Kernel::new(k.store().clone(), k.shared_clock());
+    restarted
+        .register_job(handler("test.count", |_| Behaviour::Count(3)))
+        .expect("register");
+    let workers = jobs::start(&restarted, 1).await.expect("start");
+    let after = crate::tests::Fixture {
+        _dir: tempfile::tempdir().expect("tempdir"),
+        kernel: restarted.clone(),
+        company: f.company,
+        admin: f.admin.clone(),
+    };
+    let done = wait_job(&after, &clock, id, JobState::Done).await;
+    assert_eq!(done.attempts, 2, "run again after the restart");
+
+    // Built-in schedules exist, run when due, and only administrators change them.
+    let schedules = restarted.schedules().expect("schedules");
+    assert!(
+        schedules
+            .iter()
+            .any(|s| s.name == "prune-idempotency-keys" && s.enabled)
+    );
+    clock.advance(time::Duration::days(2));
+    assert_eq!(restarted.run_due_schedules().await.expect("due"), 2);
+    assert_eq!(restarted.run_due_schedules().await.expect("not again"), 0);
+    let e = restarted
+        .set_schedule(&f.admin, "prune-finished-jobs", 10, true)
+        .await
+        .expect_err("too often");
+    assert!(
+        format!("{e:?}").contains("every 60 s at the most often"),
+        "{e:?}"
+    );
+    let s = restarted
+        .set_schedule(&f.admin, "prune-finished-jobs", 7200, false)
+        .await
+        .expect("change");
+    assert_eq!((s.every_secs, s.enabled), (7200, false));
+    assert!(
+        restarted
+            .set_schedule(&f.admin, "no-such", 3600, true)
+            .await
+            .is_err()
+    );
+    for w in workers {
+        w.abort();
+    }
+}

@@ -16,10 +16,15 @@ pub(crate) struct Fixture {
 }
 
 pub(crate) async fn fixture() -> Fixture {
+    fixture_with_clock().await.0
+}
+
+/// A fixture and the clock it runs on, for tests that move time.
+pub(crate) async fn fixture_with_clock() -> (Fixture, Arc<ManualClock>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("nexus.redb")).expect("store");
     let clock = Arc::new(ManualClock::new(datetime!(2026-03-01 09:00 UTC)));
-    let kernel = Kernel::new(store, clock);
+    let kernel = Kernel::new(store, clock.clone());
     let company = kernel.create_company("Acme", "CHF").await.expect("company");
     let role = kernel.role_by_name(company, "Administrator").expect("role");
     kernel
@@ -30,12 +35,13 @@ pub(crate) async fn fixture() -> Fixture {
         .login("ada", "correct horse battery", None)
         .await
         .expect("login");
-    Fixture {
+    let f = Fixture {
         _dir: dir,
         kernel,
         company,
         admin: session.principal,
-    }
+    };
+    (f, clock)
 }
 
 pub(crate) fn form(pairs: &[(&str, &str)]) -> Input {

@@ -36,6 +36,9 @@ pub enum BootError {
     Modules(String),
 }
 
+/// How many jobs run at once (the box has few cores; the writer needs one).
+const JOB_WORKERS: usize = 2;
+
 /// How many customers `nexus demo` seeds.
 pub const DEMO_CUSTOMERS: u64 = 300;
 
@@ -156,6 +159,8 @@ pub async fn start(
         started_at: nexus_kernel::rfc3339(kernel.clock().now()),
         started: Instant::now(),
     };
+    nexus_web::jobs::register(&kernel, &config.data_dir)?;
+    let job_tasks = nexus_kernel::jobs::start(&kernel, JOB_WORKERS).await?;
     let state = AppState::new(kernel.clone(), tls.clone(), info);
     let app = nexus_web::router(state.clone());
 
@@ -209,7 +214,10 @@ pub async fn start(
         kernel,
         handle,
         redirect_handle,
-        tasks: vec![https_task, http_task, tail_task],
+        tasks: [https_task, http_task, tail_task]
+            .into_iter()
+            .chain(job_tasks)
+            .collect(),
     })
 }
 

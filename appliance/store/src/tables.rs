@@ -52,6 +52,9 @@ pub enum Table {
     /// key` → the request's fingerprint and, once answered, its response. Owner:
     /// kernel (idempotency).
     Idempotency,
+    /// Durable jobs and schedules: `j | id` → job, `q | run after | id` → queued,
+    /// `s | name` → schedule, `n` → last job id. Owner: kernel (jobs).
+    Jobs,
 }
 
 impl Table {
@@ -59,7 +62,7 @@ impl Table {
     ///
     /// The write-ahead log names tables by their position here: append new tables at
     /// the end, never reorder (a test pins the order).
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 14] = [
         Table::Meta,
         Table::Records,
         Table::Index,
@@ -73,6 +76,7 @@ impl Table {
         Table::Store,
         Table::ModuleState,
         Table::Idempotency,
+        Table::Jobs,
     ];
 
     /// Position in [`Table::ALL`].
@@ -96,6 +100,7 @@ impl Table {
             Table::Store => "store",
             Table::ModuleState => "module_state",
             Table::Idempotency => "idempotency",
+            Table::Jobs => "jobs",
         }
     }
 
@@ -134,7 +139,8 @@ mod tests {
                 "cursors",
                 "store",
                 "module_state",
-                "idempotency"
+                "idempotency",
+                "jobs"
             ]
         );
     }

@@ -645,6 +645,39 @@ impl<'a, 't> Txn<'a, 't> {
         Ok(found.into_iter().collect())
     }
 
+    /// The first key starting with `prefix`, as this command would see it.
+    pub fn scan_prefix_first(
+        &self,
+        table: Table,
+        prefix: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = self.open.table(table)?;
+        let mut committed = None;
+        for item in t.range::<&[u8]>(prefix..).map_err(StoreError::io)? {
+            let (k, _) = item.map_err(StoreError::io)?;
+            let k = k.value();
+            if !k.starts_with(prefix) {
+                break;
+            }
+            // Skip what this command deleted.
+            if matches!(self.overlay.get(&(table, k.to_vec())), Some(None)) {
+                continue;
+            }
+            committed = Some(k.to_vec());
+            break;
+        }
+        let staged = self
+            .overlay
+            .range((table, prefix.to_vec())..)
+            .take_while(|((t, k), _)| *t == table && k.starts_with(prefix))
+            .find(|(_, v)| v.is_some())
+            .map(|((_, k), _)| k.clone());
+        Ok(match (committed, staged) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
     /// Stages `key` → `value`.
     pub fn put(&mut self, table: Table, key: impl Into<Vec<u8>>, value: Vec<u8>) {
         self.overlay.insert((table, key.into()), Some(value));

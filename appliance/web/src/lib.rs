@@ -7,6 +7,7 @@ mod api;
 mod body;
 mod error;
 mod idempotency;
+pub mod jobs;
 mod ledger;
 mod live;
 mod metrics;
@@ -176,6 +177,13 @@ pub fn router(state: AppState) -> Router {
         .route("/e/{entity}", get(records::list).post(records::create))
         .route("/e/{entity}/new", get(records::new_form))
         .route("/e/{entity}/export.csv", get(records::export_csv))
+        .route("/e/{entity}/export", post(jobs::start_export))
+        .route("/jobs", get(jobs::jobs_page))
+        .route("/jobs/{id}", get(jobs::job_page))
+        .route("/jobs/{id}/status", get(jobs::job_status))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/jobs/{id}/download", get(jobs::download))
+        .route("/admin/schedules/{name}", post(jobs::set_schedule))
         .route("/e/{entity}/{id}", get(records::show).post(records::update))
         .route("/e/{entity}/{id}/delete", post(records::delete))
         .route("/e/{entity}/{id}/history", get(records::history))
@@ -197,6 +205,10 @@ pub fn router(state: AppState) -> Router {
             get(ledger::api_trial_balance),
         )
         .route("/api/v1/ledger/stock/moves", post(ledger::api_post_move))
+        .route("/api/v1/jobs", get(jobs::api_jobs))
+        .route("/api/v1/jobs/{id}", get(jobs::api_job))
+        .route("/api/v1/jobs/{id}/cancel", post(jobs::api_cancel))
+        .route("/api/v1/{entity}/export", post(jobs::api_start_export))
         .route("/api/v1/{entity}", get(api::list).post(api::create))
         .route(
             "/api/v1/{entity}/{id}",

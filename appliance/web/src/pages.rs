@@ -342,6 +342,7 @@ fn admin_body(state: &AppState, auth: &Auth, tls_error: Option<&str>) -> Markup 
             a .card .tile href="/e/user" { div .big { "Users" } div { "People who can sign in" } }
             a .card .tile href="/e/role" { div .big { "Roles" } div { "What each role may do" } }
             a .card .tile href="/e/company" { div .big { "Company" } div { (auth.who().company_name) } }
+            a .card .tile href="/jobs" { div .big { "Jobs" } div { "Queued, running, failed and scheduled work" } }
         }
         div .card .spaced {
             h2 { "System" }

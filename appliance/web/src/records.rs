@@ -90,6 +90,7 @@ fn grid(
     g.offset = q.offset;
     g.limit = q.limit;
     g.total = page.total;
+    g.csrf = auth.csrf().to_owned();
     Ok(g)
 }
 
@@ -119,19 +120,10 @@ pub async fn export_csv(
     let def = state.kernel.entity(&entity)?;
     let q = list_query(raw.as_deref())?;
     let rows = state.kernel.export(auth.who(), def, &q)?;
-    let stored: Vec<_> = def.fields.iter().filter(|f| f.stored()).collect();
     let mut out = String::new();
-    let header_row: Vec<String> = std::iter::once("id".to_string())
-        .chain(stored.iter().map(|f| f.name.to_string()))
-        .chain(["version".to_string()])
-        .collect();
-    push_csv_row(&mut out, &header_row);
+    csv_header(&mut out, def);
     for r in &rows {
-        let row: Vec<String> = std::iter::once(r.id.to_string())
-            .chain(stored.iter().map(|f| r.get(f.name).display()))
-            .chain([r.version.to_string()])
-            .collect();
-        push_csv_row(&mut out, &row);
+        csv_record(&mut out, def, r);
     }
     let disposition = format!("attachment; filename=\"{}.csv\"", def.name);
     Ok((
@@ -153,6 +145,34 @@ pub async fn export_csv(
 
 /// RFC 4180 quoting; a leading `= + - @` is prefixed with `'` so a spreadsheet does
 /// not run it as a formula (CSV injection).
+/// The CSV header of `def`'s export: id, every stored field, version.
+pub(crate) fn csv_header(out: &mut String, def: &EntityDef) {
+    let header_row: Vec<String> = std::iter::once("id".to_string())
+        .chain(
+            def.fields
+                .iter()
+                .filter(|f| f.stored())
+                .map(|f| f.name.to_string()),
+        )
+        .chain(["version".to_string()])
+        .collect();
+    push_csv_row(out, &header_row);
+}
+
+/// One record as a CSV line, in [`csv_header`]'s columns.
+pub(crate) fn csv_record(out: &mut String, def: &EntityDef, r: &nexus_kernel::Record) {
+    let row: Vec<String> = std::iter::once(r.id.to_string())
+        .chain(
+            def.fields
+                .iter()
+                .filter(|f| f.stored())
+                .map(|f| r.get(f.name).display()),
+        )
+        .chain([r.version.to_string()])
+        .collect();
+    push_csv_row(out, &row);
+}
+
 fn push_csv_row(out: &mut String, cells: &[String]) {
     for (i, c) in cells.iter().enumerate() {
         if i > 0 {

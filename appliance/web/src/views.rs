@@ -180,6 +180,7 @@ pub fn grid_shell(def: &EntityDef, who: &Principal) -> Grid {
             && def.creation == nexus_kernel::Creation::ByRole,
         can_export: who.can(def.name, Action::Export),
         can_edit: who.can(def.name, Action::Write),
+        csrf: String::new(),
     }
 }
 

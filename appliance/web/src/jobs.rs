@@ -1,0 +1,426 @@
+//! Jobs on the web: long exports run as jobs (a live progress bar, then a download
+//! link), each job's page, the API to follow one, and the administrator's list of
+//! queued, running, failed and scheduled work.
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use nexus_kernel::{
+    Action, Job, JobContext, JobError, JobFuture, JobHandler, JobSpec, JobState, Kernel,
+    KernelError,
+};
+use serde_json::json;
+
+use crate::AppState;
+use crate::body::field;
+use crate::error::WebError;
+use crate::records::{csv_header, csv_record, is_htmx, list_query};
+use crate::session::{ApiWrite, Auth, FormSubmit};
+use crate::views;
+
+/// The kind of the CSV export job.
+pub const EXPORT_CSV: &str = "web.export_csv";
+
+/// Writes an entity's list (with the filters it was asked with) as a CSV file under
+/// the data directory's `exports/`, reporting progress per thousand rows.
+pub struct ExportCsv {
+    pub dir: PathBuf,
+}
+
+impl ExportCsv {
+    fn file(&self, job: u64) -> PathBuf {
+        self.dir.join(format!("job-{job}.csv"))
+    }
+}
+
+impl JobHandler for ExportCsv {
+    fn kind(&self) -> &'static str {
+        EXPORT_CSV
+    }
+
+    fn run(&self, ctx: JobContext) -> JobFuture<'_> {
+        Box::pin(async move {
+            let entity = ctx.job.payload["entity"].as_str().unwrap_or_default();
+            let def = ctx.kernel.entity(entity)?;
+            let query = ctx.job.payload["query"].as_str().unwrap_or_default();
+            let q = list_query(Some(query)).map_err(|e| JobError::Fail(e.to_string()))?;
+            // Permissions as they are now: a user who lost the export grant gets nothing.
+            let rows = ctx.kernel.export(&ctx.who, def, &q)?;
+            let total = rows.len() as u64;
+            let mut out = String::with_capacity(rows.len() * 64);
+            csv_header(&mut out, def);
+            for (i, r) in rows.iter().enumerate() {
+                csv_record(&mut out, def, r);
+                if i % 1000 == 999 {
+                    ctx.progress(i as u64 + 1, total).await?;
+                    tokio::task::yield_now().await;
+                }
+            }
+            ctx.progress(total, total).await?;
+            let path = self.file(ctx.job.id);
+            let bytes = out.len() as u64;
+            write_atomically(&self.dir, &path, out.into_bytes())
+                .await
+                .map_err(|e| JobError::Retry(format!("writing the export: {e}")))?;
+            Ok(json!({ "rows": total, "bytes": bytes, "entity": def.name }))
+        })
+    }
+}
+
+/// Temp file, fsync, rename, fsync of the directory: the file is whole or absent.
+async fn write_atomically(dir: &FsPath, path: &FsPath, bytes: Vec<u8>) -> std::io::Result<()> {
+    let (dir, path) = (dir.to_path_buf(), path.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        std::fs::create_dir_all(&dir)?;
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(&dir)?.sync_all()
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Registers the web layer's job handlers; exports go under `data_dir/exports`.
+pub fn register(kernel: &Kernel, data_dir: &FsPath) -> Result<(), KernelError> {
+    kernel.register_job(Arc::new(ExportCsv {
+        dir: exports_dir(data_dir),
+    }))
+}
+
+fn exports_dir(data_dir: &FsPath) -> PathBuf {
+    data_dir.join("exports")
+}
+
+fn export_spec(def: &nexus_kernel::EntityDef, query: &str) -> JobSpec {
+    JobSpec::new(
+        EXPORT_CSV,
+        format!("Export {} as CSV", def.plural.to_lowercase()),
+        json!({ "entity": def.name, "query": query }),
+    )
+}
+
+fn check_export(
+    kernel: &Kernel,
+    who: &nexus_kernel::Principal,
+    entity: &str,
+    raw: Option<&str>,
+) -> Result<&'static nexus_kernel::EntityDef, WebError> {
+    let def = kernel.entity(entity)?;
+    kernel.authorize(who, def, Action::Read)?;
+    kernel.authorize(who, def, Action::Export)?;
+    // Refuse a bad query now, not in the job.
+    list_query(raw)?;
+    Ok(def)
+}
+
+/// `POST /e/{entity}/export`: starts the export, shows its page.
+pub async fn start_export(
+    State(state): State<AppState>,
+    Path(entity): Path<String>,
+    RawQuery(raw): RawQuery,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    let who = submit.auth.who();
+    let def = check_export(&state.kernel, who, &entity, raw.as_deref())?;
+    let id = state
+        .kernel
+        .enqueue(who, export_spec(def, raw.as_deref().unwrap_or("")))
+        .await?;
+    Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
+}
+
+/// `POST /api/v1/{entity}/export`: 202 with the job; follow it at its `Location`.
+pub async fn api_start_export(
+    State(state): State<AppState>,
+    Path(entity): Path<String>,
+    RawQuery(raw): RawQuery,
+    ApiWrite(auth): ApiWrite,
+) -> Result<Response, WebError> {
+    let who = auth.who();
+    let def = check_export(&state.kernel, who, &entity, raw.as_deref())?;
+    let id = state
+        .kernel
+        .enqueue(who, export_spec(def, raw.as_deref().unwrap_or("")))
+        .await?;
+    let job = state.kernel.job(who, id)?;
+    let mut res = (StatusCode::ACCEPTED, Json(job_json(&job))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/jobs/{id}")) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+fn parse_id(raw: &str) -> Result<u64, WebError> {
+    raw.parse::<u64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| WebError::Malformed(format!("\"{raw}\" is not a job id")))
+}
+
+/// A job as the API shows it.
+pub fn job_json(job: &Job) -> serde_json::Value {
+    let download = (job.state == JobState::Done && job.kind == EXPORT_CSV)
+        .then(|| format!("/jobs/{}/download", job.id));
+    json!({
+        "id": job.id,
+        "kind": job.kind,
+        "title": job.title,
+        "state": job.state.as_str(),
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "progress": job.progress.map(|(done, total)| json!({ "done": done, "total": total })),
+        "error": job.error,
+        "result": job.result,
+        "download": download,
+        "created_at": nexus_kernel::rfc3339_ms(job.created_ms),
+        "updated_at": nexus_kernel::rfc3339_ms(job.updated_ms),
+    })
+}
+
+/// `GET /api/v1/jobs/{id}`.
+pub async fn api_job(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, WebError> {
+    let job = state.kernel.job(auth.who(), parse_id(&id)?)?;
+    Ok(Json(job_json(&job)))
+}
+
+/// `GET /api/v1/jobs`: the newest 100 the user may see.
+pub async fn api_jobs(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<serde_json::Value>, WebError> {
+    let jobs = state.kernel.jobs(auth.who(), 100)?;
+    Ok(Json(
+        json!({ "data": jobs.iter().map(job_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `POST /api/v1/jobs/{id}/cancel`.
+pub async fn api_cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiWrite(auth): ApiWrite,
+) -> Result<Json<serde_json::Value>, WebError> {
+    let job = state.kernel.cancel_job(auth.who(), parse_id(&id)?).await?;
+    Ok(Json(job_json(&job)))
+}
+
+/// The live part of a job's page: state, progress bar, error, download link. While
+/// the job is queued or running it asks again every half second.
+fn status_partial(job: &Job, csrf: &str) -> Markup {
+    let live = !job.state.finished();
+    let (done, total) = job.progress.unwrap_or((0, 0));
+    html! {
+        div #job-status .card .spaced data-state=(job.state.as_str())
+            hx-get=[live.then(|| format!("/jobs/{}/status", job.id))]
+            hx-trigger=[live.then_some("every 500ms")] hx-swap="outerHTML" {
+            p { strong { (job.state.as_str()) } @if job.attempts > 1 { " (attempt " (job.attempts) " of " (job.max_attempts) ")" } }
+            @if live || total > 0 {
+                progress max=(total.max(1)) value=(done) { (done) " of " (total) }
+                p .meta { (done) " of " (total) }
+            }
+            @if let Some(e) = &job.error { p .error { (e) } }
+            @if job.state == JobState::Done && job.kind == EXPORT_CSV {
+                a .button .primary href={ "/jobs/" (job.id) "/download" } download { "Download CSV" }
+            }
+            @if live {
+                form .inline method="post" action={ "/jobs/" (job.id) "/cancel" } {
+                    input type="hidden" name="_csrf" value=(csrf);
+                    button .danger type="submit" { "Cancel" }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /jobs/{id}`.
+pub async fn job_page(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Markup, WebError> {
+    let job = state.kernel.job(auth.who(), parse_id(&id)?)?;
+    let body = html! {
+        header .page-head { div { a href="/jobs" { "← Jobs" } h1 { (job.title) } div .meta { "job #" (job.id) } } }
+        (status_partial(&job, auth.csrf()))
+    };
+    Ok(views::page(&auth, &job.title, "admin", body, Vec::new()))
+}
+
+/// `GET /jobs/{id}/status` (htmx).
+pub async fn job_status(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let job = state.kernel.job(auth.who(), parse_id(&id)?)?;
+    if !is_htmx(&headers) {
+        return Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response());
+    }
+    Ok(status_partial(&job, auth.csrf()).into_response())
+}
+
+/// `POST /jobs/{id}/cancel`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    let job = state
+        .kernel
+        .cancel_job(submit.auth.who(), parse_id(&id)?)
+        .await?;
+    Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response())
+}
+
+/// `GET /jobs/{id}/download`: the finished export, to the user who asked for it (or
+/// an administrator).
+pub async fn download(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let job = state.kernel.job(auth.who(), parse_id(&id)?)?;
+    if job.state != JobState::Done || job.kind != EXPORT_CSV {
+        return Err(KernelError::Conflict(format!(
+            "job {} has no file to download (it is {})",
+            job.id,
+            job.state.as_str()
+        ))
+        .into());
+    }
+    let path = exports_dir(FsPath::new(&state.info.data_dir)).join(format!("job-{}.csv", job.id));
+    let bytes = tokio::fs::read(&path).await.map_err(|_| {
+        KernelError::NotFound(format!("the file of job {} (it was removed)", job.id))
+    })?;
+    let entity = job
+        .result
+        .as_ref()
+        .and_then(|r| r["entity"].as_str())
+        .unwrap_or("export");
+    let disposition = format!("attachment; filename=\"{entity}-{}.csv\"", job.id);
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+fn jobs_table(jobs: &[&Job]) -> Markup {
+    html! {
+        table .report {
+            thead { tr { th { "Job" } th { "State" } th .num { "Attempts" } th { "Progress" } th { "Error" } th { "Updated" } } }
+            tbody {
+                @for j in jobs {
+                    tr {
+                        td { a href={ "/jobs/" (j.id) } { "#" (j.id) " " (j.title) } }
+                        td { (j.state.as_str()) }
+                        td .num { (j.attempts) " / " (j.max_attempts) }
+                        td { @if let Some((d, t)) = j.progress { (d) " of " (t) } }
+                        td { @if let Some(e) = &j.error { (e) } }
+                        td { (nexus_kernel::rfc3339_ms(j.updated_ms)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /jobs`: the user's jobs; for an administrator every job of the company, by
+/// state, and the schedules with their edit forms.
+pub async fn jobs_page(State(state): State<AppState>, auth: Auth) -> Result<Markup, WebError> {
+    let who = auth.who();
+    let jobs = state.kernel.jobs(who, 500)?;
+    let of = |states: &[JobState]| -> Vec<&Job> {
+        jobs.iter().filter(|j| states.contains(&j.state)).collect()
+    };
+    let schedules = if who.is_admin() {
+        state.kernel.schedules()?
+    } else {
+        Vec::new()
+    };
+    let body = html! {
+        header .page-head { h1 { "Jobs" } div .meta { "Exports and other long work run here, one after the other" } }
+        @for (title, states) in [
+            ("Running", &[JobState::Running][..]),
+            ("Queued", &[JobState::Queued][..]),
+            ("Failed", &[JobState::Failed][..]),
+            ("Finished", &[JobState::Done, JobState::Cancelled][..]),
+        ] {
+            section .card .spaced #{ "jobs-" (title.to_lowercase()) } {
+                h2 { (title) }
+                @let list = of(states);
+                @if list.is_empty() { p .meta { "None." } } @else { (jobs_table(&list)) }
+            }
+        }
+        @if who.is_admin() {
+            section .card .spaced #schedules {
+                h2 { "Schedules" }
+                table .report {
+                    thead { tr { th { "Schedule" } th { "Next run" } th { "Every (seconds)" } th { "On" } th {} } }
+                    tbody {
+                        @for s in &schedules {
+                            tr {
+                                td { (s.title) div .meta { (s.name) } }
+                                td { (nexus_kernel::rfc3339_ms(s.next_run_ms)) }
+                                form method="post" action={ "/admin/schedules/" (s.name) } {
+                                    td {
+                                        input type="hidden" name="_csrf" value=(auth.csrf());
+                                        input type="number" name="every_secs" min="60" max="2678400" required value=(s.every_secs);
+                                    }
+                                    td { input type="checkbox" name="enabled" value="on" checked[s.enabled]; }
+                                    td { button type="submit" { "Save" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(views::page(&auth, "Jobs", "admin", body, Vec::new()))
+}
+
+/// `POST /admin/schedules/{name}` (administrators).
+pub async fn set_schedule(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    let every = field(&submit.pairs, "every_secs").unwrap_or("");
+    let every: u64 = every.trim().parse().map_err(|_| {
+        KernelError::invalid(
+            "every_secs",
+            format!("\"{every}\" is not a number of seconds"),
+        )
+    })?;
+    let enabled = field(&submit.pairs, "enabled").is_some();
+    state
+        .kernel
+        .set_schedule(submit.auth.who(), &name, every, enabled)
+        .await?;
+    Ok(Redirect::to("/jobs#schedules").into_response())
+}
