@@ -339,3 +339,102 @@ async fn a_long_export_runs_as_a_job_with_progress_and_a_download() {
         "{jobs}"
     );
 }
+
+/// The sidebar's links (`nav .sidebar … a href`), from a page's HTML.
+fn nav_links(html: &str) -> Vec<String> {
+    let nav = html
+        .split("<nav class=\"sidebar\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</nav>").next())
+        .unwrap_or_default();
+    nav.split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_navigation_shows_only_what_the_user_may_open() {
+    let s = boot(0).await;
+    let admin = s.admin().await;
+    let links = |api: Api, page: &'static str| async move {
+        nav_links(&api.get(page).await.text().await.expect("page"))
+    };
+    // On the ledger's pages the ledger's entries are listed.
+    let all = links(s.admin().await, "/m/ledger").await;
+    for href in [
+        "/m/ledger",
+        "/ledger/journal/new",
+        "/ledger/trial-balance",
+        "/admin",
+    ] {
+        assert!(
+            all.iter().any(|l| l == href),
+            "administrator: {href} in {all:?}"
+        );
+    }
+    drop(admin);
+    let password = s.add_user("acc", "Accountant").await;
+    let acc = links(s.api("acc", &password).await, "/m/ledger").await;
+    assert!(acc.iter().any(|l| l == "/ledger/journal/new"), "{acc:?}");
+    assert!(
+        !acc.iter().any(|l| l == "/admin"),
+        "an accountant has no admin link: {acc:?}"
+    );
+    let password = s.add_user("sally", "Sales").await;
+    let sales = links(s.api("sally", &password).await, "/").await;
+    assert!(sales.iter().any(|l| l == "/e/customer"), "{sales:?}");
+    assert!(
+        !sales
+            .iter()
+            .any(|l| l == "/m/ledger" || l.starts_with("/ledger/") || l == "/admin"),
+        "sales sees no ledger and no admin: {sales:?}"
+    );
+    let password = s.add_user("vic", "Viewer").await;
+    let viewer = links(s.api("vic", &password).await, "/").await;
+    assert!(
+        !viewer.iter().any(|l| l == "/m/ledger" || l == "/admin"),
+        "{viewer:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_brings_its_own_subcommand() {
+    let s = boot(0).await;
+    let data = s.dir.path().join("data");
+    s.running.shutdown().await;
+    let nexus = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
+            .env("NEXUS_DATA_DIR", &data)
+            .env("NEXUS_LOG", "warn")
+            .args(args)
+            .output()
+            .expect("run nexus")
+    };
+    let out = nexus(&["ledger", "export", "--company", "Test Company"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let journal = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        journal.contains(" open Assets:") && journal.contains(" * \""),
+        "{journal}"
+    );
+    let out = nexus(&["ledger", "export", "--company", "Nobody Ltd"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("there is no company \"Nobody Ltd\"; there are: Test Company"),
+        "{err}"
+    );
+    let out = nexus(&["ledger", "export", "--format", "csv"]);
+    assert!(!out.status.success(), "an unknown format is refused");
+    let help = nexus(&["--help"]);
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("ledger"),
+        "the module's subcommand is listed"
+    );
+}

@@ -5,110 +5,19 @@ use maud::{DOCTYPE, Markup, Render, html};
 use crate::assets;
 use crate::toast::Toast;
 
-/// One entry of the module navigation.
-#[derive(Debug)]
+/// One entry of the module navigation (the web layer builds the list for the user
+/// signed in: only what they may open).
+#[derive(Debug, Clone)]
 pub struct NavItem {
     pub key: &'static str,
     pub label: &'static str,
     pub href: &'static str,
     /// One-letter icon (no icon font, no extra request).
     pub glyph: &'static str,
-    pub children: &'static [(&'static str, &'static str)],
+    pub children: Vec<(&'static str, &'static str)>,
     /// Shown as "coming" until the module lands.
     pub ready: bool,
 }
-
-/// The modules of the appliance, in navigation order.
-pub const MODULES: &[NavItem] = &[
-    NavItem {
-        key: "home",
-        label: "Home",
-        href: "/",
-        glyph: "⌂",
-        children: &[],
-        ready: true,
-    },
-    NavItem {
-        key: "ledger",
-        label: "Ledger",
-        href: "/m/ledger",
-        glyph: "L",
-        children: &[
-            ("Journal entries", "/e/journal_entry"),
-            ("New entry", "/ledger/journal/new"),
-            ("Invoices", "/ledger/invoices"),
-            ("Bank", "/ledger/bank"),
-            ("Stock", "/ledger/stock"),
-            ("Trial balance", "/ledger/trial-balance"),
-            ("Profit and loss", "/ledger/profit-and-loss"),
-            ("Balance sheet", "/ledger/balance-sheet"),
-            ("Accounts", "/e/account"),
-            ("Fiscal years", "/ledger/years"),
-        ],
-        ready: true,
-    },
-    NavItem {
-        key: "crm",
-        label: "CRM",
-        href: "/e/customer",
-        glyph: "C",
-        children: &[("Customers", "/e/customer"), ("Contacts", "/e/contact")],
-        ready: true,
-    },
-    NavItem {
-        key: "hr",
-        label: "HR",
-        href: "/m/hr",
-        glyph: "H",
-        children: &[],
-        ready: false,
-    },
-    NavItem {
-        key: "epm",
-        label: "EPM",
-        href: "/m/epm",
-        glyph: "E",
-        children: &[],
-        ready: false,
-    },
-    NavItem {
-        key: "projects",
-        label: "Projects",
-        href: "/m/projects",
-        glyph: "P",
-        children: &[],
-        ready: false,
-    },
-    NavItem {
-        key: "compliance",
-        label: "Compliance",
-        href: "/m/compliance",
-        glyph: "✓",
-        children: &[],
-        ready: false,
-    },
-    NavItem {
-        key: "assistant",
-        label: "Assistant",
-        href: "/m/assistant",
-        glyph: "A",
-        children: &[],
-        ready: false,
-    },
-    NavItem {
-        key: "admin",
-        label: "Admin",
-        href: "/admin",
-        glyph: "⚙",
-        children: &[
-            ("Overview", "/admin"),
-            ("Users", "/e/user"),
-            ("Roles", "/e/role"),
-            ("Company", "/e/company"),
-        ],
-        ready: true,
-    },
-];
 
 /// Who is signed in, for the header.
 #[derive(Debug, Clone)]
@@ -126,6 +35,8 @@ pub struct Page<'a> {
     pub user: Option<&'a UserBadge>,
     /// The session's CSRF token; htmx sends it on every request.
     pub csrf: Option<&'a str>,
+    /// The navigation the user may open.
+    pub nav: &'a [NavItem],
     pub body: Markup,
     pub toasts: Vec<Toast>,
 }
@@ -150,7 +61,7 @@ impl Page<'_> {
             nav .sidebar aria-label="Modules" {
                 a .brand href="/" { span .brand-mark { "N" } span { "NexusAI" } }
                 ul {
-                    @for m in MODULES {
+                    @for m in self.nav {
                         @let active = m.key == self.active;
                         li .active[active] {
                             a href=(m.href) aria-current=[active.then_some("page")] {
@@ -160,7 +71,7 @@ impl Page<'_> {
                             }
                             @if active && !m.children.is_empty() {
                                 ul .sub {
-                                    @for (label, href) in m.children {
+                                    @for (label, href) in &m.children {
                                         li { a href=(href) { (label) } }
                                     }
                                 }

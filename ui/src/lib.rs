@@ -12,7 +12,7 @@ pub mod toast;
 
 pub use form::{Form, FormField, Input};
 pub use grid::{Cell, Column, ColumnFilter, Grid, GridRow, RowMode};
-pub use layout::{MODULES, NavItem, Page, UserBadge};
+pub use layout::{NavItem, Page, UserBadge};
 pub use toast::{Toast, ToastKind};
 
 /// Custom htmx events the UI uses, in one place (sent in `HX-Trigger`, listened for

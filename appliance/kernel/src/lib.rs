@@ -42,7 +42,7 @@ pub use module::{Command, KeyValue, ModuleState};
 pub use nexus_store::StoreError;
 pub use perm::{Action, Grants, Principal};
 pub use record::{Record, rfc3339, rfc3339_ms};
-pub use registry::{Module, RoleDef};
+pub use registry::{DemoFn, Module, RoleDef};
 pub use service::{Input, ListPage, ListQuery};
 pub use tail::{CommandEvents, TailError, Tailer, TailerState, TailerStatus, run_tailer};
 pub use value::{Value, format_date, format_money, parse_date, parse_money};

@@ -27,7 +27,19 @@ pub struct Module {
     pub entities: &'static [&'static EntityDef],
     /// Default roles every company created afterwards gets.
     pub roles: &'static [RoleDef],
+    /// Seeds the module's demo data into a company (`nexus demo`); idempotent: a
+    /// second run adds nothing. Returns how many records it made.
+    pub demo: Option<DemoFn>,
 }
+
+/// A module's demo seeder: the kernel, the company, today.
+pub type DemoFn = fn(
+    crate::Kernel,
+    u64,
+    time::Date,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<usize, crate::KernelError>> + Send>,
+>;
 
 static MODULES: OnceLock<Vec<&'static Module>> = OnceLock::new();
 

@@ -18,6 +18,7 @@ static ALPHA: Module = Module {
     code: 901,
     entities: &[],
     roles: &[],
+    demo: None,
 };
 static BETA: Module = Module {
     name: "beta",
@@ -25,6 +26,7 @@ static BETA: Module = Module {
     code: 902,
     entities: &[],
     roles: &[],
+    demo: None,
 };
 
 fn install_test_modules() {
@@ -237,6 +239,7 @@ async fn a_module_sees_only_its_own_state() {
         code: 999,
         entities: &[],
         roles: &[],
+        demo: None,
     };
     let e = f
         .kernel
@@ -487,6 +490,7 @@ fn the_registry_refuses_modules_that_do_not_fit() {
         code: 910,
         entities: &[&ENTITY_CLASH],
         roles: &[],
+        demo: None,
     };
     static BAD_ROLE: Module = Module {
         name: "badrole",
@@ -494,6 +498,7 @@ fn the_registry_refuses_modules_that_do_not_fit() {
         code: 911,
         entities: &[],
         roles: &[("Sneaky", "nothing:rw", "grants on what does not exist")],
+        demo: None,
     };
     static SAME_CODE: Module = Module {
         name: "samecode",
@@ -501,6 +506,7 @@ fn the_registry_refuses_modules_that_do_not_fit() {
         code: 901,
         entities: &[],
         roles: &[],
+        demo: None,
     };
     let cases: [(&[&'static Module], &str); 5] = [
         (&[&ALPHA, &ALPHA], "module alpha is registered twice"),

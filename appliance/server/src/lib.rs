@@ -6,3 +6,6 @@ pub mod serve;
 pub mod tls;
 
 pub use config::Config;
+
+#[cfg(test)]
+mod boundaries;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use nexus::Config;
 use nexus::serve::{self, DEMO_CUSTOMERS};
 use nexus_kernel::{Kernel, SystemClock};
@@ -44,11 +44,6 @@ enum Command {
         #[command(subcommand)]
         task: AuditTask,
     },
-    /// The books.
-    Ledger {
-        #[command(subcommand)]
-        task: LedgerTask,
-    },
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -77,24 +72,6 @@ enum AuditTask {
 }
 
 #[derive(Subcommand)]
-enum LedgerTask {
-    /// Write a company's posted journal entries to standard output.
-    Export {
-        /// The format; beancount is the one there is (check it with `bean-check`).
-        #[arg(long, value_enum, default_value_t = ExportFormat::Beancount)]
-        format: ExportFormat,
-        /// The company, by name or id (default: the first company).
-        #[arg(long)]
-        company: Option<String>,
-    },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum ExportFormat {
-    Beancount,
-}
-
-#[derive(Subcommand)]
 enum ConfigTask {
     /// Print a commented configuration file with every default.
     Example,
@@ -115,10 +92,19 @@ fn init_logging(format: &str) {
     }
 }
 
+/// The command line: the platform's subcommands and each module's.
+fn command_line() -> clap::Command {
+    serve::MODULES
+        .iter()
+        .filter_map(|m| m.cli.as_ref())
+        .fold(Cli::command(), |cmd, cli| cmd.subcommand((cli.command)()))
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
+    let matches = command_line().get_matches();
+    let config_path = matches.get_one::<PathBuf>("config").cloned();
+    let config = match Config::load(config_path.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("nexus: {e}");
@@ -126,6 +112,24 @@ async fn main() -> ExitCode {
         }
     };
     init_logging(&config.log_format);
+    let module_cli = matches.subcommand().and_then(|(name, sub)| {
+        serve::MODULES
+            .iter()
+            .filter_map(|m| m.cli.as_ref())
+            .find(|cli| (cli.command)().get_name() == name)
+            .map(|cli| (cli, sub.clone()))
+    });
+    if let Some((cli, sub)) = module_cli {
+        let result = match open(&config).await {
+            Ok(kernel) => (cli.run)(kernel, sub).await,
+            Err(e) => Err(e),
+        };
+        return finish(result);
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Serve => run(&config, None).await,
         Command::Demo { customers } => run(&config, Some(customers)).await,
@@ -140,13 +144,6 @@ async fn main() -> ExitCode {
         Command::Audit {
             task: AuditTask::Verify,
         } => verify(&config).await,
-        Command::Ledger {
-            task:
-                LedgerTask::Export {
-                    format: ExportFormat::Beancount,
-                    company,
-                },
-        } => export_ledger(&config, company.as_deref()).await,
         Command::Config {
             task: ConfigTask::Example,
         } => {
@@ -159,6 +156,10 @@ async fn main() -> ExitCode {
             .map(|s| print!("{s}"))
             .map_err(|e| e.to_string()),
     };
+    finish(result)
+}
+
+fn finish(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -286,39 +287,6 @@ async fn create_user(
             .join("; ")),
         Err(e) => Err(e.to_string()),
     }
-}
-
-async fn export_ledger(config: &Config, company: Option<&str>) -> Result<(), String> {
-    use std::io::Write;
-    let kernel = open(config).await?;
-    let companies = kernel.companies().map_err(|e| e.to_string())?;
-    let id = match company {
-        None => kernel
-            .default_company()
-            .map_err(|e| e.to_string())?
-            .ok_or("no company exists yet")?,
-        Some(wanted) => companies
-            .iter()
-            .find(|(id, name)| name.eq_ignore_ascii_case(wanted) || id.to_string() == wanted)
-            .map(|(id, _)| *id)
-            .ok_or_else(|| {
-                let known: Vec<String> = companies
-                    .iter()
-                    .map(|(id, name)| format!("{name} (id {id})"))
-                    .collect();
-                format!(
-                    "there is no company \"{wanted}\"; there are: {}",
-                    known.join(", ")
-                )
-            })?,
-    };
-    let journal =
-        nexus_ledger::books::export_beancount(&kernel, &nexus_kernel::Principal::system(id))
-            .map_err(|e| e.to_string())?;
-    std::io::stdout()
-        .lock()
-        .write_all(journal.as_bytes())
-        .map_err(|e| format!("writing the export: {e}"))
 }
 
 async fn verify(config: &Config) -> Result<(), String> {

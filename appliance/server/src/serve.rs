@@ -82,9 +82,12 @@ fn create_data_dir(dir: &Path) -> Result<(), BootError> {
         .map_err(|e| BootError::DataDir(dir.display().to_string(), e))
 }
 
-/// Installs the modules in the kernel's registry (once per process).
+/// The appliance's modules, one line each.
+pub static MODULES: &[&nexus_web::WebModule] = &[&nexus_ledger::web::MODULE];
+
+/// Installs the modules (once per process).
 pub fn install_modules() -> Result<(), BootError> {
-    nexus_kernel::registry::install(&[&nexus_ledger::entities::LEDGER]).map_err(BootError::Modules)
+    nexus_web::module::install(MODULES).map_err(BootError::Modules)
 }
 
 /// Opens the store and prepares the first company (and the demo data when asked).
@@ -116,9 +119,13 @@ pub async fn prepare(
             tracing::info!(customers = seeded, "seeded the demo company");
         }
         let today = kernel.clock().now().date();
-        let posted = nexus_ledger::demo::seed(&kernel, company, today).await?;
-        if posted > 0 {
-            tracing::info!(entries = posted, "seeded the demo company's books");
+        for m in nexus_kernel::registry::modules() {
+            if let Some(seed) = m.demo {
+                let made = seed(kernel.clone(), company, today).await?;
+                if made > 0 {
+                    tracing::info!(module = m.name, records = made, "seeded the demo company");
+                }
+            }
         }
     }
     Ok(kernel)

@@ -174,7 +174,8 @@ impl Store {
 /// Creates every table and the store's id; returns the id and the last logged batch
 /// the data file holds.
 fn prepare(db: &Database) -> Result<(u64, u64), StoreError> {
-    let wtxn = db.begin_write().map_err(StoreError::io)?;
+    let mut wtxn = db.begin_write().map_err(StoreError::io)?;
+    wtxn.set_quick_repair(true);
     for t in Table::ALL {
         wtxn.open_table(t.def()).map_err(StoreError::io)?;
     }
@@ -227,7 +228,8 @@ fn new_id() -> u64 {
 
 /// Applies logged batches to the data file in one durable transaction.
 fn replay(db: &Database, batches: &[wal::Recovered]) -> Result<(), StoreError> {
-    let wtxn = db.begin_write().map_err(StoreError::io)?;
+    let mut wtxn = db.begin_write().map_err(StoreError::io)?;
+    wtxn.set_quick_repair(true);
     {
         let mut tables = Table::ALL
             .iter()

@@ -336,6 +336,10 @@ impl Writer<'_> {
             let mut wtxn = self.db.begin_write().map_err(StoreError::io)?;
             wtxn.set_durability(Durability::Immediate)
                 .map_err(StoreError::io)?;
+            // The durable commit records redb's allocator state, so opening after a
+            // crash (which rolls back to this commit) loads it instead of walking the
+            // whole file.
+            wtxn.set_quick_repair(true);
             wtxn.commit().map_err(StoreError::io)
         })();
         match durable {

@@ -1,20 +1,26 @@
-//! HTTP: the only crate that knows HTTP, HTML forms and JSON bodies.
+//! The web kit: HTTP, HTML forms and JSON bodies for the platform and for the modules'
+//! pages (each module's `web` part builds on this crate; this crate names no module).
 //!
 //! Handlers are thin — parse, authorize (by extractor), call the kernel, render — and
 //! every failure is a [`WebError`], rendered in one place for its audience.
 
+//! The kit modules build their pages with — extractors that carry authorization
+//! ([`session`]), the error table ([`error`]), body parsing ([`body`]), page layout
+//! and entity views ([`views`], [`records`]) — and the platform's own pages: the
+//! kernel's generic entity pages, sign-in, admin, jobs, live updates, metrics.
+
 mod api;
-mod body;
-mod error;
+pub mod body;
+pub mod error;
 mod idempotency;
 pub mod jobs;
-mod ledger;
 mod live;
 mod metrics;
+pub mod module;
 mod pages;
-mod records;
-mod session;
-mod views;
+pub mod records;
+pub mod session;
+pub mod views;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,6 +40,7 @@ pub use body::BODY_LIMIT;
 pub use error::WebError;
 pub use live::LiveFeed;
 pub use metrics::Metrics;
+pub use module::{ModuleCli, NavEntry, WebModule};
 
 /// The certificate the appliance serves, as the admin page shows it.
 #[derive(Debug, Clone)]
@@ -97,8 +104,11 @@ impl AppState {
     }
 }
 
-/// Every route of the appliance.
+/// Every route of the appliance: the platform's and each installed module's.
 pub fn router(state: AppState) -> Router {
+    let modules = module::installed()
+        .iter()
+        .fold(Router::new(), |r, m| r.merge((m.routes)()));
     let html = Router::new()
         .route("/", get(pages::home))
         .route("/login", get(pages::login_form).post(pages::login))
@@ -106,69 +116,6 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", get(pages::setup_form).post(pages::setup))
         .route("/search", get(pages::search))
         .route("/m/{module}", get(pages::module))
-        .route("/m/ledger", get(ledger::home))
-        .route("/ledger/chart", post(ledger::install_chart))
-        .route("/ledger/lock", post(ledger::set_lock))
-        .route("/ledger/journal", post(ledger::post_journal))
-        .route("/ledger/journal/new", get(ledger::new_journal))
-        .route("/ledger/journal/{id}", get(ledger::show_journal))
-        .route("/ledger/journal/{id}/cancel", post(ledger::cancel_journal))
-        .route("/ledger/journal/{id}/post", post(ledger::post_saved_draft))
-        .route("/ledger/journal/{id}/discard", post(ledger::discard_draft))
-        .route("/ledger/trial-balance", get(ledger::trial_balance_page))
-        .route("/ledger/profit-and-loss", get(ledger::profit_and_loss_page))
-        .route("/ledger/balance-sheet", get(ledger::balance_sheet_page))
-        .route("/ledger/accounts/{id}", get(ledger::general_ledger_page))
-        .route(
-            "/ledger/years",
-            get(ledger::years_page).post(ledger::open_year),
-        )
-        .route("/ledger/years/{id}/close", post(ledger::close_year))
-        .route(
-            "/ledger/invoices",
-            get(ledger::documents_page).post(ledger::issue_document),
-        )
-        .route("/ledger/invoices/new", get(ledger::new_document))
-        .route("/ledger/invoices/{id}", get(ledger::show_document))
-        .route("/ledger/invoices/{id}/pdf", get(ledger::document_pdf))
-        .route("/ledger/payments", post(ledger::register_payment))
-        .route("/ledger/payments/new", get(ledger::new_payment))
-        .route("/ledger/aging", get(ledger::aging_page))
-        .route("/ledger/reminders", get(ledger::reminders_page))
-        .route(
-            "/ledger/bank",
-            get(ledger::bank_page).post(ledger::create_bank_account),
-        )
-        .route("/ledger/bank/{id}", get(ledger::reconcile_page))
-        .route("/ledger/bank/{id}/import", post(ledger::import_pasted))
-        .route(
-            "/ledger/bank/{id}/lines/{line}/accept",
-            post(ledger::accept_line),
-        )
-        .route(
-            "/ledger/bank/{id}/lines/{line}/entry",
-            post(ledger::create_entry),
-        )
-        .route(
-            "/ledger/bank/{id}/lines/{line}/undo",
-            post(ledger::undo_line),
-        )
-        .route(
-            "/api/v1/ledger/bank-accounts/{id}/statements",
-            post(ledger::api_import),
-        )
-        .route("/ledger/export.beancount", get(ledger::export_beancount))
-        .route("/ledger/stock", get(ledger::stock_page))
-        .route("/ledger/stock/moves", post(ledger::post_move))
-        .route("/ledger/stock/moves/{id}/cancel", post(ledger::cancel_move))
-        .route("/ledger/stock/settings", post(ledger::set_policy))
-        .route("/ledger/stock/valuation", get(ledger::valuation_page))
-        .route("/ledger/stock/items", post(ledger::create_item))
-        .route("/ledger/stock/items/new", get(ledger::new_item))
-        .route(
-            "/ledger/stock/items/{id}",
-            get(ledger::item_page).post(ledger::update_item),
-        )
         .route("/admin", get(pages::admin))
         .route("/admin/audit/verify", post(pages::verify_audit))
         .route("/admin/tls", post(pages::install_tls))
@@ -197,14 +144,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/session", post(api::login).delete(api::logout))
         .route("/api/v1/me", get(api::me))
-        .route("/api/v1/ledger/journal", post(ledger::api_post_journal))
-        .route("/api/v1/ledger/invoices", post(ledger::api_issue))
-        .route("/api/v1/ledger/payments", post(ledger::api_pay))
-        .route(
-            "/api/v1/ledger/trial-balance",
-            get(ledger::api_trial_balance),
-        )
-        .route("/api/v1/ledger/stock/moves", post(ledger::api_post_move))
         .route("/api/v1/jobs", get(jobs::api_jobs))
         .route("/api/v1/jobs/{id}", get(jobs::api_job))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::api_cancel))
@@ -219,6 +158,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(html)
         .merge(api)
+        .merge(modules)
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
         .route("/assets/{*path}", get(asset))

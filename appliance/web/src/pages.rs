@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use nexus_kernel::{Action, KernelError, ListQuery, registry};
-use nexus_ui::{MODULES, Toast};
+use nexus_ui::Toast;
 use serde::Deserialize;
 
 use crate::body::field;
@@ -42,7 +42,7 @@ pub async fn home(State(state): State<AppState>, auth: Auth) -> Result<Markup, W
         div .tiles {
             @if let Some(n) = customers { a .card .tile href="/e/customer" { div .big { (n) } div { "Customers" } } }
             @if let Some(n) = contacts { a .card .tile href="/e/contact" { div .big { (n) } div { "Contacts" } } }
-            @for m in MODULES.iter().filter(|m| !m.ready) {
+            @for m in views::navigation(who).iter().filter(|m| !m.ready) {
                 a .card .tile href=(m.href) { div .big { (m.glyph) } div { (m.label) } div .soon { "coming" } }
             }
         }
@@ -81,7 +81,10 @@ pub async fn module(
     Ok(views::page(
         &auth,
         label,
-        MODULES.iter().find(|m| m.key == key).map_or("", |m| m.key),
+        views::COMING
+            .iter()
+            .find(|m| m.0 == key)
+            .map_or("", |m| m.0),
         body,
         Vec::new(),
     ))

@@ -18,7 +18,7 @@ use crate::views::{self, FormSpec};
 /// The most rows one page may ask for.
 pub const MAX_PAGE: usize = 500;
 
-pub(crate) fn is_htmx(headers: &HeaderMap) -> bool {
+pub fn is_htmx(headers: &HeaderMap) -> bool {
     headers.contains_key("hx-request") && !headers.contains_key("hx-boosted")
 }
 
@@ -146,7 +146,7 @@ pub async fn export_csv(
 /// RFC 4180 quoting; a leading `= + - @` is prefixed with `'` so a spreadsheet does
 /// not run it as a formula (CSV injection).
 /// The CSV header of `def`'s export: id, every stored field, version.
-pub(crate) fn csv_header(out: &mut String, def: &EntityDef) {
+pub fn csv_header(out: &mut String, def: &EntityDef) {
     let header_row: Vec<String> = std::iter::once("id".to_string())
         .chain(
             def.fields
@@ -160,7 +160,7 @@ pub(crate) fn csv_header(out: &mut String, def: &EntityDef) {
 }
 
 /// One record as a CSV line, in [`csv_header`]'s columns.
-pub(crate) fn csv_record(out: &mut String, def: &EntityDef, r: &nexus_kernel::Record) {
+pub fn csv_record(out: &mut String, def: &EntityDef, r: &nexus_kernel::Record) {
     let row: Vec<String> = std::iter::once(r.id.to_string())
         .chain(
             def.fields
@@ -275,7 +275,7 @@ pub async fn create(
 }
 
 /// A redirect an htmx request follows too (`HX-Redirect`), or a plain 303 otherwise.
-pub(crate) fn redirect(htmx: bool, target: &str) -> Response {
+pub fn redirect(htmx: bool, target: &str) -> Response {
     if htmx {
         let mut r = StatusCode::OK.into_response();
         if let Ok(v) = HeaderValue::from_str(target) {

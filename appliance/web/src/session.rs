@@ -66,7 +66,7 @@ impl Auth {
     }
 }
 
-pub(crate) fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth, WebError> {
+pub fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth, WebError> {
     let token = cookie(&parts.headers, SESSION_COOKIE)
         .filter(|t| !t.is_empty())
         .ok_or(KernelError::Unauthenticated)?;

@@ -10,8 +10,8 @@ use nexus_kernel::{
     Value, builtin,
 };
 use nexus_ui::{
-    Cell, Column, ColumnFilter, Form, FormField, Grid, GridRow, Input, Page, RowMode, Toast,
-    UserBadge,
+    Cell, Column, ColumnFilter, Form, FormField, Grid, GridRow, Input, NavItem, Page, RowMode,
+    Toast, UserBadge,
 };
 
 use crate::session::Auth;
@@ -27,14 +27,95 @@ pub fn badge(who: &Principal) -> UserBadge {
     }
 }
 
+/// Modules that have not landed yet: shown as "coming" (key, label, glyph).
+pub const COMING: &[(&str, &str, &str)] = &[
+    ("hr", "HR", "H"),
+    ("epm", "EPM", "E"),
+    ("projects", "Projects", "P"),
+    ("compliance", "Compliance", "✓"),
+    ("assistant", "Assistant", "A"),
+];
+
+/// The navigation `who` may open: home, each installed module's entries they hold
+/// the grant for, the kernel's own parties, the modules still to come, and the
+/// administration for administrators.
+pub fn navigation(who: &Principal) -> Vec<NavItem> {
+    let item = |key, label, href, glyph, children: Vec<(&'static str, &'static str)>| NavItem {
+        key,
+        label,
+        href,
+        glyph,
+        children,
+        ready: true,
+    };
+    let mut nav = vec![item("home", "Home", "/", "⌂", Vec::new())];
+    for m in crate::module::installed() {
+        let children: Vec<_> = m.nav_for(who).map(|e| (e.label, e.href)).collect();
+        if !children.is_empty() {
+            nav.push(item(
+                m.module.name,
+                m.module.label,
+                m.home,
+                m.glyph,
+                children,
+            ));
+        }
+    }
+    // The kernel's own parties until the CRM module takes them.
+    let crm: Vec<_> = [
+        ("Customers", "/e/customer", "customer"),
+        ("Contacts", "/e/contact", "contact"),
+    ]
+    .into_iter()
+    .filter(|(_, _, entity)| who.can(entity, Action::Read))
+    .map(|(label, href, _)| (label, href))
+    .collect();
+    if let Some(first) = crm.first().map(|(_, href)| *href) {
+        nav.push(item("crm", "CRM", first, "C", crm));
+    }
+    nav.extend(COMING.iter().map(|(key, label, glyph)| NavItem {
+        key,
+        label,
+        href: match *key {
+            "hr" => "/m/hr",
+            "epm" => "/m/epm",
+            "projects" => "/m/projects",
+            "compliance" => "/m/compliance",
+            _ => "/m/assistant",
+        },
+        glyph,
+        children: Vec::new(),
+        ready: false,
+    }));
+    if who.is_admin() {
+        nav.push(item(
+            "admin",
+            "Admin",
+            "/admin",
+            "⚙",
+            vec![
+                ("Overview", "/admin"),
+                ("Users", "/e/user"),
+                ("Roles", "/e/role"),
+                ("Company", "/e/company"),
+                ("Jobs", "/jobs"),
+                ("Settings", "/e/setting"),
+            ],
+        ));
+    }
+    nav
+}
+
 /// A full page for a signed-in user.
 pub fn page(auth: &Auth, title: &str, active: &str, body: Markup, toasts: Vec<Toast>) -> Markup {
     let badge = badge(auth.who());
+    let nav = navigation(auth.who());
     maud::Render::render(&Page {
         title,
         active,
         user: Some(&badge),
         csrf: Some(auth.csrf()),
+        nav: &nav,
         body,
         toasts,
     })
@@ -47,6 +128,7 @@ pub fn bare_page(title: &str, body: Markup) -> Markup {
         active: "",
         user: None,
         csrf: None,
+        nav: &[],
         body,
         toasts: Vec::new(),
     })

@@ -257,6 +257,9 @@ pub static LEDGER: nexus_kernel::Module = nexus_kernel::Module {
     code: 1,
     entities: ENTITIES,
     roles: ROLES,
+    demo: Some(|kernel, company, today| {
+        Box::pin(async move { crate::demo::seed(&kernel, company, today).await })
+    }),
 };
 
 /// The ledger's entities.

@@ -61,6 +61,7 @@ mod statements;
 pub mod stock;
 mod template;
 mod totals;
+pub mod web;
 pub mod years;
 
 #[cfg(test)]

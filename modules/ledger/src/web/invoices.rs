@@ -1,8 +1,13 @@
 //! Receivables and payables in the browser and the API: issuing invoices and credit
 //! notes, a document's page with its payments, registering payments with their
 //! allocations, the aging reports and the reminder letters. Thin: parse, call
-//! `nexus_ledger::receivables::books`, render.
+//! `crate::receivables::books`, render.
 
+use crate::receivables::books::{self as ar, DocumentInput, LineInput, PaymentInput};
+use crate::receivables::entities::{ALLOCATION, INVOICE, INVOICE_LINE, TAX};
+use crate::receivables::{DocumentKind, Ledger, PaymentKind};
+use crate::stock::entities::STOCK_MOVE;
+use crate::{Currency, Rate};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -10,11 +15,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use nexus_kernel::builtin::{CUSTOMER, SUPPLIER};
 use nexus_kernel::{EntityDef, KernelError, ListQuery, Principal, Record, Value, parse_money};
-use nexus_ledger::receivables::books::{self as ar, DocumentInput, LineInput, PaymentInput};
-use nexus_ledger::receivables::entities::{ALLOCATION, INVOICE, INVOICE_LINE, TAX};
-use nexus_ledger::receivables::{DocumentKind, Ledger, PaymentKind};
-use nexus_ledger::stock::entities::STOCK_MOVE;
-use nexus_ledger::{Currency, Rate};
 use serde_json::{Value as J, json};
 use time::Date;
 
@@ -22,11 +22,11 @@ use super::reports::{Align, Cell, Row, Sheet, now, respond};
 use super::{
     account_options, format_date, minor, options, parse_date, parse_id, query_pairs, select, today,
 };
-use crate::AppState;
-use crate::body::field;
-use crate::error::WebError;
-use crate::session::{Auth, FormSubmit, JsonSubmit};
-use crate::views;
+use nexus_web::AppState;
+use nexus_web::body::field;
+use nexus_web::error::WebError;
+use nexus_web::session::{Auth, FormSubmit, JsonSubmit};
+use nexus_web::views;
 
 /// Line rows on the document form.
 const DOC_ROWS: usize = 6;
@@ -83,9 +83,9 @@ fn all(
 fn accounts_where(
     state: &AppState,
     who: &Principal,
-    keep: impl Fn(&nexus_ledger::Account) -> bool,
+    keep: impl Fn(&crate::Account) -> bool,
 ) -> Result<Vec<(String, String)>, WebError> {
-    let chart = nexus_ledger::books::chart(&state.kernel, who)?;
+    let chart = crate::books::chart(&state.kernel, who)?;
     Ok(account_options(&chart, keep))
 }
 
@@ -127,10 +127,10 @@ fn document_form(
     let (pdef, pfield) = party_def(ledger);
     let parties = options(&all(pdef, state, who, "name")?, |r| r.title(pdef));
     let accounts = accounts_where(state, who, |a| match ledger {
-        Ledger::Receivable => a.class == nexus_ledger::AccountClass::Income,
+        Ledger::Receivable => a.class == crate::AccountClass::Income,
         Ledger::Payable => matches!(
             a.class,
-            nexus_ledger::AccountClass::Expense | nexus_ledger::AccountClass::Asset
+            crate::AccountClass::Expense | crate::AccountClass::Asset
         ),
     })?;
     let taxes = options(&all(&TAX, state, who, "code")?, |r| r.title(&TAX));
@@ -602,7 +602,7 @@ pub async fn document_pdf(
         payment_terms: rec
             .get("terms")
             .as_text()
-            .and_then(|t| nexus_ledger::receivables::PaymentTerms::parse(t).ok())
+            .and_then(|t| crate::receivables::PaymentTerms::parse(t).ok())
             .map(|t| t.label())
             .unwrap_or_default(),
         bank_details: Vec::new(),
@@ -704,15 +704,12 @@ fn payment_form(
 ) -> Result<Markup, WebError> {
     let who = auth.who();
     let banks = accounts_where(state, who, |a| {
-        matches!(
-            a.kind,
-            nexus_ledger::AccountType::Bank | nexus_ledger::AccountType::Cash
-        )
+        matches!(a.kind, crate::AccountType::Bank | crate::AccountType::Cash)
     })?;
     let mut open_docs: Vec<(String, String)> = Vec::new();
     for ledger in [Ledger::Receivable, Ledger::Payable] {
         for item in ar::open_items(&state.kernel, who, ledger)? {
-            if let nexus_ledger::receivables::ItemId::Document(doc) = item.id {
+            if let crate::receivables::ItemId::Document(doc) = item.id {
                 let party = ar::party_name(&state.kernel, who, ledger, item.party)?;
                 open_docs.push((
                     doc.to_string(),
@@ -921,7 +918,7 @@ pub async fn aging_page(
     };
     let date = as_of(&state, &pairs)?;
     let report = ar::aging(&state.kernel, who, ledger, date)?;
-    let chart = nexus_ledger::books::chart(&state.kernel, who)?;
+    let chart = crate::books::chart(&state.kernel, who)?;
     let (pdef, _) = party_def(ledger);
     let mut rows = Vec::with_capacity(report.rows.len());
     for r in &report.rows {
@@ -1157,5 +1154,5 @@ pub async fn api_pay(
         allocations,
     };
     let rec = ar::pay(&state.kernel, submit.auth.who(), input).await?;
-    Ok(created(&rec, &nexus_ledger::receivables::entities::PAYMENT))
+    Ok(created(&rec, &crate::receivables::entities::PAYMENT))
 }

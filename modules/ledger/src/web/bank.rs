@@ -1,8 +1,16 @@
 //! Bank: the company's bank accounts, statement import (a pasted CSV or camt.053 file, or
 //! the raw file over the API) and the reconciliation screen (accept a suggestion with a
 //! button or the `a` key, create an entry for a line the books lack, undo).
-//! Thin: parse, call `nexus_ledger::bank::books`, render.
+//! Thin: parse, call `crate::bank::books`, render.
 
+use crate::bank::books::{
+    self as bank, BankAccountInput, FileFormat, ImportError, Imported, OpenLine, Reconciliation,
+};
+use crate::bank::entities::{BANK_ACCOUNT, BANK_LINE};
+use crate::bank::{DateFormat, DecimalSeparator};
+use crate::books;
+use crate::entities::JOURNAL_ENTRY;
+use crate::{AccountType, Chart};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -10,24 +18,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use nexus_kernel::{Action, KernelError, ListQuery, Record, parse_money};
-use nexus_ledger::bank::books::{
-    self as bank, BankAccountInput, FileFormat, ImportError, Imported, OpenLine, Reconciliation,
-};
-use nexus_ledger::bank::entities::{BANK_ACCOUNT, BANK_LINE};
-use nexus_ledger::bank::{DateFormat, DecimalSeparator};
-use nexus_ledger::books;
-use nexus_ledger::entities::JOURNAL_ENTRY;
-use nexus_ledger::{AccountType, Chart};
 use nexus_ui::Toast;
 use serde_json::json;
 
 use super::{format_date, money, parse_id, query_pairs};
-use crate::AppState;
-use crate::body::{field, read_limited};
-use crate::error::WebError;
-use crate::records::{is_htmx, redirect};
-use crate::session::{ApiWrite, Auth, FormSubmit};
-use crate::views;
+use nexus_web::AppState;
+use nexus_web::body::{field, read_limited};
+use nexus_web::error::WebError;
+use nexus_web::records::{is_htmx, redirect};
+use nexus_web::session::{ApiWrite, Auth, FormSubmit};
+use nexus_web::views;
 
 /// How many reconciled lines the screen lists under the open ones.
 const RECENT: usize = 20;
@@ -574,7 +574,7 @@ pub async fn import_pasted(
         Err(e) => {
             form.problems = e.problems().iter().map(|p| p.to_string()).collect();
             form.error = Some(match e {
-                ImportError::File(nexus_ledger::bank::BankError::Invalid { ref problems }) => {
+                ImportError::File(crate::bank::BankError::Invalid { ref problems }) => {
                     format!(
                         "Nothing was imported: fix {} and import the file again.",
                         match problems.len() {

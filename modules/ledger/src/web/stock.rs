@@ -3,22 +3,22 @@
 //! its stock card, its form), the stock valuation report (a [`Sheet`], reconciled
 //! against the stock accounts) and `POST /api/v1/ledger/stock/moves`.
 //! Items, warehouses and moves are listed by the generic pages (`/e/stock_item`, …).
-//! Thin: parse, call `nexus_ledger::stock::books`, render.
+//! Thin: parse, call `crate::stock::books`, render.
 
 use std::collections::BTreeMap;
 
+use crate::books as ledger_books;
+use crate::receivables::entities::INVOICE;
+use crate::stock::books::{self as stock, ItemInput, MoveInput, MoveType};
+use crate::stock::entities::{METHODS, STOCK_ITEM, STOCK_MOVE, WAREHOUSE};
+use crate::stock::{NegativeStockPolicy, Quantity, ValuationMethod};
+use crate::{Chart, Currency};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use nexus_kernel::{Action, FieldErrors, KernelError, ListQuery, Record, parse_money};
-use nexus_ledger::books as ledger_books;
-use nexus_ledger::receivables::entities::INVOICE;
-use nexus_ledger::stock::books::{self as stock, ItemInput, MoveInput, MoveType};
-use nexus_ledger::stock::entities::{METHODS, STOCK_ITEM, STOCK_MOVE, WAREHOUSE};
-use nexus_ledger::stock::{NegativeStockPolicy, Quantity, ValuationMethod};
-use nexus_ledger::{Chart, Currency};
 use nexus_ui::Toast;
 use serde_json::{Value as J, json};
 use time::Date;
@@ -27,12 +27,12 @@ use super::reports::{Align, Cell, Row, Sheet, amount, now, respond};
 use super::{
     account_options, format_date, options, parse_date, parse_id, query_pairs, select, today,
 };
-use crate::AppState;
-use crate::body::field;
-use crate::error::WebError;
-use crate::records::{is_htmx, redirect};
-use crate::session::{Auth, FormSubmit, JsonSubmit};
-use crate::views;
+use nexus_web::AppState;
+use nexus_web::body::field;
+use nexus_web::error::WebError;
+use nexus_web::records::{is_htmx, redirect};
+use nexus_web::session::{Auth, FormSubmit, JsonSubmit};
+use nexus_web::views;
 
 /// How many moves the Stock page lists.
 const RECENT: usize = 15;

@@ -2,8 +2,12 @@
 //! with its lines (and its cancellation), the reports ([`reports`]), fiscal years
 //! ([`years`]) and the beancount export.
 //! Accounts, entries and lines are listed by the generic entity pages (`/e/…`).
-//! Thin: parse, call `nexus_ledger::books`, render.
+//! Thin: parse, call `crate::books`, render.
 
+use crate::books::{self, EntryInput, LineInput};
+use crate::drafts;
+use crate::entities::{ACCOUNT, JOURNAL_ENTRY, JOURNAL_LINE};
+use crate::{Chart, Currency, Foreign, Money, Rate};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -13,21 +17,18 @@ use nexus_kernel::{
     Action, FieldErrors, KernelError, ListQuery, Principal, Record, Value, format_money,
     parse_money,
 };
-use nexus_ledger::books::{self, EntryInput, LineInput};
-use nexus_ledger::drafts;
-use nexus_ledger::entities::{ACCOUNT, JOURNAL_ENTRY, JOURNAL_LINE};
-use nexus_ledger::{Chart, Currency, Foreign, Money, Rate};
 use nexus_ui::Toast;
 use serde_json::{Value as J, json};
 use time::Date;
 
-use crate::AppState;
-use crate::body::field;
-use crate::error::WebError;
-use crate::session::{Auth, FormSubmit, JsonSubmit};
-use crate::views;
+use nexus_web::AppState;
+use nexus_web::body::field;
+use nexus_web::error::WebError;
+use nexus_web::session::{Auth, FormSubmit, JsonSubmit};
+use nexus_web::views;
 
 mod bank;
+mod cli;
 mod invoices;
 mod reports;
 mod stock;
@@ -50,6 +51,124 @@ pub use stock::{
     stock_page, update_item, valuation_page,
 };
 pub use years::{close_year, open_year, years_page};
+
+/// The ledger on the web: its routes, navigation and subcommand, registered by the
+/// server with one line.
+pub static MODULE: nexus_web::WebModule = nexus_web::WebModule {
+    module: &crate::entities::LEDGER,
+    glyph: "L",
+    home: "/m/ledger",
+    nav: &[
+        nav(
+            "Journal entries",
+            "/e/journal_entry",
+            "journal_entry",
+            Action::Read,
+        ),
+        nav(
+            "New entry",
+            "/ledger/journal/new",
+            "journal_entry",
+            Action::Create,
+        ),
+        nav("Invoices", "/ledger/invoices", "invoice", Action::Read),
+        nav("Bank", "/ledger/bank", "bank_account", Action::Read),
+        nav("Stock", "/ledger/stock", "stock_item", Action::Read),
+        nav(
+            "Trial balance",
+            "/ledger/trial-balance",
+            "account",
+            Action::Read,
+        ),
+        nav(
+            "Profit and loss",
+            "/ledger/profit-and-loss",
+            "account",
+            Action::Read,
+        ),
+        nav(
+            "Balance sheet",
+            "/ledger/balance-sheet",
+            "account",
+            Action::Read,
+        ),
+        nav("Accounts", "/e/account", "account", Action::Read),
+        nav("Fiscal years", "/ledger/years", "fiscal_year", Action::Read),
+        nav("Suppliers", "/e/supplier", "supplier", Action::Read),
+    ],
+    routes,
+    cli: Some(nexus_web::ModuleCli {
+        command: cli::command,
+        run: cli::run,
+    }),
+};
+
+const fn nav(
+    label: &'static str,
+    href: &'static str,
+    entity: &'static str,
+    needs: Action,
+) -> nexus_web::NavEntry {
+    nexus_web::NavEntry {
+        label,
+        href,
+        entity,
+        needs,
+    }
+}
+
+/// Every page and API route of the ledger.
+fn routes() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/m/ledger", get(home))
+        .route("/ledger/chart", post(install_chart))
+        .route("/ledger/lock", post(set_lock))
+        .route("/ledger/journal", post(post_journal))
+        .route("/ledger/journal/new", get(new_journal))
+        .route("/ledger/journal/{id}", get(show_journal))
+        .route("/ledger/journal/{id}/cancel", post(cancel_journal))
+        .route("/ledger/journal/{id}/post", post(post_saved_draft))
+        .route("/ledger/journal/{id}/discard", post(discard_draft))
+        .route("/ledger/trial-balance", get(trial_balance_page))
+        .route("/ledger/profit-and-loss", get(profit_and_loss_page))
+        .route("/ledger/balance-sheet", get(balance_sheet_page))
+        .route("/ledger/accounts/{id}", get(general_ledger_page))
+        .route("/ledger/years", get(years_page).post(open_year))
+        .route("/ledger/years/{id}/close", post(close_year))
+        .route("/ledger/invoices", get(documents_page).post(issue_document))
+        .route("/ledger/invoices/new", get(new_document))
+        .route("/ledger/invoices/{id}", get(show_document))
+        .route("/ledger/invoices/{id}/pdf", get(document_pdf))
+        .route("/ledger/payments", post(register_payment))
+        .route("/ledger/payments/new", get(new_payment))
+        .route("/ledger/aging", get(aging_page))
+        .route("/ledger/reminders", get(reminders_page))
+        .route("/ledger/bank", get(bank_page).post(create_bank_account))
+        .route("/ledger/bank/{id}", get(reconcile_page))
+        .route("/ledger/bank/{id}/import", post(import_pasted))
+        .route("/ledger/bank/{id}/lines/{line}/accept", post(accept_line))
+        .route("/ledger/bank/{id}/lines/{line}/entry", post(create_entry))
+        .route("/ledger/bank/{id}/lines/{line}/undo", post(undo_line))
+        .route(
+            "/api/v1/ledger/bank-accounts/{id}/statements",
+            post(api_import),
+        )
+        .route("/ledger/export.beancount", get(export_beancount))
+        .route("/ledger/stock", get(stock_page))
+        .route("/ledger/stock/moves", post(post_move))
+        .route("/ledger/stock/moves/{id}/cancel", post(cancel_move))
+        .route("/ledger/stock/settings", post(set_policy))
+        .route("/ledger/stock/valuation", get(valuation_page))
+        .route("/ledger/stock/items", post(create_item))
+        .route("/ledger/stock/items/new", get(new_item))
+        .route("/ledger/stock/items/{id}", get(item_page).post(update_item))
+        .route("/api/v1/ledger/journal", post(api_post_journal))
+        .route("/api/v1/ledger/invoices", post(api_issue))
+        .route("/api/v1/ledger/payments", post(api_pay))
+        .route("/api/v1/ledger/trial-balance", get(api_trial_balance))
+        .route("/api/v1/ledger/stock/moves", post(api_post_move))
+}
 
 /// How many line rows the journal-entry form shows at least; "More lines" adds as many.
 const LINE_ROWS: usize = 6;
@@ -244,10 +363,7 @@ pub async fn set_lock(
 
 /// Postable (non-group) accounts that `keep` accepts, as select options: (id, "code
 /// name"), by code.
-fn account_options(
-    chart: &Chart,
-    keep: impl Fn(&nexus_ledger::Account) -> bool,
-) -> Vec<(String, String)> {
+fn account_options(chart: &Chart, keep: impl Fn(&crate::Account) -> bool) -> Vec<(String, String)> {
     chart
         .accounts()
         .filter(|a| !a.is_group && keep(a))
@@ -790,8 +906,8 @@ pub async fn discard_draft(
 ) -> Result<Response, WebError> {
     let id = parse_id(&id)?;
     drafts::discard(&state.kernel, submit.auth.who(), id).await?;
-    Ok(crate::records::redirect(
-        crate::records::is_htmx(&headers),
+    Ok(nexus_web::records::redirect(
+        nexus_web::records::is_htmx(&headers),
         "/m/ledger",
     ))
 }

@@ -6,22 +6,22 @@
 //! minor units) and rendered from it, so the page and its downloads show the same
 //! figures.
 
+use crate::books;
+use crate::{Chart, Currency, PeriodKey, StatementLine, TrialBalanceRow};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use nexus_kernel::{KernelError, Principal};
-use nexus_ledger::books;
-use nexus_ledger::{Chart, Currency, PeriodKey, StatementLine, TrialBalanceRow};
 use serde_json::{Value as J, json};
 use time::{Date, OffsetDateTime};
 
 use super::{format_date, money, parse_date, parse_id, query_pairs, today};
-use crate::AppState;
-use crate::error::WebError;
-use crate::session::Auth;
-use crate::views;
+use nexus_web::AppState;
+use nexus_web::error::WebError;
+use nexus_web::session::Auth;
+use nexus_web::views;
 
 // ---------------------------------------------------------------- sheets
 

@@ -1,22 +1,22 @@
 //! Fiscal years: the list, opening a year, and closing one (the year-end closing entry
 //! into retained earnings, which also locks the year).
 
+use crate::entities::FISCAL_YEAR;
+use crate::years;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use nexus_kernel::{Action, KernelError};
-use nexus_ledger::entities::FISCAL_YEAR;
-use nexus_ledger::years;
 use nexus_ui::Toast;
 
 use super::{format_date, parse_date, parse_id, query_pairs};
-use crate::AppState;
-use crate::body::field;
-use crate::error::WebError;
-use crate::records::{is_htmx, redirect};
-use crate::session::{Auth, FormSubmit};
-use crate::views;
+use nexus_web::AppState;
+use nexus_web::body::field;
+use nexus_web::error::WebError;
+use nexus_web::records::{is_htmx, redirect};
+use nexus_web::session::{Auth, FormSubmit};
+use nexus_web::views;
 
 pub async fn years_page(
     State(state): State<AppState>,
