@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Runs every nexus-bench section: durable kernel writes per second side by side with
-# PostgreSQL (and, later, HTTPS list latency). Arguments go to `nexus-bench all`, e.g.
+# Runs the nexus-bench sections: durable kernel writes per second side by side with
+# PostgreSQL (with a tailer's lag beside the load), ledger posting and trial balances,
+# HTTPS list latency, durable job-queue throughput against PostgreSQL's SKIP LOCKED
+# queue (jobs), and the open time after SIGKILL on a store of more than a gigabyte
+# (crash-open). Arguments go to `nexus-bench all`, e.g.
 #
 #   scripts/bench.sh --seconds 5 --json bench.json
+#
+# or, when the first one names a section, to that section alone:
+#
+#   scripts/bench.sh crash-open --store-mib 1100
 #
 # Needs Debian's postgresql package (installed here if missing; needs root) and a
 # Rust toolchain. NEXUS_BENCH_DIR picks where the temporary data goes (default
@@ -18,5 +25,13 @@ if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' > /dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql
 fi
 
+section=all
+case "${1:-}" in
+    writes | ledger | list | jobs | crash-open | all)
+        section="$1"
+        shift
+        ;;
+esac
+
 cargo build --release -p nexus-bench -p nexus
-exec "${CARGO_TARGET_DIR:-$repo/target}/release/nexus-bench" all "$@"
+exec "${CARGO_TARGET_DIR:-$repo/target}/release/nexus-bench" "$section" "$@"

@@ -57,7 +57,7 @@ async fn a_person_sets_up_the_box_and_works_with_customers_in_chromium() {
     let found = k
         .list(
             &admin,
-            &nexus_kernel::builtin::CUSTOMER,
+            &nexus_crm::CUSTOMER,
             &nexus_kernel::ListQuery {
                 search: Some("E2E Bakery".into()),
                 limit: 5,

@@ -380,7 +380,7 @@ async fn a_change_reaches_another_users_open_page_over_sse() {
     let theirs = k
         .create(
             &nexus_kernel::Principal::system(other),
-            &nexus_kernel::builtin::CUSTOMER,
+            &nexus_crm::CUSTOMER,
             nexus_kernel::Input::Form(vec![
                 ("name".into(), "Not For Bob".into()),
                 ("status".into(), "Lead".into()),

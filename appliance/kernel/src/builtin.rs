@@ -1,4 +1,5 @@
-//! The built-in entities: the tenant, its people and access, and its first parties.
+//! The built-in entities: the tenant, its people and access, and module settings.
+//! Business records (customers, suppliers, accounts) belong to the modules.
 
 use crate::entity::{Creation, EntityDef, FieldDef, FieldKind, Unique};
 
@@ -86,94 +87,6 @@ pub static USER: EntityDef = EntityDef {
     creation: Creation::ByRole,
 };
 
-pub const CUSTOMER_STATUS: &[&str] = &["Lead", "Active", "On hold", "Former"];
-
-pub static CUSTOMER: EntityDef = EntityDef {
-    name: "customer",
-    code: 10,
-    label: "Customer",
-    plural: "Customers",
-    module: "crm",
-    fields: &[
-        text("name", "Name", 120)
-            .required()
-            .indexed()
-            .unique(Unique::PerCompany)
-            .list(),
-        FieldDef::new("email", "E-mail", FieldKind::Email)
-            .indexed()
-            .list(),
-        FieldDef::new("phone", "Phone", FieldKind::Phone).list(),
-        text("city", "City", 80).indexed().list(),
-        text("country", "Country", 80).indexed().list(),
-        FieldDef::new("status", "Status", FieldKind::Choice(CUSTOMER_STATUS))
-            .required()
-            .indexed()
-            .list(),
-        FieldDef::new("credit_limit", "Credit limit", FieldKind::Money)
-            .indexed()
-            .list()
-            .help("In the company currency; empty means no limit."),
-        FieldDef::new("customer_since", "Customer since", FieldKind::Date).indexed(),
-        text("tax_id", "Tax ID", 40),
-        FieldDef::new("notes", "Notes", FieldKind::LongText),
-    ],
-    title_field: "name",
-    search_fields: &["name", "email", "city", "country"],
-    creation: Creation::ByRole,
-};
-
-pub static CONTACT: EntityDef = EntityDef {
-    name: "contact",
-    code: 11,
-    label: "Contact",
-    plural: "Contacts",
-    module: "crm",
-    fields: &[
-        text("name", "Name", 120).required().indexed().list(),
-        FieldDef::new("customer", "Customer", FieldKind::Ref("customer"))
-            .indexed()
-            .list(),
-        text("job_title", "Job title", 80).list(),
-        FieldDef::new("email", "E-mail", FieldKind::Email)
-            .indexed()
-            .list(),
-        FieldDef::new("phone", "Phone", FieldKind::Phone).list(),
-    ],
-    title_field: "name",
-    search_fields: &["name", "email", "job_title"],
-    creation: Creation::ByRole,
-};
-
-pub static SUPPLIER: EntityDef = EntityDef {
-    name: "supplier",
-    code: 12,
-    label: "Supplier",
-    plural: "Suppliers",
-    module: "ledger",
-    fields: &[
-        text("name", "Name", 120)
-            .required()
-            .indexed()
-            .unique(Unique::PerCompany)
-            .list(),
-        FieldDef::new("email", "E-mail", FieldKind::Email)
-            .indexed()
-            .list(),
-        FieldDef::new("phone", "Phone", FieldKind::Phone).list(),
-        text("city", "City", 80).indexed().list(),
-        text("country", "Country", 80).indexed().list(),
-        text("tax_id", "Tax ID", 40).list(),
-        text("iban", "IBAN", 34).help("Where payments to this supplier go."),
-        text("payment_terms", "Payment terms", 40)
-            .help("net30, eom30, now, or instalments such as 30%:0,70%:60."),
-        FieldDef::new("notes", "Notes", FieldKind::LongText),
-    ],
-    title_field: "name",
-    search_fields: &["name", "email", "city", "country"],
-    creation: Creation::ByRole,
-};
-
 /// A module's setting for one company (the ledger's lock date, its negative-stock
 /// policy): a record, so that every change has its event, its before and after, and
 /// its place in the record's history. Written only through
@@ -202,32 +115,18 @@ pub static SETTING: EntityDef = EntityDef {
 
 /// The kernel's own entities. A module's entities join them through
 /// [`crate::registry::install`] (a module's `entities`); ask [`crate::registry`] for every entity.
-pub static ENTITIES: &[&EntityDef] = &[
-    &COMPANY, &ROLE, &USER, &CUSTOMER, &CONTACT, &SUPPLIER, &SETTING,
-];
+pub static ENTITIES: &[&EntityDef] = &[&COMPANY, &ROLE, &USER, &SETTING];
 
 pub fn entity(name: &str) -> Option<&'static EntityDef> {
     crate::registry::entity(name)
 }
 
 /// The roles every new company starts with.
-pub const DEFAULT_ROLES: &[(&str, &str, &str)] = &[
-    (
-        "Administrator",
-        "*:rcwdx",
-        "Everything, including users, roles and the company.",
-    ),
-    (
-        "Sales",
-        "customer:rcwdx, contact:rcwdx, company:r, role:r, user:r",
-        "Works with customers and contacts.",
-    ),
-    (
-        "Viewer",
-        "customer:r, contact:r, company:r",
-        "Reads customers and contacts.",
-    ),
-];
+pub const DEFAULT_ROLES: &[(&str, &str, &str)] = &[(
+    "Administrator",
+    "*:rcwdx",
+    "Everything, including users, roles and the company.",
+)];
 
 #[cfg(test)]
 mod tests {

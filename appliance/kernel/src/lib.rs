@@ -8,7 +8,6 @@
 mod auth;
 pub mod builtin;
 mod clock;
-mod demo;
 mod entity;
 mod error;
 mod event;
@@ -29,7 +28,6 @@ use nexus_store::Store;
 
 pub use auth::{SESSION_LIFETIME, Session};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use demo::customer_values;
 pub use entity::{Creation, EntityDef, FieldDef, FieldKind, Unique};
 pub use error::{FieldErrors, KernelError};
 pub use event::{ChainReport, Event, Image, Op, verify as verify_audit_chain};
@@ -166,5 +164,7 @@ fn boot_id() -> u64 {
 
 #[cfg(test)]
 mod spine_tests;
+#[cfg(test)]
+mod test_entities;
 #[cfg(test)]
 mod tests;

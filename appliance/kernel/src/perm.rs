@@ -185,6 +185,7 @@ mod tests {
 
     #[test]
     fn grants_round_trip_and_explain_mistakes() {
+        crate::test_entities::install();
         let g = Grants::parse("customer:rcw contact:r, *:r").expect("parse");
         assert!(g.allows("customer", Action::Write));
         assert!(!g.allows("customer", Action::Delete));

@@ -289,7 +289,7 @@ pub(crate) mod keys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builtin::CUSTOMER;
+    use crate::test_entities::CUSTOMER;
 
     fn sample() -> Record {
         let mut values = BTreeMap::new();

@@ -28,15 +28,18 @@ pub struct Module {
     /// Default roles every company created afterwards gets.
     pub roles: &'static [RoleDef],
     /// Seeds the module's demo data into a company (`nexus demo`); idempotent: a
-    /// second run adds nothing. Returns how many records it made.
+    /// second run adds nothing. Returns how many records it made. Modules seed in
+    /// installation order, so one may build on an earlier one's demo records.
     pub demo: Option<DemoFn>,
 }
 
-/// A module's demo seeder: the kernel, the company, today.
+/// A module's demo seeder: the kernel, the company, today, and the demo's size (how
+/// many of its main records: customers for CRM, `nexus demo --customers N`).
 pub type DemoFn = fn(
     crate::Kernel,
     u64,
     time::Date,
+    u64,
 ) -> std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<usize, crate::KernelError>> + Send>,
 >;

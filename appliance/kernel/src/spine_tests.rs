@@ -8,29 +8,11 @@ use std::time::Duration;
 use nexus_store::Table;
 
 use super::*;
-use crate::builtin::{CONTACT, CUSTOMER};
+use crate::test_entities::{ALPHA, BETA, CONTACT, CUSTOMER};
 use crate::tests::{fixture, form};
 
-/// Two modules with no entities of their own, installed once for every test here.
-static ALPHA: Module = Module {
-    name: "alpha",
-    label: "Alpha",
-    code: 901,
-    entities: &[],
-    roles: &[],
-    demo: None,
-};
-static BETA: Module = Module {
-    name: "beta",
-    label: "Beta",
-    code: 902,
-    entities: &[],
-    roles: &[],
-    demo: None,
-};
-
 fn install_test_modules() {
-    registry::install(&[&ALPHA, &BETA]).expect("install the test modules");
+    crate::test_entities::install();
 }
 
 fn text(s: &str) -> Value {

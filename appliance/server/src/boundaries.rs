@@ -93,9 +93,11 @@ fn the_server_names_each_module_on_its_registration_line_only() {
             let text = std::fs::read_to_string(&file).expect("source");
             for (n, line) in text.lines().enumerate() {
                 if line.contains(&format!("{path}::")) {
+                    let registration = format!("&{path}::web::MODULE,");
                     assert!(
-                        line.trim_start().starts_with("pub static MODULES"),
-                        "{}:{}: names {module} outside the registration line: {line}",
+                        line.trim() == registration,
+                        "{}:{}: names {module} outside its registration line in \
+                         MODULES: {line}",
                         file.display(),
                         n + 1
                     );

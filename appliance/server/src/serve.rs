@@ -83,7 +83,8 @@ fn create_data_dir(dir: &Path) -> Result<(), BootError> {
 }
 
 /// The appliance's modules, one line each.
-pub static MODULES: &[&nexus_web::WebModule] = &[&nexus_ledger::web::MODULE];
+pub static MODULES: &[&nexus_web::WebModule] =
+    &[&nexus_crm::web::MODULE, &nexus_ledger::web::MODULE];
 
 /// Installs the modules (once per process).
 pub fn install_modules() -> Result<(), BootError> {
@@ -113,15 +114,11 @@ pub async fn prepare(
             c
         }
     };
-    if let Some(n) = demo_customers {
-        let seeded = kernel.seed_demo(company, n).await?;
-        if seeded > 0 {
-            tracing::info!(customers = seeded, "seeded the demo company");
-        }
+    if let Some(size) = demo_customers {
         let today = kernel.clock().now().date();
         for m in nexus_kernel::registry::modules() {
             if let Some(seed) = m.demo {
-                let made = seed(kernel.clone(), company, today).await?;
+                let made = seed(kernel.clone(), company, today, size).await?;
                 if made > 0 {
                     tracing::info!(module = m.name, records = made, "seeded the demo company");
                 }

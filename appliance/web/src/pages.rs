@@ -16,13 +16,15 @@ use crate::{AppState, views};
 
 pub async fn home(State(state): State<AppState>, auth: Auth) -> Result<Markup, WebError> {
     let who = auth.who();
-    let count = |name| -> Result<Option<u64>, KernelError> {
-        let def = state.kernel.entity(name)?;
-        if !who.can(def.name, Action::Read) {
-            return Ok(None);
-        }
-        Ok(Some(
-            state
+    // One tile per list the user may read in each module's navigation, with its count.
+    let mut tiles = Vec::new();
+    for m in crate::module::installed() {
+        for entry in m
+            .nav_for(who)
+            .filter(|e| e.href == format!("/e/{}", e.entity))
+        {
+            let def = state.kernel.entity(entry.entity)?;
+            let total = state
                 .kernel
                 .list(
                     who,
@@ -32,16 +34,14 @@ pub async fn home(State(state): State<AppState>, auth: Auth) -> Result<Markup, W
                         ..Default::default()
                     },
                 )?
-                .total,
-        ))
-    };
-    let customers = count("customer")?;
-    let contacts = count("contact")?;
+                .total;
+            tiles.push((entry.href, total, entry.label));
+        }
+    }
     let body = html! {
         header .page-head { h1 { "Good day, " (who.display_name) } div .meta { (who.company_name) " · " (who.role_name) } }
         div .tiles {
-            @if let Some(n) = customers { a .card .tile href="/e/customer" { div .big { (n) } div { "Customers" } } }
-            @if let Some(n) = contacts { a .card .tile href="/e/contact" { div .big { (n) } div { "Contacts" } } }
+            @for (href, n, label) in &tiles { a .card .tile href=(href) { div .big { (n) } div { (label) } } }
             @for m in views::navigation(who).iter().filter(|m| !m.ready) {
                 a .card .tile href=(m.href) { div .big { (m.glyph) } div { (m.label) } div .soon { "coming" } }
             }
@@ -76,7 +76,7 @@ pub async fn module(
     let (label, plan) = module_plan(&key).ok_or(WebError::NoRoute)?;
     let body = html! {
         header .page-head { h1 { (label) } }
-        div .card { p { strong { "Coming in a later update." } } p { (plan) } p { "Meanwhile: " a href="/e/customer" { "customers" } " and " a href="/e/contact" { "contacts" } " are ready." } }
+        div .card { p { strong { "Coming in a later update." } } p { (plan) } p { "Meanwhile, the modules in the navigation are ready." } }
     };
     Ok(views::page(
         &auth,

@@ -37,8 +37,8 @@ pub const COMING: &[(&str, &str, &str)] = &[
 ];
 
 /// The navigation `who` may open: home, each installed module's entries they hold
-/// the grant for, the kernel's own parties, the modules still to come, and the
-/// administration for administrators.
+/// the grant for, the modules still to come, and the administration for
+/// administrators.
 pub fn navigation(who: &Principal) -> Vec<NavItem> {
     let item = |key, label, href, glyph, children: Vec<(&'static str, &'static str)>| NavItem {
         key,
@@ -60,18 +60,6 @@ pub fn navigation(who: &Principal) -> Vec<NavItem> {
                 children,
             ));
         }
-    }
-    // The kernel's own parties until the CRM module takes them.
-    let crm: Vec<_> = [
-        ("Customers", "/e/customer", "customer"),
-        ("Contacts", "/e/contact", "contact"),
-    ]
-    .into_iter()
-    .filter(|(_, _, entity)| who.can(entity, Action::Read))
-    .map(|(label, href, _)| (label, href))
-    .collect();
-    if let Some(first) = crm.first().map(|(_, href)| *href) {
-        nav.push(item("crm", "CRM", first, "C", crm));
     }
     nav.extend(COMING.iter().map(|(key, label, glyph)| NavItem {
         key,

@@ -249,6 +249,35 @@ pub static FISCAL_YEAR: EntityDef = EntityDef {
     ),
 };
 
+pub static SUPPLIER: EntityDef = EntityDef {
+    name: "supplier",
+    code: 12,
+    label: "Supplier",
+    plural: "Suppliers",
+    module: "ledger",
+    fields: &[
+        text("name", "Name", 120)
+            .required()
+            .indexed()
+            .unique(Unique::PerCompany)
+            .list(),
+        FieldDef::new("email", "E-mail", FieldKind::Email)
+            .indexed()
+            .list(),
+        FieldDef::new("phone", "Phone", FieldKind::Phone).list(),
+        text("city", "City", 80).indexed().list(),
+        text("country", "Country", 80).indexed().list(),
+        text("tax_id", "Tax ID", 40).list(),
+        text("iban", "IBAN", 34).help("Where payments to this supplier go."),
+        text("payment_terms", "Payment terms", 40)
+            .help("net30, eom30, now, or instalments such as 30%:0,70%:60."),
+        FieldDef::new("notes", "Notes", FieldKind::LongText),
+    ],
+    title_field: "name",
+    search_fields: &["name", "email", "city", "country"],
+    creation: Creation::ByRole,
+};
+
 /// The ledger, as the kernel knows it: its entities, its default role, and the code
 /// that prefixes its own state (totals, counters, open items).
 pub static LEDGER: nexus_kernel::Module = nexus_kernel::Module {
@@ -257,13 +286,14 @@ pub static LEDGER: nexus_kernel::Module = nexus_kernel::Module {
     code: 1,
     entities: ENTITIES,
     roles: ROLES,
-    demo: Some(|kernel, company, today| {
+    demo: Some(|kernel, company, today, _size| {
         Box::pin(async move { crate::demo::seed(&kernel, company, today).await })
     }),
 };
 
 /// The ledger's entities.
 pub static ENTITIES: &[&EntityDef] = &[
+    &SUPPLIER,
     &ACCOUNT,
     &JOURNAL_ENTRY,
     &JOURNAL_LINE,

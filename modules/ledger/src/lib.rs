@@ -55,6 +55,7 @@ pub mod entities;
 mod entry;
 mod error;
 mod money;
+pub mod parties;
 mod period;
 pub mod receivables;
 mod statements;

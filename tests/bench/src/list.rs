@@ -64,8 +64,13 @@ const USER: &str = "bench";
 const PASSWORD: &str = "bench password 1";
 
 fn nexus_binary(args: &Args) -> Result<PathBuf> {
-    let path = match &args.nexus_bin {
-        Some(p) => p.clone(),
+    locate_nexus(args.nexus_bin.as_deref())
+}
+
+/// The `nexus` binary: `given`, or `nexus` beside this benchmark binary.
+pub(crate) fn locate_nexus(given: Option<&Path>) -> Result<PathBuf> {
+    let path = match given {
+        Some(p) => p.to_path_buf(),
         None => std::env::current_exe()
             .map_err(|e| Error::msg(format!("cannot locate this binary: {e}")))?
             .with_file_name("nexus"),
@@ -80,7 +85,7 @@ fn nexus_binary(args: &Args) -> Result<PathBuf> {
     }
 }
 
-fn nexus(bin: &Path, data: &Path) -> Command {
+pub(crate) fn nexus(bin: &Path, data: &Path) -> Command {
     let mut cmd = Command::new(bin);
     cmd.env("NEXUS_DATA_DIR", data)
         .env("NEXUS_BIND", "127.0.0.1")
@@ -157,6 +162,13 @@ fn start(bin: &Path, records: u64) -> Result<(Appliance, u16, String, f64)> {
 }
 
 fn client(ca_pem: &str) -> Result<reqwest::Client> {
+    client_builder(ca_pem)?
+        .build()
+        .map_err(|e| Error::msg(format!("HTTP client: {e}")))
+}
+
+/// An HTTP client builder that trusts the box CA (and nothing else), keeps cookies.
+pub(crate) fn client_builder(ca_pem: &str) -> Result<reqwest::ClientBuilder> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -173,11 +185,9 @@ fn client(ca_pem: &str) -> Result<reqwest::Client> {
     .map_err(|e| Error::msg(e.to_string()))?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    reqwest::Client::builder()
+    Ok(reqwest::Client::builder()
         .use_preconfigured_tls(tls)
-        .cookie_store(true)
-        .build()
-        .map_err(|e| Error::msg(format!("HTTP client: {e}")))
+        .cookie_store(true))
 }
 
 /// One signed-in user, with its own connection.

@@ -8,6 +8,10 @@
 //! * `ledger` — posted journal entries per second against PostgreSQL, and the trial
 //!   balance's latency over a million lines on both sides ([`ledger`]).
 //! * `list` — list-page latency over HTTPS against the real `nexus` binary ([`list`]).
+//! * `crash-open` — how soon the real binary serves again after SIGKILL under write load
+//!   on a store of more than a gigabyte ([`crash_open`]).
+//! * `jobs` — durable job-queue throughput against PostgreSQL doing it the pg-boss way
+//!   ([`jobs`]).
 //! * `all` — every section in turn.
 //!
 //! Adding a section takes four steps: a module with its `Args` (a `clap::Args` struct), a
@@ -16,8 +20,10 @@
 //! and an optional field of [`Report`]. [`load::drive`] is the shared closed-loop load
 //! generator: implement [`load::Client`] for one client's operation.
 
+mod crash_open;
 mod error;
 mod interrupt;
+mod jobs;
 mod ledger;
 mod list;
 mod load;
@@ -58,6 +64,12 @@ enum Section {
     Ledger(LedgerArgs),
     /// List-page latency over HTTPS against the real binary (100,000 customers, 64 users).
     List(list::Args),
+    /// Open time of the real binary after SIGKILL under write load, on a store of more
+    /// than a gigabyte.
+    CrashOpen(CrashOpenArgs),
+    /// Durable job-queue throughput: enqueue and completion rates of kernel jobs against
+    /// PostgreSQL's SKIP LOCKED queue.
+    Jobs(JobsArgs),
     /// Every section in turn.
     All(AllArgs),
 }
@@ -71,6 +83,36 @@ struct LedgerArgs {
     ledger: ledger::Args,
 }
 
+/// The options of the `crash-open` section. In `all`, `--nexus-bin` is the one of
+/// `list` and `--dir` the one of `writes`.
+#[derive(Debug, clap::Args)]
+struct CrashOpenArgs {
+    #[command(flatten)]
+    crash: crash_open::Args,
+    /// The nexus binary (default: `nexus` beside this benchmark binary).
+    #[arg(long = "nexus-bin")]
+    nexus_bin: Option<PathBuf>,
+    /// Where to put the temporary data directory.
+    #[arg(long, env = "NEXUS_BENCH_DIR", default_value = "/var/tmp")]
+    dir: PathBuf,
+}
+
+/// The options of the `jobs` section. In `all`, `--dir` and `--pg-bin` are the ones
+/// of `writes`.
+#[derive(Debug, clap::Args)]
+struct JobsArgs {
+    #[command(flatten)]
+    jobs: jobs::Args,
+    /// Where to put the temporary nexus store and PostgreSQL cluster (the same
+    /// filesystem for both).
+    #[arg(long, env = "NEXUS_BENCH_DIR", default_value = "/var/tmp")]
+    dir: PathBuf,
+    /// Directory of the PostgreSQL server binaries [default: the newest
+    /// /usr/lib/postgresql/*/bin].
+    #[arg(long, value_name = "DIR")]
+    pg_bin: Option<PathBuf>,
+}
+
 /// The options of every section (each section's options are its own).
 #[derive(Debug, clap::Args)]
 struct AllArgs {
@@ -80,6 +122,10 @@ struct AllArgs {
     ledger: ledger::Args,
     #[command(flatten)]
     list: list::Args,
+    #[command(flatten)]
+    jobs: jobs::Args,
+    #[command(flatten)]
+    crash: crash_open::Args,
 }
 
 /// Everything one invocation measured, as written to `--json`.
@@ -92,6 +138,10 @@ struct Report {
     ledger: Option<ledger::Report>,
     #[serde(skip_serializing_if = "Option::is_none")]
     list: Option<list::Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jobs: Option<jobs::Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crash_open: Option<crash_open::Report>,
 }
 
 fn main() -> ExitCode {
@@ -118,6 +168,8 @@ fn run(cli: &Cli) -> Result<()> {
         writes: None,
         ledger: None,
         list: None,
+        jobs: None,
+        crash_open: None,
     };
     report.machine.print();
     match &cli.section {
@@ -126,10 +178,38 @@ fn run(cli: &Cli) -> Result<()> {
             report.ledger = Some(ledger::run(&runtime, &args.base, &args.ledger)?);
         }
         Section::List(args) => report.list = Some(runtime.block_on(list::run(args))?),
+        Section::CrashOpen(args) => {
+            report.crash_open = Some(crash_open::run(
+                &runtime,
+                &args.crash,
+                args.nexus_bin.as_deref(),
+                &args.dir,
+            )?);
+        }
+        Section::Jobs(args) => {
+            report.jobs = Some(jobs::run(
+                &runtime,
+                &args.jobs,
+                &args.dir,
+                args.pg_bin.as_deref(),
+            )?);
+        }
         Section::All(all) => {
             report.writes = Some(writes::run(&runtime, &all.writes)?);
             report.ledger = Some(ledger::run(&runtime, &all.writes, &all.ledger)?);
             report.list = Some(runtime.block_on(list::run(&all.list))?);
+            report.jobs = Some(jobs::run(
+                &runtime,
+                &all.jobs,
+                &all.writes.dir,
+                all.writes.pg_bin.as_deref(),
+            )?);
+            report.crash_open = Some(crash_open::run(
+                &runtime,
+                &all.crash,
+                all.list.nexus_bin.as_deref(),
+                &all.writes.dir,
+            )?);
         }
     }
     report.machine.finish();

@@ -23,7 +23,8 @@ use crate::entities::LEDGER;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-use nexus_kernel::builtin::{CUSTOMER, SUPPLIER};
+use crate::entities::SUPPLIER;
+use crate::parties::customer;
 use nexus_kernel::bytes::{decode_u64, prefix_end, u64_key};
 use nexus_kernel::{
     Action, Command, EntityDef, Kernel, KernelError, ListQuery, Principal, Record, Value,
@@ -251,10 +252,10 @@ pub fn payment_kind(name: &str) -> Option<PaymentKind> {
 }
 
 /// The party entity and the record field naming it, for a ledger.
-const fn party_of(ledger: Ledger) -> (&'static EntityDef, &'static str) {
+fn party_of(ledger: Ledger) -> Result<(&'static EntityDef, &'static str), KernelError> {
     match ledger {
-        Ledger::Receivable => (&CUSTOMER, "customer"),
-        Ledger::Payable => (&SUPPLIER, "supplier"),
+        Ledger::Receivable => Ok((customer()?, "customer")),
+        Ledger::Payable => Ok((&SUPPLIER, "supplier")),
     }
 }
 
@@ -387,7 +388,7 @@ pub async fn issue(
     let ledger = input.kind.ledger();
     kernel
         .command(&LEDGER, who, move |cmd| {
-            let (party_def, party_field) = party_of(ledger);
+            let (party_def, party_field) = party_of(ledger)?;
             let party = cmd.load(party_def, input.party)?.ok_or_else(|| {
                 KernelError::invalid(
                     party_field,
@@ -605,7 +606,7 @@ pub async fn pay(
     kernel
         .command(&LEDGER, who, move |cmd| {
             let company = cmd.who().company;
-            let (party_def, party_field) = party_of(ledger);
+            let (party_def, party_field) = party_of(ledger)?;
             let party = cmd.load(party_def, input.party)?.ok_or_else(|| {
                 KernelError::invalid(
                     party_field,
@@ -769,7 +770,7 @@ pub async fn allocate_credit_note(
                 .as_text()
                 .and_then(document_kind)
                 .ok_or_else(|| KernelError::Internal("an invoice without a kind".into()))?;
-            let (_, party_field) = party_of(kind.ledger());
+            let (_, party_field) = party_of(kind.ledger())?;
             let party = credit_rec
                 .get(party_field)
                 .as_ref_id()
@@ -828,7 +829,7 @@ pub fn party_name(
     ledger: Ledger,
     party: u64,
 ) -> Result<String, KernelError> {
-    let (def, _) = party_of(ledger);
+    let (def, _) = party_of(ledger)?;
     Ok(kernel.get(who, def, party)?.title(def))
 }
 

@@ -4,7 +4,8 @@
 //! so the aging reports, the reminder letters and the invoice pages show real cases.
 //! Deterministic, and dated in the current fiscal year only (earlier years are closed).
 
-use nexus_kernel::builtin::{CUSTOMER, SUPPLIER};
+use crate::entities::SUPPLIER;
+use crate::parties::customer;
 use nexus_kernel::{Input, Kernel, KernelError, ListQuery, Principal, Record};
 use time::{Date, Duration};
 
@@ -120,7 +121,7 @@ pub async fn seed(kernel: &Kernel, who: &Principal, today: Date) -> Result<usize
     let customers = parties(
         kernel,
         who,
-        &CUSTOMER,
+        customer()?,
         &[
             "Alder & Co",
             "Birch Logistics",

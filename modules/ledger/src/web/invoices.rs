@@ -3,6 +3,8 @@
 //! allocations, the aging reports and the reminder letters. Thin: parse, call
 //! `crate::receivables::books`, render.
 
+use crate::entities::SUPPLIER;
+use crate::parties::customer;
 use crate::receivables::books::{self as ar, DocumentInput, LineInput, PaymentInput};
 use crate::receivables::entities::{ALLOCATION, INVOICE, INVOICE_LINE, TAX};
 use crate::receivables::{DocumentKind, Ledger, PaymentKind};
@@ -13,7 +15,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use nexus_kernel::builtin::{CUSTOMER, SUPPLIER};
 use nexus_kernel::{EntityDef, KernelError, ListQuery, Principal, Record, Value, parse_money};
 use serde_json::{Value as J, json};
 use time::Date;
@@ -52,10 +53,18 @@ fn slug(kind: DocumentKind) -> &'static str {
     }
 }
 
-const fn party_def(ledger: Ledger) -> (&'static EntityDef, &'static str) {
+/// The field of a document that names its party.
+const fn party_field(ledger: Ledger) -> &'static str {
     match ledger {
-        Ledger::Receivable => (&CUSTOMER, "customer"),
-        Ledger::Payable => (&SUPPLIER, "supplier"),
+        Ledger::Receivable => "customer",
+        Ledger::Payable => "supplier",
+    }
+}
+
+fn party_def(ledger: Ledger) -> Result<(&'static EntityDef, &'static str), KernelError> {
+    match ledger {
+        Ledger::Receivable => Ok((customer()?, "customer")),
+        Ledger::Payable => Ok((&SUPPLIER, "supplier")),
     }
 }
 
@@ -124,7 +133,7 @@ fn document_form(
 ) -> Result<Markup, WebError> {
     let who = auth.who();
     let ledger = kind.ledger();
-    let (pdef, pfield) = party_def(ledger);
+    let (pdef, pfield) = party_def(ledger)?;
     let parties = options(&all(pdef, state, who, "name")?, |r| r.title(pdef));
     let accounts = accounts_where(state, who, |a| match ledger {
         Ledger::Receivable => a.class == crate::AccountClass::Income,
@@ -227,7 +236,7 @@ struct Common {
 
 /// Reads the shared fields; each problem is added to `errors`.
 fn common_fields(pairs: &[(String, String)], ledger: Ledger, errors: &mut Vec<String>) -> Common {
-    let (_, pfield) = party_def(ledger);
+    let pfield = party_field(ledger);
     Common {
         party: parse_id_field(typed(pairs, pfield), &format!("the {pfield}"))
             .map_err(|e| errors.push(e))
@@ -365,7 +374,7 @@ pub async fn show_document(
     let allocations = by(&ALLOCATION, "invoice")?;
     let moves = by(&STOCK_MOVE, "document")?;
     let kind = rec.get("kind").as_text().and_then(ar::document_kind);
-    let party = kind.map(|k| party_def(k.ledger()));
+    let party = kind.map(|k| party_def(k.ledger())).transpose()?;
     let party_link = party.and_then(|(def, f)| {
         rec.get(f).as_ref_id().map(|p| {
             let name = state
@@ -491,7 +500,7 @@ pub async fn document_pdf(
         .as_text()
         .and_then(ar::document_kind)
         .ok_or_else(|| KernelError::Internal(format!("invoice #{id} has no kind")))?;
-    let (pdef, pfield) = party_def(kind.ledger());
+    let (pdef, pfield) = party_def(kind.ledger())?;
     let party = match rec.get(pfield).as_ref_id() {
         Some(p) => Some(state.kernel.get(who, pdef, p)?),
         None => None,
@@ -725,7 +734,10 @@ fn payment_form(
         ("supplier-refund", "Refund from a supplier"),
     ];
     let kind = typed(pairs, "kind");
-    let customers = options(&all(&CUSTOMER, state, who, "name")?, |r| r.title(&CUSTOMER));
+    let customer_def = customer()?;
+    let customers = options(&all(customer_def, state, who, "name")?, |r| {
+        r.title(customer_def)
+    });
     let suppliers = options(&all(&SUPPLIER, state, who, "name")?, |r| r.title(&SUPPLIER));
     let date = match typed(pairs, "date") {
         "" => format_date(today(state)),
@@ -780,7 +792,7 @@ pub async fn new_payment(
     if let Some(id) = field(&pairs, "invoice").and_then(|v| v.parse::<u64>().ok()) {
         let rec = state.kernel.get(auth.who(), &INVOICE, id)?;
         if let Some(kind) = rec.get("kind").as_text().and_then(ar::document_kind) {
-            let (_, pfield) = party_def(kind.ledger());
+            let pfield = party_field(kind.ledger());
             let pkind = match kind {
                 DocumentKind::SalesInvoice => "receipt",
                 DocumentKind::SalesCreditNote => "customer-refund",
@@ -919,7 +931,7 @@ pub async fn aging_page(
     let date = as_of(&state, &pairs)?;
     let report = ar::aging(&state.kernel, who, ledger, date)?;
     let chart = crate::books::chart(&state.kernel, who)?;
-    let (pdef, _) = party_def(ledger);
+    let (pdef, _) = party_def(ledger)?;
     let mut rows = Vec::with_capacity(report.rows.len());
     for r in &report.rows {
         let mut cells = vec![Cell::Text(ar::party_name(
@@ -1057,7 +1069,7 @@ pub async fn api_issue(
     let obj = &submit.object;
     let kind = kind_from_slug(text(obj, "kind")?)
         .ok_or_else(|| bad("\"kind\" must be sales, sales-credit, purchase or purchase-credit"))?;
-    let (_, pfield) = party_def(kind.ledger());
+    let pfield = party_field(kind.ledger());
     let date = parse_date(text(obj, "date")?)
         .map_err(|m| WebError::Kernel(KernelError::invalid("date", m)))?;
     let lines_json = obj
@@ -1125,7 +1137,7 @@ pub async fn api_pay(
     let kind = payment_kind_from_slug(text(obj, "kind")?).ok_or_else(|| {
         bad("\"kind\" must be receipt, customer-refund, supplier-payment or supplier-refund")
     })?;
-    let (_, pfield) = party_def(kind.ledger());
+    let pfield = party_field(kind.ledger());
     let date = parse_date(text(obj, "date")?)
         .map_err(|m| WebError::Kernel(KernelError::invalid("date", m)))?;
     let mut allocations = Vec::new();

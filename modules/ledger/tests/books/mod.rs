@@ -21,7 +21,7 @@ mod bank;
 const TODAY: Date = date!(2026 - 11 - 23);
 
 async fn open() -> (tempfile::TempDir, Kernel, u64) {
-    nexus_kernel::registry::install(&[&nexus_ledger::entities::LEDGER])
+    nexus_kernel::registry::install(&[&nexus_crm::CRM, &nexus_ledger::entities::LEDGER])
         .expect("install the ledger");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("nexus.redb")).expect("store");

@@ -1,7 +1,7 @@
 //! Receivables and payables on a real store: invoices and payments post their entries
 //! and keep the control accounts equal to the open items; every refusal changes nothing.
 
-use nexus_kernel::builtin::CUSTOMER;
+use nexus_crm::CUSTOMER;
 use nexus_kernel::{Input, Kernel, Principal, Value};
 use nexus_ledger::receivables::books::{self as ar, DocumentInput, LineInput, PaymentInput};
 use nexus_ledger::receivables::entities::{INVOICE, TAX};
@@ -319,7 +319,7 @@ async fn random_documents_agree_with_beancount() {
             let s = kernel
                 .create(
                     &who,
-                    &nexus_kernel::builtin::SUPPLIER,
+                    &nexus_ledger::entities::SUPPLIER,
                     form(&[("name", &format!("S{i}"))]),
                 )
                 .await

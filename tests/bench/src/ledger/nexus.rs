@@ -36,7 +36,7 @@ pub struct Books {
 impl Books {
     /// Opens a new store in `dir` (which must not exist yet).
     pub fn open(rt: &Runtime, dir: &Path) -> Result<Books> {
-        nexus_kernel::registry::install(&[&nexus_ledger::entities::LEDGER])
+        nexus_kernel::registry::install(&[&nexus_crm::CRM, &nexus_ledger::entities::LEDGER])
             .map_err(|e| Error::msg(format!("installing the ledger: {e}")))?;
         std::fs::create_dir(dir).context(|| format!("creating {}", dir.display()))?;
         let path = dir.join(STORE_FILE);

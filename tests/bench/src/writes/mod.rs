@@ -8,12 +8,13 @@
 pub(crate) mod nexus;
 mod postgres;
 mod sample;
+mod tailer;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use nexus_crm::CUSTOMER;
 use nexus_kernel::Unique;
-use nexus_kernel::builtin::CUSTOMER;
 use serde::Serialize;
 use tokio::runtime::Runtime;
 
@@ -43,6 +44,11 @@ pub struct Args {
     /// /usr/lib/postgresql/*/bin].
     #[arg(long, value_name = "DIR")]
     pub pg_bin: Option<PathBuf>,
+
+    /// Leave out the tailer that `writes` runs beside the nexus load (its lag is
+    /// reported with the writer's counters).
+    #[arg(long)]
+    pub no_tailer: bool,
 }
 
 /// The most clients a level may have: PostgreSQL runs with `max_connections = 200`,
@@ -83,7 +89,7 @@ pub fn run(rt: &Runtime, args: &Args) -> Result<Report> {
         interrupt::check()?;
         eprintln!("writes: clients={clients}: nexus…");
         let store_dir = scratch.path().join(format!("nexus-{clients}"));
-        let nexus = nexus::measure(rt, &store_dir, clients, budget)?;
+        let nexus = nexus::measure(rt, &store_dir, clients, budget, !args.no_tailer)?;
         interrupt::check()?;
         eprintln!("writes: clients={clients}: postgres…");
         let postgres = postgres::measure(rt, &cluster, clients, budget)?;
@@ -161,6 +167,13 @@ fn notes() -> Vec<String> {
         "Both sides run on the same machine and the same filesystem, one after the other; \
          the nexus store and postgres tables start empty at every level."
             .to_string(),
+        "nexus tailer lag: a tailer (run_tailer, as the live-updates feed and later the \
+         indexers use it) follows the event log beside the load and only counts what it is \
+         given; its throughput cost is included in the nexus ops/s. Lag in events is \
+         log head minus the tailer's published position, sampled every 10 ms; lag in ms \
+         is how long after each sample the tailer's position reached the head that sample \
+         saw (0 when it was already there). --no-tailer leaves it out."
+            .to_string(),
     ]
 }
 
@@ -218,20 +231,45 @@ impl Report {
     }
 
     fn print_writer(&self) {
-        println!("nexus writer (group commit): commands / commits = average batch");
         println!(
-            "{:>7} | {:>9} | {:>9} | {:>13} | {:>13}",
-            "clients", "commands", "commits", "average batch", "audit entries"
+            "nexus writer (group commit): commands / commits = average batch; \
+             tailer lag beside the load"
         );
         println!(
-            "{:->7}-+-{:->9}-+-{:->9}-+-{:->13}-+-{:->13}",
-            "", "", "", "", ""
+            "{:>7} | {:>9} | {:>9} | {:>13} | {:>13} | {:>27} | {:>24}",
+            "clients",
+            "commands",
+            "commits",
+            "average batch",
+            "audit entries",
+            "tailer lag p50/p99/max ev",
+            "tailer lag p50/p99/max ms"
+        );
+        println!(
+            "{:->7}-+-{:->9}-+-{:->9}-+-{:->13}-+-{:->13}-+-{:->27}-+-{:->24}",
+            "", "", "", "", "", "", ""
         );
         for l in &self.levels {
             let w = &l.nexus.writer;
+            let (events, ms) = match &l.nexus.tailer {
+                Some(t) => (
+                    format!("{} / {} / {}", t.events_p50, t.events_p99, t.events_max),
+                    format!(
+                        "{:.1} / {:.1} / {:.1}",
+                        t.ms.p50_ms, t.ms.p99_ms, t.ms.max_ms
+                    ),
+                ),
+                None => ("-".to_string(), "-".to_string()),
+            };
             println!(
-                "{:>7} | {:>9} | {:>9} | {:>13.1} | {:>13}",
-                l.clients, w.commands, w.commits, w.average_batch, l.nexus.audit_entries
+                "{:>7} | {:>9} | {:>9} | {:>13.1} | {:>13} | {:>27} | {:>24}",
+                l.clients,
+                w.commands,
+                w.commits,
+                w.average_batch,
+                l.nexus.audit_entries,
+                events,
+                ms
             );
         }
     }

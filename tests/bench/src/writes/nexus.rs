@@ -4,13 +4,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nexus_kernel::builtin::CUSTOMER;
+use nexus_crm::CUSTOMER;
 use nexus_kernel::{Input, Kernel, KernelError, Principal, SystemClock};
 use nexus_store::{Store, WriterStats};
 use serde::Serialize;
 use tokio::runtime::Runtime;
 
 use super::sample;
+use super::tailer::{self, Lag};
 use crate::error::{Context, Error, Result, chain};
 use crate::load::{self, Client, Run};
 
@@ -24,6 +25,10 @@ pub struct Outcome {
     pub writer: Writer,
     /// Entries in the audit chain after the run, all verified.
     pub audit_entries: u64,
+    /// How far behind the head a tailer ran beside the load (absent with
+    /// `--no-tailer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tailer: Option<Lag>,
 }
 
 /// What the store's single writer did during the run.
@@ -57,13 +62,22 @@ impl Writer {
 }
 
 /// Creates customers from `clients` concurrent tasks for `budget` against a fresh store
-/// in `dir` (which must not exist yet; it is removed afterwards).
+/// in `dir` (which must not exist yet; it is removed afterwards), with a tailer
+/// following the event log beside the load when `with_tailer`.
 ///
 /// Setup and teardown run outside the runtime (closing the store joins its writer
 /// thread); only the load itself runs on it.
-pub fn measure(rt: &Runtime, dir: &Path, clients: usize, budget: Duration) -> Result<Outcome> {
+pub fn measure(
+    rt: &Runtime,
+    dir: &Path,
+    clients: usize,
+    budget: Duration,
+    with_tailer: bool,
+) -> Result<Outcome> {
     std::fs::create_dir(dir).context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(STORE_FILE);
+    nexus_kernel::registry::install(&[&nexus_crm::CRM, &nexus_ledger::entities::LEDGER])
+        .map_err(|e| crate::error::Error::msg(format!("installing the modules: {e}")))?;
     let store = Store::open(&path).context(|| format!("opening the store {}", path.display()))?;
     let kernel = Kernel::new(store, Arc::new(SystemClock));
     let company = rt
@@ -78,7 +92,13 @@ pub fn measure(rt: &Runtime, dir: &Path, clients: usize, budget: Duration) -> Re
             task,
         })
         .collect();
-    let run = rt.block_on(load::drive(creators, budget))?;
+    let watch = with_tailer
+        .then(|| tailer::start(rt, &kernel))
+        .transpose()?;
+    let run = rt.block_on(load::drive(creators, budget));
+    let tailer = watch.map(|w| w.finish(rt, &kernel)).transpose();
+    let run = run?;
+    let tailer = tailer?;
     let writer = Writer::between(before, kernel.writer_stats());
     let audit_entries = verify_audit(&kernel)?;
     check_accounting(&run, &writer, audit_entries.saturating_sub(audit_before))?;
@@ -88,6 +108,7 @@ pub fn measure(rt: &Runtime, dir: &Path, clients: usize, budget: Duration) -> Re
         run,
         writer,
         audit_entries,
+        tailer,
     })
 }
 

@@ -5,11 +5,9 @@ use std::collections::BTreeMap;
 
 use time::{Date, Duration};
 
-use crate::Kernel;
-use crate::builtin::{CONTACT, CUSTOMER, CUSTOMER_STATUS};
-use crate::error::KernelError;
-use crate::service::insert_as_system;
-use crate::value::Value;
+use nexus_kernel::{Kernel, KernelError, ListQuery, Principal, Value};
+
+use crate::entities::{CONTACT, CRM, CUSTOMER, CUSTOMER_STATUS};
 
 const FIRST: &[&str] = &[
     "Alpine",
@@ -160,70 +158,66 @@ pub fn customer_values(n: u64, seed: u64) -> BTreeMap<&'static str, Value> {
     v
 }
 
-impl Kernel {
-    /// Seeds `customers` demo customers (each with one or two contacts) into a company,
-    /// unless it already has customers. Returns how many customers were created.
-    pub async fn seed_demo(&self, company: u64, customers: u64) -> Result<u64, KernelError> {
-        if self
-            .list_unchecked(
-                company,
-                &CUSTOMER,
-                &crate::ListQuery {
-                    limit: 1,
-                    ..Default::default()
-                },
-            )?
-            .total
-            > 0
-        {
-            return Ok(0);
-        }
-        let now = self.clock().now();
-        const CHUNK: u64 = 200;
-        let mut n = 0;
-        while n < customers {
-            let upto = (n + CHUNK).min(customers);
-            let range = n..upto;
-            self.store()
-                .write(move |txn| {
-                    for i in range {
-                        let cust = insert_as_system(
-                            txn,
-                            &CUSTOMER,
-                            Some(company),
-                            customer_values(i, 42),
-                            now,
-                        )?;
-                        let mut rng = Rng(i ^ 0xC0FFEE);
-                        for _ in 0..(1 + rng.next() % 2) {
-                            let first = rng.pick(PEOPLE);
-                            let last = rng.pick(SURNAMES);
-                            let domain = cust.get("email").display();
-                            let domain = domain
-                                .split('@')
-                                .nth(1)
-                                .unwrap_or("example.com")
-                                .to_string();
-                            let mut v = BTreeMap::new();
-                            v.insert("name", Value::Text(format!("{first} {last}")));
-                            v.insert("customer", Value::Ref(cust.id));
-                            v.insert("job_title", Value::Text(rng.pick(TITLES).into()));
-                            v.insert(
-                                "email",
-                                Value::Text(format!(
-                                    "{}.{}@{domain}",
-                                    first.to_lowercase(),
-                                    last.to_lowercase()
-                                )),
-                            );
-                            insert_as_system(txn, &CONTACT, Some(company), v, now)?;
-                        }
-                    }
-                    Ok::<_, KernelError>(())
-                })
-                .await?;
-            n = upto;
-        }
-        Ok(customers)
+/// Seeds `customers` demo customers (each with one or two contacts) into a company,
+/// unless it already has customers. Returns how many records it created.
+pub async fn seed(kernel: &Kernel, company: u64, customers: u64) -> Result<usize, KernelError> {
+    let who = Principal::system(company);
+    let existing = kernel
+        .list(
+            &who,
+            &CUSTOMER,
+            &ListQuery {
+                limit: 1,
+                ..Default::default()
+            },
+        )?
+        .total;
+    if existing > 0 {
+        return Ok(0);
     }
+    // Many records per command: one event each, one fsync per chunk.
+    const CHUNK: u64 = 200;
+    let mut made = 0;
+    let mut n = 0;
+    while n < customers {
+        let upto = (n + CHUNK).min(customers);
+        let range = n..upto;
+        made += kernel
+            .command(&CRM, &who, move |cmd| {
+                let mut made = 0;
+                for i in range {
+                    let cust = cmd.create(&CUSTOMER, customer_values(i, 42))?;
+                    made += 1;
+                    let mut rng = Rng(i ^ 0xC0FFEE);
+                    for _ in 0..(1 + rng.next() % 2) {
+                        let first = rng.pick(PEOPLE);
+                        let last = rng.pick(SURNAMES);
+                        let domain = cust.get("email").display();
+                        let domain = domain
+                            .split('@')
+                            .nth(1)
+                            .unwrap_or("example.com")
+                            .to_string();
+                        let mut v = BTreeMap::new();
+                        v.insert("name", Value::Text(format!("{first} {last}")));
+                        v.insert("customer", Value::Ref(cust.id));
+                        v.insert("job_title", Value::Text(rng.pick(TITLES).into()));
+                        v.insert(
+                            "email",
+                            Value::Text(format!(
+                                "{}.{}@{domain}",
+                                first.to_lowercase(),
+                                last.to_lowercase()
+                            )),
+                        );
+                        cmd.create(&CONTACT, v)?;
+                        made += 1;
+                    }
+                }
+                Ok(made)
+            })
+            .await?;
+        n = upto;
+    }
+    Ok(made)
 }
