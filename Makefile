@@ -19,6 +19,7 @@ deps:
 	scripts/install-test-deps.sh
 	scripts/install-beancount.sh
 	scripts/install-export-checkers.sh
+	scripts/install-schemathesis.sh
 
 # Benchmarks against PostgreSQL on this machine (see README).
 bench:

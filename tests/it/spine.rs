@@ -438,3 +438,65 @@ async fn a_module_brings_its_own_subcommand() {
         "the module's subcommand is listed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_keeps_its_openapi_contract_under_schemathesis() {
+    let s = boot(20).await;
+    let api = s.admin().await;
+    // Every JSON route is in the document, with its path parameters declared.
+    let doc = api.json("/api/v1/openapi.json").await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    for route in [
+        "/api/v1/customer/{id}",
+        "/api/v1/ledger/journal",
+        "/api/v1/ledger/bank-accounts/{id}/statements",
+        "/api/v1/jobs/{id}",
+        "/api/v1/customer/export",
+    ] {
+        assert!(paths.contains_key(route), "{route} is in the document");
+    }
+    let statements = &paths["/api/v1/ledger/bank-accounts/{id}/statements"]["post"];
+    assert_eq!(
+        statements["parameters"]
+            .as_array()
+            .map(|p| p.iter().any(|p| p["name"] == "id" && p["in"] == "path")),
+        Some(true)
+    );
+    assert!(
+        statements["responses"]["422"].is_object() && statements["responses"]["503"].is_object()
+    );
+    // The independent client: schemathesis, with the contract checks, over every
+    // operation but signing in and out and changing users and roles.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let install = std::process::Command::new(root.join("scripts/install-schemathesis.sh"))
+        .status()
+        .expect("run install-schemathesis.sh");
+    assert!(
+        install.success(),
+        "schemathesis is needed for this test (it is never skipped)"
+    );
+    let ca = s.running.ca_path.display().to_string();
+    let base = s.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(root.join("scripts/schemathesis.sh"))
+            .args([
+                base.as_str(),
+                ca.as_str(),
+                crate::common::ADMIN.0,
+                crate::common::ADMIN.1,
+                "3",
+            ])
+            .output()
+            .expect("run schemathesis")
+    })
+    .await
+    .expect("join");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found contract failures:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains(" passed"), "{report}");
+}

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use nexus_kernel::{Action, EntityDef, FieldKind, Input, registry, rfc3339};
+use nexus_kernel::{Action, Input, registry, rfc3339};
 use serde_json::{Value as J, json};
 
 use crate::AppState;
@@ -182,79 +182,9 @@ pub async fn history(
     Ok(Json(json!({ "data": entries })))
 }
 
-fn field_schema(kind: FieldKind) -> J {
-    match kind {
-        FieldKind::Int { min, max } => json!({ "type": "integer", "minimum": min, "maximum": max }),
-        FieldKind::Money => {
-            json!({ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,2})?$", "description": "exact decimal amount" })
-        }
-        FieldKind::Bool => json!({ "type": "boolean" }),
-        FieldKind::Date => json!({ "type": "string", "format": "date" }),
-        FieldKind::Email => json!({ "type": "string", "format": "email" }),
-        FieldKind::Choice(options) => json!({ "type": "string", "enum": options }),
-        FieldKind::Ref(target) => {
-            json!({ "type": "integer", "description": format!("id of a {target}") })
-        }
-        FieldKind::Password => json!({ "type": "string", "writeOnly": true, "minLength": 10 }),
-        FieldKind::Text { max } => json!({ "type": "string", "maxLength": max }),
-        _ => json!({ "type": "string" }),
-    }
-}
-
-fn entity_schema(def: &EntityDef) -> J {
-    let props: serde_json::Map<String, J> = def
-        .fields
-        .iter()
-        .map(|f| (f.name.to_string(), field_schema(f.kind)))
-        .chain([
-            (
-                "id".to_string(),
-                json!({ "type": "integer", "readOnly": true }),
-            ),
-            ("version".to_string(), json!({ "type": "integer" })),
-        ])
-        .collect();
-    let required: Vec<&str> = def
-        .fields
-        .iter()
-        .filter(|f| f.required)
-        .map(|f| f.name)
-        .collect();
-    json!({ "type": "object", "properties": props, "required": required })
-}
-
-/// An OpenAPI 3.1 description of the API, generated from the entity definitions.
+/// The OpenAPI 3.1 document (see [`crate::openapi`]).
 pub async fn openapi() -> Json<J> {
-    let mut paths = serde_json::Map::new();
-    let mut schemas = serde_json::Map::new();
-    for def in registry::entities() {
-        let r = json!({ "$ref": format!("#/components/schemas/{}", def.name) });
-        schemas.insert(def.name.to_string(), entity_schema(def));
-        paths.insert(format!("/api/v1/{}", def.name), json!({
-            "get": { "summary": format!("List {}", def.plural.to_lowercase()), "parameters": [
-                { "name": "sort", "in": "query", "schema": { "type": "string" } },
-                { "name": "desc", "in": "query", "schema": { "type": "boolean" } },
-                { "name": "q", "in": "query", "schema": { "type": "string" } },
-                { "name": "offset", "in": "query", "schema": { "type": "integer" } },
-                { "name": "limit", "in": "query", "schema": { "type": "integer", "maximum": crate::records::MAX_PAGE } }
-            ], "responses": { "200": { "description": "a page of records" } } },
-            "post": { "summary": format!("Create a {}", def.label.to_lowercase()),
-                "requestBody": { "content": { "application/json": { "schema": r } } },
-                "responses": { "201": { "description": "created" }, "422": { "description": "invalid fields" } } }
-        }));
-        paths.insert(format!("/api/v1/{}/{{id}}", def.name), json!({
-            "get": { "responses": { "200": { "description": "the record" }, "404": { "description": "not in your company" } } },
-            "patch": { "requestBody": { "content": { "application/json": { "schema": r } } },
-                "responses": { "200": { "description": "updated" }, "409": { "description": "stale version" } } },
-            "delete": { "responses": { "204": { "description": "deleted" } } }
-        }));
-    }
-    Json(json!({
-        "openapi": "3.1.0",
-        "info": { "title": "NexusAI appliance API", "version": env!("CARGO_PKG_VERSION") },
-        "paths": paths,
-        "components": { "schemas": schemas },
-    }))
+    Json(crate::openapi::document())
 }
 
 /// Whether the principal may use an entity at all (for the API index).

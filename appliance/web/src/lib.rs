@@ -17,6 +17,7 @@ pub mod jobs;
 mod live;
 mod metrics;
 pub mod module;
+pub mod openapi;
 mod pages;
 pub mod records;
 pub mod session;
@@ -162,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
         .route("/assets/{*path}", get(asset))
+        .route_layer(middleware::from_fn(openapi::require_documented))
         .fallback(error::no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(error::render_errors))

@@ -43,6 +43,9 @@ pub struct WebModule {
     pub nav: &'static [NavEntry],
     /// Its pages and API routes. Routes under `/api/` are JSON.
     pub routes: fn() -> Router<AppState>,
+    /// Its JSON routes as the OpenAPI document describes them; a route under `/api/`
+    /// that is not here answers 500 (see [`crate::openapi`]).
+    pub api: &'static [crate::openapi::ApiOp],
     pub cli: Option<ModuleCli>,
 }
 

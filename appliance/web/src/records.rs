@@ -17,6 +17,8 @@ use crate::views::{self, FormSpec};
 
 /// The most rows one page may ask for.
 pub const MAX_PAGE: usize = 500;
+/// The longest quick search or column filter a list takes.
+pub const MAX_SEARCH: usize = 200;
 
 pub fn is_htmx(headers: &HeaderMap) -> bool {
     headers.contains_key("hx-request") && !headers.contains_key("hx-boosted")
@@ -38,9 +40,24 @@ pub fn list_query(raw: Option<&str>) -> Result<ListQuery, WebError> {
         ..ListQuery::default()
     };
     for (k, v) in pairs {
+        if (k == "q" || k.starts_with("f.")) && v.chars().count() > MAX_SEARCH {
+            return Err(WebError::Malformed(format!(
+                "{k} is limited to {MAX_SEARCH} characters"
+            )));
+        }
         match k.as_str() {
             "sort" if !v.is_empty() => q.sort = Some(v),
-            "desc" => q.descending = v == "1" || v == "true",
+            "desc" => {
+                q.descending = match v.as_str() {
+                    "1" | "true" => true,
+                    "" | "0" | "false" => false,
+                    _ => {
+                        return Err(WebError::Malformed(format!(
+                            "desc \"{v}\" should be true or false"
+                        )));
+                    }
+                }
+            }
             "q" => q.search = Some(v),
             "offset" => {
                 q.offset = v

@@ -24,5 +24,6 @@ pub static MODULE: WebModule = WebModule {
         },
     ],
     routes: axum::Router::<AppState>::new,
+    api: &[],
     cli: None,
 };

@@ -27,6 +27,7 @@ use nexus_web::error::WebError;
 use nexus_web::session::{Auth, FormSubmit, JsonSubmit};
 use nexus_web::views;
 
+mod api_doc;
 mod bank;
 mod cli;
 mod invoices;
@@ -97,6 +98,7 @@ pub static MODULE: nexus_web::WebModule = nexus_web::WebModule {
         nav("Suppliers", "/e/supplier", "supplier", Action::Read),
     ],
     routes,
+    api: api_doc::API,
     cli: Some(nexus_web::ModuleCli {
         command: cli::command,
         run: cli::run,

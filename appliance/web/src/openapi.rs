@@ -1,0 +1,419 @@
+//! The OpenAPI 3.1 document, built from the route table: the platform's JSON routes
+//! ([`PLATFORM`], the generic entity routes expanded per entity) and every installed
+//! module's ([`crate::WebModule::api`]). Each operation states the statuses it
+//! answers; path parameters are declared from the route itself; entity schemas carry
+//! what the kernel enforces (lengths, formats, enums, ranges, unknown fields refused).
+//!
+//! A JSON route cannot be served without being described: [`require_documented`]
+//! answers 500 for a request under `/api/` whose route is in no [`ApiOp`].
+
+use std::collections::BTreeSet;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use nexus_kernel::{EntityDef, FieldKind, registry};
+use serde_json::{Value as J, json};
+
+use crate::error::WebError;
+
+/// One JSON operation of the route table.
+pub struct ApiOp {
+    /// `get`, `post`, `patch` or `delete`.
+    pub method: &'static str,
+    /// The route as registered (`/api/v1/ledger/bank-accounts/{id}/statements`).
+    pub route: &'static str,
+    /// The OpenAPI operation without its error responses: summary, parameters (the
+    /// route's path parameters are added), request body, success responses.
+    pub operation: fn() -> J,
+    /// The error statuses it answers besides the ones every operation may
+    /// (400, 401 and 403 where it needs a session, 413, 415, 429, 500, 503).
+    pub errors: &'static [u16],
+    /// Whether it needs a session (every operation but signing in and the document).
+    pub session: bool,
+}
+
+/// The platform's own JSON routes (the entity routes are expanded per entity).
+pub static PLATFORM: &[ApiOp] = &[
+    ApiOp {
+        method: "get",
+        route: "/api/v1",
+        operation: || {
+            json!({ "summary": "The entities you may read",
+                "responses": { "200": ok("the entities", json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": { "type": "object" } } } })) } })
+        },
+        errors: &[],
+        session: true,
+    },
+    ApiOp {
+        method: "get",
+        route: "/api/v1/openapi.json",
+        operation: || json!({ "summary": "This document", "responses": { "200": ok("the OpenAPI document", json!({ "type": "object" })) } }),
+        errors: &[],
+        session: false,
+    },
+    ApiOp {
+        method: "post",
+        route: "/api/v1/session",
+        operation: || {
+            json!({ "summary": "Sign in: sets the session cookie and returns the CSRF token for writes",
+                "requestBody": body(json!({ "type": "object", "required": ["username", "password"],
+                    "properties": { "username": { "type": "string", "minLength": 1, "maxLength": 254 }, "password": { "type": "string", "minLength": 1, "maxLength": 256 } } })),
+                "responses": { "200": ok("signed in", json!({ "type": "object", "required": ["csrf_token", "expires_at", "user"],
+                    "properties": { "csrf_token": { "type": "string" }, "expires_at": { "type": "string", "format": "date-time" }, "user": { "type": "object" } } })) } })
+        },
+        errors: &[401, 422],
+        session: false,
+    },
+    ApiOp {
+        method: "delete",
+        route: "/api/v1/session",
+        operation: || json!({ "summary": "Sign out", "responses": { "204": { "description": "signed out" } } }),
+        errors: &[],
+        session: true,
+    },
+    ApiOp {
+        method: "get",
+        route: "/api/v1/me",
+        operation: || json!({ "summary": "Who is signed in", "responses": { "200": ok("you", json!({ "type": "object" })) } }),
+        errors: &[],
+        session: true,
+    },
+    ApiOp {
+        method: "get",
+        route: "/api/v1/jobs",
+        operation: || {
+            json!({ "summary": "Your newest jobs (all of the company's for an administrator)",
+                "responses": { "200": ok("jobs", json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": job_schema() } } })) } })
+        },
+        errors: &[],
+        session: true,
+    },
+    ApiOp {
+        method: "get",
+        route: "/api/v1/jobs/{id}",
+        operation: || json!({ "summary": "A job: state, progress, error, result, download link", "responses": { "200": ok("the job", job_schema()) } }),
+        errors: &[404],
+        session: true,
+    },
+    ApiOp {
+        method: "post",
+        route: "/api/v1/jobs/{id}/cancel",
+        operation: || json!({ "summary": "Cancel a job (a running one stops when it next looks)", "responses": { "200": ok("the job", job_schema()) } }),
+        errors: &[404, 409],
+        session: true,
+    },
+];
+
+/// The generic entity routes: documented per entity by [`entity_paths`].
+static ENTITY_ROUTES: &[&str] = &[
+    "/api/v1/{entity}",
+    "/api/v1/{entity}/{id}",
+    "/api/v1/{entity}/{id}/history",
+    "/api/v1/{entity}/export",
+];
+
+fn ok(description: &str, schema: J) -> J {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn body(schema: J) -> J {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
+}
+
+fn job_schema() -> J {
+    json!({ "type": "object", "required": ["id", "kind", "title", "state"], "properties": {
+        "id": { "type": "integer", "minimum": 1 }, "kind": { "type": "string" }, "title": { "type": "string" },
+        "state": { "type": "string", "enum": ["queued", "running", "done", "failed", "cancelled"] },
+        "attempts": { "type": "integer" }, "max_attempts": { "type": "integer" },
+        "progress": { "type": ["object", "null"] }, "error": { "type": ["string", "null"] },
+        "result": {}, "download": { "type": ["string", "null"] },
+        "created_at": { "type": "string" }, "updated_at": { "type": "string" } } })
+}
+
+/// What a message for a status says in the document.
+fn status_text(code: u16) -> &'static str {
+    match code {
+        400 => "the request could not be read (malformed JSON, a bad id or query)",
+        401 => "sign in first",
+        403 => "forbidden: no permission, or the CSRF token is missing",
+        404 => "not found (or in another company)",
+        409 => "conflict: a stale version, or the state does not allow it",
+        413 => "the body is over 1 MiB",
+        415 => "the content type is not JSON",
+        422 => "invalid fields; `fields` says which and why",
+        429 => "too many attempts; retry after the Retry-After seconds",
+        500 => "an internal error (details in the server log)",
+        503 => "the store cannot save now; the message says whether the write may have been saved",
+        _ => "an error",
+    }
+}
+
+/// The JSON schema of a field, as the kernel parses it (`FieldDef::parse_json`).
+fn field_schema(kind: FieldKind) -> J {
+    // Single-line text: no control characters.
+    const LINE: &str = "^[^\\u0000-\\u001f\\u007f]*$";
+    const LONG: &str = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$";
+    match kind {
+        FieldKind::Text { max } => {
+            json!({ "type": ["string", "null"], "maxLength": max, "pattern": LINE })
+        }
+        FieldKind::LongText => {
+            json!({ "type": ["string", "null"], "maxLength": 20000, "pattern": LONG })
+        }
+        FieldKind::Email => json!({ "type": ["string", "null"], "maxLength": 254,
+            "pattern": "^\\s*([^@\\s\\u0000-\\u001f]+@[^@\\s\\u0000-\\u001f]*\\.[^@\\s.\\u0000-\\u001f]+)?\\s*$" }),
+        FieldKind::Phone => json!({ "type": ["string", "null"], "maxLength": 40,
+            "pattern": "^\\s*([0-9 +\\-()./]*[0-9][0-9 +\\-()./]*)?\\s*$" }),
+        FieldKind::Int { min, max } => {
+            json!({ "type": ["integer", "null"], "minimum": min, "maximum": max })
+        }
+        FieldKind::Money => json!({ "type": ["string", "null"],
+            "pattern": "^\\s*(-?[0-9]{1,13}(\\.[0-9]{1,2})?)?\\s*$",
+            "description": "an exact decimal amount, as a string" }),
+        FieldKind::Bool => json!({ "type": ["boolean", "null"] }),
+        FieldKind::Date => json!({ "type": ["string", "null"], "format": "date" }),
+        FieldKind::Choice(options) => {
+            let mut values: Vec<J> = options.iter().map(|o| json!(o)).collect();
+            values.push(J::Null);
+            json!({ "enum": values })
+        }
+        FieldKind::Ref(target) => json!({ "type": ["integer", "null"], "minimum": 1,
+            "description": format!("the id of a {target} of your company") }),
+        FieldKind::Grants => json!({ "type": ["string", "null"],
+            "description": "entity:letters, comma separated (r, c, w, d, x)" }),
+        FieldKind::Password => {
+            json!({ "type": "string", "writeOnly": true, "minLength": 10, "maxLength": 256 })
+        }
+    }
+}
+
+/// An entity's record as the API returns it.
+fn record_schema(def: &EntityDef) -> J {
+    let mut props: serde_json::Map<String, J> = def
+        .fields
+        .iter()
+        .filter(|f| f.stored())
+        .map(|f| (f.name.to_string(), field_schema(f.kind)))
+        .collect();
+    props.insert("id".into(), json!({ "type": "integer", "minimum": 1 }));
+    props.insert("version".into(), json!({ "type": "integer", "minimum": 1 }));
+    props.insert("created_at".into(), json!({ "type": "string" }));
+    props.insert("updated_at".into(), json!({ "type": "string" }));
+    json!({ "type": "object", "properties": props, "required": ["id", "version"] })
+}
+
+/// What a create or an update sends: the entity's fields, nothing else.
+fn input_schema(def: &EntityDef, update: bool) -> J {
+    let mut props: serde_json::Map<String, J> = def
+        .fields
+        .iter()
+        .map(|f| (f.name.to_string(), field_schema(f.kind)))
+        .collect();
+    for envelope in ["id", "created_at", "updated_at"] {
+        props.insert(envelope.into(), json!({ "description": "ignored" }));
+    }
+    props.insert(
+        "version".into(),
+        json!({ "type": "integer", "minimum": 1, "description": "the version you last read" }),
+    );
+    let mut required: Vec<&str> = if update {
+        vec!["version"]
+    } else {
+        def.fields
+            .iter()
+            .filter(|f| f.required)
+            .map(|f| f.name)
+            .collect()
+    };
+    required.sort_unstable();
+    json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false })
+}
+
+/// The generic routes of one entity.
+fn entity_paths(def: &EntityDef, paths: &mut serde_json::Map<String, J>) {
+    let n = def.name;
+    let one = def.label.to_lowercase();
+    let many = def.plural.to_lowercase();
+    let record = json!({ "$ref": format!("#/components/schemas/{n}") });
+    let creatable = def.creation == nexus_kernel::Creation::ByRole;
+    let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } });
+    let mut list_params = vec![
+        json!({ "name": "sort", "in": "query", "schema": { "type": "string", "enum": def.fields.iter().filter(|f| f.indexed).map(|f| f.name).collect::<Vec<_>>() } }),
+        json!({ "name": "desc", "in": "query", "schema": { "type": "boolean" } }),
+        json!({ "name": "q", "in": "query", "schema": { "type": "string", "maxLength": crate::records::MAX_SEARCH } }),
+        json!({ "name": "offset", "in": "query", "schema": { "type": "integer", "minimum": 0 } }),
+        json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": crate::records::MAX_PAGE } }),
+    ];
+    for f in def.fields.iter().filter(|f| f.stored()) {
+        list_params.push(json!({ "name": format!("f.{}", f.name), "in": "query", "schema": { "type": "string", "maxLength": crate::records::MAX_SEARCH } }));
+    }
+    let mut collection = json!({
+        "get": with_errors(json!({ "summary": format!("List {many}"), "parameters": list_params,
+            "responses": { "200": ok("a page of records", json!({ "type": "object", "required": ["data", "total"],
+                "properties": { "data": { "type": "array", "items": record }, "total": { "type": "integer" },
+                    "offset": { "type": "integer" }, "limit": { "type": "integer" } } })) } }), &[], true),
+    });
+    // A module-only entity refuses the generic create with a 409 or 422 naming why.
+    let write_errors: &[u16] = &[404, 409, 422];
+    collection["post"] = with_errors(
+        json!({ "summary": if creatable { format!("Create a {one}") } else { format!("Create a {one} (refused: {one} records are written by their module)") },
+            "parameters": [{ "name": "Idempotency-Key", "in": "header", "required": false,
+                "schema": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$" } }],
+            "requestBody": body(input_schema(def, false)),
+            "responses": { "201": ok("created", record.clone()), "200": ok("a replay of the first answer (Idempotency-Key)", record.clone()) } }),
+        write_errors,
+        true,
+    );
+    paths.insert(format!("/api/v1/{n}"), collection);
+    paths.insert(
+        format!("/api/v1/{n}/{{id}}"),
+        json!({
+            "parameters": [id],
+            "get": with_errors(json!({ "summary": format!("One {one}"), "responses": { "200": ok("the record", record.clone()) } }), &[404], true),
+            "patch": with_errors(json!({ "summary": format!("Change a {one} (name the version you read)"),
+                "requestBody": body(input_schema(def, true)),
+                "responses": { "200": ok("updated", record.clone()) } }), &[404, 409, 422], true),
+            "delete": with_errors(json!({ "summary": format!("Delete a {one}"),
+                "parameters": [{ "name": "version", "in": "query", "schema": { "type": "integer", "minimum": 1 } }],
+                "responses": { "204": { "description": "deleted" } } }), &[404, 409], true),
+        }),
+    );
+    paths.insert(
+        format!("/api/v1/{n}/{{id}}/history"),
+        json!({
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } }],
+            "get": with_errors(json!({ "summary": format!("A {one}'s history, newest first (events with before and after)"),
+                "responses": { "200": ok("events", json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": { "type": "object" } } } })) } }), &[404], true),
+        }),
+    );
+    paths.insert(
+        format!("/api/v1/{n}/export"),
+        json!({
+            "post": with_errors(json!({ "summary": format!("Export {many} as CSV, as a job (the list's query parameters apply)"),
+                "parameters": [
+                    { "name": "sort", "in": "query", "schema": { "type": "string" } },
+                    { "name": "q", "in": "query", "schema": { "type": "string", "maxLength": 200 } }
+                ],
+                "responses": { "202": ok("the job; follow its Location", job_schema()) } }), &[404], true),
+        }),
+    );
+}
+
+/// Adds the error responses an operation may answer.
+fn with_errors(mut op: J, errors: &[u16], session: bool) -> J {
+    let mut codes: BTreeSet<u16> = errors.iter().copied().collect();
+    codes.extend([400, 413, 415, 429, 500, 503]);
+    if session {
+        codes.extend([401, 403]);
+    }
+    if let Some(responses) = op.get_mut("responses").and_then(J::as_object_mut) {
+        for code in codes {
+            responses.insert(
+                code.to_string(),
+                json!({ "description": status_text(code), "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }),
+            );
+        }
+    }
+    // The session cookie and the CSRF header are described in `components` and the
+    // document's description; operations do not list them as `security`, since they
+    // travel as a cookie and a header that clients set once.
+    op
+}
+
+/// Declares the path parameters of `route` that the operation does not.
+fn with_path_params(mut op: J, route: &str) -> J {
+    let declared: BTreeSet<String> = op["parameters"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter(|p| p["in"] == "path")
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut params = op["parameters"].as_array().cloned().unwrap_or_default();
+    for name in route
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+    {
+        if !declared.contains(name) {
+            params.push(json!({ "name": name, "in": "path", "required": true,
+                "schema": { "type": "integer", "minimum": 1 } }));
+        }
+    }
+    if !params.is_empty() {
+        op["parameters"] = J::Array(params);
+    }
+    op
+}
+
+fn every_op() -> impl Iterator<Item = &'static ApiOp> {
+    PLATFORM
+        .iter()
+        .chain(crate::module::installed().iter().flat_map(|m| m.api.iter()))
+}
+
+/// The whole document.
+pub fn document() -> J {
+    let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
+    schemas.insert(
+        "Error".into(),
+        json!({ "type": "object", "required": ["error"], "properties": { "error": {
+            "type": "object", "required": ["code", "message"], "properties": {
+                "code": { "type": "string" }, "message": { "type": "string" },
+                "fields": { "type": "object", "additionalProperties": { "type": "string" } } } } } }),
+    );
+    for def in registry::entities() {
+        schemas.insert(def.name.to_string(), record_schema(def));
+        entity_paths(def, &mut paths);
+    }
+    for op in every_op() {
+        let operation = with_path_params(
+            with_errors((op.operation)(), op.errors, op.session),
+            op.route,
+        );
+        let entry = paths
+            .entry(op.route.to_string())
+            .or_insert_with(|| json!({}));
+        entry[op.method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "NexusAI appliance API", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Sign in with POST /api/v1/session; send the returned csrf_token as X-CSRF-Token on every write. Money travels as decimal strings." },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "session": { "type": "apiKey", "in": "cookie", "name": crate::session::SESSION_COOKIE },
+                "csrf": { "type": "apiKey", "in": "header", "name": "X-CSRF-Token" }
+            }
+        },
+    })
+}
+
+/// Whether `route` (as axum matched it) is described.
+fn documented(route: &str) -> bool {
+    ENTITY_ROUTES.contains(&route) || every_op().any(|op| op.route == route)
+}
+
+/// Route layer: a request under `/api/` whose route is not in the document is an
+/// internal error — a JSON route cannot be added without being described.
+pub async fn require_documented(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    match route {
+        Some(route) if route.starts_with("/api/") && !documented(&route) => {
+            tracing::error!(route, "a JSON route is missing from the OpenAPI document");
+            WebError::Kernel(nexus_kernel::KernelError::Internal(format!(
+                "the route {route} is not in the OpenAPI document"
+            )))
+            .into_response()
+        }
+        _ => next.run(req).await,
+    }
+}
