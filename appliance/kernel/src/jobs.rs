@@ -490,37 +490,24 @@ impl Kernel {
         let clock = self.shared_clock();
         let boot = self.boot_id();
         self.store()
+            .write(move |txn| claim_in(txn, unix_ms(clock.now()), boot))
+            .await
+    }
+
+    /// Records how job `id` ended and takes the next due job, in one store command:
+    /// a busy worker costs one commit per job.
+    async fn finish_and_claim(
+        &self,
+        id: u64,
+        outcome: Outcome,
+    ) -> Result<Option<Job>, KernelError> {
+        let clock = self.shared_clock();
+        let boot = self.boot_id();
+        self.store()
             .write(move |txn| {
                 let now = unix_ms(clock.now());
-                let due = txn.scan_prefix_first(Table::Jobs, b"q")?;
-                let Some(key) = due else {
-                    return Ok(None);
-                };
-                let run_after = key
-                    .get(1..9)
-                    .and_then(decode_u64)
-                    .map(|t| (t ^ (1 << 63)) as i64);
-                let id = key.get(9..17).and_then(decode_u64);
-                let (Some(run_after), Some(id)) = (run_after, id) else {
-                    return Err(KernelError::Internal("a job queue entry is damaged".into()));
-                };
-                if run_after > now {
-                    return Ok(None);
-                }
-                txn.delete(Table::Jobs, key);
-                let Some(bytes) = txn.get(Table::Jobs, &job_key(id))? else {
-                    return Ok(None);
-                };
-                let mut job: Job = decode(&bytes)?;
-                if job.state != JobState::Queued {
-                    return Ok(None);
-                }
-                job.state = JobState::Running;
-                job.attempts += 1;
-                job.boot = Some(boot);
-                job.updated_ms = now;
-                txn.put(Table::Jobs, job_key(id), encode(&job)?);
-                Ok(Some(job))
+                finish_in(txn, id, outcome, now, boot)?;
+                claim_in(txn, now, boot)
             })
             .await
     }
@@ -567,55 +554,19 @@ impl Kernel {
             .and_then(|h| h.get(kind).cloned())
     }
 
-    /// Runs one claimed job to its next state.
-    async fn run_job(&self, job: Job) {
-        let id = job.id;
-        let outcome = match self.handler(&job.kind) {
+    /// Runs one claimed job's body (or finds why it cannot run).
+    async fn execute(&self, job: &Job) -> Outcome {
+        match self.handler(&job.kind) {
             None => Err(JobError::Fail(format!(
                 "this version of the appliance has no handler for jobs of kind {}",
                 job.kind
             ))),
-            Some(handler) => match self.job_principal(&job) {
+            Some(handler) => match self.job_principal(job) {
                 Err(e) => Err(JobError::Fail(format!(
                     "the user who asked for it cannot act any more: {e}"
                 ))),
                 Ok(who) => self.attempt(handler, job.clone(), who).await,
             },
-        };
-        let boot = self.boot_id();
-        let result = self
-            .update_job(id, move |job, now| {
-                if job.state != JobState::Running || job.boot != Some(boot) {
-                    return;
-                }
-                job.boot = None;
-                match outcome {
-                    Ok(value) => {
-                        job.state = JobState::Done;
-                        job.result = Some(value);
-                        job.error = None;
-                        if let Some((_, total)) = job.progress {
-                            job.progress = Some((total, total));
-                        }
-                    }
-                    Err(JobError::Cancelled) => {
-                        job.state = JobState::Cancelled;
-                        job.error = Some("cancelled while it ran".into());
-                    }
-                    Err(JobError::Retry(e)) if job.attempts < job.max_attempts => {
-                        job.state = JobState::Queued;
-                        job.run_after_ms = now + backoff_ms(job.attempts);
-                        job.error = Some(e);
-                    }
-                    Err(JobError::Retry(e) | JobError::Fail(e)) => {
-                        job.state = JobState::Failed;
-                        job.error = Some(e);
-                    }
-                }
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::error!(job = id, error = %e, "could not record how a job ended");
         }
     }
 
@@ -825,6 +776,87 @@ impl Kernel {
     }
 }
 
+/// How an attempt ended.
+type Outcome = Result<serde_json::Value, JobError>;
+
+/// Takes the first due queued job in `txn` and marks it running for run `boot`.
+fn claim_in(txn: &mut Txn<'_, '_>, now: i64, boot: u64) -> Result<Option<Job>, KernelError> {
+    let Some(key) = txn.scan_prefix_first(Table::Jobs, b"q")? else {
+        return Ok(None);
+    };
+    let run_after = key
+        .get(1..9)
+        .and_then(decode_u64)
+        .map(|t| (t ^ (1 << 63)) as i64);
+    let id = key.get(9..17).and_then(decode_u64);
+    let (Some(run_after), Some(id)) = (run_after, id) else {
+        return Err(KernelError::Internal("a job queue entry is damaged".into()));
+    };
+    if run_after > now {
+        return Ok(None);
+    }
+    txn.delete(Table::Jobs, key);
+    let Some(bytes) = txn.get(Table::Jobs, &job_key(id))? else {
+        return Ok(None);
+    };
+    let mut job: Job = decode(&bytes)?;
+    if job.state != JobState::Queued {
+        return Ok(None);
+    }
+    job.state = JobState::Running;
+    job.attempts += 1;
+    job.boot = Some(boot);
+    job.updated_ms = now;
+    txn.put(Table::Jobs, job_key(id), encode(&job)?);
+    Ok(Some(job))
+}
+
+/// Records in `txn` how job `id`, run by `boot`, ended: done, cancelled, queued again
+/// after a backoff, or failed. A job no longer running for this run is left alone.
+fn finish_in(
+    txn: &mut Txn<'_, '_>,
+    id: u64,
+    outcome: Outcome,
+    now: i64,
+    boot: u64,
+) -> Result<(), KernelError> {
+    let Some(bytes) = txn.get(Table::Jobs, &job_key(id))? else {
+        return Ok(());
+    };
+    let mut job: Job = decode(&bytes)?;
+    if job.state != JobState::Running || job.boot != Some(boot) {
+        return Ok(());
+    }
+    job.boot = None;
+    match outcome {
+        Ok(value) => {
+            job.state = JobState::Done;
+            job.result = Some(value);
+            job.error = None;
+            if let Some((_, total)) = job.progress {
+                job.progress = Some((total, total));
+            }
+        }
+        Err(JobError::Cancelled) => {
+            job.state = JobState::Cancelled;
+            job.error = Some("cancelled while it ran".into());
+        }
+        Err(JobError::Retry(e)) if job.attempts < job.max_attempts => {
+            job.state = JobState::Queued;
+            job.run_after_ms = now + backoff_ms(job.attempts);
+            job.error = Some(e);
+            txn.put(Table::Jobs, queue_key(job.run_after_ms, id), Vec::new());
+        }
+        Err(JobError::Retry(e) | JobError::Fail(e)) => {
+            job.state = JobState::Failed;
+            job.error = Some(e);
+        }
+    }
+    job.updated_ms = now;
+    txn.put(Table::Jobs, job_key(id), encode(&job)?);
+    Ok(())
+}
+
 /// The kernel's own recurring work.
 struct Builtin(&'static str);
 
@@ -883,16 +915,34 @@ pub async fn start(
 }
 
 async fn worker(kernel: Kernel) {
+    let mut next: Option<Job> = None;
     loop {
-        // Subscribe before looking, so an enqueue between the two is not missed.
-        let bell = kernel.jobs_runtime().bell.notified();
-        match kernel.claim_job().await {
-            Ok(Some(job)) => kernel.run_job(job).await,
-            Ok(None) => {
-                let _ = tokio::time::timeout(IDLE_POLL, bell).await;
+        let job = match next.take() {
+            Some(job) => job,
+            None => {
+                // Subscribe before looking, so an enqueue between the two is not missed.
+                let bell = kernel.jobs_runtime().bell.notified();
+                match kernel.claim_job().await {
+                    Ok(Some(job)) => job,
+                    Ok(None) => {
+                        let _ = tokio::time::timeout(IDLE_POLL, bell).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not take the next job");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
             }
+        };
+        let id = job.id;
+        let outcome = kernel.execute(&job).await;
+        match kernel.finish_and_claim(id, outcome).await {
+            Ok(claimed) => next = claimed,
             Err(e) => {
-                tracing::warn!(error = %e, "could not take the next job");
+                // The job stays running for this run; the next start queues it again.
+                tracing::error!(job = id, error = %e, "could not record how a job ended");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }

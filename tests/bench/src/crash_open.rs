@@ -89,6 +89,9 @@ pub struct Report {
 pub struct Fill {
     pub customers: u64,
     pub notes_chars: usize,
+    /// The notes text of all customers (each kept in its record and again in its create
+    /// event's after-image).
+    pub notes_mib: f64,
     pub seconds: f64,
     pub store_mib: f64,
     pub wal_mib: f64,
@@ -244,6 +247,7 @@ fn fill(rt: &Runtime, data: &Path, store_mib: u64) -> Result<Fill> {
     Ok(Fill {
         customers,
         notes_chars: NOTES_CHARS,
+        notes_mib: mib(customers.saturating_mul(NOTES_CHARS as u64)),
         seconds: began.elapsed().as_secs_f64(),
         store_mib: mib(len),
         wal_mib: mib(file_len(&path.with_extension("wal"))),
@@ -780,8 +784,13 @@ impl Report {
         );
         println!("disk    : {}", self.disk.describe());
         println!(
-            "fill    : {} customers with {}-char notes in {:.1} s; nexus.redb {:.0} MiB",
-            self.fill.customers, self.fill.notes_chars, self.fill.seconds, self.fill.store_mib
+            "fill    : {} customers with {}-char notes ({:.0} MiB of notes text, in the \
+             records and again in their events) in {:.1} s; nexus.redb {:.0} MiB closed",
+            self.fill.customers,
+            self.fill.notes_chars,
+            self.fill.notes_mib,
+            self.fill.seconds,
+            self.fill.store_mib
         );
         println!(
             "first start (clean close before it, creates TLS): green after {:.0} ms",
