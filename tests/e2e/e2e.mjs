@@ -449,6 +449,16 @@ async function readTheBooks() {
   await page.screenshot({ path: shot("invoice.png"), fullPage: true });
 }
 
+async function exportAsAJob() {
+  const page = (current = pages.admin);
+  await open(page, "/e/customer?f.city=Zurich");
+  await page.getByRole("button", { name: "Export CSV" }).click();
+  await expectPath(page, /^\/jobs\/\d+$/, "the export job's page");
+  await until("the finished export's download link", () => page.locator("a", { hasText: "Download CSV" }).count(), (n) => n === 1);
+  await until("the job's state", () => text(page.locator("#job-status")), (t) => t.includes("done"));
+  await page.screenshot({ path: shot("job.png"), fullPage: true });
+}
+
 async function screenshotsAndSignOut() {
   const page = (current = pages.admin);
   await page.setViewportSize(DESKTOP);
@@ -486,7 +496,8 @@ const STEPS = [
   ["8 live update from admin to bob", liveUpdateBetweenUsers],
   ["9 reconcile the bank with the a key", reconcileWithTheKeyboard],
   ["10 trial balance, general ledger, an invoice", readTheBooks],
-  ["11 screenshots and sign out", screenshotsAndSignOut],
+  ["11 export the customers as a job", exportAsAJob],
+  ["12 screenshots and sign out", screenshotsAndSignOut],
 ];
 
 // ------------------------------------------------------------------ runner
