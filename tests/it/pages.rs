@@ -436,6 +436,21 @@ async fn https_headers_redirect_health_and_metrics() {
         metrics.contains("nexus_store_commits_total")
             && metrics.contains("nexus_http_responses_total{class=\"2xx\"}")
     );
+    // The event-log followers: each one's position, lag, state and retries.
+    for series in [
+        "nexus_tailer_position{tailer=\"live\"}",
+        "nexus_tailer_lag{tailer=\"live\"}",
+        "nexus_tailer_up{tailer=\"live\"} 1",
+        "nexus_tailer_retries_total{tailer=\"live\"} 0",
+        "nexus_store_writer_up 1",
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
+    let admin = api.get("/admin").await.text().await.expect("admin page");
+    assert!(
+        admin.contains("Event-log followers") && admin.contains("<td>live</td>"),
+        "{admin}"
+    );
     let js = api.get(nexus_ui_asset()).await;
     assert_eq!(js.status(), StatusCode::OK);
     assert!(
