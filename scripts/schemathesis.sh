@@ -14,6 +14,14 @@ LOGIN=$(curl -sf --cacert "$CA" -c "$JAR" "$BASE/api/v1/session" \
   -d "{\"username\":\"$USER_NAME\",\"password\":\"$PASSWORD\"}")
 CSRF=$(printf '%s' "$LOGIN" | python3 -c 'import sys, json; print(json.load(sys.stdin)["csrf_token"])')
 TOKEN=$(awk '$6 == "nexus_session" { print $7 }' "$JAR")
+# The document must be valid OpenAPI 3.1 before anything is fuzzed.
+curl -sf --cacert "$CA" "$BASE/api/v1/openapi.json" | "$VENV/bin/python" -c '
+import json, sys
+from openapi_spec_validator import validate
+doc = json.load(sys.stdin)
+validate(doc)
+print("openapi.json: valid OpenAPI", doc["openapi"], "with", len(doc["paths"]), "paths")'
+
 exec "$VENV/bin/schemathesis" run "$BASE/api/v1/openapi.json" \
   --tls-verify "$CA" \
   -H "Cookie: nexus_session=$TOKEN" -H "X-CSRF-Token: $CSRF" \

@@ -498,5 +498,9 @@ async fn the_api_keeps_its_openapi_contract_under_schemathesis() {
         "schemathesis found contract failures:\n{report}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        report.contains("openapi.json: valid OpenAPI 3.1.0"),
+        "{report}"
+    );
     assert!(report.contains(" passed"), "{report}");
 }
