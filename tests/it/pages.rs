@@ -561,3 +561,73 @@ mod futures_like {
         }
     }
 }
+
+/// Found by a hostile test: a `next` with a tab or a line break, raw or encoded.
+#[tokio::test]
+async fn sign_in_never_sends_a_browser_off_the_box() {
+    let s = boot(0).await;
+    let client = s.client();
+    for next in [
+        "/%09/evil.example/a",
+        "/\t/evil.example/a",
+        "/%0d%0aSet-Cookie:x=1",
+        "/a\r\nSet-Cookie: x=1",
+        "//evil.example",
+        "/%2F/evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+    ] {
+        let login = client
+            .get(format!("{}/login", s.base))
+            .send()
+            .await
+            .expect("GET");
+        let html = login.text().await.expect("html");
+        let csrf = hidden(&html, "_csrf").expect("csrf");
+        let res = client
+            .post(format!("{}/login", s.base))
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("username", ADMIN.0),
+                ("password", ADMIN.1),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(res.headers()["location"], "/", "{next:?} must land on /");
+    }
+}
+
+/// Found by a hostile test: the JSON sign-in has the form's per-address lockout.
+#[tokio::test]
+async fn the_json_sign_in_locks_an_address_out_like_the_form() {
+    let s = boot(0).await;
+    let client = s.client();
+    let attempt = |username: String, password: &'static str| {
+        let client = client.clone();
+        let url = format!("{}/api/v1/session", s.base);
+        async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({ "username": username, "password": password }))
+                .send()
+                .await
+                .expect("POST")
+                .status()
+        }
+    };
+    // Twenty wrong guesses, each at another name, so no name is locked on its own.
+    for i in 0..20 {
+        assert_eq!(
+            attempt(format!("guess{i}"), "wrong wrong wrong").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attempt(ADMIN.0.into(), ADMIN.1).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address is locked, even for the right password"
+    );
+}

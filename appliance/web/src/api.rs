@@ -28,14 +28,17 @@ fn parse_id(raw: &str) -> Result<u64, WebError> {
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
+    client: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     body: axum::body::Body,
 ) -> Result<Response, WebError> {
     let bytes = read_limited(body).await?;
     let obj = parse_json_object(&headers, &bytes)?;
     let text = |k: &str| obj.get(k).and_then(J::as_str).unwrap_or("").to_string();
+    // The same per-name and per-address lockout as the form.
+    let address = client.map(|c| c.0.0.ip());
     let (token, session) = state
         .kernel
-        .login(&text("username"), &text("password"), None)
+        .login(&text("username"), &text("password"), address)
         .await?;
     let mut res = Json(json!({
         "csrf_token": session.csrf,

@@ -178,13 +178,48 @@ fn login_page(
     res
 }
 
-/// Only same-site paths may be a sign-in's destination.
+/// Only same-site paths may be a sign-in's destination: a path starting with one `/`,
+/// without control characters (a tab or a line break, raw or percent-encoded, would
+/// let a browser read `/\t/evil.example` as another site, or break the redirect),
+/// without backslashes and without `//` once decoded.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
-        next
-    } else {
+    let decoded = percent_decoded(next);
+    let bad = |s: &str| {
+        !s.starts_with('/')
+            || s.starts_with("//")
+            || s.contains('\\')
+            || s.chars().any(|c| c.is_control() || c.is_whitespace())
+    };
+    if bad(next) || bad(&decoded) {
         "/"
+    } else {
+        next
     }
+}
+
+/// `%XX` escapes decoded (bytes that are not UTF-8 become U+FFFD).
+fn percent_decoded(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).and_then(|b| hex(*b)),
+            bytes.get(i + 2).and_then(|b| hex(*b)),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub async fn login_form(
