@@ -14,5 +14,6 @@ mod e2e;
 mod invoices;
 mod ledger;
 mod pages;
+mod security;
 mod spine;
 mod stock;

@@ -408,3 +408,20 @@ impl Kernel {
             .await
     }
 }
+
+/// Ends every session of `user` in this command (a password reset, a deactivation).
+pub(crate) fn end_sessions_in(
+    txn: &mut nexus_store::Txn<'_, '_>,
+    user: u64,
+) -> Result<usize, KernelError> {
+    let mut ended = 0;
+    for (key, bytes) in txn.scan_prefix(Table::Sessions, &[])? {
+        if let Ok(s) = ciborium::from_reader::<StoredSession, _>(bytes.as_slice())
+            && s.user == user
+        {
+            txn.delete(Table::Sessions, key);
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}

@@ -81,6 +81,8 @@ pub static USER: EntityDef = EntityDef {
             .list()
             .help("Inactive users cannot sign in."),
         FieldDef::new("password", "Password", FieldKind::Password).help("At least 10 characters."),
+        text("password_changed", "Password changed", 40)
+            .help("When the password was last set (the history shows each change)."),
     ],
     title_field: "full_name",
     search_fields: &["username", "full_name", "email"],

@@ -67,6 +67,32 @@ impl Grants {
         mask & action.bit() != 0
     }
 
+    /// What `other` grants beyond these grants, as `entity:letters` (empty when these
+    /// cover it): granting is bounded by what the granter holds.
+    pub fn excess(&self, other: &Grants) -> Vec<String> {
+        let star = self.by_entity.get("*").copied().unwrap_or(0);
+        other
+            .by_entity
+            .iter()
+            .filter_map(|(entity, mask)| {
+                let have = if entity == "*" {
+                    star
+                } else {
+                    self.by_entity.get(entity).copied().unwrap_or(0) | star
+                };
+                let beyond = mask & !have;
+                (beyond != 0).then(|| {
+                    let letters: String = Action::ALL
+                        .iter()
+                        .filter(|a| beyond & a.bit() != 0)
+                        .map(|a| a.letter())
+                        .collect();
+                    format!("{entity}:{letters}")
+                })
+            })
+            .collect()
+    }
+
     /// Parses `entity:letters` pairs separated by commas or spaces. Letters: r(ead),
     /// c(reate), w(rite), d(elete), x (export). Unknown entities and letters are refused.
     pub fn parse(input: &str) -> Result<Grants, String> {
@@ -172,6 +198,11 @@ impl Principal {
 
     pub fn can(&self, entity: &str, action: Action) -> bool {
         self.grants.allows(entity, action)
+    }
+
+    /// What this principal's role grants.
+    pub(crate) fn grants(&self) -> &Grants {
+        &self.grants
     }
 
     pub fn is_admin(&self) -> bool {

@@ -8,12 +8,12 @@ use std::ops::ControlFlow;
 
 use nexus_store::{Table, Txn, decode_u64, prefix_end, u64_key};
 
-use crate::builtin::{COMPANY, USER};
+use crate::builtin::{COMPANY, ROLE, USER};
 use crate::entity::{Creation, EntityDef, FieldKind, Unique};
 use crate::error::{FieldErrors, KernelError};
 use crate::event::{self, Event, NewEvent, Op};
-use crate::perm::{Action, Principal};
-use crate::record::{Record, keys, to_stored_precision, unix_ms};
+use crate::perm::{Action, Grants, Principal};
+use crate::record::{Record, keys, rfc3339, to_stored_precision, unix_ms};
 use crate::value::Value;
 use crate::{Kernel, password};
 
@@ -228,6 +228,10 @@ impl Kernel {
                 } else {
                     who.company
                 };
+                let mut values = parsed.values;
+                if def.code == USER.code && !hashes.is_empty() {
+                    values.insert("password_changed", Value::Text(rfc3339(now)));
+                }
                 let rec = Record {
                     id,
                     company,
@@ -236,9 +240,10 @@ impl Kernel {
                     updated_at: now,
                     created_by: who.user_id,
                     updated_by: who.user_id,
-                    values: parsed.values,
+                    values,
                     unknown: Vec::new(),
                 };
+                guard_grants(txn, def, &who, None, Some(&rec))?;
                 write_record(txn, def, &who, None, &rec, Op::Create)?;
                 for (_, hash) in hashes {
                     txn.put(Table::Credentials, u64_key(id).to_vec(), hash.into_bytes());
@@ -277,12 +282,26 @@ impl Kernel {
                 if new.values == old.values && hashes.is_empty() {
                     return Ok(old);
                 }
+                // A new password is a change the history shows (never the hash), and
+                // it ends every session of that user; so does a deactivation.
+                let password_set = def.code == USER.code && !hashes.is_empty();
+                if password_set {
+                    new.values
+                        .insert("password_changed", Value::Text(rfc3339(now)));
+                }
                 new.version = old.version + 1;
                 new.updated_at = now;
                 new.updated_by = who.user_id;
+                guard_grants(txn, def, &who, Some(&old), Some(&new))?;
                 write_record(txn, def, &who, Some(&old), &new, Op::Update)?;
                 for (_, hash) in hashes {
                     txn.put(Table::Credentials, u64_key(id).to_vec(), hash.into_bytes());
+                }
+                let deactivated = def.code == USER.code
+                    && new.get("active") != &Value::Bool(true)
+                    && old.get("active") == &Value::Bool(true);
+                if password_set || deactivated {
+                    crate::auth::end_sessions_in(txn, id)?;
                 }
                 Ok(new)
             })
@@ -339,7 +358,11 @@ impl Kernel {
                 gone.version = old.version + 1;
                 gone.updated_at = now;
                 gone.updated_by = who.user_id;
+                guard_grants(txn, def, &who, Some(&old), None)?;
                 write_record(txn, def, &who, Some(&old), &gone, Op::Delete)?;
+                if def.code == USER.code {
+                    crate::auth::end_sessions_in(txn, id)?;
+                }
                 txn.delete(Table::Credentials, u64_key(id).to_vec());
                 Ok(())
             })
@@ -736,6 +759,139 @@ fn guard_self(
         }
     }
     Ok(())
+}
+
+/// Refuses changes to users and roles that would give more than the actor holds —
+/// granting is bounded by the granter's own grants — or that would leave the company
+/// without an administrator. `old`/`new` are the record before and after (`None` for
+/// a create or a delete).
+fn guard_grants(
+    txn: &Txn<'_, '_>,
+    def: &EntityDef,
+    who: &Principal,
+    old: Option<&Record>,
+    new: Option<&Record>,
+) -> Result<(), KernelError> {
+    if who.system || (def.code != USER.code && def.code != ROLE.code) {
+        return Ok(());
+    }
+    let mine = who.grants();
+    let role_grants = |txn: &Txn<'_, '_>, role: Option<u64>| -> Result<Grants, KernelError> {
+        let Some(id) = role else {
+            return Ok(Grants::default());
+        };
+        Ok(load(txn, &ROLE, who.company, id)?
+            .and_then(|r| r.get("permissions").as_text().map(str::to_owned))
+            .and_then(|p| Grants::parse(&p).ok())
+            .unwrap_or_default())
+    };
+    let beyond = |g: &Grants| -> Option<String> {
+        let excess = mine.excess(g);
+        (!excess.is_empty()).then(|| excess.join(", "))
+    };
+    if def.code == ROLE.code {
+        if let Some(old) = old
+            && let Some(x) = beyond(
+                &Grants::parse(old.get("permissions").as_text().unwrap_or("")).unwrap_or_default(),
+            )
+        {
+            return Err(KernelError::invalid(
+                "permissions",
+                format!(
+                    "the role {} allows more than yours ({x}); only someone who holds that may change it",
+                    old.title(&ROLE)
+                ),
+            ));
+        }
+        if let Some(new) = new
+            && let Some(x) = beyond(
+                &Grants::parse(new.get("permissions").as_text().unwrap_or("")).unwrap_or_default(),
+            )
+        {
+            return Err(KernelError::invalid(
+                "permissions",
+                format!("you can grant only what your own role allows; {x} is beyond it"),
+            ));
+        }
+    } else {
+        if let Some(old) = old.filter(|o| o.id != who.user_id)
+            && let Some(x) = beyond(&role_grants(txn, old.get("role").as_ref_id())?)
+        {
+            return Err(KernelError::invalid(
+                "role",
+                format!(
+                    "{} holds more rights than you ({x}); ask someone who holds them",
+                    old.title(&USER)
+                ),
+            ));
+        }
+        if let Some(new) = new
+            && let Some(x) = beyond(&role_grants(txn, new.get("role").as_ref_id())?)
+        {
+            return Err(KernelError::invalid(
+                "role",
+                format!("you can give only a role within your own rights; it also allows {x}"),
+            ));
+        }
+    }
+    keep_an_administrator(txn, def, who.company, old, new)
+}
+
+/// Refuses a change after which no active user of the company holds an
+/// administrator's grants (users and roles).
+fn keep_an_administrator(
+    txn: &Txn<'_, '_>,
+    def: &EntityDef,
+    company: u64,
+    old: Option<&Record>,
+    new: Option<&Record>,
+) -> Result<(), KernelError> {
+    // Only a change to a role's grants, a user's role or active flag, or a delete can
+    // take administration away.
+    let touches = match (old, new) {
+        (Some(_), None) => true,
+        (Some(o), Some(n)) if def.code == ROLE.code => o.get("permissions") != n.get("permissions"),
+        (Some(o), Some(n)) => o.get("role") != n.get("role") || o.get("active") != n.get("active"),
+        _ => false,
+    };
+    if !touches {
+        return Ok(());
+    }
+    let changed_id = old.map(|o| o.id);
+    let role_of = |id: u64| -> Result<Grants, KernelError> {
+        let rec = if def.code == ROLE.code && Some(id) == changed_id {
+            new.cloned()
+        } else {
+            load(txn, &ROLE, company, id)?
+        };
+        Ok(rec
+            .and_then(|r| r.get("permissions").as_text().map(str::to_owned))
+            .and_then(|p| Grants::parse(&p).ok())
+            .unwrap_or_default())
+    };
+    let admin = |g: &Grants| g.allows("user", Action::Write) && g.allows("role", Action::Write);
+    for (_, bytes) in txn.scan_prefix(Table::Records, &keys::scope(&USER, company))? {
+        let mut user = Record::decode(&USER, &bytes)?;
+        if def.code == USER.code && Some(user.id) == changed_id {
+            match new {
+                Some(n) => user = n.clone(),
+                None => continue,
+            }
+        }
+        if user.get("active") != &Value::Bool(true) {
+            continue;
+        }
+        if let Some(role) = user.get("role").as_ref_id()
+            && admin(&role_of(role)?)
+        {
+            return Ok(());
+        }
+    }
+    Err(KernelError::Conflict(
+        "this would leave the company without an administrator; give another active user \
+         an administrator's role first"
+            .into(),
+    ))
 }
 
 /// Writes `new` (replacing `old`), maintaining indexes, unique keys, counts, the

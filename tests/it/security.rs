@@ -1,0 +1,198 @@
+//! Found by a hostile test of main: granting is bounded by what the granter holds, the
+//! last way to administration stays, and a password reset ends the user's sessions.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{Api, api_error, boot};
+
+async fn id_of(api: &Api, entity: &str, field: &str, value: &str) -> u64 {
+    let list = api
+        .json(&format!(
+            "/api/v1/{entity}?f.{field}={}",
+            value.replace(' ', "%20")
+        ))
+        .await;
+    list["data"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r[field] == value))
+        .and_then(|r| r["id"].as_u64())
+        .unwrap_or_else(|| panic!("{entity} {value} in {list}"))
+}
+
+async fn role(api: &Api, name: &str, permissions: &str) -> u64 {
+    let res = api
+        .post(
+            "/api/v1/role",
+            &json!({ "name": name, "permissions": permissions }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "role {name}");
+    res.json::<Value>().await.expect("json")["id"]
+        .as_u64()
+        .expect("id")
+}
+
+async fn field_error(res: reqwest::Response, field: &str, words: &str) {
+    let body = api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+    let message = body["error"]["fields"][field].as_str().unwrap_or_default();
+    assert!(message.contains(words), "{field}: {message:?} in {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_grants_more_than_they_hold() {
+    let s = boot(0).await;
+    let admin = s.admin().await;
+    let admin_role = id_of(&admin, "role", "name", "Administrator").await;
+    let viewer_role = id_of(&admin, "role", "name", "Viewer").await;
+    let admin_user = id_of(&admin, "user", "username", "admin").await;
+    role(
+        &admin,
+        "User manager",
+        "user:rcw, role:r, customer:r, contact:r, company:r",
+    )
+    .await;
+    let editor_role = role(&admin, "Role editor", "role:rw").await;
+    let password = s.add_user("uma", "User manager").await;
+    let uma = s.api("uma", &password).await;
+    let password = s.add_user("reo", "Role editor").await;
+    let reo = s.api("reo", &password).await;
+
+    // A user manager cannot make an administrator, nor reset one's password…
+    let res = uma
+        .post(
+            "/api/v1/user",
+            &json!({ "username": "mallory", "full_name": "Mallory",
+            "role": admin_role, "active": true, "password": "mallory password 1" }),
+        )
+        .await;
+    field_error(res, "role", "within your own rights").await;
+    let version = admin.json(&format!("/api/v1/user/{admin_user}")).await["version"].clone();
+    let res = uma
+        .patch(
+            &format!("/api/v1/user/{admin_user}"),
+            &json!({ "version": version, "password": "taken over 123" }),
+        )
+        .await;
+    field_error(res, "role", "holds more rights than you").await;
+    assert!(
+        s.api(crate::common::ADMIN.0, crate::common::ADMIN.1)
+            .await
+            .csrf
+            .len()
+            > 10,
+        "the administrator's password still works"
+    );
+    // …but may give a role within their own rights.
+    let res = uma
+        .post(
+            "/api/v1/user",
+            &json!({ "username": "vic", "full_name": "Vic",
+            "role": viewer_role, "active": true, "password": "vic password 123" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // A role editor cannot rewrite their own role to everything, nor touch the
+    // administrator's role.
+    let version = admin.json(&format!("/api/v1/role/{editor_role}")).await["version"].clone();
+    let res = reo
+        .patch(
+            &format!("/api/v1/role/{editor_role}"),
+            &json!({ "version": version, "permissions": "*:rcwdx" }),
+        )
+        .await;
+    field_error(res, "permissions", "beyond it").await;
+    let version = admin.json(&format!("/api/v1/role/{admin_role}")).await["version"].clone();
+    let res = reo
+        .patch(
+            &format!("/api/v1/role/{admin_role}"),
+            &json!({ "version": version, "description": "mine now" }),
+        )
+        .await;
+    field_error(res, "permissions", "allows more than yours").await;
+    let mine = admin.json(&format!("/api/v1/role/{editor_role}")).await;
+    assert_eq!(mine["permissions"], "role:rw", "{mine}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_way_to_administration_stays() {
+    let s = boot(0).await;
+    let admin = s.admin().await;
+    let admin_role = id_of(&admin, "role", "name", "Administrator").await;
+    let version = admin.json(&format!("/api/v1/role/{admin_role}")).await["version"].clone();
+    let res = admin
+        .patch(
+            &format!("/api/v1/role/{admin_role}"),
+            &json!({ "version": version, "permissions": "customer:r" }),
+        )
+        .await;
+    let body = api_error(res, StatusCode::CONFLICT, "conflict").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("without an administrator")),
+        "{body}"
+    );
+    // With a second administrator, the first one may step down.
+    let password = s.add_user("ada2", "Administrator").await;
+    let second = s.api("ada2", &password).await;
+    let first = id_of(&admin, "user", "username", "admin").await;
+    let viewer = id_of(&admin, "role", "name", "Viewer").await;
+    let version = second.json(&format!("/api/v1/user/{first}")).await["version"].clone();
+    let res = second
+        .patch(
+            &format!("/api/v1/user/{first}"),
+            &json!({ "version": version, "role": viewer }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Now ada2 is the last one: removing the grant is refused again.
+    let version = second.json(&format!("/api/v1/role/{admin_role}")).await["version"].clone();
+    let res = second
+        .patch(
+            &format!("/api/v1/role/{admin_role}"),
+            &json!({ "version": version, "permissions": "customer:r" }),
+        )
+        .await;
+    api_error(res, StatusCode::CONFLICT, "conflict").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_reset_ends_the_users_sessions_and_is_in_the_history() {
+    let s = boot(0).await;
+    let admin = s.admin().await;
+    let password = s.add_user("sam", "Sales").await;
+    let sam = s.api("sam", &password).await;
+    assert_eq!(sam.get("/api/v1/me").await.status(), StatusCode::OK);
+    let id = id_of(&admin, "user", "username", "sam").await;
+    s.clock.advance(time::Duration::minutes(5));
+    let version = admin.json(&format!("/api/v1/user/{id}")).await["version"].clone();
+    let res = admin
+        .patch(
+            &format!("/api/v1/user/{id}"),
+            &json!({ "version": version, "password": "a brand new secret" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    api_error(
+        sam.get("/api/v1/me").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    let history = admin.json(&format!("/api/v1/user/{id}/history")).await;
+    let latest = &history["data"][0];
+    assert!(latest["after"]["password_changed"].is_string(), "{latest}");
+    assert_ne!(
+        latest["before"], latest["after"],
+        "the reset is a visible change"
+    );
+    let text = history.to_string();
+    assert!(
+        !text.contains("argon2") && !text.contains("a brand new secret"),
+        "no hash, no password"
+    );
+    let again = s.api("sam", "a brand new secret").await;
+    assert_eq!(again.get("/api/v1/me").await.status(), StatusCode::OK);
+}
