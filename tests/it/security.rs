@@ -196,3 +196,60 @@ async fn a_password_reset_ends_the_users_sessions_and_is_in_the_history() {
     let again = s.api("sam", "a brand new secret").await;
     assert_eq!(again.get("/api/v1/me").await.status(), StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modules_api_meets_the_entitys_field_limits() {
+    let s = boot(0).await;
+    let api = s.admin().await;
+    let rent = crate::ledger::account(&api, "6200").await;
+    let bank = crate::ledger::account(&api, "1120").await;
+    let day = s.today().to_string();
+    let tb = api
+        .json("/api/v1/ledger/trial-balance?from=2000-01&to=2100-12")
+        .await;
+    let entry = |narration: String, reference: String, debit: Value| {
+        json!({ "date": day, "narration": narration, "reference": reference, "lines": [
+            { "account": rent, "debit": debit }, { "account": bank, "credit": "10.00" }
+        ]})
+    };
+    let res = api
+        .post(
+            "/api/v1/ledger/journal",
+            &entry(
+                format!("{}\0", "n".repeat(100_000)),
+                "R".into(),
+                json!("10.00"),
+            ),
+        )
+        .await;
+    field_error(res, "narration", "").await;
+    let res = api
+        .post(
+            "/api/v1/ledger/journal",
+            &entry("Rent".into(), "R".repeat(500_000), json!("10.00")),
+        )
+        .await;
+    field_error(res, "reference", "at most 60 characters").await;
+    let res = api
+        .post(
+            "/api/v1/ledger/journal",
+            &entry("Rent".into(), "R".into(), json!(10)),
+        )
+        .await;
+    field_error(res, "lines", "decimal string").await;
+    let after = api
+        .json("/api/v1/ledger/trial-balance?from=2000-01&to=2100-12")
+        .await;
+    assert_eq!(after, tb, "nothing was posted");
+    let res = api
+        .post(
+            "/api/v1/ledger/journal",
+            &entry("Rent".into(), "R-1".into(), json!("10.00")),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "the same entry within the limits posts"
+    );
+}

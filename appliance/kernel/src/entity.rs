@@ -188,6 +188,40 @@ impl FieldDef {
         }
     }
 
+    /// Checks an already-typed value against this field's rules — the same limits the
+    /// parsers apply — so that a module's own writes meet them too (one validation path
+    /// for every write).
+    pub fn check(&self, value: &Value) -> Result<(), String> {
+        match (self.kind, value) {
+            (_, Value::Empty) => Ok(()),
+            (FieldKind::Text { max }, Value::Text(s)) => single_line(s, max).map(drop),
+            (FieldKind::Email, Value::Text(s)) => single_line(s, 254).map(drop),
+            (FieldKind::Phone, Value::Text(s)) => single_line(s, 40).map(drop),
+            (FieldKind::LongText | FieldKind::Grants, Value::Text(s)) => {
+                long_text(s, 20_000).map(drop)
+            }
+            (FieldKind::Choice(options), Value::Text(s)) => {
+                if options.contains(&s.as_str()) {
+                    Ok(())
+                } else {
+                    Err(format!("choose one of: {}", options.join(", ")))
+                }
+            }
+            (FieldKind::Int { min, max }, Value::Int(n)) => {
+                if (min..=max).contains(n) {
+                    Ok(())
+                } else {
+                    Err(format!("must be between {min} and {max}"))
+                }
+            }
+            (FieldKind::Ref(_), Value::Ref(id)) if *id > 0 => Ok(()),
+            (FieldKind::Money, Value::Money(_))
+            | (FieldKind::Bool, Value::Bool(_))
+            | (FieldKind::Date, Value::Date(_)) => Ok(()),
+            _ => Err(format!("{} cannot hold this kind of value", self.label)),
+        }
+    }
+
     /// Parses a JSON API value; types must match (a number for a number field), and
     /// money comes as a decimal string so nothing is lost to floating point.
     pub fn parse_json(&self, raw: &serde_json::Value) -> Result<Value, String> {

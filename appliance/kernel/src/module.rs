@@ -250,6 +250,8 @@ impl ModuleState {
     }
 }
 
+/// The required fields are there, and every value meets its field's rules (lengths,
+/// control characters, choices, ranges) — as for the generic create.
 fn check_required(
     def: &'static EntityDef,
     values: &BTreeMap<&'static str, Value>,
@@ -258,6 +260,16 @@ fn check_required(
     for f in def.fields.iter().filter(|f| f.required && f.stored()) {
         if !values.contains_key(f.name) {
             errors.push(f.name, format!("{} is required", f.label));
+        }
+    }
+    for (name, value) in values {
+        match def.field(name) {
+            Some(f) => {
+                if let Err(m) = f.check(value) {
+                    errors.push(f.name, m);
+                }
+            }
+            None => errors.push(name, format!("{} has no field \"{name}\"", def.label)),
         }
     }
     if errors.is_empty() {

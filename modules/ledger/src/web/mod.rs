@@ -988,14 +988,15 @@ fn json_text(obj: &serde_json::Map<String, J>, key: &str, what: &str) -> Result<
     }
 }
 
-/// A JSON amount: a decimal string (or a whole number of units); absent is zero.
+/// A JSON amount: a decimal string; absent is zero.
 fn json_amount(v: Option<&J>, n: usize, key: &str) -> Result<Result<i64, String>, WebError> {
     match v {
         None | Some(J::Null) => Ok(Ok(0)),
         Some(J::String(s)) => Ok(amount(s).map_err(|m| format!("line {n}, {key}: {m}"))),
-        Some(J::Number(x)) if x.is_i64() || x.is_u64() => {
-            Ok(amount(&x.to_string()).map_err(|m| format!("line {n}, {key}: {m}")))
-        }
+        // As everywhere in the API: money is a decimal string, so nothing is lost.
+        Some(J::Number(x)) => Ok(Err(format!(
+            "line {n}, {key}: send money as a decimal string like \"{x}\", so no precision is lost"
+        ))),
         Some(_) => Err(malformed(format!(
             "lines[{}].{key} must be a decimal string like \"100.00\"",
             n - 1
