@@ -631,3 +631,34 @@ async fn the_json_sign_in_locks_an_address_out_like_the_form() {
         "the address is locked, even for the right password"
     );
 }
+
+/// Found by a hostile test: a live-updates stream opened before sign-out delivered
+/// events afterwards. It now ends at the first event after the session is gone.
+#[tokio::test]
+async fn a_live_stream_ends_when_its_session_does() {
+    let s = boot(0).await;
+    let ada = s.admin().await;
+    let c = ada.customer("Watched Ltd").await;
+    let id = c["id"].as_u64().expect("id");
+    let bob_pw = s.add_user("bob", "Sales").await;
+    let bob = s.api("bob", &bob_pw).await;
+    let mut stream = bob.get("/events").await;
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let res = bob.delete("/api/v1/session").await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let patch = ada
+        .patch(
+            &format!("/api/v1/customer/{id}"),
+            &json!({ "version": 1, "city": "Secret City" }),
+        )
+        .await;
+    assert_eq!(patch.status(), StatusCode::OK);
+    // The stream closes instead of carrying the change.
+    let rest = tokio::time::timeout(Duration::from_secs(10), next_event(&mut stream, "change"))
+        .await
+        .expect("the stream ends within 10 s");
+    assert!(
+        !rest.contains("\"op\":\"update\""),
+        "an event after sign-out: {rest}"
+    );
+}

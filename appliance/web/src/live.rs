@@ -66,7 +66,7 @@ pub async fn events(
     auth: Auth,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
-    let who = auth.session.principal;
+    let who = auth.session.principal.clone();
     // Subscribe before reading the backlog, so nothing falls between the two.
     let live = BroadcastStream::new(state.live.subscribe());
     let last: Option<u64> = headers
@@ -93,21 +93,46 @@ pub async fn events(
             .filter(move |e| visible(&who_backlog, e))
             .map(|e| Ok(event(&e))),
     );
-    let follow = live.filter_map(move |item| {
-        let _keep = &guard;
-        let out = match item {
-            Ok(e) if e.seq > sent => {
-                sent = e.seq;
-                visible(&who, &e).then(|| Ok(event(&e)))
+    // A stream lives only as long as its session: each event about to be sent checks
+    // that the session still exists (signing out, a password reset or a deactivation
+    // ends it), and the stream ends at the first that finds it gone.
+    let token = auth.token.clone();
+    let kernel = state.kernel.clone();
+    let follow = live
+        .map(move |item| {
+            let _keep = &guard;
+            match item {
+                Ok(e) if e.seq > sent => {
+                    sent = e.seq;
+                    if !visible(&who, &e) {
+                        Next::Skip
+                    } else if kernel.session(&token).is_err() {
+                        Next::End
+                    } else {
+                        Next::Send(event(&e))
+                    }
+                }
+                Ok(_) => Next::Skip,
+                // The browser fell behind the channel; tell it to reload what it shows.
+                Err(_) => Next::Send(Event::default().event("lagged").data("{}")),
             }
-            Ok(_) => None,
-            // The browser fell behind the channel; tell it to reload what it shows.
-            Err(_) => Some(Ok(Event::default().event("lagged").data("{}"))),
-        };
-        std::future::ready(out)
-    });
+        })
+        .take_while(|next| std::future::ready(!matches!(next, Next::End)))
+        .filter_map(|next| {
+            std::future::ready(match next {
+                Next::Send(e) => Some(Ok(e)),
+                Next::Skip | Next::End => None,
+            })
+        });
     Ok(Sse::new(replay.chain(follow))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// What the follow stream does with one item.
+enum Next {
+    Send(Event),
+    Skip,
+    End,
 }
 
 struct ClientGuard(std::sync::Arc<crate::metrics::Metrics>);
