@@ -662,3 +662,39 @@ async fn a_live_stream_ends_when_its_session_does() {
         "an event after sign-out: {rest}"
     );
 }
+
+/// Found by a hostile test: the form's 429 said nothing of when to try again.
+#[tokio::test]
+async fn a_locked_out_form_says_when_to_try_again() {
+    let s = boot(0).await;
+    let client = s.client();
+    let mut last = None;
+    for _ in 0..6 {
+        let login = client
+            .get(format!("{}/login", s.base))
+            .send()
+            .await
+            .expect("GET");
+        let html = login.text().await.expect("html");
+        let csrf = hidden(&html, "_csrf").expect("csrf");
+        let res = client
+            .post(format!("{}/login", s.base))
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("username", ADMIN.0),
+                ("password", "not the password"),
+            ])
+            .send()
+            .await
+            .expect("POST");
+        last = Some(res);
+    }
+    let res = last.expect("six attempts");
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let secs: u64 = res.headers()["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((1..=900).contains(&secs), "{secs}");
+}

@@ -160,15 +160,50 @@ pub fn format_date(d: Date) -> String {
     d.format(&fmt).unwrap_or_default()
 }
 
+/// The years a date may fall in: a business record before year 1 or after 9999 is a
+/// typing mistake (and `0000` or `-0001` would not survive other systems' parsers).
+pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
 pub fn parse_date(input: &str) -> Result<Date, String> {
     let fmt = format_description!("[year]-[month]-[day]");
-    Date::parse(input.trim(), &fmt)
-        .map_err(|_| format!("\"{}\" is not a date like 2026-01-31", input.trim()))
+    let text = input.trim();
+    let date = Date::parse(text, &fmt)
+        .ok()
+        .filter(|_| text.len() == 10 && text.as_bytes().first().is_some_and(u8::is_ascii_digit))
+        .ok_or_else(|| format!("\"{text}\" is not a date like 2026-01-31"))?;
+    if YEARS.contains(&date.year()) {
+        Ok(date)
+    } else {
+        Err(format!(
+            "\"{text}\": the year must be between 0001 and 9999"
+        ))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_years_0001_to_9999_written_in_full() {
+        assert!(parse_date("2028-02-29").is_ok());
+        assert!(parse_date("0001-01-01").is_ok());
+        for bad in [
+            "0000-01-01",
+            "-0001-01-01",
+            "+2026-01-01",
+            "2027-02-29",
+            "2026-1-5",
+            "26-01-01",
+        ] {
+            assert!(parse_date(bad).is_err(), "{bad}");
+        }
+        assert!(
+            parse_date("0000-06-30")
+                .unwrap_err()
+                .contains("0001 and 9999")
+        );
+    }
 
     #[test]
     fn money_parses_exactly_and_refuses_what_it_cannot_keep_exact() {

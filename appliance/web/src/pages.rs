@@ -247,9 +247,20 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, form: Anon
             res
         }
         Err(e) => {
+            let retry = match &e {
+                KernelError::Throttled { retry_after_secs } => Some(*retry_after_secs),
+                _ => None,
+            };
             let web = WebError::from(e);
             let (status, _) = web.status_and_code();
-            login_page(&headers, &state, &next, Some(&web.message()), status)
+            let mut res = login_page(&headers, &state, &next, Some(&web.message()), status);
+            // As the API does: a locked-out form says when to try again.
+            if let Some(secs) = retry
+                && let Ok(v) = header::HeaderValue::from_str(&secs.to_string())
+            {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            res
         }
     }
 }

@@ -210,10 +210,9 @@ fn reversal_default(today: Date, entry_date: &Value) -> Date {
     }
 }
 
+/// A date as every write takes one (years 0001 to 9999, `YYYY-MM-DD`).
 fn parse_date(raw: &str) -> Result<Date, String> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(raw.trim(), &fmt)
-        .map_err(|_| format!("\"{}\" is not a date like 2026-01-31", raw.trim()))
+    nexus_kernel::parse_date(raw)
 }
 
 fn format_date(d: Date) -> String {
