@@ -177,10 +177,18 @@ impl FieldDef {
             FieldKind::Grants => Grants::parse(trimmed).map(|g| Value::Text(g.to_string())),
             FieldKind::Password => {
                 let chars = raw.chars().count();
+                let mut distinct: Vec<char> = raw.chars().collect();
+                distinct.sort_unstable();
+                distinct.dedup();
                 if chars < 10 {
                     Err("use at least 10 characters".into())
                 } else if chars > 256 {
                     Err("use at most 256 characters".into())
+                } else if distinct.len() < 5 {
+                    Err(
+                        "use at least 5 different characters (\"aaaaaaaaaa\" is guessed at once)"
+                            .into(),
+                    )
                 } else {
                     Ok(Value::Text(raw.to_string()))
                 }

@@ -641,3 +641,24 @@ async fn a_returned_record_equals_the_stored_one_and_audit_times_follow_the_sequ
     })
     .expect("scan");
 }
+
+#[tokio::test]
+async fn a_password_must_not_be_guessed_at_once() {
+    let f = fixture().await;
+    let role = f
+        .kernel
+        .role_by_name(f.company, "Administrator")
+        .expect("role");
+    for weak in ["aaaaaaaaaa", "abababababab", "short"] {
+        let e = f
+            .kernel
+            .create_user(f.company, "weak", "Weak", weak, role)
+            .await
+            .expect_err(weak);
+        assert_eq!(field_errors(e)[0].0, "password", "{weak}");
+    }
+    f.kernel
+        .create_user(f.company, "strong", "Strong", "five distinct chars", role)
+        .await
+        .expect("a reasonable password");
+}
