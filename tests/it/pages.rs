@@ -427,6 +427,15 @@ async fn https_headers_redirect_health_and_metrics() {
             s.running.https.port()
         )
     );
+    // Found by a hostile test: the redirect echoed any Host; now only the box's names.
+    let spoofed = plain
+        .get(format!("http://127.0.0.1:{}/login", s.running.http.port()))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(spoofed.status(), StatusCode::BAD_REQUEST);
+    assert!(spoofed.headers().get("location").is_none());
     assert_eq!(
         api.get("/healthz").await.text().await.expect("body"),
         "ok\n"

@@ -188,7 +188,11 @@ pub async fn start(
 
     let redirect_handle: Handle<SocketAddr> = Handle::new();
     let https_port = https.port();
-    let redirect = Router::new().fallback(move |req: Request| redirect_to_https(req, https_port));
+    // The redirect names only this box: its certificate's names and addresses, never
+    // whatever Host a request claims.
+    let known: Arc<Vec<String>> = Arc::new(names.iter().map(|n| n.to_ascii_lowercase()).collect());
+    let redirect = Router::new()
+        .fallback(move |req: Request| redirect_to_https(req, https_port, known.clone()));
     let redirect_server = axum_server::from_tcp(http_listener)
         .map_err(|e| BootError::Listen(http, e))?
         .handle(redirect_handle.clone());
@@ -239,13 +243,22 @@ pub fn display_host(addr: SocketAddr) -> String {
     }
 }
 
-async fn redirect_to_https(req: Request, https_port: u16) -> Response {
+async fn redirect_to_https(req: Request, https_port: u16, known: Arc<Vec<String>>) -> Response {
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(strip_port);
-    let Some(host) = host.filter(|h| !h.is_empty() && !h.contains(['/', '\\', '@', ' '])) else {
+    let is_known = |h: &str| {
+        let bare = h
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        known.iter().any(|k| *k == bare)
+    };
+    let Some(host) =
+        host.filter(|h| !h.is_empty() && !h.contains(['/', '\\', '@', ' ']) && is_known(h))
+    else {
         return (
             StatusCode::BAD_REQUEST,
             "Use https:// and the appliance's name.\n",
