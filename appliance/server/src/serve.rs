@@ -254,7 +254,7 @@ async fn redirect_to_https(req: Request, https_port: u16, known: Arc<Vec<String>
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_ascii_lowercase();
-        known.iter().any(|k| *k == bare)
+        known.contains(&bare)
     };
     let Some(host) =
         host.filter(|h| !h.is_empty() && !h.contains(['/', '\\', '@', ' ']) && is_known(h))
