@@ -564,8 +564,9 @@ fn notes() -> Vec<String> {
             .to_string(),
         "nexus: Kernel::enqueue (a store command: the job, its queue entry, the id counter; \
          group commit batches concurrent enqueues) and nexus_kernel::jobs::start workers \
-         (claim_job and the finish are store commands; each attempt runs on its own task \
-         with a timeout). Jobs are kept apart from the event log, without audit entries."
+         (a busy worker records how a job ended and claims the next in one store command, \
+         so it pays one commit per job, and the two workers share fsyncs; each attempt runs \
+         on its own task with a timeout). Jobs are kept apart from the event log, without audit entries."
             .to_string(),
         "postgres: table jobs (bigserial id, kind, title, state, jsonb payload, attempts, \
          run_after, created) with a partial index on id WHERE state = 'queued'; enqueue = \
