@@ -96,6 +96,13 @@ impl Grants {
     /// Parses `entity:letters` pairs separated by commas or spaces. Letters: r(ead),
     /// c(reate), w(rite), d(elete), x (export). Unknown entities and letters are refused.
     pub fn parse(input: &str) -> Result<Grants, String> {
+        let known: Vec<&str> = crate::registry::entities().map(|e| e.name).collect();
+        Grants::parse_over(input, &known)
+    }
+
+    /// [`Grants::parse`] over the given entity names (the registry checks modules'
+    /// roles this way before it is installed).
+    pub(crate) fn parse_over(input: &str, known: &[&str]) -> Result<Grants, String> {
         let mut g = Grants::default();
         for part in input
             .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
@@ -107,8 +114,7 @@ impl Grants {
                 ));
             };
             let entity = entity.trim().to_ascii_lowercase();
-            if entity != "*" && crate::registry::entity(&entity).is_none() {
-                let known: Vec<&str> = crate::registry::entities().map(|e| e.name).collect();
+            if entity != "*" && !known.contains(&entity.as_str()) {
                 return Err(format!(
                     "\"{entity}\" is not an entity; known: *, {}",
                     known.join(", ")

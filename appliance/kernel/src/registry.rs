@@ -146,22 +146,9 @@ pub(crate) fn check_modules(modules: &[&'static Module]) -> Result<(), String> {
             }
             roles.push(name);
             // The registry is not installed yet, so grants are checked against `all`.
-            for part in grants
-                .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
-                .filter(|p| !p.is_empty())
-            {
-                let known = part.split_once(':').is_some_and(|(entity, letters)| {
-                    (entity == "*" || all.iter().any(|e| e.name == entity))
-                        && !letters.is_empty()
-                        && letters.chars().all(|c| "rcwdx".contains(c))
-                });
-                if !known {
-                    return Err(format!(
-                        "module {}: role {name}: \"{part}\" is not entity:letters over a known entity",
-                        m.name
-                    ));
-                }
-            }
+            let names: Vec<&str> = all.iter().map(|e| e.name).collect();
+            crate::perm::Grants::parse_over(grants, &names)
+                .map_err(|e| format!("module {}: role {name}: {e}", m.name))?;
         }
     }
     Ok(())

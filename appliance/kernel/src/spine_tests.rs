@@ -500,7 +500,7 @@ fn the_registry_refuses_modules_that_do_not_fit() {
         (&[&BAD_ROLE], "role Sneaky"),
         (
             &[&BETA, &BAD_ROLE],
-            "is not entity:letters over a known entity",
+            "role Sneaky: \"nothing\" is not an entity",
         ),
     ];
     for (modules, expected) in cases {
