@@ -191,19 +191,27 @@ impl Command<'_, '_, '_> {
     }
 
     fn setting_record(&self, name: &str) -> Result<Option<Record>, KernelError> {
-        let full = Value::Text(format!("{}.{name}", self.module.name));
-        let field = SETTING.field_index("name").unwrap_or(0);
-        let key = keys::unique(&SETTING, self.who.company, field, &full);
+        let key = setting_index_key(self.module, self.who.company, name);
         match self.txn.get(Table::Index, &key)? {
-            Some(owner) => match owner.get(8..16).and_then(decode_u64) {
-                Some(id) => self.load(&SETTING, id),
-                None => Err(KernelError::Internal(
-                    "a setting's index entry is damaged".into(),
-                )),
-            },
+            Some(owner) => self.load(&SETTING, setting_id(&owner)?),
             None => Ok(None),
         }
     }
+}
+
+/// The unique-index key of `module`'s setting `name` in `company`.
+fn setting_index_key(module: &Module, company: u64, name: &str) -> Vec<u8> {
+    let full = Value::Text(format!("{}.{name}", module.name));
+    let field = SETTING.field_index("name").unwrap_or(0);
+    keys::unique(&SETTING, company, field, &full)
+}
+
+/// The setting's id from its unique-index entry (`company ‖ id`).
+fn setting_id(owner: &[u8]) -> Result<u64, KernelError> {
+    owner
+        .get(8..16)
+        .and_then(decode_u64)
+        .ok_or_else(|| KernelError::Internal("a setting's index entry is damaged".into()))
 }
 
 /// A snapshot of one module's own state, for its reads outside commands.
@@ -300,17 +308,10 @@ impl Kernel {
     ) -> Result<Option<String>, KernelError> {
         installed(module)?;
         let read = self.store().read()?;
-        let full = Value::Text(format!("{}.{name}", module.name));
-        let field = SETTING.field_index("name").unwrap_or(0);
-        let Some(owner) = read.get(Table::Index, &keys::unique(&SETTING, company, field, &full))?
-        else {
+        let Some(owner) = read.get(Table::Index, &setting_index_key(module, company, name))? else {
             return Ok(None);
         };
-        let Some(id) = owner.get(8..16).and_then(decode_u64) else {
-            return Err(KernelError::Internal(
-                "a setting's index entry is damaged".into(),
-            ));
-        };
+        let id = setting_id(&owner)?;
         match read.get(Table::Records, &keys::record(&SETTING, company, id))? {
             Some(bytes) => Ok(Record::decode(&SETTING, &bytes)?
                 .get("value")
