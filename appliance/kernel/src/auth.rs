@@ -162,6 +162,29 @@ impl Kernel {
     /// The live session for a cookie token.
     pub fn session(&self, token: &str) -> Result<Session, KernelError> {
         let read = self.store().read()?;
+        let (stored, expires) = self.live_session(&read, token)?;
+        let principal = self.principal_in(&read, stored.company, stored.user)?;
+        Ok(Session {
+            principal,
+            csrf: stored.csrf,
+            expires,
+        })
+    }
+
+    /// Whether the session of `token` still exists and has not expired: one read, for
+    /// long-lived streams that check it often (signing out, a password reset or a
+    /// deactivation removes it).
+    pub fn session_alive(&self, token: &str) -> bool {
+        self.store()
+            .read()
+            .is_ok_and(|read| self.live_session(&read, token).is_ok())
+    }
+
+    fn live_session(
+        &self,
+        read: &nexus_store::ReadTxn,
+        token: &str,
+    ) -> Result<(StoredSession, OffsetDateTime), KernelError> {
         let bytes = read
             .get(Table::Sessions, &session_key(token))?
             .ok_or(KernelError::Unauthenticated)?;
@@ -172,12 +195,7 @@ impl Kernel {
         if expires <= self.clock().now() {
             return Err(KernelError::Unauthenticated);
         }
-        let principal = self.principal_in(&read, stored.company, stored.user)?;
-        Ok(Session {
-            principal,
-            csrf: stored.csrf,
-            expires,
-        })
+        Ok((stored, expires))
     }
 
     /// The principal of `user` in `company` as they are now (role and grants read

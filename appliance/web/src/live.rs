@@ -106,7 +106,7 @@ pub async fn events(
                     sent = e.seq;
                     if !visible(&who, &e) {
                         Next::Skip
-                    } else if kernel.session(&token).is_err() {
+                    } else if !kernel.session_alive(&token) {
                         Next::End
                     } else {
                         Next::Send(event(&e))
