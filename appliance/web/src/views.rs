@@ -27,13 +27,13 @@ pub fn badge(who: &Principal) -> UserBadge {
     }
 }
 
-/// Modules that have not landed yet: shown as "coming" (key, label, glyph).
-pub const COMING: &[(&str, &str, &str)] = &[
-    ("hr", "HR", "H"),
-    ("epm", "EPM", "E"),
-    ("projects", "Projects", "P"),
-    ("compliance", "Compliance", "✓"),
-    ("assistant", "Assistant", "A"),
+/// Modules that have not landed yet: shown as "coming" (key, label, glyph, page).
+pub const COMING: &[(&str, &str, &str, &str)] = &[
+    ("hr", "HR", "H", "/m/hr"),
+    ("epm", "EPM", "E", "/m/epm"),
+    ("projects", "Projects", "P", "/m/projects"),
+    ("compliance", "Compliance", "✓", "/m/compliance"),
+    ("assistant", "Assistant", "A", "/m/assistant"),
 ];
 
 /// The navigation `who` may open: home, each installed module's entries they hold
@@ -61,16 +61,10 @@ pub fn navigation(who: &Principal) -> Vec<NavItem> {
             ));
         }
     }
-    nav.extend(COMING.iter().map(|(key, label, glyph)| NavItem {
+    nav.extend(COMING.iter().map(|(key, label, glyph, href)| NavItem {
         key,
         label,
-        href: match *key {
-            "hr" => "/m/hr",
-            "epm" => "/m/epm",
-            "projects" => "/m/projects",
-            "compliance" => "/m/compliance",
-            _ => "/m/assistant",
-        },
+        href,
         glyph,
         children: Vec::new(),
         ready: false,
