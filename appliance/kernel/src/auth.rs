@@ -227,10 +227,7 @@ impl Kernel {
             None => None,
         };
         let (role_name, grants) = match &role {
-            Some(r) => (
-                r.title(&ROLE),
-                Grants::parse(r.get("permissions").as_text().unwrap_or("")).unwrap_or_default(),
-            ),
+            Some(r) => (r.title(&ROLE), crate::service::grants_of(Some(r))),
             None => ("(no role)".to_string(), Grants::default()),
         };
         let company_name = read

@@ -777,13 +777,10 @@ fn guard_grants(
     }
     let mine = who.grants();
     let role_grants = |txn: &Txn<'_, '_>, role: Option<u64>| -> Result<Grants, KernelError> {
-        let Some(id) = role else {
-            return Ok(Grants::default());
-        };
-        Ok(load(txn, &ROLE, who.company, id)?
-            .and_then(|r| r.get("permissions").as_text().map(str::to_owned))
-            .and_then(|p| Grants::parse(&p).ok())
-            .unwrap_or_default())
+        Ok(match role {
+            Some(id) => grants_of(load(txn, &ROLE, who.company, id)?.as_ref()),
+            None => Grants::default(),
+        })
     };
     let beyond = |g: &Grants| -> Option<String> {
         let excess = mine.excess(g);
@@ -791,9 +788,7 @@ fn guard_grants(
     };
     if def.code == ROLE.code {
         if let Some(old) = old
-            && let Some(x) = beyond(
-                &Grants::parse(old.get("permissions").as_text().unwrap_or("")).unwrap_or_default(),
-            )
+            && let Some(x) = beyond(&grants_of(Some(old)))
         {
             return Err(KernelError::invalid(
                 "permissions",
@@ -804,9 +799,7 @@ fn guard_grants(
             ));
         }
         if let Some(new) = new
-            && let Some(x) = beyond(
-                &Grants::parse(new.get("permissions").as_text().unwrap_or("")).unwrap_or_default(),
-            )
+            && let Some(x) = beyond(&grants_of(Some(new)))
         {
             return Err(KernelError::invalid(
                 "permissions",
@@ -837,6 +830,13 @@ fn guard_grants(
     keep_an_administrator(txn, def, who.company, old, new)
 }
 
+/// What a role record grants (nothing, for no role or grants that no longer parse).
+pub(crate) fn grants_of(role: Option<&Record>) -> Grants {
+    role.and_then(|r| r.get("permissions").as_text())
+        .and_then(|p| Grants::parse(p).ok())
+        .unwrap_or_default()
+}
+
 /// Refuses a change after which no active user of the company holds an
 /// administrator's grants (users and roles).
 fn keep_an_administrator(
@@ -859,15 +859,11 @@ fn keep_an_administrator(
     }
     let changed_id = old.map(|o| o.id);
     let role_of = |id: u64| -> Result<Grants, KernelError> {
-        let rec = if def.code == ROLE.code && Some(id) == changed_id {
-            new.cloned()
+        Ok(if def.code == ROLE.code && Some(id) == changed_id {
+            grants_of(new)
         } else {
-            load(txn, &ROLE, company, id)?
-        };
-        Ok(rec
-            .and_then(|r| r.get("permissions").as_text().map(str::to_owned))
-            .and_then(|p| Grants::parse(&p).ok())
-            .unwrap_or_default())
+            grants_of(load(txn, &ROLE, company, id)?.as_ref())
+        })
     };
     let admin = |g: &Grants| g.allows("user", Action::Write) && g.allows("role", Action::Write);
     for (_, bytes) in txn.scan_prefix(Table::Records, &keys::scope(&USER, company))? {
