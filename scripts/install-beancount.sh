@@ -33,6 +33,10 @@ command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON is not installed (Python 3.
 
 mkdir -p "$(dirname "$VENV")" ||
   die "cannot create $(dirname "$VENV") (set NEXUS_TOOLS or NEXUS_BEANCOUNT_VENV to a writable place)"
+# Tests running at once may all ask for it: one installs, the others wait for it.
+exec 9>"$VENV.lock"
+flock 9
+installed && exit 0
 if [ ! -x "$VENV/bin/python" ]; then
   quietly "creating the venv $VENV (Debian: apt-get install python3-venv)" \
     "$PYTHON" -m venv "$VENV"

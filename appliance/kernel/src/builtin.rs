@@ -1,119 +1,89 @@
 //! The built-in entities: the tenant, its people and access, and module settings.
 //! Business records (customers, suppliers, accounts) belong to the modules.
 
-use crate::entity::{Creation, EntityDef, FieldDef, FieldKind, Unique};
+use crate::entity::{Creation, EntityDef, Unique};
+use crate::typed::field::{self, Bool, Choice, Email, LongText, Password, Ref, Text};
 
-const fn text(name: &'static str, label: &'static str, max: usize) -> FieldDef {
-    FieldDef::new(name, label, FieldKind::Text { max })
+crate::choice! {
+    /// The currencies a company may keep its books in.
+    pub enum BookCurrency { USD, EUR, GBP, CHF, CAD, AUD, JPY }
 }
 
-pub static COMPANY: EntityDef = EntityDef {
-    name: "company",
-    code: 1,
-    label: "Company",
-    plural: "Companies",
-    module: "admin",
-    fields: &[
-        text("name", "Name", 120).required().indexed().list(),
-        text("legal_name", "Legal name", 200).list(),
-        text("tax_id", "Tax ID", 40).list(),
-        FieldDef::new(
-            "currency",
-            "Currency",
-            FieldKind::Choice(&["USD", "EUR", "GBP", "CHF", "CAD", "AUD", "JPY"]),
-        )
-        .required()
-        .list()
-        .help("The currency the books are kept in."),
-        FieldDef::new("address", "Address", FieldKind::LongText),
-    ],
-    title_field: "name",
-    search_fields: &["name", "legal_name", "tax_id"],
-    creation: Creation::SystemOnly,
-};
+crate::entity! {
+    /// A company: the tenant every other record belongs to.
+    pub struct Company in COMPANY {
+        name: "company", code: 1, module: "admin", label: "Company", plural: "Companies",
+        title: name, search: [name, legal_name, tax_id], creation: Creation::SystemOnly,
+    }
+    fields {
+        name: Text<120> = "Name" .indexed().list(),
+        legal_name: Option<Text<200>> = "Legal name" .list(),
+        tax_id: Option<Text<40>> = "Tax ID" .list(),
+        currency: Choice<BookCurrency> = "Currency"
+            .list()
+            .help("The currency the books are kept in."),
+        address: Option<LongText> = "Address",
+    }
+}
 
-pub static ROLE: EntityDef = EntityDef {
-    name: "role",
-    code: 2,
-    label: "Role",
-    plural: "Roles",
-    module: "admin",
-    fields: &[
-        text("name", "Name", 60)
-            .required()
-            .indexed()
-            .unique(Unique::PerCompany)
-            .list(),
-        FieldDef::new("permissions", "Permissions", FieldKind::Grants)
-            .required()
+crate::entity! {
+    /// A role: a named set of grants that users hold.
+    pub struct Role in ROLE {
+        name: "role", code: 2, module: "admin", label: "Role", plural: "Roles",
+        title: name, search: [name, permissions], creation: Creation::ByRole,
+    }
+    fields {
+        name: Text<60> = "Name" .indexed().unique(Unique::PerCompany).list(),
+        permissions: field::Grants = "Permissions"
             .list()
             .help("entity:letters, comma separated. Letters: r read, c create, w write, d delete, x export. * means every entity, e.g. customer:rcw, contact:r"),
-        FieldDef::new("description", "Description", FieldKind::LongText),
-    ],
-    title_field: "name",
-    search_fields: &["name", "permissions"],
-    creation: Creation::ByRole,
-};
+        description: Option<LongText> = "Description",
+    }
+}
 
-pub static USER: EntityDef = EntityDef {
-    name: "user",
-    code: 3,
-    label: "User",
-    plural: "Users",
-    module: "admin",
-    fields: &[
-        text("username", "Login name", 64)
-            .required()
+crate::entity! {
+    /// A person who signs in.
+    pub struct User in USER {
+        name: "user", code: 3, module: "admin", label: "User", plural: "Users",
+        title: full_name, search: [username, full_name, email], creation: Creation::ByRole,
+    }
+    fields {
+        username: Text<64> = "Login name"
             .indexed()
             .unique(Unique::Global)
             .list()
             .help("Used to sign in; unique on this appliance."),
-        text("full_name", "Full name", 120)
-            .required()
-            .indexed()
-            .list(),
-        FieldDef::new("email", "E-mail", FieldKind::Email).list(),
-        FieldDef::new("role", "Role", FieldKind::Ref("role"))
-            .required()
-            .indexed()
-            .list(),
-        FieldDef::new("active", "Active", FieldKind::Bool)
-            .list()
-            .help("Inactive users cannot sign in."),
-        FieldDef::new("password", "Password", FieldKind::Password).help("At least 10 characters."),
-        text("password_changed", "Password changed", 40)
+        full_name: Text<120> = "Full name" .indexed().list(),
+        email: Option<Email> = "E-mail" .list(),
+        role: Ref<Role> = "Role" .indexed().list(),
+        active: Bool = "Active" .list().help("Inactive users cannot sign in."),
+        password: Password = "Password" .help("At least 10 characters."),
+        password_changed: Option<Text<40>> = "Password changed"
             .help("When the password was last set (the history shows each change)."),
-    ],
-    title_field: "full_name",
-    search_fields: &["username", "full_name", "email"],
-    creation: Creation::ByRole,
-};
+    }
+}
 
-/// A module's setting for one company (the ledger's lock date, its negative-stock
-/// policy): a record, so that every change has its event, its before and after, and
-/// its place in the record's history. Written only through
-/// [`crate::Command::set_setting`], read through [`crate::Command::setting`].
-pub static SETTING: EntityDef = EntityDef {
-    name: "setting",
-    code: 13,
-    label: "Setting",
-    plural: "Settings",
-    module: "admin",
-    fields: &[
-        text("name", "Name", 80)
-            .required()
+crate::entity! {
+    /// A module's setting for one company (the ledger's lock date, its negative-stock
+    /// policy): a record, so that every change has its event, its before and after, and
+    /// its place in the record's history. Written only through
+    /// [`crate::Command::set_setting`], read through [`crate::Command::setting`].
+    pub struct Setting in SETTING {
+        name: "setting", code: 13, module: "admin", label: "Setting", plural: "Settings",
+        title: name, search: [name],
+        creation: Creation::Module(
+            "settings are changed on their module's pages (e.g. the lock date under Ledger)",
+        ),
+    }
+    fields {
+        name: Text<80> = "Name"
             .indexed()
             .unique(Unique::PerCompany)
             .list()
             .help("module.setting, e.g. ledger.lock_date"),
-        text("value", "Value", 200).list(),
-    ],
-    title_field: "name",
-    search_fields: &["name"],
-    creation: Creation::Module(
-        "settings are changed on their module's pages (e.g. the lock date under Ledger)",
-    ),
-};
+        value: Option<Text<200>> = "Value" .list(),
+    }
+}
 
 /// The kernel's own entities. A module's entities join them through
 /// [`crate::registry::install`] (a module's `entities`); ask [`crate::registry`] for every entity.
@@ -133,6 +103,7 @@ pub const DEFAULT_ROLES: &[(&str, &str, &str)] = &[(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entity::FieldKind;
 
     #[test]
     fn entity_codes_names_and_titles_are_consistent() {

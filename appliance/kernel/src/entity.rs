@@ -88,6 +88,16 @@ impl FieldDef {
             help: "",
         }
     }
+    /// A field declared with a Rust type (see [`entity!`](crate::entity)): the type
+    /// gives its kind and whether it is required.
+    pub const fn typed<T: crate::typed::FieldType>(
+        name: &'static str,
+        label: &'static str,
+    ) -> FieldDef {
+        let mut def = FieldDef::new(name, label, T::KIND);
+        def.required = T::REQUIRED;
+        def
+    }
     pub const fn required(mut self) -> Self {
         self.required = true;
         self

@@ -20,6 +20,7 @@ mod record;
 pub mod registry;
 mod service;
 mod tail;
+pub mod typed;
 mod value;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,6 +44,7 @@ pub use record::{Record, rfc3339, rfc3339_ms};
 pub use registry::{DemoFn, Module, RoleDef};
 pub use service::{Input, ListPage, ListQuery};
 pub use tail::{CommandEvents, TailError, Tailer, TailerState, TailerStatus, run_tailer};
+pub use typed::{Row, Typed};
 pub use value::{Value, format_date, format_money, parse_date, parse_money};
 
 /// Order-preserving key helpers for modules' own state.

@@ -26,6 +26,7 @@ use crate::perm::{Action, Principal};
 use crate::record::{Record, keys, to_stored_precision};
 use crate::registry::Module;
 use crate::service::{load, next_id, not_found, require, write_record};
+use crate::typed::{Row, Typed};
 use crate::value::Value;
 
 /// A key and its value from a module's own state (the key without the module prefix).
@@ -118,6 +119,34 @@ impl Command<'_, '_, '_> {
         new.updated_by = self.who.user_id;
         write_record(self.txn, def, self.who, Some(&old), &new, Op::Update)?;
         Ok(new)
+    }
+
+    /// A record of the principal's company read as its entity's struct.
+    pub fn find<T: Typed>(&self, id: u64) -> Result<Option<Row<T>>, KernelError> {
+        self.load(T::def(), id)?.as_ref().map(Row::of).transpose()
+    }
+
+    /// Like [`Command::find`], but a missing record is an error.
+    pub fn fetch<T: Typed>(&self, id: u64) -> Result<Row<T>, KernelError> {
+        Row::of(&self.require(T::def(), id)?)
+    }
+
+    /// Creates a record from its struct (checked as [`Command::create`] checks).
+    pub fn insert<T: Typed>(&mut self, fields: &T) -> Result<Row<T>, KernelError> {
+        Row::of(&self.create(T::def(), fields.to_values())?)
+    }
+
+    /// Changes a record through its struct: `change` edits the fields as they are now,
+    /// and the result is saved as a new version (nothing is written if nothing
+    /// changed). Fields the struct does not know are kept as they were.
+    pub fn modify<T: Typed>(
+        &mut self,
+        id: u64,
+        change: impl FnOnce(&mut T),
+    ) -> Result<Row<T>, KernelError> {
+        let mut fields = self.fetch::<T>(id)?.fields;
+        change(&mut fields);
+        Row::of(&self.update(T::def(), id, fields.to_values())?)
     }
 
     /// The value at `key` of the module's own state, as this command sees it.

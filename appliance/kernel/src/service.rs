@@ -384,6 +384,15 @@ impl Kernel {
         }
     }
 
+    /// One record of the principal's company, read as its entity's struct.
+    pub fn read<T: crate::Typed>(
+        &self,
+        who: &Principal,
+        id: u64,
+    ) -> Result<crate::Row<T>, KernelError> {
+        crate::Row::of(&self.get(who, T::def(), id)?)
+    }
+
     /// A page of the principal's company's records.
     pub fn list(
         &self,

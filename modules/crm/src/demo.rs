@@ -1,13 +1,11 @@
 //! The demo company: a few hundred plausible customers and their contacts, generated
 //! deterministically so every box (and every test) sees the same data.
 
-use std::collections::BTreeMap;
-
 use time::{Date, Duration};
 
-use nexus_kernel::{Kernel, KernelError, ListQuery, Principal, Value};
+use nexus_kernel::{Kernel, KernelError, ListQuery, Principal};
 
-use crate::entities::{CONTACT, CRM, CUSTOMER, CUSTOMER_STATUS};
+use crate::entities::{CRM, CUSTOMER, Contact, Customer, CustomerStatus};
 
 const FIRST: &[&str] = &[
     "Alpine",
@@ -110,8 +108,8 @@ impl Rng {
     }
 }
 
-/// One generated customer's values.
-pub fn customer_values(n: u64, seed: u64) -> BTreeMap<&'static str, Value> {
+/// One generated customer.
+pub fn demo_customer(n: u64, seed: u64) -> Customer {
     let mut rng = Rng(seed ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let (city, country) = CITIES[(rng.next() % CITIES.len() as u64) as usize];
     let base = format!("{} {}", rng.pick(FIRST), rng.pick(SECOND));
@@ -124,38 +122,31 @@ pub fn customer_values(n: u64, seed: u64) -> BTreeMap<&'static str, Value> {
         .collect();
     // Mostly active customers, some leads, a few on hold or gone.
     let status = match rng.next() % 10 {
-        0..=5 => "Active",
-        6 | 7 => "Lead",
-        8 => "On hold",
-        _ => "Former",
+        0..=5 => CustomerStatus::Active,
+        6 | 7 => CustomerStatus::Lead,
+        8 => CustomerStatus::OnHold,
+        _ => CustomerStatus::Former,
     };
-    debug_assert!(CUSTOMER_STATUS.contains(&status));
-    let since = Date::from_calendar_date(2019, time::Month::January, 1)
+    let customer_since = Date::from_calendar_date(2019, time::Month::January, 1)
         .map(|d| d + Duration::days((rng.next() % 2500) as i64))
         .ok();
-    let mut v = BTreeMap::new();
-    v.insert("name", Value::Text(name));
-    v.insert("email", Value::Text(format!("office{n}@{slug}.example")));
-    v.insert(
-        "phone",
-        Value::Text(format!(
+    Customer {
+        name,
+        email: Some(format!("office{n}@{slug}.example")),
+        phone: Some(format!(
             "+41 44 {:03} {:02} {:02}",
             rng.next() % 1000,
             rng.next() % 100,
             rng.next() % 100
         )),
-    );
-    v.insert("city", Value::Text(city.into()));
-    v.insert("country", Value::Text(country.into()));
-    v.insert("status", Value::Text(status.into()));
-    v.insert(
-        "credit_limit",
-        Value::Money(((rng.next() % 200) as i64 + 1) * 25_000),
-    );
-    if let Some(d) = since {
-        v.insert("customer_since", Value::Date(d));
+        city: Some(city.into()),
+        country: Some(country.into()),
+        status,
+        credit_limit: Some(((rng.next() % 200) as i64 + 1) * 25_000),
+        customer_since,
+        tax_id: None,
+        notes: None,
     }
-    v
 }
 
 /// Seeds `customers` demo customers (each with one or two contacts) into a company,
@@ -186,31 +177,28 @@ pub async fn seed(kernel: &Kernel, company: u64, customers: u64) -> Result<usize
             .command(&CRM, &who, move |cmd| {
                 let mut made = 0;
                 for i in range {
-                    let cust = cmd.create(&CUSTOMER, customer_values(i, 42))?;
+                    let cust = cmd.insert(&demo_customer(i, 42))?;
                     made += 1;
                     let mut rng = Rng(i ^ 0xC0FFEE);
                     for _ in 0..(1 + rng.next() % 2) {
                         let first = rng.pick(PEOPLE);
                         let last = rng.pick(SURNAMES);
-                        let domain = cust.get("email").display();
-                        let domain = domain
-                            .split('@')
-                            .nth(1)
-                            .unwrap_or("example.com")
-                            .to_string();
-                        let mut v = BTreeMap::new();
-                        v.insert("name", Value::Text(format!("{first} {last}")));
-                        v.insert("customer", Value::Ref(cust.id));
-                        v.insert("job_title", Value::Text(rng.pick(TITLES).into()));
-                        v.insert(
-                            "email",
-                            Value::Text(format!(
+                        let domain = cust
+                            .email
+                            .as_deref()
+                            .and_then(|e| e.split('@').nth(1))
+                            .unwrap_or("example.com");
+                        cmd.insert(&Contact {
+                            name: format!("{first} {last}"),
+                            customer: Some(cust.id),
+                            job_title: Some(rng.pick(TITLES).into()),
+                            email: Some(format!(
                                 "{}.{}@{domain}",
                                 first.to_lowercase(),
                                 last.to_lowercase()
                             )),
-                        );
-                        cmd.create(&CONTACT, v)?;
+                            phone: None,
+                        })?;
                         made += 1;
                     }
                 }

@@ -1,69 +1,50 @@
 //! CRM's records: customers and the people at them.
 
-use nexus_kernel::{Creation, EntityDef, FieldDef, FieldKind, Module, Unique};
+use nexus_kernel::typed::field::{Choice, Date, Email, LongText, Money, Phone, Ref, Text};
+use nexus_kernel::{Creation, EntityDef, Module, Unique};
 
-const fn text(name: &'static str, label: &'static str, max: usize) -> FieldDef {
-    FieldDef::new(name, label, FieldKind::Text { max })
+nexus_kernel::choice! {
+    /// Where a customer stands with the firm.
+    pub enum CustomerStatus { Lead, Active, OnHold = "On hold", Former }
 }
 
-pub const CUSTOMER_STATUS: &[&str] = &["Lead", "Active", "On hold", "Former"];
-
-pub static CUSTOMER: EntityDef = EntityDef {
-    name: "customer",
-    code: 10,
-    label: "Customer",
-    plural: "Customers",
-    module: "crm",
-    fields: &[
-        text("name", "Name", 120)
-            .required()
-            .indexed()
-            .unique(Unique::PerCompany)
-            .list(),
-        FieldDef::new("email", "E-mail", FieldKind::Email)
-            .indexed()
-            .list(),
-        FieldDef::new("phone", "Phone", FieldKind::Phone).list(),
-        text("city", "City", 80).indexed().list(),
-        text("country", "Country", 80).indexed().list(),
-        FieldDef::new("status", "Status", FieldKind::Choice(CUSTOMER_STATUS))
-            .required()
-            .indexed()
-            .list(),
-        FieldDef::new("credit_limit", "Credit limit", FieldKind::Money)
+nexus_kernel::entity! {
+    /// A firm the company sells to.
+    pub struct Customer in CUSTOMER {
+        name: "customer", code: 10, module: "crm", label: "Customer", plural: "Customers",
+        title: name, search: [name, email, city, country], creation: Creation::ByRole,
+    }
+    fields {
+        name: Text<120> = "Name" .indexed().unique(Unique::PerCompany).list(),
+        email: Option<Email> = "E-mail" .indexed().list(),
+        phone: Option<Phone> = "Phone" .list(),
+        city: Option<Text<80>> = "City" .indexed().list(),
+        country: Option<Text<80>> = "Country" .indexed().list(),
+        status: Choice<CustomerStatus> = "Status" .indexed().list(),
+        credit_limit: Option<Money> = "Credit limit"
             .indexed()
             .list()
             .help("In the company currency; empty means no limit."),
-        FieldDef::new("customer_since", "Customer since", FieldKind::Date).indexed(),
-        text("tax_id", "Tax ID", 40),
-        FieldDef::new("notes", "Notes", FieldKind::LongText),
-    ],
-    title_field: "name",
-    search_fields: &["name", "email", "city", "country"],
-    creation: Creation::ByRole,
-};
+        customer_since: Option<Date> = "Customer since" .indexed(),
+        tax_id: Option<Text<40>> = "Tax ID",
+        notes: Option<LongText> = "Notes",
+    }
+}
 
-pub static CONTACT: EntityDef = EntityDef {
-    name: "contact",
-    code: 11,
-    label: "Contact",
-    plural: "Contacts",
-    module: "crm",
-    fields: &[
-        text("name", "Name", 120).required().indexed().list(),
-        FieldDef::new("customer", "Customer", FieldKind::Ref("customer"))
-            .indexed()
-            .list(),
-        text("job_title", "Job title", 80).list(),
-        FieldDef::new("email", "E-mail", FieldKind::Email)
-            .indexed()
-            .list(),
-        FieldDef::new("phone", "Phone", FieldKind::Phone).list(),
-    ],
-    title_field: "name",
-    search_fields: &["name", "email", "job_title"],
-    creation: Creation::ByRole,
-};
+nexus_kernel::entity! {
+    /// A person at a customer.
+    pub struct Contact in CONTACT {
+        name: "contact", code: 11, module: "crm", label: "Contact", plural: "Contacts",
+        title: name, search: [name, email, job_title], creation: Creation::ByRole,
+    }
+    fields {
+        name: Text<120> = "Name" .indexed().list(),
+        customer: Option<Ref<Customer>> = "Customer" .indexed().list(),
+        job_title: Option<Text<80>> = "Job title" .list(),
+        email: Option<Email> = "E-mail" .indexed().list(),
+        phone: Option<Phone> = "Phone" .list(),
+    }
+}
 
 /// CRM's entities.
 pub static ENTITIES: &[&EntityDef] = &[&CUSTOMER, &CONTACT];

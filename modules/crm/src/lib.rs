@@ -13,5 +13,5 @@ pub mod demo;
 pub mod entities;
 pub mod web;
 
-pub use demo::customer_values;
-pub use entities::{CONTACT, CRM, CUSTOMER, CUSTOMER_STATUS};
+pub use demo::demo_customer;
+pub use entities::{CONTACT, CRM, CUSTOMER, Contact, Customer, CustomerStatus};

@@ -23,13 +23,15 @@ use crate::entities::LEDGER;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
+use nexus_kernel::builtin::Company;
 use nexus_kernel::bytes::{decode_u64, prefix_end, u64_key};
-use nexus_kernel::{
-    Action, Command, Kernel, KernelError, ListQuery, Principal, Record, Value, builtin,
-};
+use nexus_kernel::{Action, Command, Kernel, KernelError, ListQuery, Principal, Row};
 use time::Date;
 
-use crate::entities::{ACCOUNT, JOURNAL_ENTRY, JOURNAL_LINE, class_name, class_of, type_of};
+use crate::entities::{
+    ACCOUNT, AccountRecord, JOURNAL_ENTRY, JOURNAL_LINE, JournalEntryRecord, JournalKind,
+    JournalLineRecord, JournalStatus,
+};
 use crate::{
     Account, BalanceSheet, Chart, Currency, EntryKind, Foreign, JournalEntry, LedgerError, Line,
     LockDate, PeriodKey, PeriodTotals, PostedEntry, ProfitAndLoss, Totals, TrialBalanceRow,
@@ -112,33 +114,22 @@ fn decode_totals(b: &[u8]) -> Result<PeriodTotals, KernelError> {
 }
 
 /// The company's currency, from its record.
-pub(crate) fn company_currency(company: &Record) -> Result<Currency, KernelError> {
-    let code = company.get("currency").as_text().unwrap_or("USD");
-    Currency::new(code).map_err(|e| KernelError::Internal(e.to_string()))
+pub(crate) fn company_currency(company: &Company) -> Result<Currency, KernelError> {
+    Currency::new(&company.currency.to_string()).map_err(|e| KernelError::Internal(e.to_string()))
 }
 
 /// An account record as the domain sees it.
-pub(crate) fn account_of(rec: &Record) -> Result<Account, KernelError> {
-    let damaged =
-        |what: &str| KernelError::Internal(format!("account {} has no valid {what}", rec.id));
-    Ok(Account {
+pub(crate) fn account_of(rec: &Row<AccountRecord>) -> Account {
+    Account {
         id: rec.id,
-        code: rec.get("code").as_text().unwrap_or_default().to_owned(),
-        name: rec.get("name").as_text().unwrap_or_default().to_owned(),
-        class: rec
-            .get("class")
-            .as_text()
-            .and_then(class_of)
-            .ok_or_else(|| damaged("class"))?,
-        kind: rec
-            .get("type")
-            .as_text()
-            .and_then(type_of)
-            .ok_or_else(|| damaged("type"))?,
-        parent: rec.get("parent").as_ref_id(),
+        code: rec.code.clone(),
+        name: rec.name.clone(),
+        class: rec.class,
+        kind: rec.r#type,
+        parent: rec.parent,
         currency: None,
-        is_group: rec.get("group") == &Value::Bool(true),
-    })
+        is_group: rec.group,
+    }
 }
 
 /// How many accounts the principal's company has.
@@ -165,17 +156,14 @@ pub async fn install_chart(kernel: &Kernel, who: &Principal) -> Result<usize, Ke
             let mut ids: BTreeMap<u64, u64> = BTreeMap::new();
             let template = crate::small_firm_accounts();
             for a in &template {
-                let mut values = BTreeMap::from([
-                    ("code", Value::Text(a.code.clone())),
-                    ("name", Value::Text(a.name.clone())),
-                    ("class", Value::Text(class_name(a.class).to_owned())),
-                    ("type", Value::Text(a.kind.name().to_owned())),
-                    ("group", Value::Bool(a.is_group)),
-                ]);
-                if let Some(p) = a.parent.and_then(|p| ids.get(&p)) {
-                    values.insert("parent", Value::Ref(*p));
-                }
-                let rec = cmd.create(&ACCOUNT, values)?;
+                let rec = cmd.insert(&AccountRecord {
+                    code: a.code.clone(),
+                    name: a.name.clone(),
+                    class: a.class,
+                    r#type: a.kind,
+                    parent: a.parent.and_then(|p| ids.get(&p).copied()),
+                    group: a.is_group,
+                })?;
                 ids.insert(a.id, rec.id);
             }
             Ok(template.len())
@@ -194,7 +182,7 @@ pub(crate) fn chart_for(
     for (i, first) in ids.into_iter().enumerate() {
         let mut next = Some(first);
         while let Some(id) = next.filter(|id| !accounts.contains_key(id)) {
-            let Some(rec) = cmd.load(&ACCOUNT, id)? else {
+            let Some(rec) = cmd.find::<AccountRecord>(id)? else {
                 return Err(KernelError::invalid(
                     "lines",
                     format!(
@@ -203,7 +191,7 @@ pub(crate) fn chart_for(
                     ),
                 ));
             };
-            let account = account_of(&rec)?;
+            let account = account_of(&rec);
             next = account.parent;
             accounts.insert(id, account);
         }
@@ -241,7 +229,7 @@ pub async fn post(
     kernel: &Kernel,
     who: &Principal,
     input: EntryInput,
-) -> Result<Record, KernelError> {
+) -> Result<Row<JournalEntryRecord>, KernelError> {
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     check_input(&input)?;
     kernel
@@ -280,7 +268,7 @@ pub(crate) fn post_in(
     input: EntryInput,
     kind: EntryKind,
     reverses: Option<u64>,
-) -> Result<Record, KernelError> {
+) -> Result<Row<JournalEntryRecord>, KernelError> {
     post_into(cmd, input, kind, reverses, None, None)
 }
 
@@ -294,9 +282,9 @@ pub(crate) fn post_into(
     reverses: Option<u64>,
     draft: Option<u64>,
     source: Option<&str>,
-) -> Result<Record, KernelError> {
+) -> Result<Row<JournalEntryRecord>, KernelError> {
     let company = cmd.who().company;
-    let company_rec = cmd.require(&builtin::COMPANY, company)?;
+    let company_rec = cmd.fetch::<Company>(company)?;
     let currency = company_currency(&company_rec)?;
     let chart = chart_for(cmd, currency, input.lines.iter().map(|l| l.account))?;
     let entry = JournalEntry {
@@ -329,45 +317,38 @@ pub(crate) fn post_into(
     let counter = company_key(b'n', company);
     let number = cmd.get(&counter)?.and_then(|b| decode_u64(&b)).unwrap_or(0) + 1;
     cmd.put(counter, u64_key(number).to_vec());
-    let mut values = BTreeMap::from([
-        ("number", Value::Text(format!("JE-{number:06}"))),
-        ("date", Value::Date(input.date)),
-        ("narration", Value::Text(input.narration)),
-        ("reference", Value::Text(input.reference)),
-        ("total", Value::Money(total)),
-        ("status", Value::Text("Posted".into())),
-        ("kind", Value::Text(kind_name(kind).into())),
-    ]);
-    if let Some(r) = reverses {
-        values.insert("reverses", Value::Ref(r));
-    }
-    if let Some(source) = source {
-        values.insert("source", Value::Text(source.to_owned()));
-    }
+    let fields = JournalEntryRecord {
+        number: format!("JE-{number:06}"),
+        date: input.date,
+        narration: input.narration,
+        reference: Some(input.reference).filter(|r| !r.is_empty()),
+        total,
+        status: JournalStatus::Posted,
+        kind: kind_name(kind),
+        reverses,
+        reversed_by: None,
+        source: source.map(str::to_owned),
+        draft_lines: None,
+    };
     let rec = match draft {
-        Some(id) => {
-            values.insert("draft_lines", Value::Empty);
-            cmd.update(&JOURNAL_ENTRY, id, values)?
-        }
-        None => cmd.create(&JOURNAL_ENTRY, values)?,
+        Some(id) => cmd.modify(id, |e: &mut JournalEntryRecord| *e = fields)?,
+        None => cmd.insert(&fields)?,
     };
     let mut line_ids = Vec::with_capacity(input.lines.len() * 8);
     for (i, l) in input.lines.into_iter().enumerate() {
-        let line = cmd.create(
-            &JOURNAL_LINE,
-            BTreeMap::from([
-                ("entry", Value::Ref(rec.id)),
-                ("date", Value::Date(input.date)),
-                ("account", Value::Ref(l.account)),
-                ("debit", money_or_empty(l.debit)),
-                ("credit", money_or_empty(l.credit)),
-                ("currency", foreign_currency(&l)),
-                ("amount_fx", foreign_amount(&l)),
-                ("rate", foreign_rate(&l)),
-                ("memo", Value::Text(l.memo)),
-                ("line", Value::Int(i as i64 + 1)),
-            ]),
-        )?;
+        let line = cmd.insert(&JournalLineRecord {
+            entry: rec.id,
+            date: input.date,
+            account: l.account,
+            debit: nonzero(l.debit),
+            credit: nonzero(l.credit),
+            memo: Some(l.memo).filter(|m| !m.is_empty()),
+            line: i as i64 + 1,
+            currency: l.foreign.map(|f| f.amount.currency().code().to_owned()),
+            // The foreign amount as a positive number of its currency's minor units.
+            amount_fx: l.foreign.map(|f| f.amount.minor().saturating_abs()),
+            rate: l.foreign.map(|f| f.rate.to_string()),
+        })?;
         line_ids.extend_from_slice(&u64_key(line.id));
     }
     cmd.put(entry_key(company, rec.id), line_ids);
@@ -392,7 +373,7 @@ pub(crate) fn post_draft(
     cmd: &mut Command<'_, '_, '_>,
     draft: &JournalEntry,
     source: &str,
-) -> Result<Record, KernelError> {
+) -> Result<Row<JournalEntryRecord>, KernelError> {
     let input = EntryInput {
         date: draft.date,
         narration: draft.narration.clone(),
@@ -417,57 +398,33 @@ pub(crate) fn line_inputs(lines: &[Line]) -> Vec<LineInput> {
         .collect()
 }
 
-fn foreign_currency(l: &LineInput) -> Value {
-    l.foreign.map_or(Value::Empty, |f| {
-        Value::Text(f.amount.currency().code().to_owned())
-    })
-}
-
-/// The foreign amount as a positive number of the transaction currency's minor units.
-fn foreign_amount(l: &LineInput) -> Value {
-    l.foreign.map_or(Value::Empty, |f| {
-        Value::Money(f.amount.minor().saturating_abs())
-    })
-}
-
-fn foreign_rate(l: &LineInput) -> Value {
-    l.foreign
-        .map_or(Value::Empty, |f| Value::Text(f.rate.to_string()))
-}
-
 /// A journal line record's foreign amount and rate, if it has them.
-fn foreign_of(rec: &Record, debit_side: bool) -> Result<Option<Foreign>, KernelError> {
-    let (Some(code), Value::Money(minor), Some(rate)) = (
-        rec.get("currency").as_text(),
-        rec.get("amount_fx"),
-        rec.get("rate").as_text(),
-    ) else {
+fn foreign_of(rec: &Row<JournalLineRecord>) -> Result<Option<Foreign>, KernelError> {
+    let (Some(code), Some(minor), Some(rate)) = (&rec.currency, rec.amount_fx, &rec.rate) else {
         return Ok(None);
     };
+    let debit_side = rec.debit.is_some();
     let damaged = |e: LedgerError| {
         KernelError::Internal(format!("journal line #{}'s foreign amount: {e}", rec.id))
     };
     let currency = Currency::new(code).map_err(damaged)?;
-    let signed = if debit_side { *minor } else { -*minor };
+    let signed = if debit_side { minor } else { -minor };
     Ok(Some(Foreign {
         amount: crate::Money::new(signed, currency),
         rate: crate::Rate::parse(rate).map_err(damaged)?,
     }))
 }
 
-fn money_or_empty(minor: i64) -> Value {
-    if minor == 0 {
-        Value::Empty
-    } else {
-        Value::Money(minor)
-    }
+/// An amount, or nothing for zero (a line has a debit or a credit, not both).
+fn nonzero(minor: i64) -> Option<i64> {
+    (minor != 0).then_some(minor)
 }
 
-fn kind_name(kind: EntryKind) -> &'static str {
+fn kind_name(kind: EntryKind) -> JournalKind {
     match kind {
-        EntryKind::Regular => "Regular",
-        EntryKind::Reversal { .. } => "Reversal",
-        EntryKind::Closing => "Closing",
+        EntryKind::Regular => JournalKind::Regular,
+        EntryKind::Reversal { .. } => JournalKind::Reversal,
+        EntryKind::Closing => JournalKind::Closing,
     }
 }
 
@@ -477,25 +434,24 @@ pub async fn cancel(
     who: &Principal,
     entry: u64,
     date: Date,
-) -> Result<Record, KernelError> {
+) -> Result<Row<JournalEntryRecord>, KernelError> {
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     kernel
         .command(&LEDGER, who, move |cmd| {
-            let original = cmd.require(&JOURNAL_ENTRY, entry)?;
-            if original.get("status").as_text() != Some("Posted") {
+            let original = cmd.fetch::<JournalEntryRecord>(entry)?;
+            let number = original.number.clone();
+            if original.status != JournalStatus::Posted {
                 return Err(KernelError::Conflict(format!(
-                    "{} is already cancelled",
-                    original.title(&JOURNAL_ENTRY)
+                    "{number} is already cancelled"
                 )));
             }
-            if let Some(source) = original.get("source").as_text().filter(|s| !s.is_empty()) {
+            if let Some(source) = &original.source {
                 return Err(KernelError::Conflict(format!(
-                    "{} was posted by {source}; undo it there (a credit note for an \
-                     invoice, a refund for a payment, the reverse move for stock)",
-                    original.title(&JOURNAL_ENTRY)
+                    "{number} was posted by {source}; undo it there (a credit note for an \
+                     invoice, a refund for a payment, the reverse move for stock)"
                 )));
             }
-            if original.get("kind").as_text() == Some("Reversal") {
+            if original.kind == JournalKind::Reversal {
                 return Err(KernelError::Conflict(
                     "a reversal cannot itself be cancelled; post a new entry instead".into(),
                 ));
@@ -505,13 +461,9 @@ pub async fn cancel(
                 .unwrap_or_default();
             let mut lines = Vec::new();
             for id in ids.chunks_exact(8).filter_map(decode_u64) {
-                let line = cmd.require(&JOURNAL_LINE, id)?;
-                let amount = |f: &str| match line.get(f) {
-                    Value::Money(m) => *m,
-                    _ => 0,
-                };
+                let line = cmd.fetch::<JournalLineRecord>(id)?;
                 // The reversal's foreign amount is the original's, negated.
-                let foreign = match foreign_of(&line, amount("debit") != 0)? {
+                let foreign = match foreign_of(&line)? {
                     Some(f) => Some(Foreign {
                         amount: f.amount.checked_neg().map_err(refuse)?,
                         rate: f.rate,
@@ -519,20 +471,20 @@ pub async fn cancel(
                     None => None,
                 };
                 lines.push(LineInput {
-                    account: line.get("account").as_ref_id().unwrap_or_default(),
-                    debit: amount("credit"),
-                    credit: amount("debit"),
-                    memo: line.get("memo").as_text().unwrap_or_default().to_owned(),
+                    account: line.account,
+                    debit: line.credit.unwrap_or(0),
+                    credit: line.debit.unwrap_or(0),
+                    memo: line.memo.clone().unwrap_or_default(),
                     foreign,
                 });
             }
-            let number = original.title(&JOURNAL_ENTRY);
-            if let Value::Date(d) = original.get("date")
-                && date < *d
-            {
+            if date < original.date {
                 return Err(KernelError::invalid(
                     "date",
-                    format!("the reversal cannot be dated before {number} ({d})"),
+                    format!(
+                        "the reversal cannot be dated before {number} ({})",
+                        original.date
+                    ),
                 ));
             }
             let input = EntryInput {
@@ -542,14 +494,10 @@ pub async fn cancel(
                 lines,
             };
             let reversal = post_in(cmd, input, EntryKind::Reversal { of: entry }, Some(entry))?;
-            cmd.update(
-                &JOURNAL_ENTRY,
-                entry,
-                BTreeMap::from([
-                    ("status", Value::Text("Cancelled".into())),
-                    ("reversed_by", Value::Ref(reversal.id)),
-                ]),
-            )?;
+            cmd.modify(entry, |e: &mut JournalEntryRecord| {
+                e.status = JournalStatus::Cancelled;
+                e.reversed_by = Some(reversal.id);
+            })?;
             Ok(reversal)
         })
         .await
@@ -574,7 +522,7 @@ pub(crate) fn put_lock_date(cmd: &mut Command<'_, '_, '_>, date: Date) -> Result
 
 /// The principal's company's chart of accounts.
 pub fn chart(kernel: &Kernel, who: &Principal) -> Result<Chart, KernelError> {
-    let company = kernel.get(who, &builtin::COMPANY, who.company)?;
+    let company = kernel.read::<Company>(who, who.company)?;
     let currency = company_currency(&company)?;
     let page = kernel.list(
         who,
@@ -584,11 +532,10 @@ pub fn chart(kernel: &Kernel, who: &Principal) -> Result<Chart, KernelError> {
             ..Default::default()
         },
     )?;
-    let accounts = page
-        .rows
+    let accounts = Row::<AccountRecord>::all(&page.rows)?
         .iter()
         .map(account_of)
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Vec<_>>();
     Chart::new(currency, accounts).map_err(|e| KernelError::Internal(e.to_string()))
 }
 
@@ -669,62 +616,45 @@ pub fn export_beancount(kernel: &Kernel, who: &Principal) -> Result<String, Kern
         limit: usize::MAX,
         ..Default::default()
     };
-    let entries = kernel.list(who, &JOURNAL_ENTRY, &all)?.rows;
+    let entries = Row::<JournalEntryRecord>::all(&kernel.list(who, &JOURNAL_ENTRY, &all)?.rows)?;
     let mut lines: BTreeMap<u64, Vec<(i64, Line)>> = BTreeMap::new();
-    for l in kernel.list(who, &JOURNAL_LINE, &all)?.rows {
-        let amount = |f: &str| match l.get(f) {
-            Value::Money(m) => *m,
-            _ => 0,
-        };
-        let (Some(entry), Some(account)) =
-            (l.get("entry").as_ref_id(), l.get("account").as_ref_id())
-        else {
-            continue;
-        };
-        let n = match l.get("line") {
-            Value::Int(n) => *n,
-            _ => 0,
-        };
+    for l in Row::<JournalLineRecord>::all(&kernel.list(who, &JOURNAL_LINE, &all)?.rows)? {
         let line = Line {
-            account,
-            amount: amount("debit") - amount("credit"),
-            foreign: foreign_of(&l, amount("debit") != 0)?,
+            account: l.account,
+            amount: l.debit.unwrap_or(0) - l.credit.unwrap_or(0),
+            foreign: foreign_of(&l)?,
         };
-        lines.entry(entry).or_default().push((n, line));
+        lines.entry(l.entry).or_default().push((l.line, line));
     }
-    let company = kernel.get(who, &builtin::COMPANY, who.company)?;
+    let company = kernel.read::<Company>(who, who.company)?;
     let mut posted = Vec::with_capacity(entries.len());
     for e in entries {
-        let Value::Date(date) = *e.get("date") else {
-            continue;
-        };
-        if !matches!(e.get("status").as_text(), Some("Posted" | "Cancelled")) {
+        if !matches!(e.status, JournalStatus::Posted | JournalStatus::Cancelled) {
             continue;
         }
         let mut ls = lines.remove(&e.id).unwrap_or_default();
         ls.sort_by_key(|(n, _)| *n);
-        let kind = match (e.get("kind").as_text(), e.get("reverses").as_ref_id()) {
-            (Some("Reversal"), Some(of)) => EntryKind::Reversal { of },
-            (Some("Closing"), _) => EntryKind::Closing,
+        let kind = match (e.kind, e.reverses) {
+            (JournalKind::Reversal, Some(of)) => EntryKind::Reversal { of },
+            (JournalKind::Closing, _) => EntryKind::Closing,
             _ => EntryKind::Regular,
         };
         let entry = JournalEntry {
             id: e.id,
             currency: chart.currency(),
-            date,
-            narration: e.get("narration").as_text().unwrap_or_default().to_owned(),
-            reference: e.get("reference").as_text().unwrap_or_default().to_owned(),
+            date: e.date,
+            narration: e.narration.clone(),
+            reference: e.reference.clone().unwrap_or_default(),
             kind,
             lines: ls.into_iter().map(|(_, l)| l).collect(),
         };
         posted.push(
-            PostedEntry::post(entry, &chart, None).map_err(|err| {
-                KernelError::Internal(format!("{}: {err}", e.title(&JOURNAL_ENTRY)))
-            })?,
+            PostedEntry::post(entry, &chart, None)
+                .map_err(|err| KernelError::Internal(format!("{}: {err}", e.number)))?,
         );
     }
     posted.sort_by_key(|p| (p.date, p.id));
-    crate::beancount::export(&company.title(&builtin::COMPANY), &chart, &posted)
+    crate::beancount::export(&company.name, &chart, &posted)
         .map_err(|e| KernelError::Internal(e.to_string()))
 }
 
@@ -832,40 +762,28 @@ pub fn general_ledger(
             },
         )?
         .rows;
-    let amount = |r: &Record, f: &str| match r.get(f) {
-        Value::Money(m) => *m,
-        _ => 0,
-    };
+    let rows = Row::<JournalLineRecord>::all(&rows)?;
     let mut lines = Vec::new();
     for r in &rows {
-        let Value::Date(date) = *r.get("date") else {
-            continue;
-        };
+        let date = r.date;
         if date < first_month.first_day() || date > to {
             continue;
         }
-        let (debit, credit) = (amount(r, "debit"), amount(r, "credit"));
+        let (debit, credit) = (r.debit.unwrap_or(0), r.credit.unwrap_or(0));
         if date < from {
             opening = opening.saturating_add(debit).saturating_sub(credit);
             continue;
         }
-        lines.push((
-            date,
-            r.id,
-            r.get("entry").as_ref_id().unwrap_or(0),
-            r,
-            debit,
-            credit,
-        ));
+        lines.push((date, r.id, r.entry, r, debit, credit));
     }
     lines.sort_by_key(|(date, id, ..)| (*date, *id));
-    let mut entries: BTreeMap<u64, Record> = BTreeMap::new();
+    let mut entries: BTreeMap<u64, Row<JournalEntryRecord>> = BTreeMap::new();
     let mut balance = opening;
     let (mut debit, mut credit) = (0i64, 0i64);
     let mut out = Vec::with_capacity(lines.len());
     for (date, id, entry, r, d, c) in lines {
         if let std::collections::btree_map::Entry::Vacant(v) = entries.entry(entry) {
-            v.insert(kernel.get(who, &JOURNAL_ENTRY, entry)?);
+            v.insert(kernel.read::<JournalEntryRecord>(who, entry)?);
         }
         let e = entries.get(&entry);
         balance = balance.saturating_add(d).saturating_sub(c);
@@ -874,13 +792,10 @@ pub fn general_ledger(
         out.push(LedgerLine {
             line: id,
             entry,
-            number: e.map(|e| e.title(&JOURNAL_ENTRY)).unwrap_or_default(),
-            narration: e
-                .and_then(|e| e.get("narration").as_text())
-                .unwrap_or_default()
-                .to_owned(),
+            number: e.map(|e| e.number.clone()).unwrap_or_default(),
+            narration: e.map(|e| e.narration.clone()).unwrap_or_default(),
             date,
-            memo: r.get("memo").as_text().unwrap_or_default().to_owned(),
+            memo: r.memo.clone().unwrap_or_default(),
             debit: d,
             credit: c,
             balance,

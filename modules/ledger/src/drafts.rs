@@ -9,15 +9,13 @@
 //! as it was. A discarded draft keeps its record (status `Discarded`) for the history.
 
 use crate::entities::LEDGER;
-use std::collections::BTreeMap;
-
 use nexus_kernel::bytes::{decode_u64, u64_key};
-use nexus_kernel::{Action, Command, Kernel, KernelError, Principal, Record, Value, format_money};
+use nexus_kernel::{Action, Command, Kernel, KernelError, Principal, Row, format_money};
 
 use crate::EntryKind;
 use crate::books::{EntryInput, LineInput, check_input, company_key, post_into};
 use crate::codec::{Reader, Writer};
-use crate::entities::JOURNAL_ENTRY;
+use crate::entities::{JOURNAL_ENTRY, JournalEntryRecord, JournalKind, JournalStatus};
 
 fn lines_key(company: u64, entry: u64) -> Vec<u8> {
     let mut k = company_key(b'f', company);
@@ -77,16 +75,16 @@ fn decode(bytes: &[u8]) -> Result<Vec<LineInput>, KernelError> {
 }
 
 /// The draft `id` as the command sees it; refused unless it is still a draft.
-fn require_draft(cmd: &Command<'_, '_, '_>, id: u64) -> Result<Record, KernelError> {
-    let rec = cmd.require(&JOURNAL_ENTRY, id)?;
-    if rec.get("status").as_text() != Some("Draft") {
+fn require_draft(
+    cmd: &Command<'_, '_, '_>,
+    id: u64,
+) -> Result<Row<JournalEntryRecord>, KernelError> {
+    let rec = cmd.fetch::<JournalEntryRecord>(id)?;
+    if rec.status != JournalStatus::Draft {
         return Err(KernelError::Conflict(format!(
             "{} is {}, not a draft: it can no longer be edited, posted or discarded",
-            rec.title(&JOURNAL_ENTRY),
-            rec.get("status")
-                .as_text()
-                .unwrap_or("posted")
-                .to_lowercase()
+            rec.number,
+            rec.status.to_string().to_lowercase()
         )));
     }
     Ok(rec)
@@ -99,7 +97,7 @@ pub async fn save(
     who: &Principal,
     id: Option<u64>,
     input: EntryInput,
-) -> Result<Record, KernelError> {
+) -> Result<Row<JournalEntryRecord>, KernelError> {
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     check_input(&input)?;
     kernel
@@ -108,29 +106,36 @@ pub async fn save(
             let total: i64 = input.lines.iter().map(|l| l.debit).sum();
             // The lines are part of the record too (as text), so that saving changed
             // lines alone is a new version with its event and its history.
-            let values = BTreeMap::from([
-                ("date", Value::Date(input.date)),
-                ("narration", Value::Text(input.narration.clone())),
-                ("reference", Value::Text(input.reference.clone())),
-                ("total", Value::Money(total)),
-                ("draft_lines", Value::Text(summary(&input.lines))),
-            ]);
+            let draft_lines = Some(summary(&input.lines)).filter(|s| !s.is_empty());
+            let reference = Some(input.reference.clone()).filter(|r| !r.is_empty());
             let rec = match id {
                 Some(id) => {
                     require_draft(cmd, id)?;
-                    cmd.update(&JOURNAL_ENTRY, id, values)?
+                    cmd.modify(id, |e: &mut JournalEntryRecord| {
+                        e.date = input.date;
+                        e.narration = input.narration.clone();
+                        e.reference = reference;
+                        e.total = total;
+                        e.draft_lines = draft_lines;
+                    })?
                 }
                 None => {
                     let counter = company_key(b'g', company);
                     let n = cmd.get(&counter)?.and_then(|b| decode_u64(&b)).unwrap_or(0) + 1;
                     cmd.put(counter, u64_key(n).to_vec());
-                    let mut values = values;
-                    values.extend([
-                        ("number", Value::Text(format!("DRAFT-{n:06}"))),
-                        ("status", Value::Text("Draft".into())),
-                        ("kind", Value::Text("Regular".into())),
-                    ]);
-                    cmd.create(&JOURNAL_ENTRY, values)?
+                    cmd.insert(&JournalEntryRecord {
+                        number: format!("DRAFT-{n:06}"),
+                        date: input.date,
+                        narration: input.narration.clone(),
+                        reference,
+                        total,
+                        status: JournalStatus::Draft,
+                        kind: JournalKind::Regular,
+                        reverses: None,
+                        reversed_by: None,
+                        source: None,
+                        draft_lines,
+                    })?
                 }
             };
             cmd.put(lines_key(company, rec.id), encode(&input.lines));
@@ -153,7 +158,11 @@ pub fn lines(kernel: &Kernel, who: &Principal, id: u64) -> Result<Vec<LineInput>
 
 /// Posts draft `id`: validated like any entry (balance, accounts, lock date, fiscal
 /// year); on success the record is the posted entry, with its lines and totals.
-pub async fn post(kernel: &Kernel, who: &Principal, id: u64) -> Result<Record, KernelError> {
+pub async fn post(
+    kernel: &Kernel,
+    who: &Principal,
+    id: u64,
+) -> Result<Row<JournalEntryRecord>, KernelError> {
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     kernel
         .command(&LEDGER, who, move |cmd| {
@@ -163,14 +172,10 @@ pub async fn post(kernel: &Kernel, who: &Principal, id: u64) -> Result<Record, K
                 Some(b) => decode(&b)?,
                 None => Vec::new(),
             };
-            let Value::Date(date) = *rec.get("date") else {
-                return Err(KernelError::invalid("date", "the draft has no date"));
-            };
-            let text = |f: &str| rec.get(f).as_text().unwrap_or_default().to_owned();
             let input = EntryInput {
-                date,
-                narration: text("narration"),
-                reference: text("reference"),
+                date: rec.date,
+                narration: rec.narration.clone(),
+                reference: rec.reference.clone().unwrap_or_default(),
                 lines,
             };
             check_input(&input)?;
@@ -182,17 +187,19 @@ pub async fn post(kernel: &Kernel, who: &Principal, id: u64) -> Result<Record, K
 }
 
 /// Discards draft `id`: it stays as a record, marked discarded, with no lines.
-pub async fn discard(kernel: &Kernel, who: &Principal, id: u64) -> Result<Record, KernelError> {
+pub async fn discard(
+    kernel: &Kernel,
+    who: &Principal,
+    id: u64,
+) -> Result<Row<JournalEntryRecord>, KernelError> {
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     kernel
         .command(&LEDGER, who, move |cmd| {
             require_draft(cmd, id)?;
             cmd.delete(lines_key(cmd.who().company, id));
-            cmd.update(
-                &JOURNAL_ENTRY,
-                id,
-                BTreeMap::from([("status", Value::Text("Discarded".into()))]),
-            )
+            cmd.modify(id, |e: &mut JournalEntryRecord| {
+                e.status = JournalStatus::Discarded;
+            })
         })
         .await
 }

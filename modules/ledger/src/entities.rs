@@ -2,281 +2,184 @@
 //! kernel gives each a list, a form or a read-only view, the REST API, permissions,
 //! audit and history; the ledger adds what is special (`books`).
 
-use nexus_kernel::{Creation, EntityDef, FieldDef, FieldKind, Unique};
+use nexus_kernel::typed::field::{
+    Bool, Choice, Date, Email, Int, LongText, Money, Phone, Ref, Text,
+};
+use nexus_kernel::{Creation, EntityDef, Unique};
 
 use crate::{AccountClass, AccountType};
 
-/// A text field of at most `max` characters (shared by the ledger's entity files).
-pub(crate) const fn text(name: &'static str, label: &'static str, max: usize) -> FieldDef {
-    FieldDef::new(name, label, FieldKind::Text { max })
+nexus_kernel::options! {
+    AccountClass { Asset, Liability, Equity, Income, Expense }
 }
 
-/// The classes, as stored in an account's `class` field.
-pub const CLASSES: &[&str] = &["Asset", "Liability", "Equity", "Income", "Expense"];
-
-/// The account types, as stored in an account's `type` field ([`AccountType::name`]).
-pub const TYPES: &[&str] = &[
-    "General",
-    "Cash",
-    "Bank",
-    "Receivable",
-    "Stock",
-    "FixedAsset",
-    "Payable",
-    "Payroll",
-    "Tax",
-    "RetainedEarnings",
-    "CostOfGoodsSold",
-    "FxGainLoss",
-];
-
-pub(crate) fn class_name(class: AccountClass) -> &'static str {
-    match class {
-        AccountClass::Asset => "Asset",
-        AccountClass::Liability => "Liability",
-        AccountClass::Equity => "Equity",
-        AccountClass::Income => "Income",
-        AccountClass::Expense => "Expense",
+nexus_kernel::options! {
+    AccountType {
+        General, Cash, Bank, Receivable, Stock, FixedAsset, Payable, Payroll, Tax,
+        RetainedEarnings, CostOfGoodsSold, FxGainLoss,
     }
 }
 
-pub(crate) fn class_of(name: &str) -> Option<AccountClass> {
-    AccountClass::ALL
-        .into_iter()
-        .find(|c| class_name(*c) == name)
+nexus_kernel::entity_name!(
+    /// CRM's customers, which invoices and payments refer to by name (the ledger does
+    /// not depend on CRM).
+    pub Customer = "customer"
+);
+
+nexus_kernel::choice! {
+    /// Where a journal entry stands.
+    pub enum JournalStatus {
+        /// Being prepared; counts nowhere.
+        Draft,
+        /// In the books.
+        Posted,
+        /// In the books together with its reversal.
+        Cancelled,
+        /// A draft thrown away.
+        Discarded,
+    }
 }
 
-pub(crate) fn type_of(name: &str) -> Option<AccountType> {
-    const ALL: [AccountType; 12] = [
-        AccountType::General,
-        AccountType::Cash,
-        AccountType::Bank,
-        AccountType::Receivable,
-        AccountType::Stock,
-        AccountType::FixedAsset,
-        AccountType::Payable,
-        AccountType::Payroll,
-        AccountType::Tax,
-        AccountType::RetainedEarnings,
-        AccountType::CostOfGoodsSold,
-        AccountType::FxGainLoss,
-    ];
-    ALL.into_iter().find(|t| t.name() == name)
+nexus_kernel::choice! {
+    /// Why a journal entry was posted.
+    pub enum JournalKind { Regular, Reversal, Closing }
 }
 
-pub static ACCOUNT: EntityDef = EntityDef {
-    name: "account",
-    code: 20,
-    label: "Account",
-    plural: "Accounts",
-    module: "ledger",
-    fields: &[
-        text("code", "Code", 20)
-            .required()
+nexus_kernel::choice! {
+    /// Whether a fiscal year takes postings.
+    pub enum YearStatus { Open, Closed }
+}
+
+nexus_kernel::entity! {
+    /// The stored form of an account.
+    pub struct AccountRecord in ACCOUNT {
+        name: "account", code: 20, module: "ledger", label: "Account", plural: "Accounts",
+        title: name, search: [code, name],
+        creation: Creation::ByRole,
+    }
+    fields {
+        code: Text<20> = "Code"
             .indexed()
             .unique(Unique::PerCompany)
             .list()
             .help("Letters and digits, e.g. 1120. Reports sort by code."),
-        text("name", "Name", 120).required().indexed().list(),
-        FieldDef::new("class", "Class", FieldKind::Choice(CLASSES))
-            .required()
-            .indexed()
-            .list(),
-        FieldDef::new("type", "Type", FieldKind::Choice(TYPES))
-            .required()
+        name: Text<120> = "Name" .indexed().list(),
+        class: Choice<AccountClass> = "Class" .indexed().list(),
+        r#type: Choice<AccountType> = "Type"
             .list()
             .help("What the account is for: bank, receivable, tax… General otherwise."),
-        FieldDef::new("parent", "Parent", FieldKind::Ref("account"))
+        parent: Option<Ref<AccountRecord>> = "Parent"
             .indexed()
             .list()
             .help("The group it rolls up into; a group of the same class."),
-        FieldDef::new("group", "Group", FieldKind::Bool)
+        group: Bool = "Group"
             .list()
             .help("A group only sums its children; entries post to the others."),
-    ],
-    title_field: "name",
-    search_fields: &["code", "name"],
-    creation: Creation::ByRole,
-};
+    }
+}
 
-pub static JOURNAL_ENTRY: EntityDef = EntityDef {
-    name: "journal_entry",
-    code: 21,
-    label: "Journal entry",
-    plural: "Journal entries",
-    module: "ledger",
-    fields: &[
-        text("number", "Number", 20)
-            .required()
-            .indexed()
-            .unique(Unique::PerCompany)
-            .list(),
-        FieldDef::new("date", "Date", FieldKind::Date)
-            .required()
-            .indexed()
-            .list(),
-        text("narration", "Narration", 200)
-            .required()
-            .indexed()
-            .list(),
-        text("reference", "Reference", 60).indexed().list(),
-        FieldDef::new("total", "Total", FieldKind::Money)
-            .required()
+nexus_kernel::entity! {
+    /// The stored form of a journal entry.
+    pub struct JournalEntryRecord in JOURNAL_ENTRY {
+        name: "journal_entry", code: 21, module: "ledger",
+        label: "Journal entry", plural: "Journal entries",
+        title: number, search: [number, narration, reference],
+        creation: Creation::Module(
+            "journal entries are drafted and posted from Ledger → New journal entry (or the \
+             ledger API); a posted entry is never edited or deleted: to undo one, cancel it, \
+             which posts its reversal",
+        ),
+    }
+    fields {
+        number: Text<20> = "Number" .indexed().unique(Unique::PerCompany).list(),
+        date: Date = "Date" .indexed().list(),
+        narration: Text<200> = "Narration" .indexed().list(),
+        reference: Option<Text<60>> = "Reference" .indexed().list(),
+        total: Money = "Total"
             .indexed()
             .list()
             .help("The sum of the debits, in the company currency."),
-        FieldDef::new(
-            "status",
-            "Status",
-            FieldKind::Choice(&["Draft", "Posted", "Cancelled", "Discarded"]),
-        )
-        .required()
-        .indexed()
-        .list(),
-        FieldDef::new(
-            "kind",
-            "Kind",
-            FieldKind::Choice(&["Regular", "Reversal", "Closing"]),
-        )
-        .required(),
-        FieldDef::new("reverses", "Reverses", FieldKind::Ref("journal_entry")).indexed(),
-        FieldDef::new(
-            "reversed_by",
-            "Reversed by",
-            FieldKind::Ref("journal_entry"),
-        ),
-        text("source", "Posted by", 60)
+        status: Choice<JournalStatus> = "Status" .indexed().list(),
+        kind: Choice<JournalKind> = "Kind",
+        reverses: Option<Ref<JournalEntryRecord>> = "Reverses" .indexed(),
+        reversed_by: Option<Ref<JournalEntryRecord>> = "Reversed by",
+        source: Option<Text<60>> = "Posted by"
             .list()
             .help("The document that posted it (an invoice, a payment, a stock move)."),
-        FieldDef::new("draft_lines", "Draft lines", FieldKind::LongText)
+        draft_lines: Option<LongText> = "Draft lines"
             .help("A draft's lines as saved (account, debit or credit, memo); empty once posted."),
-    ],
-    title_field: "number",
-    search_fields: &["number", "narration", "reference"],
-    creation: Creation::Module(
-        "journal entries are drafted and posted from Ledger → New journal entry (or the \
-         ledger API); a posted entry is never edited or deleted: to undo one, cancel it, \
-         which posts its reversal",
-    ),
-};
+    }
+}
 
-pub static JOURNAL_LINE: EntityDef = EntityDef {
-    name: "journal_line",
-    code: 22,
-    label: "Journal line",
-    plural: "Journal lines",
-    module: "ledger",
-    fields: &[
-        FieldDef::new("entry", "Entry", FieldKind::Ref("journal_entry"))
-            .required()
-            .indexed()
-            .list(),
-        FieldDef::new("date", "Date", FieldKind::Date)
-            .required()
-            .indexed()
-            .list(),
-        FieldDef::new("account", "Account", FieldKind::Ref("account"))
-            .required()
-            .indexed()
-            .list(),
-        FieldDef::new("debit", "Debit", FieldKind::Money)
-            .indexed()
-            .list(),
-        FieldDef::new("credit", "Credit", FieldKind::Money)
-            .indexed()
-            .list(),
-        text("memo", "Memo", 200).list(),
-        FieldDef::new(
-            "line",
-            "Line",
-            FieldKind::Int {
-                min: 1,
-                max: 10_000,
-            },
-        )
-        .required(),
-        text("currency", "Currency", 3)
+nexus_kernel::entity! {
+    /// The stored form of a journal line.
+    pub struct JournalLineRecord in JOURNAL_LINE {
+        name: "journal_line", code: 22, module: "ledger",
+        label: "Journal line", plural: "Journal lines",
+        title: memo, search: [memo],
+        creation: Creation::Module(
+            "journal lines are written with their entry, from Ledger → New journal entry, \
+             and are never edited or deleted",
+        ),
+    }
+    fields {
+        entry: Ref<JournalEntryRecord> = "Entry" .indexed().list(),
+        date: Date = "Date" .indexed().list(),
+        account: Ref<AccountRecord> = "Account" .indexed().list(),
+        debit: Option<Money> = "Debit" .indexed().list(),
+        credit: Option<Money> = "Credit" .indexed().list(),
+        memo: Option<Text<200>> = "Memo" .list(),
+        line: Int<1, 10_000> = "Line",
+        currency: Option<Text<3>> = "Currency"
             .list()
             .help("For a line in a foreign currency: that currency."),
-        FieldDef::new("amount_fx", "Foreign amount", FieldKind::Money)
+        amount_fx: Option<Money> = "Foreign amount"
             .list()
             .help("The line's amount in its foreign currency."),
-        text("rate", "Rate", 24).help("Company currency per unit of the foreign currency."),
-    ],
-    title_field: "memo",
-    search_fields: &["memo"],
-    creation: Creation::Module(
-        "journal lines are written with their entry, from Ledger → New journal entry, \
-         and are never edited or deleted",
-    ),
-};
+        rate: Option<Text<24>> = "Rate" .help("Company currency per unit of the foreign currency."),
+    }
+}
 
-pub static FISCAL_YEAR: EntityDef = EntityDef {
-    name: "fiscal_year",
-    code: 23,
-    label: "Fiscal year",
-    plural: "Fiscal years",
-    module: "ledger",
-    fields: &[
-        text("name", "Name", 40)
-            .required()
-            .indexed()
-            .unique(Unique::PerCompany)
-            .list(),
-        FieldDef::new("start", "Start", FieldKind::Date)
-            .required()
-            .indexed()
-            .list(),
-        FieldDef::new("end", "End", FieldKind::Date)
-            .required()
-            .list(),
-        FieldDef::new("status", "Status", FieldKind::Choice(&["Open", "Closed"]))
-            .required()
-            .indexed()
-            .list(),
-        FieldDef::new(
-            "closing_entry",
-            "Closing entry",
-            FieldKind::Ref("journal_entry"),
-        )
-        .list(),
-    ],
-    title_field: "name",
-    search_fields: &["name"],
-    creation: Creation::Module(
-        "fiscal years are opened and closed under Ledger → Fiscal years; a closed year \
-         stays closed",
-    ),
-};
+nexus_kernel::entity! {
+    /// The stored form of a fiscal year.
+    pub struct FiscalYearRecord in FISCAL_YEAR {
+        name: "fiscal_year", code: 23, module: "ledger",
+        label: "Fiscal year", plural: "Fiscal years",
+        title: name, search: [name],
+        creation: Creation::Module(
+            "fiscal years are opened and closed under Ledger → Fiscal years; a closed year \
+             stays closed",
+        ),
+    }
+    fields {
+        name: Text<40> = "Name" .indexed().unique(Unique::PerCompany).list(),
+        start: Date = "Start" .indexed().list(),
+        end: Date = "End" .list(),
+        status: Choice<YearStatus> = "Status" .indexed().list(),
+        closing_entry: Option<Ref<JournalEntryRecord>> = "Closing entry" .list(),
+    }
+}
 
-pub static SUPPLIER: EntityDef = EntityDef {
-    name: "supplier",
-    code: 12,
-    label: "Supplier",
-    plural: "Suppliers",
-    module: "ledger",
-    fields: &[
-        text("name", "Name", 120)
-            .required()
-            .indexed()
-            .unique(Unique::PerCompany)
-            .list(),
-        FieldDef::new("email", "E-mail", FieldKind::Email)
-            .indexed()
-            .list(),
-        FieldDef::new("phone", "Phone", FieldKind::Phone).list(),
-        text("city", "City", 80).indexed().list(),
-        text("country", "Country", 80).indexed().list(),
-        text("tax_id", "Tax ID", 40).list(),
-        text("iban", "IBAN", 34).help("Where payments to this supplier go."),
-        text("payment_terms", "Payment terms", 40)
+nexus_kernel::entity! {
+    /// The stored form of a supplier.
+    pub struct SupplierRecord in SUPPLIER {
+        name: "supplier", code: 12, module: "ledger", label: "Supplier", plural: "Suppliers",
+        title: name, search: [name, email, city, country],
+        creation: Creation::ByRole,
+    }
+    fields {
+        name: Text<120> = "Name" .indexed().unique(Unique::PerCompany).list(),
+        email: Option<Email> = "E-mail" .indexed().list(),
+        phone: Option<Phone> = "Phone" .list(),
+        city: Option<Text<80>> = "City" .indexed().list(),
+        country: Option<Text<80>> = "Country" .indexed().list(),
+        tax_id: Option<Text<40>> = "Tax ID" .list(),
+        iban: Option<Text<34>> = "IBAN" .help("Where payments to this supplier go."),
+        payment_terms: Option<Text<40>> = "Payment terms"
             .help("net30, eom30, now, or instalments such as 30%:0,70%:60."),
-        FieldDef::new("notes", "Notes", FieldKind::LongText),
-    ],
-    title_field: "name",
-    search_fields: &["name", "email", "city", "country"],
-    creation: Creation::ByRole,
-};
+        notes: Option<LongText> = "Notes",
+    }
+}
 
 /// The ledger, as the kernel knows it: its entities, its default role, and the code
 /// that prefixes its own state (totals, counters, open items).
@@ -325,18 +228,19 @@ pub static ROLES: &[nexus_kernel::registry::RoleDef] = &[(
 
 #[cfg(test)]
 mod tests {
+    use nexus_kernel::typed::Options;
+
     use super::*;
 
     #[test]
-    fn every_class_and_type_maps_both_ways() {
-        for name in CLASSES {
-            let class = class_of(name).expect("class");
-            assert_eq!(class_name(class), *name);
+    fn every_class_and_type_is_an_option_by_its_name() {
+        for class in AccountClass::ALL {
+            assert_eq!(AccountClass::from_name(class.name()), Some(class));
         }
-        for name in TYPES {
-            assert_eq!(type_of(name).expect("type").name(), *name);
+        for kind in <AccountType as Options>::ALL {
+            assert_eq!(kind.name(), AccountType::name(*kind));
         }
-        assert_eq!(class_of("Nonsense"), None);
-        assert_eq!(type_of("Nonsense"), None);
+        assert_eq!(AccountClass::from_name("Nonsense"), None);
+        assert_eq!(AccountType::from_name("Nonsense"), None);
     }
 }

@@ -15,14 +15,16 @@
 //!   first. A closed year accepts nothing more.
 
 use crate::entities::LEDGER;
-use std::collections::BTreeMap;
 
-use nexus_kernel::{Action, Command, Kernel, KernelError, ListQuery, Principal, Record, Value};
+use nexus_kernel::builtin::Company;
+use nexus_kernel::{Action, Command, Kernel, KernelError, ListQuery, Principal, Row};
 use time::Date;
 
 use crate::books::{self, EntryInput, chart_for, company_currency, company_key, lock_date, refuse};
 use crate::codec::{Reader, Writer};
-use crate::entities::{ACCOUNT, FISCAL_YEAR};
+use crate::entities::{
+    ACCOUNT, AccountRecord, FISCAL_YEAR, FiscalYearRecord, JournalEntryRecord, YearStatus,
+};
 use crate::{EntryKind, FiscalYear, LedgerError};
 
 /// One of the company's fiscal years.
@@ -132,7 +134,7 @@ pub async fn open_year(
     start: Date,
     end: Date,
     name: Option<String>,
-) -> Result<Record, KernelError> {
+) -> Result<Row<FiscalYearRecord>, KernelError> {
     kernel.authorize(who, &FISCAL_YEAR, Action::Create)?;
     let year =
         FiscalYear::new(start, end).map_err(|e| KernelError::invalid("end", e.to_string()))?;
@@ -156,15 +158,13 @@ pub async fn open_year(
                     ),
                 ));
             }
-            let rec = cmd.create(
-                &FISCAL_YEAR,
-                BTreeMap::from([
-                    ("name", Value::Text(name)),
-                    ("start", Value::Date(start)),
-                    ("end", Value::Date(end)),
-                    ("status", Value::Text("Open".into())),
-                ]),
-            )?;
+            let rec = cmd.insert(&FiscalYearRecord {
+                name,
+                start,
+                end,
+                status: YearStatus::Open,
+                closing_entry: None,
+            })?;
             years.push(Year {
                 id: rec.id,
                 year,
@@ -185,11 +185,9 @@ pub fn retained_earnings(kernel: &Kernel, who: &Principal) -> Result<u64, Kernel
         limit: 100,
         ..Default::default()
     };
-    kernel
-        .list(who, &ACCOUNT, &query)?
-        .rows
+    Row::<AccountRecord>::all(&kernel.list(who, &ACCOUNT, &query)?.rows)?
         .iter()
-        .find(|r| r.get("group") != &Value::Bool(true))
+        .find(|r| !r.group)
         .map(|r| r.id)
         .ok_or_else(|| {
             KernelError::Conflict(
@@ -204,9 +202,9 @@ pub fn retained_earnings(kernel: &Kernel, who: &Principal) -> Result<u64, Kernel
 #[derive(Debug, Clone)]
 pub struct Closed {
     /// The fiscal year's record, now closed.
-    pub year: Record,
+    pub year: Row<FiscalYearRecord>,
     /// The closing entry, unless the year had no income or expenses.
-    pub entry: Option<Record>,
+    pub entry: Option<Row<JournalEntryRecord>>,
 }
 
 /// Closes fiscal year `id`: posts the closing entry on its last day (income and
@@ -224,8 +222,7 @@ pub async fn close_year(
     kernel
         .command(&LEDGER, who, move |cmd| {
             let mut years = read(cmd)?;
-            let record = cmd.require(&FISCAL_YEAR, id)?;
-            let name = record.title(&FISCAL_YEAR);
+            let name = cmd.fetch::<FiscalYearRecord>(id)?.fields.name;
             let Some(index) = years.iter().position(|y| y.id == id) else {
                 return Err(KernelError::Internal(format!(
                     "{name} is missing from the ledger's list of years"
@@ -245,7 +242,7 @@ pub async fn close_year(
                     open.year.end()
                 )));
             }
-            let company = cmd.require(&nexus_kernel::builtin::COMPANY, cmd.who().company)?;
+            let company = cmd.fetch::<Company>(cmd.who().company)?;
             let currency = company_currency(&company)?;
             let totals = books::totals_in(cmd, currency)?;
             let accounts: Vec<u64> = totals.accounts().chain(std::iter::once(retained)).collect();
@@ -264,11 +261,10 @@ pub async fn close_year(
                 Err(LedgerError::NothingToClose { .. }) => None,
                 Err(e) => return Err(refuse(e)),
             };
-            let mut changes = BTreeMap::from([("status", Value::Text("Closed".into()))]);
-            if let Some(e) = &entry {
-                changes.insert("closing_entry", Value::Ref(e.id));
-            }
-            let year = cmd.update(&FISCAL_YEAR, id, changes)?;
+            let year = cmd.modify(id, |y: &mut FiscalYearRecord| {
+                y.status = YearStatus::Closed;
+                y.closing_entry = entry.as_ref().map(|e| e.id);
+            })?;
             years[index].closed = true;
             write(cmd, &mut years);
             if lock_date(cmd)?.is_none_or(|lock| lock.0 < end) {

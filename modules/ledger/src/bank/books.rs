@@ -43,13 +43,15 @@ use crate::entities::LEDGER;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
+use nexus_kernel::builtin::Company;
 use nexus_kernel::bytes::{decode_u64, prefix_end, u64_key};
-use nexus_kernel::{
-    Action, Command, Kernel, KernelError, ListQuery, Principal, Record, Value, builtin,
-};
+use nexus_kernel::{Action, Command, Kernel, KernelError, ListQuery, Principal, Row};
 use time::{Date, Duration, Month};
 
-use super::entities::{BANK_ACCOUNT, BANK_LINE, BANK_STATEMENT};
+use super::entities::{
+    BANK_ACCOUNT, BANK_LINE, BANK_STATEMENT, BankAccountRecord, BankLineRecord,
+    BankStatementRecord, LineStatus, StatementFormat,
+};
 use super::{
     BankError, Candidate, CsvFormat, DateFormat, DecimalSeparator, Problem, Statement,
     StatementLine, Suggestion, decode_text, match_all, parse_camt053, parse_csv, suggest,
@@ -57,7 +59,10 @@ use super::{
 use crate::books::{
     self, EntryInput, LineInput, account_of, company_currency, company_key, post_in,
 };
-use crate::entities::{ACCOUNT, JOURNAL_ENTRY, JOURNAL_LINE};
+use crate::entities::{
+    AccountRecord, JOURNAL_ENTRY, JOURNAL_LINE, JournalEntryRecord, JournalKind, JournalLineRecord,
+    JournalStatus,
+};
 use crate::{AccountType, Currency, EntryKind, Money};
 
 /// How many suggestions the reconciliation screen offers per statement line.
@@ -94,7 +99,7 @@ pub async fn create_bank_account(
     kernel: &Kernel,
     who: &Principal,
     input: BankAccountInput,
-) -> Result<Record, KernelError> {
+) -> Result<Row<BankAccountRecord>, KernelError> {
     kernel.authorize(who, &BANK_ACCOUNT, Action::Create)?;
     let name = input.name.trim().to_owned();
     let number = input.number.trim().to_owned();
@@ -109,7 +114,7 @@ pub async fn create_bank_account(
     }
     kernel
         .command(&LEDGER, who, move |cmd| {
-            let company = cmd.require(&builtin::COMPANY, cmd.who().company)?;
+            let company = cmd.fetch::<Company>(cmd.who().company)?;
             let currency = company_currency(&company)?;
             let wanted = input.currency.trim().to_ascii_uppercase();
             if !wanted.is_empty() && wanted != currency.code() {
@@ -123,7 +128,7 @@ pub async fn create_bank_account(
                     ),
                 ));
             }
-            let Some(rec) = cmd.load(&ACCOUNT, input.account)? else {
+            let Some(rec) = cmd.find::<AccountRecord>(input.account)? else {
                 return Err(KernelError::invalid(
                     "account",
                     format!(
@@ -132,7 +137,7 @@ pub async fn create_bank_account(
                     ),
                 ));
             };
-            let account = account_of(&rec)?;
+            let account = account_of(&rec);
             if account.is_group {
                 return Err(KernelError::invalid(
                     "account",
@@ -152,33 +157,27 @@ pub async fn create_bank_account(
                     ),
                 ));
             }
-            cmd.create(
-                &BANK_ACCOUNT,
-                BTreeMap::from([
-                    ("name", Value::Text(name)),
-                    ("number", Value::Text(number)),
-                    ("currency", Value::Text(currency.code().to_owned())),
-                    ("account", Value::Ref(input.account)),
-                ]),
-            )
+            cmd.insert(&BankAccountRecord {
+                name,
+                number,
+                currency: currency.code().to_owned(),
+                account: input.account,
+            })
         })
         .await
 }
 
 /// The company's bank accounts, by name.
-pub fn bank_accounts(kernel: &Kernel, who: &Principal) -> Result<Vec<Record>, KernelError> {
+pub fn bank_accounts(
+    kernel: &Kernel,
+    who: &Principal,
+) -> Result<Vec<Row<BankAccountRecord>>, KernelError> {
     let query = ListQuery {
         sort: Some("name".into()),
         limit: usize::MAX,
         ..Default::default()
     };
-    Ok(kernel.list(who, &BANK_ACCOUNT, &query)?.rows)
-}
-
-fn ledger_account_of(bank: &Record) -> Result<u64, KernelError> {
-    bank.get("account").as_ref_id().ok_or_else(|| {
-        KernelError::Internal(format!("bank account {} has no ledger account", bank.id))
-    })
+    Row::all(&kernel.list(who, &BANK_ACCOUNT, &query)?.rows)
 }
 
 // ---------------------------------------------------------------- import
@@ -213,10 +212,10 @@ impl FileFormat {
         }
     }
 
-    fn name(self) -> &'static str {
+    fn name(self) -> StatementFormat {
         match self {
-            FileFormat::Csv { .. } => "CSV",
-            FileFormat::Camt053 => "camt.053",
+            FileFormat::Csv { .. } => StatementFormat::Csv,
+            FileFormat::Camt053 => StatementFormat::Camt053,
         }
     }
 }
@@ -272,7 +271,7 @@ impl ImportError {
 #[derive(Debug, Clone)]
 pub struct Imported {
     /// The statement's record; `None` when every line had been imported before.
-    pub statement: Option<Record>,
+    pub statement: Option<Row<BankStatementRecord>>,
     /// Lines added.
     pub imported: usize,
     /// Lines skipped because they were imported before.
@@ -293,8 +292,8 @@ pub async fn import_statement(
 ) -> Result<Imported, ImportError> {
     kernel.authorize(who, &BANK_LINE, Action::Create)?;
     kernel.authorize(who, &BANK_STATEMENT, Action::Create)?;
-    let account = kernel.get(who, &BANK_ACCOUNT, bank)?;
-    let company = kernel.get(who, &builtin::COMPANY, who.company)?;
+    let account = kernel.read::<BankAccountRecord>(who, bank)?;
+    let company = kernel.read::<Company>(who, who.company)?;
     let currency = company_currency(&company)?;
     let statement = read_statement(&account, currency, file, format)?;
     let closing = statement.closing.map(Money::minor).or(closing);
@@ -322,42 +321,32 @@ pub async fn import_statement(
                 });
             }
             let last = fresh.iter().map(|(_, l)| l.booking_date).max();
-            let mut values = BTreeMap::from([
-                ("bank_account", Value::Ref(bank)),
-                ("format", Value::Text(format.name().into())),
-                ("imported", Value::Int(fresh.len() as i64)),
-                ("skipped", Value::Int(skipped as i64)),
-            ]);
-            if let Some(d) = last {
-                values.insert("to", Value::Date(d));
-            }
-            if let Some(m) = opening {
-                values.insert("opening", Value::Money(m));
-            }
-            if let Some(m) = closing {
-                values.insert("closing", Value::Money(m));
-            }
-            let record = cmd.create(&BANK_STATEMENT, values)?;
+            let record = cmd.insert(&BankStatementRecord {
+                bank_account: bank,
+                format: format.name(),
+                to: last,
+                imported: fresh.len() as i64,
+                skipped: skipped as i64,
+                opening,
+                closing,
+            })?;
             let imported = fresh.len();
+            let some = |text: String| Some(text).filter(|t| !t.is_empty());
             for (key, line) in fresh {
-                let mut values = BTreeMap::from([
-                    ("bank_account", Value::Ref(bank)),
-                    ("statement", Value::Ref(record.id)),
-                    ("date", Value::Date(line.booking_date)),
-                    ("amount", Value::Money(line.amount.minor())),
-                    ("counterparty", Value::Text(clip(&line.counterparty, 200))),
-                    ("reference", Value::Text(clip(&line.reference, 200))),
-                    ("description", Value::Text(clip(&line.description, 500))),
-                    (
-                        "bank_reference",
-                        Value::Text(clip(&line.bank_reference, 120)),
-                    ),
-                    ("status", Value::Text("Unreconciled".into())),
-                ]);
-                if let Some(d) = line.value_date {
-                    values.insert("value_date", Value::Date(d));
-                }
-                let rec = cmd.create(&BANK_LINE, values)?;
+                let rec = cmd.insert(&BankLineRecord {
+                    bank_account: bank,
+                    statement: Some(record.id),
+                    date: line.booking_date,
+                    value_date: line.value_date,
+                    amount: line.amount.minor(),
+                    counterparty: some(clip(&line.counterparty, 200)),
+                    reference: some(clip(&line.reference, 200)),
+                    description: some(clip(&line.description, 500)),
+                    bank_reference: some(clip(&line.bank_reference, 120)),
+                    status: LineStatus::Unreconciled,
+                    journal_entry: None,
+                    journal_line: None,
+                })?;
                 cmd.put(key, u64_key(rec.id).to_vec());
             }
             Ok(Imported {
@@ -372,13 +361,13 @@ pub async fn import_statement(
 
 /// Parses the file and keeps what belongs to `bank`, or refuses the whole file.
 fn read_statement(
-    bank: &Record,
+    bank: &BankAccountRecord,
     currency: Currency,
     file: &[u8],
     format: FileFormat,
 ) -> Result<Statement, ImportError> {
-    let name = bank.title(&BANK_ACCOUNT);
-    let number = bank.get("number").as_text().unwrap_or_default().to_owned();
+    let name = bank.name.clone();
+    let number = bank.number.clone();
     match format {
         FileFormat::Csv {
             date_format,
@@ -503,32 +492,25 @@ fn mark_key(company: u64, journal_line: u64) -> Vec<u8> {
     k
 }
 
-fn minor(v: &Value) -> i64 {
-    match v {
-        Value::Money(m) => *m,
-        _ => 0,
-    }
-}
-
-fn text(rec: &Record, field: &str) -> String {
-    rec.get(field).as_text().unwrap_or_default().to_owned()
+/// A journal line's amount into the bank: its debit less its credit.
+fn into_bank(line: &JournalLineRecord) -> i64 {
+    line.debit
+        .unwrap_or(0)
+        .saturating_sub(line.credit.unwrap_or(0))
 }
 
 /// A statement line's record as the domain sees it (`line` is 0: it is not from a file).
-pub fn statement_line(rec: &Record, currency: Currency) -> StatementLine {
-    let date = |f: &str| match rec.get(f) {
-        Value::Date(d) => Some(*d),
-        _ => None,
-    };
+pub fn statement_line(rec: &BankLineRecord, currency: Currency) -> StatementLine {
+    let text = |t: &Option<String>| t.clone().unwrap_or_default();
     StatementLine {
         line: 0,
-        booking_date: date("date").unwrap_or(Date::MIN),
-        value_date: date("value_date"),
-        amount: Money::new(minor(rec.get("amount")), currency),
-        counterparty: text(rec, "counterparty"),
-        reference: text(rec, "reference"),
-        description: text(rec, "description"),
-        bank_reference: text(rec, "bank_reference"),
+        booking_date: rec.date,
+        value_date: rec.value_date,
+        amount: Money::new(rec.amount, currency),
+        counterparty: text(&rec.counterparty),
+        reference: text(&rec.reference),
+        description: text(&rec.description),
+        bank_reference: text(&rec.bank_reference),
     }
 }
 
@@ -552,7 +534,7 @@ pub struct OpenItem {
 #[derive(Debug, Clone)]
 pub struct OpenLine {
     /// The statement line's record.
-    pub record: Record,
+    pub record: Row<BankLineRecord>,
     /// Its suggestions, best first.
     pub suggestions: Vec<Suggestion>,
     /// The journal line that "accept" takes: the one-to-one match of [`match_all`], else
@@ -564,7 +546,7 @@ pub struct OpenLine {
 #[derive(Debug, Clone)]
 pub struct Reconciliation {
     /// The bank account's record.
-    pub bank: Record,
+    pub bank: Row<BankAccountRecord>,
     /// Its ledger account's label, `1120 Bank account`.
     pub account_label: String,
     /// The company currency.
@@ -574,7 +556,7 @@ pub struct Reconciliation {
     /// The journal lines they may be, by journal line id.
     pub items: BTreeMap<u64, OpenItem>,
     /// The latest reconciled statement lines, newest first (at most `recent`).
-    pub reconciled: Vec<Record>,
+    pub reconciled: Vec<Row<BankLineRecord>>,
     /// The latest statement with a closing balance: its last booking date and closing
     /// balance.
     pub statement_closing: Option<(Option<Date>, i64)>,
@@ -595,14 +577,13 @@ pub fn reconciliation(
 ) -> Result<Reconciliation, KernelError> {
     kernel.authorize(who, &BANK_LINE, Action::Read)?;
     kernel.authorize(who, &JOURNAL_LINE, Action::Read)?;
-    let bank_rec = kernel.get(who, &BANK_ACCOUNT, bank)?;
-    let ledger = ledger_account_of(&bank_rec)?;
-    let company = kernel.get(who, &builtin::COMPANY, who.company)?;
+    let bank_rec = kernel.read::<BankAccountRecord>(who, bank)?;
+    let ledger = bank_rec.account;
+    let company = kernel.read::<Company>(who, who.company)?;
     let currency = company_currency(&company)?;
     let account_label = kernel
-        .get(who, &ACCOUNT, ledger)
-        .and_then(|r| account_of(&r))
-        .map(|a| a.label())
+        .read::<AccountRecord>(who, ledger)
+        .map(|r| account_of(&r).label())
         .unwrap_or_else(|_| format!("#{ledger}"));
 
     let all = |filters: Vec<(String, String)>| ListQuery {
@@ -610,83 +591,58 @@ pub fn reconciliation(
         limit: usize::MAX,
         ..Default::default()
     };
-    let mut lines = kernel
-        .list(
-            who,
-            &BANK_LINE,
-            &all(vec![("bank_account".into(), bank.to_string())]),
-        )?
-        .rows;
-    lines.sort_by_key(|r| (statement_line(r, currency).booking_date, r.id));
-    let (reconciled, open): (Vec<Record>, Vec<Record>) = lines
+    let by_bank = all(vec![("bank_account".into(), bank.to_string())]);
+    let mut lines = Row::<BankLineRecord>::all(&kernel.list(who, &BANK_LINE, &by_bank)?.rows)?;
+    lines.sort_by_key(|r| (r.date, r.id));
+    let (reconciled, open): (Vec<_>, Vec<_>) = lines
         .into_iter()
-        .partition(|r| r.get("status").as_text() == Some("Reconciled"));
+        .partition(|r| r.status == LineStatus::Reconciled);
 
-    let statement_closing = kernel
-        .list(
-            who,
-            &BANK_STATEMENT,
-            &all(vec![("bank_account".into(), bank.to_string())]),
-        )?
-        .rows
-        .iter()
-        .filter_map(|s| {
-            let closing = match s.get("closing") {
-                Value::Money(m) => *m,
-                _ => return None,
-            };
-            let to = match s.get("to") {
-                Value::Date(d) => Some(*d),
-                _ => None,
-            };
-            Some((to, s.id, closing))
-        })
-        .max()
-        .map(|(to, _, closing)| (to, closing));
+    let statement_closing =
+        Row::<BankStatementRecord>::all(&kernel.list(who, &BANK_STATEMENT, &by_bank)?.rows)?
+            .iter()
+            .filter_map(|s| Some((s.to, s.id, s.closing?)))
+            .max()
+            .map(|(to, _, closing)| (to, closing));
 
     let marked = marked_lines(kernel, who)?;
-    let journal = kernel
-        .list(
-            who,
-            &JOURNAL_LINE,
-            &all(vec![("account".into(), ledger.to_string())]),
-        )?
-        .rows;
+    let journal = Row::<JournalLineRecord>::all(
+        &kernel
+            .list(
+                who,
+                &JOURNAL_LINE,
+                &all(vec![("account".into(), ledger.to_string())]),
+            )?
+            .rows,
+    )?;
     let balance_on = statement_closing.and_then(|(to, _)| to);
     let mut ledger_balance: i64 = 0;
-    let mut entries: BTreeMap<u64, Option<Record>> = BTreeMap::new();
+    let mut entries: BTreeMap<u64, Option<Row<JournalEntryRecord>>> = BTreeMap::new();
     let mut items = BTreeMap::new();
     for l in &journal {
-        let amount = minor(l.get("debit")).saturating_sub(minor(l.get("credit")));
-        let date = match l.get("date") {
-            Value::Date(d) => *d,
-            _ => continue,
-        };
+        let amount = into_bank(l);
+        let date = l.date;
         if balance_on.is_none_or(|on| date <= on) {
             ledger_balance = ledger_balance.saturating_add(amount);
         }
         if marked.contains(&l.id) {
             continue;
         }
-        let Some(entry_id) = l.get("entry").as_ref_id() else {
-            continue;
-        };
+        let entry_id = l.entry;
         let entry = entries
             .entry(entry_id)
-            .or_insert_with(|| kernel.get(who, &JOURNAL_ENTRY, entry_id).ok());
+            .or_insert_with(|| kernel.read::<JournalEntryRecord>(who, entry_id).ok());
         let Some(entry) = entry else { continue };
         // A cancelled entry and its reversal cancel out at the bank: neither is offered.
-        if entry.get("status").as_text() == Some("Cancelled")
-            || entry.get("kind").as_text() == Some("Reversal")
-        {
+        if entry.status == JournalStatus::Cancelled || entry.kind == JournalKind::Reversal {
             continue;
         }
-        let number = entry.title(&JOURNAL_ENTRY);
-        let reference = match text(entry, "reference") {
-            r if r.trim().is_empty() => number.clone(),
-            r => r,
+        let number = entry.number.clone();
+        let reference = match entry.reference.clone() {
+            Some(r) if !r.trim().is_empty() => r,
+            _ => number.clone(),
         };
-        let narration = text(entry, "narration");
+        let narration = entry.narration.clone();
         items.insert(
             l.id,
             OpenItem {
@@ -709,9 +665,7 @@ pub fn reconciliation(
     let pairs = match_all(&domain, &candidates);
     let paired: BTreeSet<u64> = pairs.iter().map(|&(_, c, _)| c).collect();
     let mut open_lines = Vec::with_capacity(open.len());
-    let unreconciled_total = open
-        .iter()
-        .fold(0i64, |t, r| t.saturating_add(minor(r.get("amount"))));
+    let unreconciled_total = open.iter().fold(0i64, |t, r| t.saturating_add(r.amount));
     for (i, (record, line)) in open.into_iter().zip(&domain).enumerate() {
         let suggestions = suggest(line, &candidates, SUGGESTIONS);
         let best = pairs
@@ -766,25 +720,23 @@ fn marked_lines(kernel: &Kernel, who: &Principal) -> Result<BTreeSet<u64>, Kerne
 
 /// The statement line `line`, refused unless it is unreconciled; with its bank account
 /// and that account's ledger account.
-fn open_line(cmd: &Command<'_, '_, '_>, line: u64) -> Result<(Record, u64), KernelError> {
-    let rec = cmd.require(&BANK_LINE, line)?;
-    if rec.get("status").as_text() == Some("Reconciled") {
+fn open_line(
+    cmd: &Command<'_, '_, '_>,
+    line: u64,
+) -> Result<(Row<BankLineRecord>, u64), KernelError> {
+    let rec = cmd.fetch::<BankLineRecord>(line)?;
+    if rec.status == LineStatus::Reconciled {
         let with = rec
-            .get("journal_entry")
-            .as_ref_id()
-            .and_then(|e| cmd.load(&JOURNAL_ENTRY, e).ok().flatten())
-            .map(|e| e.title(&JOURNAL_ENTRY))
+            .journal_entry
+            .and_then(|e| cmd.find::<JournalEntryRecord>(e).ok().flatten())
+            .map(|e| e.fields.number)
             .unwrap_or_else(|| "a journal entry".into());
         return Err(KernelError::Conflict(format!(
             "this statement line is already reconciled with {with}; undo that \
              reconciliation first"
         )));
     }
-    let bank_id = rec.get("bank_account").as_ref_id().ok_or_else(|| {
-        KernelError::Internal(format!("statement line {line} has no bank account"))
-    })?;
-    let bank = cmd.require(&BANK_ACCOUNT, bank_id)?;
-    let ledger = ledger_account_of(&bank)?;
+    let ledger = cmd.fetch::<BankAccountRecord>(rec.bank_account)?.account;
     Ok((rec, ledger))
 }
 
@@ -794,18 +746,14 @@ fn mark(
     line: u64,
     entry: u64,
     journal_line: u64,
-) -> Result<Record, KernelError> {
+) -> Result<Row<BankLineRecord>, KernelError> {
     let key = mark_key(cmd.who().company, journal_line);
     cmd.put(key, u64_key(line).to_vec());
-    cmd.update(
-        &BANK_LINE,
-        line,
-        BTreeMap::from([
-            ("status", Value::Text("Reconciled".into())),
-            ("journal_entry", Value::Ref(entry)),
-            ("journal_line", Value::Ref(journal_line)),
-        ]),
-    )
+    cmd.modify(line, |l: &mut BankLineRecord| {
+        l.status = LineStatus::Reconciled;
+        l.journal_entry = Some(entry);
+        l.journal_line = Some(journal_line);
+    })
 }
 
 /// Reconciles statement line `line` with `journal_line`, a journal line of the same
@@ -816,18 +764,18 @@ pub async fn reconcile(
     who: &Principal,
     line: u64,
     journal_line: u64,
-) -> Result<Record, KernelError> {
+) -> Result<Row<BankLineRecord>, KernelError> {
     kernel.authorize(who, &BANK_LINE, Action::Write)?;
     kernel
         .command(&LEDGER, who, move |cmd| {
             let (rec, ledger) = open_line(cmd, line)?;
-            let Some(jl) = cmd.load(&JOURNAL_LINE, journal_line)? else {
+            let Some(jl) = cmd.find::<JournalLineRecord>(journal_line)? else {
                 return Err(KernelError::invalid(
                     "journal_line",
                     format!("there is no journal line with id {journal_line} in your company"),
                 ));
             };
-            if jl.get("account").as_ref_id() != Some(ledger) {
+            if jl.account != ledger {
                 return Err(KernelError::invalid(
                     "journal_line",
                     "that journal line is not on this bank account's ledger account",
@@ -841,20 +789,15 @@ pub async fn reconcile(
                     "that journal line is already reconciled with another statement line".into(),
                 ));
             }
-            let entry_id = jl.get("entry").as_ref_id().ok_or_else(|| {
-                KernelError::Internal(format!("journal line {journal_line} has no entry"))
-            })?;
-            let entry = cmd.require(&JOURNAL_ENTRY, entry_id)?;
-            let number = entry.title(&JOURNAL_ENTRY);
-            if entry.get("status").as_text() == Some("Cancelled") {
+            let entry_id = jl.entry;
+            let entry = cmd.fetch::<JournalEntryRecord>(entry_id)?;
+            let number = entry.number.clone();
+            if entry.status == JournalStatus::Cancelled {
                 return Err(KernelError::Conflict(format!(
                     "{number} is cancelled; it cannot be reconciled"
                 )));
             }
-            let (want, have) = (
-                minor(rec.get("amount")),
-                minor(jl.get("debit")).saturating_sub(minor(jl.get("credit"))),
-            );
+            let (want, have) = (rec.amount, into_bank(&jl));
             if want != have {
                 return Err(KernelError::invalid(
                     "journal_line",
@@ -881,7 +824,7 @@ pub async fn create_entry(
     line: u64,
     counter: u64,
     narration: Option<String>,
-) -> Result<Record, KernelError> {
+) -> Result<Row<BankLineRecord>, KernelError> {
     kernel.authorize(who, &BANK_LINE, Action::Write)?;
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     kernel
@@ -894,25 +837,22 @@ pub async fn create_entry(
                      account itself",
                 ));
             }
-            let amount = minor(rec.get("amount"));
+            let amount = rec.amount;
             if amount == 0 {
                 return Err(KernelError::invalid(
                     "account",
                     "this line's amount is zero: there is nothing to post",
                 ));
             }
-            let Value::Date(date) = *rec.get("date") else {
-                return Err(KernelError::Internal(format!(
-                    "statement line {line} has no date"
-                )));
-            };
+            let date = rec.date;
             let narration = narration
                 .map(|n| n.trim().to_owned())
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| {
-                    let parts: Vec<String> = ["counterparty", "description"]
-                        .iter()
-                        .map(|f| text(&rec, f))
+                    let parts: Vec<&str> = [&rec.counterparty, &rec.description]
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str)
                         .filter(|s| !s.trim().is_empty())
                         .collect();
                     match parts.join(": ") {
@@ -929,7 +869,7 @@ pub async fn create_entry(
             let input = EntryInput {
                 date,
                 narration: clip(&narration, 200),
-                reference: clip(&text(&rec, "reference"), 60),
+                reference: clip(rec.reference.as_deref().unwrap_or_default(), 60),
                 lines: vec![
                     LineInput {
                         account: ledger,
@@ -968,29 +908,25 @@ pub async fn unreconcile(
     kernel: &Kernel,
     who: &Principal,
     line: u64,
-) -> Result<Record, KernelError> {
+) -> Result<Row<BankLineRecord>, KernelError> {
     kernel.authorize(who, &BANK_LINE, Action::Write)?;
     kernel
         .command(&LEDGER, who, move |cmd| {
-            let rec = cmd.require(&BANK_LINE, line)?;
-            if rec.get("status").as_text() != Some("Reconciled") {
+            let rec = cmd.fetch::<BankLineRecord>(line)?;
+            if rec.status != LineStatus::Reconciled {
                 return Err(KernelError::Conflict(
                     "this statement line is not reconciled: there is nothing to undo".into(),
                 ));
             }
-            if let Some(jl) = rec.get("journal_line").as_ref_id() {
+            if let Some(jl) = rec.journal_line {
                 let key = mark_key(cmd.who().company, jl);
                 cmd.delete(key);
             }
-            cmd.update(
-                &BANK_LINE,
-                line,
-                BTreeMap::from([
-                    ("status", Value::Text("Unreconciled".into())),
-                    ("journal_entry", Value::Empty),
-                    ("journal_line", Value::Empty),
-                ]),
-            )
+            cmd.modify(line, |l: &mut BankLineRecord| {
+                l.status = LineStatus::Unreconciled;
+                l.journal_entry = None;
+                l.journal_line = None;
+            })
         })
         .await
 }
@@ -1028,26 +964,26 @@ pub async fn seed_demo(
     .await?;
     let first = month_start(today, -1)?;
     let end = month_start(today, 0)? - Duration::days(1);
-    let journal = kernel
-        .list(
-            who,
-            &JOURNAL_LINE,
-            &ListQuery {
-                filters: vec![("account".into(), ledger.to_string())],
-                limit: usize::MAX,
-                ..Default::default()
-            },
-        )?
-        .rows;
+    let journal = Row::<JournalLineRecord>::all(
+        &kernel
+            .list(
+                who,
+                &JOURNAL_LINE,
+                &ListQuery {
+                    filters: vec![("account".into(), ledger.to_string())],
+                    limit: usize::MAX,
+                    ..Default::default()
+                },
+            )?
+            .rows,
+    )?;
     let money = |m: i64| Money::new(m, currency).decimal();
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let mut rows: Vec<(Date, String)> = Vec::new();
     let mut balance: i64 = 0;
     for l in &journal {
-        let Value::Date(date) = *l.get("date") else {
-            continue;
-        };
-        let amount = minor(l.get("debit")).saturating_sub(minor(l.get("credit")));
+        let date = l.date;
+        let amount = into_bank(l);
         if date > end {
             continue;
         }
@@ -1055,11 +991,8 @@ pub async fn seed_demo(
         if date < first {
             continue;
         }
-        let Some(entry) = l.get("entry").as_ref_id() else {
-            continue;
-        };
-        let entry = kernel.get(who, &JOURNAL_ENTRY, entry)?;
-        let narration = text(&entry, "narration");
+        let entry = kernel.read::<JournalEntryRecord>(who, l.entry)?;
+        let narration = entry.narration.clone();
         // Customers' money reaches the bank a day later; the rest on the day.
         let booked = if amount > 0 {
             (date + Duration::days(1)).min(end)
@@ -1073,7 +1006,7 @@ pub async fn seed_demo(
                 quote(""),
                 quote(&narration),
                 money(amount),
-                quote(&text(&entry, "reference")),
+                quote(entry.reference.as_deref().unwrap_or_default()),
             ]
             .join(","),
         ));

@@ -4,152 +4,91 @@
 //! is the company's, a line is reconciled once); the kernel still gives each a list, a
 //! read-only view, the REST API, audit and history.
 
-use crate::entities::text;
-use nexus_kernel::{Creation, EntityDef, FieldDef, FieldKind, Unique};
+use nexus_kernel::typed::field::{Choice, Date, Int, Money, Ref, Text};
+use nexus_kernel::{Creation, Unique};
 
-/// The statuses of a statement line, as stored in its `status` field.
-pub const LINE_STATUSES: &[&str] = &["Unreconciled", "Reconciled"];
+use crate::entities::{AccountRecord, JournalEntryRecord, JournalLineRecord};
 
-/// A bank account of the company and the ledger account it posts to.
-pub static BANK_ACCOUNT: EntityDef = EntityDef {
-    name: "bank_account",
-    code: 30,
-    label: "Bank account",
-    plural: "Bank accounts",
-    module: "ledger",
-    fields: &[
-        text("name", "Name", 120)
-            .required()
-            .indexed()
-            .unique(Unique::PerCompany)
-            .list(),
-        text("number", "IBAN / account number", 64)
-            .required()
+nexus_kernel::choice! {
+    /// The file a statement was imported from.
+    pub enum StatementFormat { Csv = "CSV", Camt053 = "camt.053" }
+}
+
+nexus_kernel::choice! {
+    /// Whether a statement line is matched with the books.
+    pub enum LineStatus { Unreconciled, Reconciled }
+}
+
+nexus_kernel::entity! {
+    /// A bank account of the company and the ledger account it posts to.
+    pub struct BankAccountRecord in BANK_ACCOUNT {
+        name: "bank_account", code: 30, module: "ledger",
+        label: "Bank account", plural: "Bank accounts",
+        title: name, search: [name, number],
+        creation: Creation::Module(
+            "bank accounts are added under Ledger → Bank, which checks the ledger account and \
+             the currency",
+        ),
+    }
+    fields {
+        name: Text<120> = "Name" .indexed().unique(Unique::PerCompany).list(),
+        number: Text<64> = "IBAN / account number"
             .indexed()
             .list()
             .help("As the bank writes it; spaces are ignored."),
-        text("currency", "Currency", 3)
-            .required()
-            .list()
-            .help("The company currency."),
-        FieldDef::new("account", "Ledger account", FieldKind::Ref("account"))
-            .required()
+        currency: Text<3> = "Currency" .list().help("The company currency."),
+        account: Ref<AccountRecord> = "Ledger account"
             .indexed()
             .unique(Unique::PerCompany)
             .list()
             .help("A postable account of type Bank; one bank account per ledger account."),
-    ],
-    title_field: "name",
-    search_fields: &["name", "number"],
-    creation: Creation::Module(
-        "bank accounts are added under Ledger → Bank, which checks the ledger account and \
-         the currency",
-    ),
-};
+    }
+}
 
-/// One imported statement file: what it held and what was skipped.
-pub static BANK_STATEMENT: EntityDef = EntityDef {
-    name: "bank_statement",
-    code: 31,
-    label: "Bank statement",
-    plural: "Bank statements",
-    module: "ledger",
-    fields: &[
-        FieldDef::new(
-            "bank_account",
-            "Bank account",
-            FieldKind::Ref("bank_account"),
-        )
-        .required()
-        .indexed()
-        .list(),
-        FieldDef::new("format", "Format", FieldKind::Choice(&["CSV", "camt.053"]))
-            .required()
-            .list(),
-        FieldDef::new("to", "Last booking", FieldKind::Date)
-            .indexed()
-            .list(),
-        FieldDef::new(
-            "imported",
-            "Lines imported",
-            FieldKind::Int {
-                min: 0,
-                max: i64::MAX,
-            },
-        )
-        .required()
-        .list(),
-        FieldDef::new(
-            "skipped",
-            "Already imported",
-            FieldKind::Int {
-                min: 0,
-                max: i64::MAX,
-            },
-        )
-        .required()
-        .list(),
-        FieldDef::new("opening", "Opening balance", FieldKind::Money),
-        FieldDef::new("closing", "Closing balance", FieldKind::Money).list(),
-    ],
-    title_field: "format",
-    search_fields: &[],
-    creation: Creation::Module(
-        "statements are imported under Ledger → Bank (or the ledger API) and never edited",
-    ),
-};
-
-/// One booked movement from an imported statement, and what it was reconciled with.
-pub static BANK_LINE: EntityDef = EntityDef {
-    name: "bank_line",
-    code: 32,
-    label: "Statement line",
-    plural: "Statement lines",
-    module: "ledger",
-    fields: &[
-        FieldDef::new(
-            "bank_account",
-            "Bank account",
-            FieldKind::Ref("bank_account"),
-        )
-        .required()
-        .indexed()
-        .list(),
-        FieldDef::new("statement", "Statement", FieldKind::Ref("bank_statement")).indexed(),
-        FieldDef::new("date", "Booking date", FieldKind::Date)
-            .required()
-            .indexed()
-            .list(),
-        FieldDef::new("value_date", "Value date", FieldKind::Date),
-        FieldDef::new("amount", "Amount", FieldKind::Money)
-            .required()
-            .indexed()
-            .list()
-            .help("Positive for money into the account."),
-        text("counterparty", "Counterparty", 200).indexed().list(),
-        text("reference", "Reference", 200).list(),
-        text("description", "Description", 500).list(),
-        text("bank_reference", "Bank reference", 120),
-        FieldDef::new("status", "Status", FieldKind::Choice(LINE_STATUSES))
-            .required()
-            .indexed()
-            .list(),
-        FieldDef::new(
-            "journal_entry",
-            "Journal entry",
-            FieldKind::Ref("journal_entry"),
-        )
-        .list(),
-        FieldDef::new(
-            "journal_line",
-            "Journal line",
-            FieldKind::Ref("journal_line"),
+nexus_kernel::entity! {
+    /// One imported statement file: what it held and what was skipped.
+    pub struct BankStatementRecord in BANK_STATEMENT {
+        name: "bank_statement", code: 31, module: "ledger",
+        label: "Bank statement", plural: "Bank statements",
+        title: format, search: [],
+        creation: Creation::Module(
+            "statements are imported under Ledger → Bank (or the ledger API) and never edited",
         ),
-    ],
-    title_field: "description",
-    search_fields: &["counterparty", "reference", "description"],
-    creation: Creation::Module(
-        "statement lines come from importing a statement under Ledger → Bank; they are \
-         reconciled there, never edited",
-    ),
-};
+    }
+    fields {
+        bank_account: Ref<BankAccountRecord> = "Bank account" .indexed().list(),
+        format: Choice<StatementFormat> = "Format" .list(),
+        to: Option<Date> = "Last booking" .indexed().list(),
+        imported: Int<0, { i64::MAX }> = "Lines imported" .list(),
+        skipped: Int<0, { i64::MAX }> = "Already imported" .list(),
+        opening: Option<Money> = "Opening balance",
+        closing: Option<Money> = "Closing balance" .list(),
+    }
+}
+
+nexus_kernel::entity! {
+    /// One booked movement from an imported statement, and what it was reconciled with.
+    pub struct BankLineRecord in BANK_LINE {
+        name: "bank_line", code: 32, module: "ledger",
+        label: "Statement line", plural: "Statement lines",
+        title: description, search: [counterparty, reference, description],
+        creation: Creation::Module(
+            "statement lines come from importing a statement under Ledger → Bank; they are \
+             reconciled there, never edited",
+        ),
+    }
+    fields {
+        bank_account: Ref<BankAccountRecord> = "Bank account" .indexed().list(),
+        statement: Option<Ref<BankStatementRecord>> = "Statement" .indexed(),
+        date: Date = "Booking date" .indexed().list(),
+        value_date: Option<Date> = "Value date",
+        amount: Money = "Amount" .indexed().list().help("Positive for money into the account."),
+        counterparty: Option<Text<200>> = "Counterparty" .indexed().list(),
+        reference: Option<Text<200>> = "Reference" .list(),
+        description: Option<Text<500>> = "Description" .list(),
+        bank_reference: Option<Text<120>> = "Bank reference",
+        status: Choice<LineStatus> = "Status" .indexed().list(),
+        journal_entry: Option<Ref<JournalEntryRecord>> = "Journal entry" .list(),
+        journal_line: Option<Ref<JournalLineRecord>> = "Journal line",
+    }
+}

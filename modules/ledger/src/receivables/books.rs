@@ -23,15 +23,17 @@ use crate::entities::LEDGER;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-use crate::entities::SUPPLIER;
+use crate::entities::SupplierRecord;
 use crate::parties::customer;
+use nexus_kernel::builtin::Company;
 use nexus_kernel::bytes::{decode_u64, prefix_end, u64_key};
-use nexus_kernel::{
-    Action, Command, EntityDef, Kernel, KernelError, ListQuery, Principal, Record, Value,
-};
+use nexus_kernel::{Action, Command, Kernel, KernelError, ListQuery, Principal, Row};
 use time::Date;
 
-use super::entities::{ALLOCATION, EXCHANGE_RATE, INVOICE, INVOICE_LINE, PAYMENT, TAX};
+use super::entities::{
+    AllocationRecord, EXCHANGE_RATE, ExchangeRateRecord, INVOICE, InvoiceLineRecord, InvoiceRecord,
+    InvoiceStatus, PAYMENT, PaymentRecord, TaxRecord,
+};
 use super::{
     Aging, Allocation, Document, DocumentKind, DocumentLine, ItemId, Ledger, OpenItem, Payment,
     PaymentKind, PaymentTerms, Percent, PostingAccounts, Quantity, ReceivablesError, Reminder, Tax,
@@ -217,45 +219,45 @@ fn kind_slot(kind: DocumentKind) -> (u8, &'static str) {
     }
 }
 
-/// The stored name of a document kind, and back.
-pub fn document_kind(label: &str) -> Option<DocumentKind> {
-    [
-        DocumentKind::SalesInvoice,
-        DocumentKind::SalesCreditNote,
-        DocumentKind::PurchaseInvoice,
-        DocumentKind::PurchaseCreditNote,
-    ]
-    .into_iter()
-    .find(|k| k.label() == label)
-}
-
-/// The stored name of a payment kind ([`super::entities::PAYMENT_KINDS`]), and back.
-pub const fn payment_kind_name(kind: PaymentKind) -> &'static str {
-    match kind {
-        PaymentKind::CustomerReceipt => "Customer receipt",
-        PaymentKind::CustomerRefund => "Customer refund",
-        PaymentKind::SupplierPayment => "Supplier payment",
-        PaymentKind::SupplierRefund => "Supplier refund",
+/// The record field naming a ledger's party.
+const fn party_field(ledger: Ledger) -> &'static str {
+    match ledger {
+        Ledger::Receivable => "customer",
+        Ledger::Payable => "supplier",
     }
 }
 
-/// The payment kind stored as `name`.
-pub fn payment_kind(name: &str) -> Option<PaymentKind> {
-    [
-        PaymentKind::CustomerReceipt,
-        PaymentKind::CustomerRefund,
-        PaymentKind::SupplierPayment,
-        PaymentKind::SupplierRefund,
-    ]
-    .into_iter()
-    .find(|k| payment_kind_name(*k) == name)
+/// A ledger's party as a command sees it: its name, and its payment terms if it has
+/// any. Customers are CRM's records, read by entity name (the ledger does not depend
+/// on CRM); suppliers are the ledger's own.
+fn party_in(
+    cmd: &Command<'_, '_, '_>,
+    ledger: Ledger,
+    id: u64,
+) -> Result<(String, Option<String>), KernelError> {
+    let missing = || {
+        let field = party_field(ledger);
+        KernelError::invalid(field, format!("there is no {field} #{id} in your company"))
+    };
+    match ledger {
+        Ledger::Receivable => {
+            let def = customer()?;
+            let rec = cmd.load(def, id)?.ok_or_else(missing)?;
+            Ok((rec.title(def), None))
+        }
+        Ledger::Payable => {
+            let rec = cmd.find::<SupplierRecord>(id)?.ok_or_else(missing)?;
+            let terms = rec.payment_terms.clone().filter(|t| !t.trim().is_empty());
+            Ok((rec.fields.name, terms))
+        }
+    }
 }
 
-/// The party entity and the record field naming it, for a ledger.
-fn party_of(ledger: Ledger) -> Result<(&'static EntityDef, &'static str), KernelError> {
-    match ledger {
-        Ledger::Receivable => Ok((customer()?, "customer")),
-        Ledger::Payable => Ok((&SUPPLIER, "supplier")),
+/// The party a document or payment names, for its ledger.
+fn party_of_document(doc: &InvoiceRecord) -> Option<u64> {
+    match doc.kind.ledger() {
+        Ledger::Receivable => doc.customer,
+        Ledger::Payable => doc.supplier,
     }
 }
 
@@ -273,11 +275,10 @@ pub fn rate_on(
         limit: usize::MAX,
         ..Default::default()
     };
-    let page = kernel.list(who, &EXCHANGE_RATE, &query)?;
-    let found = page.rows.iter().find(|r| {
-        r.get("currency").as_text() == Some(currency.code())
-            && matches!(r.get("date"), Value::Date(d) if *d <= date)
-    });
+    let rates = Row::<ExchangeRateRecord>::all(&kernel.list(who, &EXCHANGE_RATE, &query)?.rows)?;
+    let found = rates
+        .iter()
+        .find(|r| r.currency == currency.code() && r.date <= date);
     let Some(rec) = found else {
         return Err(KernelError::invalid(
             "currency",
@@ -287,8 +288,7 @@ pub fn rate_on(
             ),
         ));
     };
-    let text = rec.get("rate").as_text().unwrap_or_default();
-    Rate::parse(text).map_err(|e| {
+    Rate::parse(&rec.rate).map_err(|e| {
         KernelError::invalid(
             "currency",
             format!("the exchange rate record of {currency} for {date}: {e}"),
@@ -339,30 +339,26 @@ pub struct DocumentInput {
     pub lines: Vec<LineInput>,
 }
 
-fn tax_of(rec: &Record, ledger: Ledger) -> Result<Tax, KernelError> {
-    let code = rec.get("code").as_text().unwrap_or_default().to_owned();
-    let percent = Percent::parse(rec.get("percent").as_text().unwrap_or_default())
+fn tax_of(rec: &TaxRecord, ledger: Ledger) -> Result<Tax, KernelError> {
+    let code = rec.code.clone();
+    let percent = Percent::parse(&rec.percent)
         .map_err(|e| KernelError::invalid("lines", format!("tax {code}: {e}")))?;
-    let (field, what) = match ledger {
-        Ledger::Receivable => ("sales_account", "sales"),
-        Ledger::Payable => ("purchase_account", "purchase"),
+    let (account, what) = match ledger {
+        Ledger::Receivable => (rec.sales_account, "sales"),
+        Ledger::Payable => (rec.purchase_account, "purchase"),
     };
-    let account = rec.get(field).as_ref_id().ok_or_else(|| {
+    let account = account.ok_or_else(|| {
         KernelError::invalid(
             "lines",
             format!("tax {code} has no {what} account; set one under Ledger → Taxes"),
         )
     })?;
     Ok(Tax {
-        name: rec.get("name").as_text().unwrap_or(&code).to_owned(),
+        name: rec.name.clone(),
         code,
         percent,
         account,
     })
-}
-
-fn money(minor: i64) -> Value {
-    Value::Money(minor)
 }
 
 /// Issues a sales or purchase invoice or credit note: its number, record and lines, its
@@ -371,7 +367,7 @@ pub async fn issue(
     kernel: &Kernel,
     who: &Principal,
     input: DocumentInput,
-) -> Result<Record, KernelError> {
+) -> Result<Row<InvoiceRecord>, KernelError> {
     kernel.authorize(who, &INVOICE, Action::Create)?;
     let accounts = posting_accounts(kernel, who)?;
     let currency = input.currency.unwrap_or(accounts.company);
@@ -388,20 +384,9 @@ pub async fn issue(
     let ledger = input.kind.ledger();
     kernel
         .command(&LEDGER, who, move |cmd| {
-            let (party_def, party_field) = party_of(ledger)?;
-            let party = cmd.load(party_def, input.party)?.ok_or_else(|| {
-                KernelError::invalid(
-                    party_field,
-                    format!("there is no {party_field} #{} in your company", input.party),
-                )
-            })?;
+            let (party_name, party_terms) = party_in(cmd, ledger, input.party)?;
             let terms_text = match input.terms.trim() {
-                "" => party
-                    .get("payment_terms")
-                    .as_text()
-                    .filter(|t| !t.trim().is_empty())
-                    .unwrap_or("net30")
-                    .to_owned(),
+                "" => party_terms.unwrap_or_else(|| "net30".to_owned()),
                 t => t.to_owned(),
             };
             let terms = PaymentTerms::parse(&terms_text)
@@ -420,7 +405,7 @@ pub async fn issue(
                 let mut codes = Vec::with_capacity(l.taxes.len());
                 for &t in &l.taxes {
                     if let std::collections::btree_map::Entry::Vacant(slot) = taxes.entry(t) {
-                        let rec = cmd.load(&TAX, t)?.ok_or_else(|| {
+                        let rec = cmd.find::<TaxRecord>(t)?.ok_or_else(|| {
                             KernelError::invalid(
                                 "lines",
                                 format!("line {}: there is no tax #{t} in your company", i + 1),
@@ -458,42 +443,34 @@ pub async fn issue(
             };
             let totals = doc.totals().map_err(refuse)?;
             let (mut entry, _) = doc.book(&accounts).map_err(refuse)?;
-            entry.narration = format!(
-                "{} {number} — {}",
-                input.kind.label(),
-                party.title(party_def)
-            );
+            entry.narration = format!("{} {number} — {party_name}", input.kind.label());
             entry.reference = number.clone();
             let posted = post_draft(cmd, &entry, &format!("invoice {number}"))?;
             let tax_total: i64 = totals.taxes.iter().map(|t| t.tax).sum();
-            let mut values = BTreeMap::from([
-                ("number", Value::Text(number.clone())),
-                ("kind", Value::Text(input.kind.label().into())),
-                (party_field, Value::Ref(input.party)),
-                ("date", Value::Date(input.date)),
-                ("currency", Value::Text(currency.code().into())),
-                ("terms", Value::Text(terms_text)),
-                ("prices_include_tax", Value::Bool(input.prices_include_tax)),
-                ("reference", Value::Text(input.reference.clone())),
-                ("net", money(totals.net)),
-                ("tax", money(tax_total)),
-                ("total", money(totals.total)),
-                ("open", money(totals.total)),
-                ("status", Value::Text("Open".into())),
-                ("journal_entry", Value::Ref(posted.id)),
-            ]);
-            if let Some(r) = rate {
-                values.insert("rate", Value::Text(r.to_string()));
-            }
-            let rec = cmd.create(&INVOICE, values)?;
+            let rec = cmd.insert(&InvoiceRecord {
+                number: number.clone(),
+                kind: input.kind,
+                customer: (ledger == Ledger::Receivable).then_some(input.party),
+                supplier: (ledger == Ledger::Payable).then_some(input.party),
+                date: input.date,
+                due: None,
+                currency: currency.code().into(),
+                rate: rate.map(|r| r.to_string()),
+                terms: Some(terms_text),
+                prices_include_tax: input.prices_include_tax,
+                reference: Some(input.reference.clone()).filter(|r| !r.is_empty()),
+                net: Some(totals.net),
+                tax: Some(tax_total),
+                total: totals.total,
+                open: Some(totals.total),
+                status: InvoiceStatus::Open,
+                journal_entry: Some(posted.id),
+            })?;
             doc.id = rec.id;
             let item = doc.open_item(&accounts).map_err(refuse)?;
+            let mut rec = rec;
             if let Some(due) = item.due.iter().map(|d| d.0).max() {
-                cmd.update(
-                    &INVOICE,
-                    rec.id,
-                    BTreeMap::from([("due", Value::Date(due))]),
-                )?;
+                rec = cmd.modify(rec.id, |i: &mut InvoiceRecord| i.due = Some(due))?;
             }
             for (i, (l, (input_line, net))) in doc
                 .lines
@@ -501,23 +478,17 @@ pub async fn issue(
                 .zip(input.lines.iter().zip(&totals.lines))
                 .enumerate()
             {
-                cmd.create(
-                    &INVOICE_LINE,
-                    BTreeMap::from([
-                        ("invoice", Value::Ref(rec.id)),
-                        ("line", Value::Int(i as i64 + 1)),
-                        ("description", Value::Text(l.description.clone())),
-                        ("quantity", Value::Text(l.quantity.to_string())),
-                        ("unit_price", money(l.unit_price)),
-                        (
-                            "discount",
-                            Value::Text(input_line.discount.trim().to_owned()),
-                        ),
-                        ("account", Value::Ref(l.account)),
-                        ("taxes", Value::Text(l.taxes.join(" "))),
-                        ("net", money(*net)),
-                    ]),
-                )?;
+                cmd.insert(&InvoiceLineRecord {
+                    invoice: rec.id,
+                    line: i as i64 + 1,
+                    description: l.description.clone(),
+                    quantity: l.quantity.to_string(),
+                    unit_price: Some(l.unit_price),
+                    discount: Some(input_line.discount.trim().to_owned()).filter(|d| !d.is_empty()),
+                    account: l.account,
+                    taxes: Some(l.taxes.join(" ")).filter(|t| !t.is_empty()),
+                    net: Some(*net),
+                })?;
             }
             write_item(cmd, &item);
             let mut key = company_key(b'd', cmd.who().company);
@@ -528,7 +499,7 @@ pub async fn issue(
                 .map(|t| (t.name.clone(), t.base, t.tax))
                 .collect();
             cmd.put(key, encode_tax_rows(&rows));
-            cmd.require(&INVOICE, rec.id)
+            Ok(rec)
         })
         .await
 }
@@ -594,7 +565,7 @@ pub async fn pay(
     kernel: &Kernel,
     who: &Principal,
     input: PaymentInput,
-) -> Result<Record, KernelError> {
+) -> Result<Row<PaymentRecord>, KernelError> {
     kernel.authorize(who, &PAYMENT, Action::Create)?;
     let accounts = posting_accounts(kernel, who)?;
     let currency = input.currency.unwrap_or(accounts.company);
@@ -606,14 +577,8 @@ pub async fn pay(
     kernel
         .command(&LEDGER, who, move |cmd| {
             let company = cmd.who().company;
-            let (party_def, party_field) = party_of(ledger)?;
-            let party = cmd.load(party_def, input.party)?.ok_or_else(|| {
-                KernelError::invalid(
-                    party_field,
-                    format!("there is no {party_field} #{} in your company", input.party),
-                )
-            })?;
-            let company_rec = cmd.require(&nexus_kernel::builtin::COMPANY, company)?;
+            let (party_name, _) = party_in(cmd, ledger, input.party)?;
+            let company_rec = cmd.fetch::<Company>(company)?;
             if company_currency(&company_rec)? != accounts.company {
                 return Err(KernelError::Conflict(
                     "the company's currency changed; try again".into(),
@@ -622,19 +587,19 @@ pub async fn pay(
             let items = items_in(cmd, &party_prefix(company, ledger, input.party))?;
             let mut allocations = Vec::with_capacity(input.allocations.len());
             for &(document, amount) in &input.allocations {
-                let Some(doc) = cmd.load(&INVOICE, document)? else {
+                let Some(doc) = cmd.find::<InvoiceRecord>(document)? else {
                     return Err(KernelError::invalid(
                         "allocations",
                         format!("there is no invoice #{document} in your company"),
                     ));
                 };
-                if doc.get(party_field).as_ref_id() != Some(input.party) {
+                if doc.kind.ledger() != ledger || party_of_document(&doc) != Some(input.party) {
                     return Err(KernelError::invalid(
                         "allocations",
                         format!(
-                            "{} belongs to another {party_field}, not to {}",
-                            doc.title(&INVOICE),
-                            party.title(party_def)
+                            "{} belongs to another {}, not to {party_name}",
+                            doc.number,
+                            party_field(ledger)
                         ),
                     ));
                 }
@@ -666,34 +631,28 @@ pub async fn pay(
             let Some(mut entry) = settlement.entry.clone() else {
                 return Err(KernelError::Internal("a payment without an entry".into()));
             };
-            entry.narration = format!(
-                "{} {number} — {}",
-                input.kind.label(),
-                party.title(party_def)
-            );
+            entry.narration = format!("{} {number} — {party_name}", input.kind.label());
             let posted = post_draft(cmd, &entry, &format!("payment {number}"))?;
             let unallocated = settlement
                 .items
                 .iter()
                 .find(|i| i.id == ItemId::Payment(0))
                 .map_or(0, |i| i.open.abs());
-            let mut values = BTreeMap::from([
-                ("number", Value::Text(number)),
-                ("kind", Value::Text(payment_kind_name(input.kind).into())),
-                (party_field, Value::Ref(input.party)),
-                ("date", Value::Date(input.date)),
-                ("currency", Value::Text(currency.code().into())),
-                ("amount", money(input.amount)),
-                ("bank_account", Value::Ref(input.bank_account)),
-                ("reference", Value::Text(payment.reference.clone())),
-                ("unallocated", money(unallocated)),
-                ("fx_gain", money(settlement.fx_gain)),
-                ("journal_entry", Value::Ref(posted.id)),
-            ]);
-            if let Some(r) = rate {
-                values.insert("rate", Value::Text(r.to_string()));
-            }
-            let rec = cmd.create(&PAYMENT, values)?;
+            let rec = cmd.insert(&PaymentRecord {
+                number,
+                kind: input.kind,
+                customer: (ledger == Ledger::Receivable).then_some(input.party),
+                supplier: (ledger == Ledger::Payable).then_some(input.party),
+                date: input.date,
+                currency: currency.code().into(),
+                amount: input.amount,
+                rate: rate.map(|r| r.to_string()),
+                bank_account: input.bank_account,
+                reference: Some(payment.reference.clone()).filter(|r| !r.is_empty()),
+                unallocated: Some(unallocated),
+                fx_gain: Some(settlement.fx_gain),
+                journal_entry: Some(posted.id),
+            })?;
             apply(cmd, &settlement, Some(rec.id), input.date)?;
             Ok(rec)
         })
@@ -716,34 +675,27 @@ fn apply(
         write_item(cmd, &item);
         if let ItemId::Document(doc) = item.id {
             let status = if item.open == 0 {
-                "Paid"
+                InvoiceStatus::Paid
             } else if item.open == item.amount {
-                "Open"
+                InvoiceStatus::Open
             } else {
-                "Partly paid"
+                InvoiceStatus::PartlyPaid
             };
-            cmd.update(
-                &INVOICE,
-                doc,
-                BTreeMap::from([
-                    ("open", money(item.open.abs())),
-                    ("status", Value::Text(status.into())),
-                ]),
-            )?;
+            cmd.modify(doc, |i: &mut InvoiceRecord| {
+                i.open = Some(item.open.abs());
+                i.status = status;
+            })?;
         }
     }
     for a in &settlement.applied {
         if let ItemId::Document(doc) = a.item {
-            let mut values = BTreeMap::from([
-                ("invoice", Value::Ref(doc)),
-                ("date", Value::Date(date)),
-                ("amount", money(a.amount.abs())),
-                ("fx_gain", money(a.fx_gain)),
-            ]);
-            if let Some(p) = payment {
-                values.insert("payment", Value::Ref(p));
-            }
-            cmd.create(&ALLOCATION, values)?;
+            cmd.insert(&AllocationRecord {
+                payment,
+                invoice: doc,
+                date,
+                amount: a.amount.abs(),
+                fx_gain: Some(a.fx_gain),
+            })?;
         }
     }
     Ok(())
@@ -764,16 +716,9 @@ pub async fn allocate_credit_note(
     kernel
         .command(&LEDGER, who, move |cmd| {
             let company = cmd.who().company;
-            let credit_rec = cmd.require(&INVOICE, credit)?;
-            let kind = credit_rec
-                .get("kind")
-                .as_text()
-                .and_then(document_kind)
-                .ok_or_else(|| KernelError::Internal("an invoice without a kind".into()))?;
-            let (_, party_field) = party_of(kind.ledger())?;
-            let party = credit_rec
-                .get(party_field)
-                .as_ref_id()
+            let credit_rec = cmd.fetch::<InvoiceRecord>(credit)?;
+            let kind = credit_rec.kind;
+            let party = party_of_document(&credit_rec)
                 .ok_or_else(|| KernelError::Internal("an invoice without a party".into()))?;
             let items = items_in(cmd, &party_prefix(company, kind.ledger(), party))?;
             let settlement = super::allocate_credit(
@@ -786,11 +731,7 @@ pub async fn allocate_credit_note(
             )
             .map_err(|e| KernelError::invalid("allocations", e.to_string()))?;
             if let Some(entry) = &settlement.entry {
-                post_draft(
-                    cmd,
-                    entry,
-                    &format!("credit note {}", credit_rec.title(&INVOICE)),
-                )?;
+                post_draft(cmd, entry, &format!("credit note {}", credit_rec.number))?;
             }
             apply(cmd, &settlement, None, date)
         })
@@ -829,8 +770,13 @@ pub fn party_name(
     ledger: Ledger,
     party: u64,
 ) -> Result<String, KernelError> {
-    let (def, _) = party_of(ledger)?;
-    Ok(kernel.get(who, def, party)?.title(def))
+    Ok(match ledger {
+        Ledger::Receivable => {
+            let def = customer()?;
+            kernel.get(who, def, party)?.title(def)
+        }
+        Ledger::Payable => kernel.read::<SupplierRecord>(who, party)?.fields.name,
+    })
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@
 
 use crate::entities::SUPPLIER;
 use crate::parties::customer;
-use nexus_kernel::{Input, Kernel, KernelError, ListQuery, Principal, Record};
+use nexus_kernel::{Input, Kernel, KernelError, ListQuery, Principal, Record, Row};
 use time::{Date, Duration};
 
 use super::books::{self as ar, DocumentInput, LineInput, PaymentInput};
-use super::entities::{EXCHANGE_RATE, TAX};
+use super::entities::{EXCHANGE_RATE, InvoiceRecord, TAX};
 use super::{DocumentKind, PaymentKind};
 use crate::{Chart, Currency};
 
@@ -197,17 +197,11 @@ pub async fn seed(kernel: &Kernel, who: &Principal, today: Date) -> Result<usize
     }
     // The goods of the first sale leave the warehouse against its invoice.
     if let Some((_, first)) = sales.first() {
-        deliver_for(kernel, who, first, today).await?;
+        deliver_for(kernel, who, first).await?;
     }
     // Most invoices paid in full, some in part, the latest left open.
     for (k, (customer, doc)) in sales.iter().enumerate() {
-        let total = match doc.get("total") {
-            nexus_kernel::Value::Money(m) => *m,
-            _ => 0,
-        };
-        let nexus_kernel::Value::Date(date) = *doc.get("date") else {
-            continue;
-        };
+        let (total, date) = (doc.total, doc.date);
         let paid = match k % 3 {
             0 => total,
             1 => total / 2,
@@ -243,7 +237,7 @@ pub async fn seed(kernel: &Kernel, who: &Principal, today: Date) -> Result<usize
                 rate: None,
                 terms: String::new(),
                 prices_include_tax: false,
-                reference: invoice.title(&super::entities::INVOICE),
+                reference: invoice.number.clone(),
                 lines: vec![line(
                     "Widgets, boxed (returned)",
                     "1",
@@ -255,10 +249,7 @@ pub async fn seed(kernel: &Kernel, who: &Principal, today: Date) -> Result<usize
         )
         .await?;
         issued += 1;
-        let amount = match credit.get("total") {
-            nexus_kernel::Value::Money(m) => *m,
-            _ => 0,
-        };
+        let amount = credit.total;
         ar::allocate_credit_note(kernel, who, credit.id, invoice.id, amount, today).await?;
     }
     // An invoice in euros, paid later at a better rate: a realised exchange gain.
@@ -323,14 +314,7 @@ pub async fn seed(kernel: &Kernel, who: &Principal, today: Date) -> Result<usize
             .await?;
             issued += 1;
             if k == 0 {
-                let total = match bill.get("total") {
-                    nexus_kernel::Value::Money(m) => *m,
-                    _ => 0,
-                };
-                let date = match bill.get("date") {
-                    nexus_kernel::Value::Date(d) => *d,
-                    _ => today,
-                };
+                let (total, date) = (bill.total, bill.date);
                 ar::pay(
                     kernel,
                     who,
@@ -358,8 +342,7 @@ pub async fn seed(kernel: &Kernel, who: &Principal, today: Date) -> Result<usize
 async fn deliver_for(
     kernel: &Kernel,
     who: &Principal,
-    invoice: &Record,
-    today: Date,
+    invoice: &Row<InvoiceRecord>,
 ) -> Result<(), KernelError> {
     use crate::stock::Quantity;
     use crate::stock::books::{self as stock, MoveInput, MoveType};
@@ -372,10 +355,7 @@ async fn deliver_for(
     else {
         return Ok(());
     };
-    let date = match invoice.get("date") {
-        nexus_kernel::Value::Date(d) => *d,
-        _ => today,
-    };
+    let date = invoice.date;
     stock::record_move(
         kernel,
         who,
@@ -389,7 +369,7 @@ async fn deliver_for(
             unit: String::new(),
             cost: None,
             account: None,
-            reference: invoice.title(&super::entities::INVOICE),
+            reference: invoice.number.clone(),
             document: Some(invoice.id),
         },
     )

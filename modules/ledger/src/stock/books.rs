@@ -43,13 +43,16 @@ use crate::entities::LEDGER;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::ControlFlow;
 
+use nexus_kernel::builtin::Company;
 use nexus_kernel::bytes::{decode_u64, prefix_end, u64_key};
-use nexus_kernel::{
-    Action, Command, Kernel, KernelError, ListQuery, Principal, Record, Value, builtin,
-};
+use nexus_kernel::typed::Options;
+use nexus_kernel::{Action, Command, Kernel, KernelError, ListQuery, Principal, Row};
 use time::Date;
 
-use super::entities::{STOCK_ITEM, STOCK_MOVE, WAREHOUSE};
+use super::entities::{
+    MoveStatus, STOCK_ITEM, STOCK_MOVE, StockItemRecord, StockMoveRecord, WAREHOUSE,
+    WarehouseRecord,
+};
 use super::{
     Adjustment, Delivery, Item, Layer, MoveKind, NegativeStockPolicy, Position, Quantity, Receipt,
     Stock, StockAccounts, StockError, StockMove, Transfer, Unit, UnitConversion, Valuation,
@@ -57,7 +60,7 @@ use super::{
 };
 use crate::books::{self, company_currency, company_key, lock_date};
 use crate::codec::{Reader, Writer};
-use crate::entities::{ACCOUNT, JOURNAL_ENTRY};
+use crate::entities::{ACCOUNT, AccountRecord, JOURNAL_ENTRY, JournalEntryRecord};
 use crate::{Account, AccountClass, Currency, EntryKind, JournalEntry, Line, Money, PeriodKey};
 
 // ---------------------------------------------------------------- keys and encodings
@@ -167,20 +170,6 @@ fn refuse(e: StockError) -> KernelError {
     KernelError::invalid(field, e.to_string())
 }
 
-fn method_name(method: ValuationMethod) -> &'static str {
-    match method {
-        ValuationMethod::Fifo => "FIFO",
-        ValuationMethod::MovingAverage => "Moving average",
-    }
-}
-
-fn policy_name(policy: NegativeStockPolicy) -> &'static str {
-    match policy {
-        NegativeStockPolicy::Refuse => "Refuse",
-        NegativeStockPolicy::Allow => "Allow",
-    }
-}
-
 /// `"box=12, pallet=480"` → the conversions (each unit whole: no decimals).
 pub fn parse_units(text: &str) -> Result<Vec<UnitConversion>, KernelError> {
     let mut out = Vec::new();
@@ -214,104 +203,53 @@ fn format_units(conversions: &[UnitConversion]) -> String {
 }
 
 /// An item record as the domain sees it.
-pub fn item_of(rec: &Record) -> Result<Item, KernelError> {
-    let damaged =
-        |what: &str| KernelError::Internal(format!("item #{} has no valid {what}", rec.id));
-    let text = |f: &str| rec.get(f).as_text().unwrap_or_default().to_owned();
-    let decimals = match rec.get("decimals") {
-        Value::Int(n) => u8::try_from(*n).map_err(|_| damaged("decimals"))?,
-        _ => 0,
-    };
-    let method = match rec.get("method").as_text() {
-        Some("FIFO") => ValuationMethod::Fifo,
-        Some("Moving average") => ValuationMethod::MovingAverage,
-        _ => return Err(damaged("valuation method")),
-    };
-    let negative_stock = match rec.get("negative_stock").as_text() {
-        Some("Allow") => Some(NegativeStockPolicy::Allow),
-        Some("Refuse") => Some(NegativeStockPolicy::Refuse),
-        _ => None,
-    };
+pub fn item_of(rec: &Row<StockItemRecord>) -> Result<Item, KernelError> {
+    let decimals = u8::try_from(rec.decimals.unwrap_or(0))
+        .map_err(|_| KernelError::Internal(format!("item #{} has no valid decimals", rec.id)))?;
     Ok(Item {
         id: rec.id,
-        code: text("code"),
-        name: text("name"),
-        base_unit: Unit::new(&text("base_unit"), decimals),
-        conversions: parse_units(&text("units"))?,
-        method,
-        negative_stock,
+        code: rec.code.clone(),
+        name: rec.name.clone(),
+        base_unit: Unit::new(&rec.base_unit, decimals),
+        conversions: parse_units(rec.units.as_deref().unwrap_or_default())?,
+        method: rec.method,
+        negative_stock: rec.negative_stock,
     })
 }
 
 /// A warehouse record as the domain sees it.
-pub fn warehouse_of(rec: &Record) -> Warehouse {
-    let text = |f: &str| rec.get(f).as_text().unwrap_or_default().to_owned();
-    Warehouse::new(rec.id, &text("code"), &text("name"))
-}
-
-/// The item's stock and cost-of-goods-sold accounts.
-fn item_accounts(rec: &Record) -> Result<(u64, u64), KernelError> {
-    match (
-        rec.get("stock_account").as_ref_id(),
-        rec.get("cogs_account").as_ref_id(),
-    ) {
-        (Some(s), Some(c)) => Ok((s, c)),
-        _ => Err(KernelError::Internal(format!(
-            "item #{} has no stock or cost-of-goods-sold account",
-            rec.id
-        ))),
-    }
+pub fn warehouse_of(rec: &Row<WarehouseRecord>) -> Warehouse {
+    Warehouse::new(rec.id, &rec.code, &rec.name)
 }
 
 /// A stock-move record as the domain's [`StockMove`] (its id is the record's).
-pub fn move_of(rec: &Record, currency: Currency) -> Result<StockMove, KernelError> {
+pub fn move_of(rec: &Row<StockMoveRecord>, currency: Currency) -> Result<StockMove, KernelError> {
     let damaged = |what: &str| {
-        KernelError::Internal(format!(
-            "stock move {} has no valid {what}",
-            rec.title(&STOCK_MOVE)
-        ))
+        KernelError::Internal(format!("stock move {} has no valid {what}", rec.number))
     };
-    let money = |f: &str| match rec.get(f) {
-        Value::Money(m) => Money::new(*m, currency),
-        _ => Money::zero(currency),
-    };
-    let Value::Date(date) = *rec.get("date") else {
-        return Err(damaged("date"));
-    };
-    let warehouse = rec
-        .get("warehouse")
-        .as_ref_id()
-        .ok_or_else(|| damaged("warehouse"))?;
-    let kind = match rec.get("kind").as_text() {
-        Some("Receipt") => MoveKind::Receipt { warehouse },
-        Some("Delivery") => MoveKind::Delivery { warehouse },
-        Some("Adjustment") => MoveKind::Adjustment { warehouse },
-        Some("Transfer") => MoveKind::Transfer {
+    let money = |minor: Option<i64>| Money::new(minor.unwrap_or(0), currency);
+    let warehouse = rec.warehouse;
+    let kind = match rec.kind {
+        MoveType::Receipt => MoveKind::Receipt { warehouse },
+        MoveType::Delivery => MoveKind::Delivery { warehouse },
+        MoveType::Adjustment => MoveKind::Adjustment { warehouse },
+        MoveType::Transfer => MoveKind::Transfer {
             from: warehouse,
-            to: rec
-                .get("to_warehouse")
-                .as_ref_id()
-                .ok_or_else(|| damaged("destination"))?,
+            to: rec.to_warehouse.ok_or_else(|| damaged("destination"))?,
         },
-        _ => return Err(damaged("kind")),
     };
-    let qty = Quantity::parse(rec.get("qty").as_text().unwrap_or_default())
-        .map_err(|_| damaged("quantity"))?;
+    let qty = Quantity::parse(&rec.qty).map_err(|_| damaged("quantity"))?;
     Ok(StockMove {
         id: rec.id,
-        date,
-        item: rec.get("item").as_ref_id().ok_or_else(|| damaged("item"))?,
-        reference: rec
-            .get("reference")
-            .as_text()
-            .unwrap_or_default()
-            .to_owned(),
+        date: rec.date,
+        item: rec.item,
+        reference: rec.reference.clone().unwrap_or_default(),
         kind,
         valuation: Valuation {
             qty,
-            value: money("value"),
+            value: money(Some(rec.value)),
         },
-        price_difference: money("price_difference"),
+        price_difference: money(rec.price_difference),
     })
 }
 
@@ -333,12 +271,12 @@ pub fn account_by_code(
         limit: 100,
         ..Default::default()
     };
-    Ok(kernel
-        .list(who, &ACCOUNT, &query)?
-        .rows
-        .iter()
-        .find(|r| r.get("code").as_text() == Some(code))
-        .map(|r| r.id))
+    Ok(
+        Row::<AccountRecord>::all(&kernel.list(who, &ACCOUNT, &query)?.rows)?
+            .iter()
+            .find(|r| r.code == code)
+            .map(|r| r.id),
+    )
 }
 
 fn default_account(
@@ -423,13 +361,13 @@ fn check_account(
     role: &str,
     class: AccountClass,
 ) -> Result<(), KernelError> {
-    let Some(rec) = cmd.load(&ACCOUNT, id)? else {
+    let Some(rec) = cmd.find::<AccountRecord>(id)? else {
         return Err(KernelError::invalid(
             field,
             format!("there is no account with id {id} in your company"),
         ));
     };
-    let account: Account = books::account_of(&rec)?;
+    let account: Account = books::account_of(&rec);
     if account.is_group {
         return Err(KernelError::invalid(
             field,
@@ -445,7 +383,7 @@ fn check_account(
             format!(
                 "{} cannot be the {role} account: choose an {} account",
                 account.label(),
-                crate::entities::class_name(class).to_lowercase()
+                class.name().to_lowercase()
             ),
         ));
     }
@@ -462,7 +400,7 @@ pub async fn save_item(
     who: &Principal,
     id: Option<u64>,
     input: ItemInput,
-) -> Result<Record, KernelError> {
+) -> Result<Row<StockItemRecord>, KernelError> {
     kernel.authorize(
         who,
         &STOCK_ITEM,
@@ -494,21 +432,17 @@ pub async fn save_item(
     Stock::new(Currency::USD)
         .add_item(item.clone())
         .map_err(refuse)?;
-    let values = BTreeMap::from([
-        ("code", Value::Text(item.code.clone())),
-        ("name", Value::Text(item.name.clone())),
-        ("base_unit", Value::Text(item.base_unit.code.clone())),
-        ("decimals", Value::Int(i64::from(item.base_unit.decimals))),
-        ("units", Value::Text(format_units(&item.conversions))),
-        ("method", Value::Text(method_name(item.method).into())),
-        (
-            "negative_stock",
-            item.negative_stock
-                .map_or(Value::Empty, |p| Value::Text(policy_name(p).into())),
-        ),
-        ("stock_account", Value::Ref(stock_account)),
-        ("cogs_account", Value::Ref(cogs_account)),
-    ]);
+    let fields = StockItemRecord {
+        code: item.code.clone(),
+        name: item.name.clone(),
+        base_unit: item.base_unit.code.clone(),
+        decimals: Some(i64::from(item.base_unit.decimals)),
+        units: Some(format_units(&item.conversions)).filter(|u| !u.is_empty()),
+        method: item.method,
+        negative_stock: item.negative_stock,
+        stock_account,
+        cogs_account,
+    };
     kernel
         .command(&LEDGER, who, move |cmd| {
             check_account(
@@ -526,9 +460,9 @@ pub async fn save_item(
                 AccountClass::Expense,
             )?;
             let Some(id) = id else {
-                return cmd.create(&STOCK_ITEM, values);
+                return cmd.insert(&fields);
             };
-            let old = cmd.require(&STOCK_ITEM, id)?;
+            let old = cmd.fetch::<StockItemRecord>(id)?;
             if has_moves(cmd, id)? {
                 let before = item_of(&old)?;
                 let label = before.label();
@@ -557,7 +491,7 @@ pub async fn save_item(
                         ),
                     ));
                 }
-                if old.get("stock_account").as_ref_id() != Some(stock_account) {
+                if old.stock_account != stock_account {
                     return Err(KernelError::invalid(
                         "stock_account",
                         format!(
@@ -567,7 +501,7 @@ pub async fn save_item(
                     ));
                 }
             }
-            cmd.update(&STOCK_ITEM, id, values)
+            cmd.modify(id, |i: &mut StockItemRecord| *i = fields)
         })
         .await
 }
@@ -590,26 +524,12 @@ pub enum MoveType {
 }
 
 impl MoveType {
-    /// `"Receipt"`, `"Delivery"`, `"Transfer"` or `"Adjustment"`, as stored.
-    pub const fn name(self) -> &'static str {
-        match self {
-            MoveType::Receipt => "Receipt",
-            MoveType::Delivery => "Delivery",
-            MoveType::Transfer => "Transfer",
-            MoveType::Adjustment => "Adjustment",
-        }
-    }
-
-    /// The type called `name` (any case).
-    pub fn from_name(name: &str) -> Option<MoveType> {
-        [
-            MoveType::Receipt,
-            MoveType::Delivery,
-            MoveType::Transfer,
-            MoveType::Adjustment,
-        ]
-        .into_iter()
-        .find(|t| t.name().eq_ignore_ascii_case(name.trim()))
+    /// The type called `name` (any case), as a person types it.
+    pub fn parse(name: &str) -> Option<MoveType> {
+        <MoveType as Options>::ALL
+            .iter()
+            .copied()
+            .find(|t| t.name().eq_ignore_ascii_case(name.trim()))
     }
 }
 
@@ -646,9 +566,9 @@ pub struct MoveInput {
 #[derive(Debug, Clone)]
 pub struct Moved {
     /// The stock-move record.
-    pub record: Record,
+    pub record: Row<StockMoveRecord>,
     /// Its journal entry (none for a transfer or a move of zero value).
-    pub entry: Option<Record>,
+    pub entry: Option<Row<JournalEntryRecord>>,
     /// The move as the domain valued it.
     pub valuation: Valuation,
 }
@@ -692,7 +612,7 @@ fn load_warehouse(
     id: u64,
     field: &str,
 ) -> Result<Warehouse, KernelError> {
-    match cmd.load(&WAREHOUSE, id)? {
+    match cmd.find::<WarehouseRecord>(id)? {
         Some(rec) => Ok(warehouse_of(&rec)),
         None => Err(KernelError::invalid(
             field,
@@ -728,9 +648,10 @@ fn apply(
     booking: &Booking,
 ) -> Result<Moved, KernelError> {
     let company = cmd.who().company;
-    let currency = company_currency(&cmd.require(&builtin::COMPANY, company)?)?;
+    let company_rec = cmd.fetch::<Company>(company)?;
+    let currency = company_currency(&company_rec)?;
     check_date(cmd, input.date)?;
-    let Some(item_rec) = cmd.load(&STOCK_ITEM, input.item)? else {
+    let Some(item_rec) = cmd.find::<StockItemRecord>(input.item)? else {
         return Err(KernelError::invalid(
             "item",
             format!(
@@ -740,7 +661,7 @@ fn apply(
         ));
     };
     let item = item_of(&item_rec)?;
-    let (stock_account, cogs_account) = item_accounts(&item_rec)?;
+    let (stock_account, cogs_account) = (item_rec.stock_account, item_rec.cogs_account);
     let unit = if input.unit.trim().is_empty() {
         item.base_unit.code.clone()
     } else {
@@ -856,57 +777,46 @@ fn apply(
         cmd.put(position_key(company, *i, *w), encode_position(p));
     }
     let (warehouse, to_warehouse) = match mv.kind {
-        MoveKind::Transfer { from, to } => (from, Value::Ref(to)),
+        MoveKind::Transfer { from, to } => (from, Some(to)),
         MoveKind::Receipt { warehouse }
         | MoveKind::Delivery { warehouse }
-        | MoveKind::Adjustment { warehouse } => (warehouse, Value::Empty),
+        | MoveKind::Adjustment { warehouse } => (warehouse, None),
     };
     let base_unit = stock
         .item(item_id)
         .map(|i| i.base_unit.code.clone())
         .unwrap_or_default();
-    let mut values = BTreeMap::from([
-        ("number", Value::Text(number)),
-        ("kind", Value::Text(input.kind.name().into())),
-        ("date", Value::Date(input.date)),
-        ("item", Value::Ref(item_id)),
-        ("warehouse", Value::Ref(warehouse)),
-        ("to_warehouse", to_warehouse),
-        ("qty", Value::Text(mv.valuation.qty.to_string())),
-        ("unit", Value::Text(base_unit)),
-        ("value", Value::Money(mv.valuation.value.minor())),
-        ("reference", Value::Text(reference)),
-        ("status", Value::Text("Done".into())),
-    ]);
-    if let Some(doc) = input.document {
-        if cmd
-            .load(&crate::receivables::entities::INVOICE, doc)?
+    if let Some(doc) = input.document
+        && cmd
+            .find::<crate::receivables::entities::InvoiceRecord>(doc)?
             .is_none()
-        {
-            return Err(KernelError::invalid(
-                "document",
-                format!("there is no invoice #{doc} in your company"),
-            ));
-        }
-        values.insert("document", Value::Ref(doc));
-    }
-    if !mv.price_difference.is_zero() {
-        values.insert(
-            "price_difference",
-            Value::Money(mv.price_difference.minor()),
-        );
-    }
-    if matches!(input.kind, MoveType::Receipt | MoveType::Adjustment) || booking.reverses.is_some()
     {
-        values.insert("account", Value::Ref(counter));
+        return Err(KernelError::invalid(
+            "document",
+            format!("there is no invoice #{doc} in your company"),
+        ));
     }
-    if let Some(e) = &entry {
-        values.insert("entry", Value::Ref(e.id));
-    }
-    if let Some(r) = booking.reverses {
-        values.insert("reverses", Value::Ref(r));
-    }
-    let record = cmd.create(&STOCK_MOVE, values)?;
+    let books_counter = matches!(input.kind, MoveType::Receipt | MoveType::Adjustment)
+        || booking.reverses.is_some();
+    let record = cmd.insert(&StockMoveRecord {
+        number,
+        kind: input.kind,
+        date: input.date,
+        item: item_id,
+        warehouse,
+        to_warehouse,
+        qty: mv.valuation.qty.to_string(),
+        unit: Some(base_unit).filter(|u| !u.is_empty()),
+        value: mv.valuation.value.minor(),
+        price_difference: (!mv.price_difference.is_zero()).then(|| mv.price_difference.minor()),
+        reference: Some(reference).filter(|r| !r.is_empty()),
+        account: books_counter.then_some(counter),
+        entry: entry.as_ref().map(|e| e.id),
+        status: MoveStatus::Done,
+        reverses: booking.reverses,
+        reversed_by: None,
+        document: input.document,
+    })?;
     Ok(Moved {
         record,
         entry,
@@ -980,38 +890,32 @@ pub async fn cancel_move(
     kernel.authorize(who, &JOURNAL_ENTRY, Action::Create)?;
     kernel
         .command(&LEDGER, who, move |cmd| {
-            let original = cmd.require(&STOCK_MOVE, id)?;
-            let number = original.title(&STOCK_MOVE);
-            if original.get("status").as_text() == Some("Cancelled") {
+            let original = cmd.fetch::<StockMoveRecord>(id)?;
+            let number = original.number.clone();
+            if original.status == MoveStatus::Cancelled {
                 return Err(KernelError::Conflict(format!(
                     "{number} is already cancelled"
                 )));
             }
-            if original.get("reverses").as_ref_id().is_some() {
+            if original.reverses.is_some() {
                 return Err(KernelError::Conflict(format!(
                     "{number} is itself a reverse move; enter a new move instead"
                 )));
             }
-            if let Value::Date(d) = original.get("date")
-                && date < *d
-            {
+            if date < original.date {
                 return Err(KernelError::invalid(
                     "date",
-                    format!("the reverse move cannot be dated before {number} ({d})"),
+                    format!(
+                        "the reverse move cannot be dated before {number} ({})",
+                        original.date
+                    ),
                 ));
             }
-            let item = original.get("item").as_ref_id().unwrap_or_default();
-            let warehouse = original.get("warehouse").as_ref_id().unwrap_or_default();
-            let qty = Quantity::parse(original.get("qty").as_text().unwrap_or_default())
-                .map_err(refuse)?;
-            let value = match original.get("value") {
-                Value::Money(m) => *m,
-                _ => 0,
-            };
-            let (kind, booking) = match original.get("kind").as_text() {
-                Some("Delivery") => {
-                    let item_rec = cmd.require(&STOCK_ITEM, item)?;
-                    let (_, cogs) = item_accounts(&item_rec)?;
+            let (item, warehouse, value) = (original.item, original.warehouse, original.value);
+            let qty = Quantity::parse(&original.qty).map_err(refuse)?;
+            let (kind, booking) = match original.kind {
+                MoveType::Delivery => {
+                    let cogs = cmd.fetch::<StockItemRecord>(item)?.cogs_account;
                     let booking = Booking {
                         counter: Some(cogs),
                         undo_receipt: None,
@@ -1019,8 +923,8 @@ pub async fn cancel_move(
                     };
                     (MoveType::Receipt, booking)
                 }
-                Some("Receipt") => {
-                    let credit = original.get("account").as_ref_id().ok_or_else(|| {
+                MoveType::Receipt => {
+                    let credit = original.account.ok_or_else(|| {
                         KernelError::Internal(format!("{number} has no credit account"))
                     })?;
                     let booking = Booking {
@@ -1030,11 +934,11 @@ pub async fn cancel_move(
                     };
                     (MoveType::Delivery, booking)
                 }
-                _ => {
+                MoveType::Transfer | MoveType::Adjustment => {
                     return Err(KernelError::Conflict(format!(
                         "{number} is a {}: undo it with a transfer back or another count \
                          adjustment",
-                        original.get("kind").display().to_lowercase()
+                        original.kind.name().to_lowercase()
                     )));
                 }
             };
@@ -1052,14 +956,10 @@ pub async fn cancel_move(
                 document: None,
             };
             let moved = apply(cmd, &input, &booking)?;
-            cmd.update(
-                &STOCK_MOVE,
-                id,
-                BTreeMap::from([
-                    ("status", Value::Text("Cancelled".into())),
-                    ("reversed_by", Value::Ref(moved.record.id)),
-                ]),
-            )?;
+            cmd.modify(id, |m: &mut StockMoveRecord| {
+                m.status = MoveStatus::Cancelled;
+                m.reversed_by = Some(moved.record.id);
+            })?;
             Ok(moved)
         })
         .await
@@ -1070,16 +970,16 @@ pub async fn cancel_move(
 /// The principal's company's whole stock: items, warehouses, positions and policy.
 pub fn stock(kernel: &Kernel, who: &Principal) -> Result<Stock, KernelError> {
     kernel.authorize(who, &STOCK_ITEM, Action::Read)?;
-    let company = kernel.get(who, &builtin::COMPANY, who.company)?;
+    let company = kernel.read::<Company>(who, who.company)?;
     let currency = company_currency(&company)?;
     let mut stock = Stock::new(currency);
     stock.negative_stock = negative_stock(kernel, who)?;
-    for rec in kernel.list(who, &STOCK_ITEM, &all())?.rows {
+    for rec in Row::<StockItemRecord>::all(&kernel.list(who, &STOCK_ITEM, &all())?.rows)? {
         stock
             .add_item(item_of(&rec)?)
             .map_err(|e| KernelError::Internal(e.to_string()))?;
     }
-    for rec in kernel.list(who, &WAREHOUSE, &all())?.rows {
+    for rec in Row::<WarehouseRecord>::all(&kernel.list(who, &WAREHOUSE, &all())?.rows)? {
         stock
             .add_warehouse(warehouse_of(&rec))
             .map_err(|e| KernelError::Internal(e.to_string()))?;
@@ -1124,13 +1024,13 @@ pub fn moves(
     who: &Principal,
     item: u64,
     currency: Currency,
-) -> Result<Vec<(Record, StockMove)>, KernelError> {
+) -> Result<Vec<(Row<StockMoveRecord>, StockMove)>, KernelError> {
     let query = ListQuery {
         filters: vec![("item".into(), item.to_string())],
         limit: usize::MAX,
         ..Default::default()
     };
-    let mut rows = kernel.list(who, &STOCK_MOVE, &query)?.rows;
+    let mut rows = Row::<StockMoveRecord>::all(&kernel.list(who, &STOCK_MOVE, &query)?.rows)?;
     rows.sort_by_key(|r| r.id);
     rows.into_iter()
         .map(|r| {
@@ -1176,8 +1076,8 @@ pub fn valuation_at(
     if let Some(day) = as_of {
         stock.positions.clear();
         let overflow = || KernelError::Internal("the stock value is too large".into());
-        for rec in kernel.list(who, &STOCK_MOVE, &all())?.rows {
-            if !matches!(rec.get("date"), Value::Date(d) if *d <= day) {
+        for rec in Row::<StockMoveRecord>::all(&kernel.list(who, &STOCK_MOVE, &all())?.rows)? {
+            if rec.date > day {
                 continue;
             }
             let mv = move_of(&rec, stock.currency)?;
@@ -1208,8 +1108,8 @@ pub fn valuation_at(
         }
     }
     let mut by_account: BTreeMap<u64, i64> = BTreeMap::new();
-    for rec in kernel.list(who, &STOCK_ITEM, &all())?.rows {
-        let (account, _) = item_accounts(&rec)?;
+    for rec in Row::<StockItemRecord>::all(&kernel.list(who, &STOCK_ITEM, &all())?.rows)? {
+        let account = rec.stock_account;
         let value = stock
             .positions
             .values()
@@ -1512,8 +1412,8 @@ mod tests {
             MoveType::Transfer,
             MoveType::Adjustment,
         ] {
-            assert_eq!(MoveType::from_name(&t.name().to_lowercase()), Some(t));
+            assert_eq!(MoveType::parse(&t.name().to_lowercase()), Some(t));
         }
-        assert_eq!(MoveType::from_name("gift"), None);
+        assert_eq!(MoveType::parse("gift"), None);
     }
 }

@@ -9,7 +9,7 @@ use crate::bank::books::{
 use crate::bank::entities::{BANK_ACCOUNT, BANK_LINE};
 use crate::bank::{DateFormat, DecimalSeparator};
 use crate::books;
-use crate::entities::JOURNAL_ENTRY;
+use crate::entities::{JOURNAL_ENTRY, JournalEntryRecord};
 use crate::{AccountType, Chart};
 use axum::Json;
 use axum::body::Body;
@@ -17,11 +17,11 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use nexus_kernel::{Action, KernelError, ListQuery, Record, parse_money};
+use nexus_kernel::{Action, KernelError, ListQuery, format_money, parse_money};
 use nexus_ui::Toast;
 use serde_json::json;
 
-use super::{format_date, money, parse_id, query_pairs};
+use super::{format_date, money, parse_id, query_pairs, show};
 use nexus_web::AppState;
 use nexus_web::body::{field, read_limited};
 use nexus_web::error::WebError;
@@ -86,17 +86,12 @@ fn render_bank_page(
     let who = auth.who();
     let accounts = bank::bank_accounts(&state.kernel, who)?;
     let chart = books::chart(&state.kernel, who)?;
-    let used: Vec<u64> = accounts
-        .iter()
-        .filter_map(|a| a.get("account").as_ref_id())
-        .collect();
+    let used: Vec<u64> = accounts.iter().map(|a| a.account).collect();
     let free = free_bank_accounts(&chart, &used);
     let mut rows = Vec::with_capacity(accounts.len());
     for a in &accounts {
-        let label = a
-            .get("account")
-            .as_ref_id()
-            .and_then(|id| chart.get(id))
+        let label = chart
+            .get(a.account)
             .map(|acc| acc.label())
             .unwrap_or_default();
         rows.push((a, label, open_count(state, auth, a.id)?));
@@ -118,9 +113,9 @@ fn render_bank_page(
                     tbody {
                         @for (a, label, open) in &rows {
                             tr {
-                                td { a href={ "/ledger/bank/" (a.id) } { (a.title(&BANK_ACCOUNT)) } }
-                                td { (a.get("number").display()) }
-                                td { (a.get("currency").display()) }
+                                td { a href={ "/ledger/bank/" (a.id) } { (a.name) } }
+                                td { (a.number) }
+                                td { (a.currency) }
                                 td { (label) }
                                 td .num { (open) }
                             }
@@ -180,7 +175,7 @@ pub async fn create_bank_account(
         Ok(rec) => Ok(axum::response::Redirect::to(&format!(
             "/ledger/bank/{}?added={}",
             rec.id,
-            urlencode(&rec.title(&BANK_ACCOUNT))
+            urlencode(&rec.name)
         ))
         .into_response()),
         Err(e @ (KernelError::Invalid(_) | KernelError::Conflict(_))) => {
@@ -237,22 +232,22 @@ fn render_screen(
     let who = auth.who();
     let r = bank::reconciliation(&state.kernel, who, id, RECENT)?;
     let chart = books::chart(&state.kernel, who)?;
-    let ledger = r.bank.get("account").as_ref_id();
+    let ledger = r.bank.account;
     let counters: Vec<(u64, String)> = chart
         .accounts()
-        .filter(|a| !a.is_group && Some(a.id) != ledger)
+        .filter(|a| !a.is_group && a.id != ledger)
         .map(|a| (a.id, a.label()))
         .collect();
     let can_write = who.can(BANK_LINE.name, Action::Write);
     let can_post = can_write && who.can(JOURNAL_ENTRY.name, Action::Create);
     let can_import = who.can(BANK_LINE.name, Action::Create);
-    let name = r.bank.title(&BANK_ACCOUNT);
+    let name = r.bank.name.clone();
     let body = html! {
         header .page-head {
             div {
                 a href="/ledger/bank" { "← Bank" }
                 h1 { (name) }
-                div .meta { (r.bank.get("number").display()) " · " (r.account_label) " · " (r.currency.code()) }
+                div .meta { (r.bank.number) " · " (r.account_label) " · " (r.currency.code()) }
             }
             div .actions {
                 a .button href={ "/e/bank_line?f.bank_account=" (id) } { "All statement lines" }
@@ -290,12 +285,12 @@ fn render_screen(
                         tbody {
                             @for l in &r.reconciled {
                                 tr {
-                                    td { (l.get("date").display()) }
-                                    td { (l.get("counterparty").display()) }
-                                    td { (l.get("description").display()) }
-                                    td .num { (l.get("amount").display()) }
+                                    td { (l.date) }
+                                    td { (show(&l.counterparty)) }
+                                    td { (show(&l.description)) }
+                                    td .num { (format_money(l.amount)) }
                                     td {
-                                        @if let Some(e) = l.get("journal_entry").as_ref_id() {
+                                        @if let Some(e) = l.journal_entry {
                                             a href={ "/ledger/journal/" (e) } { (entry_number(state, auth, e)) }
                                         }
                                     }
@@ -321,8 +316,8 @@ fn render_screen(
 fn entry_number(state: &AppState, auth: &Auth, entry: u64) -> String {
     state
         .kernel
-        .get(auth.who(), &JOURNAL_ENTRY, entry)
-        .map(|e| e.title(&JOURNAL_ENTRY))
+        .read::<JournalEntryRecord>(auth.who(), entry)
+        .map(|e| e.fields.number)
         .unwrap_or_else(|_| format!("#{entry}"))
 }
 
@@ -361,20 +356,21 @@ fn open_row(
     can_write: bool,
     can_post: bool,
 ) -> Markup {
-    let rec: &Record = &line.record;
+    let rec = &line.record;
     let base = format!("/ledger/bank/{bank_id}/lines/{}", rec.id);
-    let description = [rec.get("description"), rec.get("reference")]
-        .iter()
-        .filter_map(|v| v.as_text())
+    let description = [&rec.description, &rec.reference]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
         .filter(|s| !s.trim().is_empty())
         .collect::<Vec<_>>()
         .join(" · ");
     html! {
         tr tabindex="0" data-href={ "/e/bank_line/" (rec.id) } data-line=(rec.id) {
-            td { (rec.get("date").display()) }
-            td { (rec.get("counterparty").display()) }
+            td { (rec.date) }
+            td { (show(&rec.counterparty)) }
             td { (description) }
-            td .num { (rec.get("amount").display()) }
+            td .num { (format_money(rec.amount)) }
             td {
                 @if line.suggestions.is_empty() { span .meta { "No match in the books" } }
                 @for s in &line.suggestions {
@@ -386,7 +382,7 @@ fn open_row(
                                     input type="hidden" name="journal_line" value=(s.candidate);
                                     button .primary type="submit" data-shortcut="accept" title="Accept (a)" { "Accept" }
                                 }
-                            } @else if can_write && item.candidate.amount.minor() == rec_amount(rec) {
+                            } @else if can_write && item.candidate.amount.minor() == rec.amount {
                                 form .inline method="post" action={ (base) "/accept" } {
                                     input type="hidden" name="_csrf" value=(auth.csrf());
                                     input type="hidden" name="journal_line" value=(s.candidate);
@@ -417,10 +413,6 @@ fn open_row(
             }
         }
     }
-}
-
-fn rec_amount(rec: &Record) -> i64 {
-    super::minor(rec.get("amount"))
 }
 
 fn import_form(auth: &Auth, id: u64, form: &ImportForm) -> Markup {
@@ -602,8 +594,7 @@ pub async fn accept_line(
     let journal_line = parse_id(field(&submit.pairs, "journal_line").unwrap_or(""))?;
     let rec = bank::reconcile(&state.kernel, submit.auth.who(), line, journal_line).await?;
     let number = rec
-        .get("journal_entry")
-        .as_ref_id()
+        .journal_entry
         .map(|e| entry_number(&state, &submit.auth, e))
         .unwrap_or_default();
     Ok(redirect(
@@ -632,8 +623,7 @@ pub async fn create_entry(
     let rec =
         bank::create_entry(&state.kernel, submit.auth.who(), line, account, narration).await?;
     let number = rec
-        .get("journal_entry")
-        .as_ref_id()
+        .journal_entry
         .map(|e| entry_number(&state, &submit.auth, e))
         .unwrap_or_default();
     Ok(redirect(

@@ -6,22 +6,27 @@
 use crate::entities::SUPPLIER;
 use crate::parties::customer;
 use crate::receivables::books::{self as ar, DocumentInput, LineInput, PaymentInput};
-use crate::receivables::entities::{ALLOCATION, INVOICE, INVOICE_LINE, TAX};
+use crate::receivables::entities::{
+    AllocationRecord, InvoiceLineRecord, InvoiceRecord, InvoiceStatus, PaymentRecord, TaxRecord,
+};
 use crate::receivables::{DocumentKind, Ledger, PaymentKind};
-use crate::stock::entities::STOCK_MOVE;
+use crate::stock::entities::StockMoveRecord;
 use crate::{Currency, Rate};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use nexus_kernel::{EntityDef, KernelError, ListQuery, Principal, Record, Value, parse_money};
+use nexus_kernel::builtin::Company;
+use nexus_kernel::typed::Options;
+use nexus_kernel::{EntityDef, KernelError, ListQuery, Principal, Record, Row, parse_money};
 use serde_json::{Value as J, json};
 use time::Date;
 
-use super::reports::{Align, Cell, Row, Sheet, now, respond};
+use super::reports::{Align, Cell, Sheet, SheetRow, now, respond};
 use super::{
-    account_options, format_date, minor, options, parse_date, parse_id, query_pairs, select, today,
+    account_options, format_date, money, opt_money, options, parse_date, parse_id, query_pairs,
+    rows, select, show, today,
 };
 use nexus_web::AppState;
 use nexus_web::body::field;
@@ -58,6 +63,14 @@ const fn party_field(ledger: Ledger) -> &'static str {
     match ledger {
         Ledger::Receivable => "customer",
         Ledger::Payable => "supplier",
+    }
+}
+
+/// The customer or supplier an invoice names.
+fn party_of(rec: &InvoiceRecord) -> Option<u64> {
+    match rec.kind.ledger() {
+        Ledger::Receivable => rec.customer,
+        Ledger::Payable => rec.supplier,
     }
 }
 
@@ -142,7 +155,14 @@ fn document_form(
             crate::AccountClass::Expense | crate::AccountClass::Asset
         ),
     })?;
-    let taxes = options(&all(&TAX, state, who, "code")?, |r| r.title(&TAX));
+    let by_code = ListQuery {
+        sort: Some("code".into()),
+        limit: usize::MAX,
+        ..Default::default()
+    };
+    let taxes = options(&rows::<TaxRecord>(state, who, &by_code)?, |r| {
+        r.code.clone()
+    });
     let date = match typed(pairs, "date") {
         "" => format_date(today(state)),
         d => d.to_owned(),
@@ -340,10 +360,6 @@ pub async fn issue_document(
         .into_response())
 }
 
-fn money_text(v: &Value) -> String {
-    v.display().to_string()
-}
-
 pub async fn show_document(
     State(state): State<AppState>,
     auth: Auth,
@@ -351,49 +367,34 @@ pub async fn show_document(
 ) -> Result<Markup, WebError> {
     let who = auth.who();
     let id = parse_id(&id)?;
-    let rec = state.kernel.get(who, &INVOICE, id)?;
-    let by = |def: &'static EntityDef, f: &str| -> Result<Vec<Record>, WebError> {
-        Ok(state
-            .kernel
-            .list(
-                who,
-                def,
-                &ListQuery {
-                    filters: vec![(f.into(), id.to_string())],
-                    limit: usize::MAX,
-                    ..Default::default()
-                },
-            )?
-            .rows)
+    let rec = state.kernel.read::<InvoiceRecord>(who, id)?;
+    let of_this = |f: &str| ListQuery {
+        filters: vec![(f.into(), id.to_string())],
+        limit: usize::MAX,
+        ..Default::default()
     };
-    let mut lines = by(&INVOICE_LINE, "invoice")?;
-    lines.sort_by_key(|l| match l.get("line") {
-        Value::Int(n) => *n,
-        _ => 0,
+    let mut lines = rows::<InvoiceLineRecord>(&state, who, &of_this("invoice"))?;
+    lines.sort_by_key(|l| l.line);
+    let allocations = rows::<AllocationRecord>(&state, who, &of_this("invoice"))?;
+    let moves = rows::<StockMoveRecord>(&state, who, &of_this("document"))?;
+    let (pdef, _) = party_def(rec.kind.ledger())?;
+    let party_link = party_of(&rec).map(|p| {
+        let name = state
+            .kernel
+            .get(who, pdef, p)
+            .map(|r| r.title(pdef))
+            .unwrap_or_else(|_| format!("#{p}"));
+        html! { a href={ "/e/" (pdef.name) "/" (p) } { (name) } }
     });
-    let allocations = by(&ALLOCATION, "invoice")?;
-    let moves = by(&STOCK_MOVE, "document")?;
-    let kind = rec.get("kind").as_text().and_then(ar::document_kind);
-    let party = kind.map(|k| party_def(k.ledger())).transpose()?;
-    let party_link = party.and_then(|(def, f)| {
-        rec.get(f).as_ref_id().map(|p| {
-            let name = state
-                .kernel
-                .get(who, def, p)
-                .map(|r| r.title(def))
-                .unwrap_or_else(|_| format!("#{p}"));
-            html! { a href={ "/e/" (def.name) "/" (p) } { (name) } }
-        })
-    });
-    let number = rec.title(&INVOICE);
-    let open = !matches!(rec.get("status").as_text(), Some("Paid"));
-    let currency = rec.get("currency").as_text().unwrap_or("").to_owned();
+    let number = rec.number.clone();
+    let open = rec.status != InvoiceStatus::Paid;
+    let currency = rec.currency.clone();
     let body = html! {
         header .page-head {
             div {
                 a href="/ledger/invoices" { "← Invoices" }
-                h1 { (rec.get("kind").display()) " " (number) }
-                div .meta { (rec.get("date").display()) " · " (rec.get("status").display()) " · " (currency) }
+                h1 { (rec.kind.name()) " " (number) }
+                div .meta { (rec.date) " · " (rec.status) " · " (currency) }
             }
             div .actions {
                 @if open {
@@ -405,14 +406,14 @@ pub async fn show_document(
         }
         div .card .spaced {
             dl .facts {
-                @if let (Some(p), Some((def, _))) = (party_link, party) { dt { (def.label) } dd { (p) } }
-                dt { "Date" } dd { (rec.get("date").display()) }
-                dt { "Due" } dd { (rec.get("due").display()) }
-                dt { "Terms" } dd { (rec.get("terms").display()) }
-                @if !rec.get("rate").is_empty() { dt { "Exchange rate" } dd { (rec.get("rate").display()) } }
-                dt { "Reference" } dd { (rec.get("reference").display()) }
+                @if let Some(p) = party_link { dt { (pdef.label) } dd { (p) } }
+                dt { "Date" } dd { (rec.date) }
+                dt { "Due" } dd { (show(&rec.due)) }
+                dt { "Terms" } dd { (show(&rec.terms)) }
+                @if let Some(rate) = &rec.rate { dt { "Exchange rate" } dd { (rate) } }
+                dt { "Reference" } dd { (show(&rec.reference)) }
                 dt { "Journal entry" } dd {
-                    @if let Some(e) = rec.get("journal_entry").as_ref_id() { a href={ "/ledger/journal/" (e) } { "#" (e) } }
+                    @if let Some(e) = rec.journal_entry { a href={ "/ledger/journal/" (e) } { "#" (e) } }
                 }
             }
         }
@@ -424,21 +425,21 @@ pub async fn show_document(
                     tbody {
                         @for l in &lines {
                             tr {
-                                td { (l.get("line").display()) }
-                                td { (l.get("description").display()) }
-                                td .num { (l.get("quantity").display()) }
-                                td .num { (money_text(l.get("unit_price"))) }
-                                td .num { (l.get("discount").display()) }
-                                td { (l.get("taxes").display()) }
-                                td .num { (money_text(l.get("net"))) }
+                                td { (l.line) }
+                                td { (l.description) }
+                                td .num { (l.quantity) }
+                                td .num { (opt_money(l.unit_price)) }
+                                td .num { (show(&l.discount)) }
+                                td { (show(&l.taxes)) }
+                                td .num { (opt_money(l.net)) }
                             }
                         }
                     }
                     tfoot {
-                        tr { th colspan="6" { "Net" } th .num { (money_text(rec.get("net"))) } }
-                        tr { th colspan="6" { "Tax" } th .num { (money_text(rec.get("tax"))) } }
-                        tr { th colspan="6" { "Total " (currency) } th .num { (money_text(rec.get("total"))) } }
-                        tr { th colspan="6" { "Open" } th .num { (money_text(rec.get("open"))) } }
+                        tr { th colspan="6" { "Net" } th .num { (opt_money(rec.net)) } }
+                        tr { th colspan="6" { "Tax" } th .num { (opt_money(rec.tax)) } }
+                        tr { th colspan="6" { "Total " (currency) } th .num { (money(rec.total)) } }
+                        tr { th colspan="6" { "Open" } th .num { (opt_money(rec.open)) } }
                     }
                 }
             }
@@ -451,11 +452,11 @@ pub async fn show_document(
                     tbody {
                         @for m in &moves {
                             tr {
-                                td { a href={ "/e/stock_move/" (m.id) } { (m.title(&STOCK_MOVE)) } }
-                                td { (m.get("kind").display()) }
-                                td { (m.get("date").display()) }
-                                td .num { (m.get("qty").display()) " " (m.get("unit").display()) }
-                                td .num { (money_text(m.get("value"))) }
+                                td { a href={ "/e/stock_move/" (m.id) } { (m.number) } }
+                                td { (m.kind.name()) }
+                                td { (m.date) }
+                                td .num { (m.qty) " " (show(&m.unit)) }
+                                td .num { (money(m.value)) }
                             }
                         }
                     }
@@ -472,10 +473,10 @@ pub async fn show_document(
                     tbody {
                         @for a in &allocations {
                             tr {
-                                td { (a.get("date").display()) }
-                                td { @if let Some(p) = a.get("payment").as_ref_id() { a href={ "/e/payment/" (p) } { "#" (p) } } @else { "credit note" } }
-                                td .num { (money_text(a.get("amount"))) }
-                                td .num { (money_text(a.get("fx_gain"))) }
+                                td { (a.date) }
+                                td { @if let Some(p) = a.payment { a href={ "/e/payment/" (p) } { "#" (p) } } @else { "credit note" } }
+                                td .num { (money(a.amount)) }
+                                td .num { (opt_money(a.fx_gain)) }
                             }
                         }
                     }
@@ -494,42 +495,34 @@ pub async fn document_pdf(
 ) -> Result<Response, WebError> {
     let who = auth.who();
     let id = parse_id(&id)?;
-    let rec = state.kernel.get(who, &INVOICE, id)?;
-    let kind = rec
-        .get("kind")
-        .as_text()
-        .and_then(ar::document_kind)
-        .ok_or_else(|| KernelError::Internal(format!("invoice #{id} has no kind")))?;
-    let (pdef, pfield) = party_def(kind.ledger())?;
-    let party = match rec.get(pfield).as_ref_id() {
+    let rec = state.kernel.read::<InvoiceRecord>(who, id)?;
+    let kind = rec.kind;
+    let (pdef, _) = party_def(kind.ledger())?;
+    let party = match party_of(&rec) {
         Some(p) => Some(state.kernel.get(who, pdef, p)?),
         None => None,
     };
-    let company = state
-        .kernel
-        .get(who, &nexus_kernel::builtin::COMPANY, who.company)?;
-    let text = |r: &Record, f: &str| r.get(f).as_text().unwrap_or_default().to_owned();
-    let lines_of = |r: &Record, fields: &[&str]| -> Vec<String> {
-        fields
-            .iter()
-            .flat_map(|f| text(r, f).lines().map(str::to_owned).collect::<Vec<_>>())
+    let company = state.kernel.read::<Company>(who, who.company)?;
+    let lines_of = |text: &Option<String>| -> Vec<String> {
+        text.iter()
+            .flat_map(|t| t.lines())
             .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
             .collect()
     };
     let us = nexus_export::Party {
-        name: {
-            let legal = text(&company, "legal_name");
-            if legal.is_empty() {
-                text(&company, "name")
-            } else {
-                legal
-            }
-        },
-        address: lines_of(&company, &["address"]),
-        tax_id: text(&company, "tax_id"),
+        name: company
+            .legal_name
+            .clone()
+            .unwrap_or_else(|| company.name.clone()),
+        address: lines_of(&company.address),
+        tax_id: show(&company.tax_id),
         email: String::new(),
         phone: String::new(),
     };
+    // A customer is CRM's record and a supplier the ledger's; both have these fields,
+    // read by name because the ledger does not depend on CRM's types.
+    let text = |r: &Record, f: &str| r.get(f).as_text().unwrap_or_default().to_owned();
     let them = party.as_ref().map_or_else(
         || nexus_export::Party {
             name: "—".into(),
@@ -540,7 +533,11 @@ pub async fn document_pdf(
         },
         |p| nexus_export::Party {
             name: p.title(pdef),
-            address: lines_of(p, &["city", "country"]),
+            address: ["city", "country"]
+                .iter()
+                .map(|f| text(p, f))
+                .filter(|l| !l.trim().is_empty())
+                .collect(),
             tax_id: text(p, "tax_id"),
             email: text(p, "email"),
             phone: text(p, "phone"),
@@ -550,51 +547,42 @@ pub async fn document_pdf(
         Ledger::Receivable => (us, them),
         Ledger::Payable => (them, us),
     };
-    let mut lines = state
-        .kernel
-        .list(
-            who,
-            &INVOICE_LINE,
-            &ListQuery {
-                filters: vec![("invoice".into(), id.to_string())],
-                limit: usize::MAX,
-                ..Default::default()
-            },
-        )?
-        .rows;
-    lines.sort_by_key(|l| match l.get("line") {
-        Value::Int(n) => *n,
-        _ => 0,
-    });
-    let currency = Currency::new(rec.get("currency").as_text().unwrap_or_default())
-        .map_err(|e| KernelError::Internal(e.to_string()))?;
-    let date = |f: &str| match rec.get(f) {
-        Value::Date(d) => Some(*d),
-        _ => None,
-    };
-    let issue_date = date("date").unwrap_or_else(|| today(&state));
-    let (total, open) = (minor(rec.get("total")), minor(rec.get("open")));
+    let mut lines = rows::<InvoiceLineRecord>(
+        &state,
+        who,
+        &ListQuery {
+            filters: vec![("invoice".into(), id.to_string())],
+            limit: usize::MAX,
+            ..Default::default()
+        },
+    )?;
+    lines.sort_by_key(|l| l.line);
+    let currency =
+        Currency::new(&rec.currency).map_err(|e| KernelError::Internal(e.to_string()))?;
+    let issue_date = rec.date;
+    let (total, open) = (rec.total, rec.open.unwrap_or(0));
     let doc = nexus_export::Invoice {
         seller,
         buyer,
-        number: rec.title(&INVOICE),
+        number: rec.number.clone(),
         kind: kind.label().to_owned(),
         issue_date,
-        due_date: date("due").unwrap_or(issue_date),
+        due_date: rec.due.unwrap_or(issue_date),
         currency: currency.code().to_owned(),
         exponent: currency.exponent(),
         lines: lines
             .iter()
             .map(|l| nexus_export::InvoiceLine {
-                description: text(l, "description"),
-                quantity: text(l, "quantity"),
-                unit_price: minor(l.get("unit_price")),
-                discount: match text(l, "discount") {
-                    d if d.is_empty() => String::new(),
-                    d => format!("{d}%"),
-                },
-                tax: text(l, "taxes"),
-                net: minor(l.get("net")),
+                description: l.description.clone(),
+                quantity: l.quantity.clone(),
+                unit_price: l.unit_price.unwrap_or(0),
+                discount: l
+                    .discount
+                    .as_ref()
+                    .map(|d| format!("{d}%"))
+                    .unwrap_or_default(),
+                tax: show(&l.taxes),
+                net: l.net.unwrap_or(0),
             })
             .collect(),
         tax_rows: ar::tax_rows(&state.kernel, who, id)?
@@ -602,20 +590,20 @@ pub async fn document_pdf(
             .map(|(label, base, tax)| nexus_export::TaxRow { label, base, tax })
             .collect(),
         totals: nexus_export::InvoiceTotals {
-            net: minor(rec.get("net")),
-            tax: minor(rec.get("tax")),
+            net: rec.net.unwrap_or(0),
+            tax: rec.tax.unwrap_or(0),
             total,
             paid: total - open,
             due: open,
         },
         payment_terms: rec
-            .get("terms")
-            .as_text()
+            .terms
+            .as_deref()
             .and_then(|t| crate::receivables::PaymentTerms::parse(t).ok())
             .map(|t| t.label())
             .unwrap_or_default(),
         bank_details: Vec::new(),
-        notes: text(&rec, "reference"),
+        notes: show(&rec.reference),
     };
     let pdf = nexus_export::invoice_pdf(&doc)
         .map_err(|e| KernelError::BadRequest(format!("{} cannot be printed: {e}", doc.number)))?;
@@ -638,18 +626,15 @@ pub async fn document_pdf(
 
 pub async fn documents_page(State(state): State<AppState>, auth: Auth) -> Result<Markup, WebError> {
     let who = auth.who();
-    let recent = state
-        .kernel
-        .list(
-            who,
-            &INVOICE,
-            &ListQuery {
-                descending: true,
-                limit: 30,
-                ..Default::default()
-            },
-        )?
-        .rows;
+    let recent = rows::<InvoiceRecord>(
+        &state,
+        who,
+        &ListQuery {
+            descending: true,
+            limit: 30,
+            ..Default::default()
+        },
+    )?;
     let body = html! {
         header .page-head { div { a href="/m/ledger" { "← Ledger" } h1 { "Invoices and payments" } } }
         div .actions .spaced {
@@ -676,13 +661,13 @@ pub async fn documents_page(State(state): State<AppState>, auth: Auth) -> Result
                 tbody {
                     @for r in &recent {
                         tr {
-                            td { a href={ "/ledger/invoices/" (r.id) } { (r.title(&INVOICE)) } }
-                            td { (r.get("kind").display()) }
-                            td { (r.get("date").display()) }
-                            td { (r.get("due").display()) }
-                            td .num { (money_text(r.get("total"))) }
-                            td .num { (money_text(r.get("open"))) }
-                            td { (r.get("status").display()) }
+                            td { a href={ "/ledger/invoices/" (r.id) } { (r.number) } }
+                            td { (r.kind.name()) }
+                            td { (r.date) }
+                            td { (show(&r.due)) }
+                            td .num { (money(r.total)) }
+                            td .num { (opt_money(r.open)) }
+                            td { (r.status) }
                         }
                     }
                     @if recent.is_empty() { tr .empty { td colspan="7" { "No invoices yet." } } }
@@ -790,8 +775,9 @@ pub async fn new_payment(
     let mut pairs = query_pairs(raw.as_deref())?;
     // From an invoice: its party, its open amount, allocated to it.
     if let Some(id) = field(&pairs, "invoice").and_then(|v| v.parse::<u64>().ok()) {
-        let rec = state.kernel.get(auth.who(), &INVOICE, id)?;
-        if let Some(kind) = rec.get("kind").as_text().and_then(ar::document_kind) {
+        let rec = state.kernel.read::<InvoiceRecord>(auth.who(), id)?;
+        {
+            let kind = rec.kind;
             let pfield = party_field(kind.ledger());
             let pkind = match kind {
                 DocumentKind::SalesInvoice => "receipt",
@@ -799,18 +785,12 @@ pub async fn new_payment(
                 DocumentKind::PurchaseInvoice => "supplier-payment",
                 DocumentKind::PurchaseCreditNote => "supplier-refund",
             };
-            let open = rec.get("open").display().to_string();
+            let open = opt_money(rec.open);
             pairs.extend([
                 ("kind".to_owned(), pkind.to_owned()),
-                (
-                    pfield.to_owned(),
-                    rec.get(pfield).as_ref_id().unwrap_or(0).to_string(),
-                ),
+                (pfield.to_owned(), party_of(&rec).unwrap_or(0).to_string()),
                 ("amount".to_owned(), open.clone()),
-                (
-                    "currency".to_owned(),
-                    rec.get("currency").as_text().unwrap_or("").to_owned(),
-                ),
+                ("currency".to_owned(), rec.currency.clone()),
                 ("invoice_0".to_owned(), id.to_string()),
                 ("allocate_0".to_owned(), open),
             ]);
@@ -947,7 +927,7 @@ pub async fn aging_page(
             Ledger::Receivable => "customer",
             Ledger::Payable => "supplier",
         };
-        rows.push(Row::new(cells).link(format!("/e/invoice?f.{field}={}", r.party)));
+        rows.push(SheetRow::new(cells).link(format!("/e/invoice?f.{field}={}", r.party)));
     }
     let mut footer = vec![Cell::Text("Total".into())];
     footer.extend(report.totals.iter().map(|t| Cell::Money(*t)));
@@ -970,7 +950,7 @@ pub async fn aging_page(
         currency: chart.currency(),
         columns,
         rows,
-        footer: Some(Row::new(footer).bold()),
+        footer: Some(SheetRow::new(footer).bold()),
     };
     let form = html! {
         form .filters method="get" action="/ledger/aging" {
@@ -1047,12 +1027,13 @@ fn amount_of(obj: &serde_json::Map<String, J>, key: &str) -> Result<i64, WebErro
         .map_err(|e| WebError::Kernel(KernelError::invalid(key, format!("\"{raw}\": {e}"))))
 }
 
-fn created(rec: &Record, def: &'static EntityDef) -> Response {
+fn created<T: nexus_kernel::Typed>(rec: &Row<T>) -> Response {
     let mut res = (
         StatusCode::CREATED,
-        Json(json!({ "id": rec.id, "number": rec.title(def) })),
+        Json(json!({ "id": rec.id, "number": rec.title() })),
     )
         .into_response();
+    let def = T::def();
     if let Ok(loc) = HeaderValue::from_str(&format!("/api/v1/{}/{}", def.name, rec.id)) {
         res.headers_mut().insert(header::LOCATION, loc);
     }
@@ -1123,7 +1104,7 @@ pub async fn api_issue(
         lines,
     };
     let rec = ar::issue(&state.kernel, submit.auth.who(), input).await?;
-    Ok(created(&rec, &INVOICE))
+    Ok(created::<InvoiceRecord>(&rec))
 }
 
 /// `POST /api/v1/ledger/payments`: `{kind: receipt|customer-refund|supplier-payment|
@@ -1166,5 +1147,5 @@ pub async fn api_pay(
         allocations,
     };
     let rec = ar::pay(&state.kernel, submit.auth.who(), input).await?;
-    Ok(created(&rec, &crate::receivables::entities::PAYMENT))
+    Ok(created::<PaymentRecord>(&rec))
 }

@@ -6,7 +6,9 @@
 
 use crate::books::{self, EntryInput, LineInput};
 use crate::drafts;
-use crate::entities::{ACCOUNT, JOURNAL_ENTRY, JOURNAL_LINE};
+use crate::entities::{
+    ACCOUNT, JOURNAL_ENTRY, JournalEntryRecord, JournalKind, JournalLineRecord, JournalStatus,
+};
 use crate::{Chart, Currency, Foreign, Money, Rate};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -14,8 +16,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use nexus_kernel::{
-    Action, FieldErrors, KernelError, ListQuery, Principal, Record, Value, format_money,
-    parse_money,
+    Action, FieldErrors, KernelError, ListQuery, Principal, Record, Row, format_money, parse_money,
 };
 use nexus_ui::Toast;
 use serde_json::{Value as J, json};
@@ -203,11 +204,8 @@ fn today(state: &AppState) -> Date {
 
 /// The reversal date a cancel offers: the later of today and the entry's own date (an
 /// entry dated ahead cannot be reversed before it happened).
-fn reversal_default(today: Date, entry_date: &Value) -> Date {
-    match entry_date {
-        Value::Date(d) if *d > today => *d,
-        _ => today,
-    }
+fn reversal_default(today: Date, entry_date: Date) -> Date {
+    entry_date.max(today)
 }
 
 /// A date as every write takes one (years 0001 to 9999, `YYYY-MM-DD`).
@@ -236,6 +234,25 @@ fn money(minor: i64) -> String {
     format_money(minor)
 }
 
+/// An amount a record may leave empty, as a page shows it.
+fn opt_money(minor: Option<i64>) -> String {
+    minor.map(format_money).unwrap_or_default()
+}
+
+/// A value a record may leave empty, as a page shows it.
+fn show<T: std::fmt::Display>(value: &Option<T>) -> String {
+    value.as_ref().map(T::to_string).unwrap_or_default()
+}
+
+/// Every record of `T`'s entity the principal's query finds, as rows.
+fn rows<T: nexus_kernel::Typed>(
+    state: &AppState,
+    who: &Principal,
+    query: &ListQuery,
+) -> Result<Vec<Row<T>>, WebError> {
+    Ok(Row::all(&state.kernel.list(who, T::def(), query)?.rows)?)
+}
+
 // ---------------------------------------------------------------- home
 
 pub async fn home(
@@ -251,18 +268,15 @@ pub async fn home(
         None
     };
     let recent = if can(&JOURNAL_ENTRY, Action::Read) {
-        state
-            .kernel
-            .list(
-                who,
-                &JOURNAL_ENTRY,
-                &ListQuery {
-                    descending: true,
-                    limit: RECENT,
-                    ..Default::default()
-                },
-            )?
-            .rows
+        rows::<JournalEntryRecord>(
+            &state,
+            who,
+            &ListQuery {
+                descending: true,
+                limit: RECENT,
+                ..Default::default()
+            },
+        )?
     } else {
         Vec::new()
     };
@@ -313,11 +327,11 @@ pub async fn home(
                         tbody {
                             @for e in &recent {
                                 tr {
-                                    td { a href={ "/ledger/journal/" (e.id) } { (e.title(&JOURNAL_ENTRY)) } }
-                                    td { (e.get("date").display()) }
-                                    td { (e.get("narration").display()) }
-                                    td .num { (e.get("total").display()) }
-                                    td { (e.get("status").display()) }
+                                    td { a href={ "/ledger/journal/" (e.id) } { (e.number) } }
+                                    td { (e.date) }
+                                    td { (e.narration) }
+                                    td .num { (money(e.total)) }
+                                    td { (e.status) }
                                 }
                             }
                         }
@@ -373,11 +387,29 @@ fn account_options(chart: &Chart, keep: impl Fn(&crate::Account) -> bool) -> Vec
 }
 
 /// Records as select options: (id, label).
-fn options(records: &[Record], label: impl Fn(&Record) -> String) -> Vec<(String, String)> {
+fn options<R: Identified>(records: &[R], label: impl Fn(&R) -> String) -> Vec<(String, String)> {
     records
         .iter()
-        .map(|r| (r.id.to_string(), label(r)))
+        .map(|r| (r.record_id().to_string(), label(r)))
         .collect()
+}
+
+/// A stored record, typed ([`Row`]) or not ([`Record`]: another module's, read by
+/// entity name): what a select offers by id.
+trait Identified {
+    fn record_id(&self) -> u64;
+}
+
+impl Identified for Record {
+    fn record_id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl<T> Identified for Row<T> {
+    fn record_id(&self) -> u64 {
+        self.id
+    }
 }
 
 /// A select named `name` (element id `id`, accessible name `label`) with `chosen`
@@ -542,13 +574,12 @@ fn draft_pairs(
     who: &Principal,
     id: u64,
 ) -> Result<Vec<(String, String)>, WebError> {
-    let rec = state.kernel.get(who, &JOURNAL_ENTRY, id)?;
-    let text = |f: &str| rec.get(f).as_text().unwrap_or_default().to_owned();
+    let rec = state.kernel.read::<JournalEntryRecord>(who, id)?;
     let mut pairs = vec![
         ("draft".to_owned(), id.to_string()),
-        ("date".to_owned(), rec.get("date").display().to_string()),
-        ("narration".to_owned(), text("narration")),
-        ("reference".to_owned(), text("reference")),
+        ("date".to_owned(), format_date(rec.date)),
+        ("narration".to_owned(), rec.narration.clone()),
+        ("reference".to_owned(), show(&rec.reference)),
     ];
     for (i, l) in drafts::lines(&state.kernel, who, id)?.iter().enumerate() {
         let amount = |m: i64| if m == 0 { String::new() } else { money(m) };
@@ -684,31 +715,22 @@ pub async fn post_journal(
 // ---------------------------------------------------------------- one entry
 
 /// The entry's lines, in order.
-fn entry_lines(state: &AppState, who: &Principal, entry: u64) -> Result<Vec<Record>, WebError> {
-    let mut rows = state
-        .kernel
-        .list(
-            who,
-            &JOURNAL_LINE,
-            &ListQuery {
-                filters: vec![("entry".into(), entry.to_string())],
-                limit: usize::MAX,
-                ..Default::default()
-            },
-        )?
-        .rows;
-    rows.sort_by_key(|r| match r.get("line") {
-        Value::Int(n) => *n,
-        _ => i64::MAX,
-    });
-    Ok(rows)
-}
-
-fn minor(v: &Value) -> i64 {
-    match v {
-        Value::Money(m) => *m,
-        _ => 0,
-    }
+fn entry_lines(
+    state: &AppState,
+    who: &Principal,
+    entry: u64,
+) -> Result<Vec<Row<JournalLineRecord>>, WebError> {
+    let mut lines = rows::<JournalLineRecord>(
+        state,
+        who,
+        &ListQuery {
+            filters: vec![("entry".into(), entry.to_string())],
+            limit: usize::MAX,
+            ..Default::default()
+        },
+    )?;
+    lines.sort_by_key(|r| r.line);
+    Ok(lines)
 }
 
 pub async fn show_journal(
@@ -719,47 +741,40 @@ pub async fn show_journal(
 ) -> Result<Markup, WebError> {
     let who = auth.who();
     let id = parse_id(&id)?;
-    let rec = state.kernel.get(who, &JOURNAL_ENTRY, id)?;
-    let is_draft = rec.get("status").as_text() == Some("Draft");
-    if is_draft {
+    let rec = state.kernel.read::<JournalEntryRecord>(who, id)?;
+    if rec.status == JournalStatus::Draft {
         return show_draft(&state, &auth, &rec, raw.as_deref() == Some("saved=1"));
     }
     let lines = entry_lines(&state, who, id)?;
     let chart = books::chart(&state.kernel, who)?;
-    let account_label = |v: &Value| {
-        v.as_ref_id().map_or_else(String::new, |a| {
-            chart
-                .get(a)
-                .map_or_else(|| format!("#{a}"), |acc| acc.label())
-        })
+    let account_label = |a: u64| {
+        chart
+            .get(a)
+            .map_or_else(|| format!("#{a}"), |acc| acc.label())
     };
-    let number = rec.title(&JOURNAL_ENTRY);
-    let posted = rec.get("status").as_text() == Some("Posted");
-    let cancellable = posted
-        && rec.get("kind").as_text() != Some("Reversal")
-        && rec.get("source").is_empty()
+    let number = rec.number.clone();
+    let cancellable = rec.status == JournalStatus::Posted
+        && rec.kind != JournalKind::Reversal
+        && rec.source.is_none()
         && who.can(JOURNAL_ENTRY.name, Action::Create);
     let (debits, credits) = lines.iter().fold((0i64, 0i64), |(d, c), l| {
         (
-            d.saturating_add(minor(l.get("debit"))),
-            c.saturating_add(minor(l.get("credit"))),
+            d.saturating_add(l.debit.unwrap_or(0)),
+            c.saturating_add(l.credit.unwrap_or(0)),
         )
     });
     let mut toasts = Vec::new();
     if raw.as_deref() == Some("reversal=1") {
         toasts.push(Toast::success(format!("{number} posted as the reversal")));
     }
-    let link = |v: &Value| {
-        v.as_ref_id().map(|r| {
-            html! { a href={ "/ledger/journal/" (r) } { "#" (r) } }
-        })
-    };
+    let link =
+        |id: Option<u64>| id.map(|r| html! { a href={ "/ledger/journal/" (r) } { "#" (r) } });
     let body = html! {
         header .page-head {
             div {
                 a href="/m/ledger" { "← Ledger" }
                 h1 { (number) }
-                div .meta { (rec.get("date").display()) " · " (rec.get("status").display()) " · " (rec.get("kind").display()) }
+                div .meta { (rec.date) " · " (rec.status) " · " (rec.kind) }
             }
             div .actions {
                 a .button href={ "/e/journal_entry/" (id) } { "Record & history" }
@@ -769,7 +784,7 @@ pub async fn show_journal(
                         label {
                             "Reversal date "
                             input type="date" name="date" required
-                                value=(format_date(reversal_default(today(&state), rec.get("date"))));
+                                value=(format_date(reversal_default(today(&state), rec.date)));
                         }
                         button .danger type="submit" { "Cancel (post reversal)" }
                     }
@@ -779,13 +794,13 @@ pub async fn show_journal(
         div .card .spaced {
             dl .facts {
                 dt { "Number" } dd { (number) }
-                dt { "Date" } dd { (rec.get("date").display()) }
-                dt { "Narration" } dd { (rec.get("narration").display()) }
-                dt { "Reference" } dd { (rec.get("reference").display()) }
-                dt { "Status" } dd { (rec.get("status").display()) }
-                @if !rec.get("source").is_empty() { dt { "Posted by" } dd { (rec.get("source").display()) } }
-                @if let Some(l) = link(rec.get("reverses")) { dt { "Reverses" } dd { (l) } }
-                @if let Some(l) = link(rec.get("reversed_by")) { dt { "Reversed by" } dd { (l) } }
+                dt { "Date" } dd { (rec.date) }
+                dt { "Narration" } dd { (rec.narration) }
+                dt { "Reference" } dd { (show(&rec.reference)) }
+                dt { "Status" } dd { (rec.status) }
+                @if let Some(source) = &rec.source { dt { "Posted by" } dd { (source) } }
+                @if let Some(l) = link(rec.reverses) { dt { "Reverses" } dd { (l) } }
+                @if let Some(l) = link(rec.reversed_by) { dt { "Reversed by" } dd { (l) } }
             }
         }
         div .card .spaced {
@@ -796,15 +811,13 @@ pub async fn show_journal(
                     tbody {
                         @for l in &lines {
                             tr {
-                                td { (l.get("line").display()) }
+                                td { (l.line) }
                                 td {
-                                    @if let Some(a) = l.get("account").as_ref_id() {
-                                        a href={ "/e/journal_line?f.account=" (a) } { (account_label(l.get("account"))) }
-                                    }
+                                    a href={ "/e/journal_line?f.account=" (l.account) } { (account_label(l.account)) }
                                 }
-                                td .num { (l.get("debit").display()) }
-                                td .num { (l.get("credit").display()) }
-                                td { (l.get("memo").display()) }
+                                td .num { (opt_money(l.debit)) }
+                                td .num { (opt_money(l.credit)) }
+                                td { (show(&l.memo)) }
                             }
                         }
                     }
@@ -822,13 +835,13 @@ pub async fn show_journal(
 fn show_draft(
     state: &AppState,
     auth: &Auth,
-    rec: &Record,
+    rec: &Row<JournalEntryRecord>,
     saved: bool,
 ) -> Result<Markup, WebError> {
     let who = auth.who();
     let lines = drafts::lines(&state.kernel, who, rec.id)?;
     let chart = books::chart(&state.kernel, who)?;
-    let number = rec.title(&JOURNAL_ENTRY);
+    let number = rec.number.clone();
     let (debits, credits) = lines.iter().fold((0i64, 0i64), |(d, c), l| {
         (d.saturating_add(l.debit), c.saturating_add(l.credit))
     });
@@ -843,7 +856,7 @@ fn show_draft(
             div {
                 a href="/m/ledger" { "← Ledger" }
                 h1 { (number) }
-                div .meta { (rec.get("date").display()) " · Draft: not in the books until posted" }
+                div .meta { (rec.date) " · Draft: not in the books until posted" }
             }
             @if can {
                 div .actions {
@@ -863,8 +876,8 @@ fn show_draft(
         }
         div .card .spaced {
             dl .facts {
-                dt { "Narration" } dd { (rec.get("narration").display()) }
-                dt { "Reference" } dd { (rec.get("reference").display()) }
+                dt { "Narration" } dd { (rec.narration) }
+                dt { "Reference" } dd { (show(&rec.reference)) }
             }
             @if debits != credits {
                 div .notice { "Debits and credits differ by " (money((debits - credits).abs())) ": it cannot be posted until they balance." }
@@ -923,8 +936,10 @@ pub async fn cancel_journal(
     let date = match field(&submit.pairs, "date").filter(|d| !d.trim().is_empty()) {
         Some(raw) => parse_date(raw).map_err(|m| KernelError::invalid("date", m))?,
         None => {
-            let entry = state.kernel.get(submit.auth.who(), &JOURNAL_ENTRY, id)?;
-            reversal_default(today(&state), entry.get("date"))
+            let entry = state
+                .kernel
+                .read::<JournalEntryRecord>(submit.auth.who(), id)?;
+            reversal_default(today(&state), entry.date)
         }
     };
     let reversal = books::cancel(&state.kernel, submit.auth.who(), id, date).await?;
@@ -1120,7 +1135,7 @@ pub async fn api_post_journal(
     let rec = books::post(&state.kernel, submit.auth.who(), input).await?;
     let mut res = (
         StatusCode::CREATED,
-        Json(json!({ "id": rec.id, "number": rec.title(&JOURNAL_ENTRY) })),
+        Json(json!({ "id": rec.id, "number": rec.number })),
     )
         .into_response();
     if let Ok(loc) = HeaderValue::from_str(&format!("/api/v1/journal_entry/{}", rec.id)) {

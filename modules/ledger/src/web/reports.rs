@@ -45,16 +45,16 @@ pub(crate) enum Cell {
 /// One row: its cells, where its first cell links to, how deep it sits in the tree,
 /// and whether it is a heading or subtotal.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Row {
+pub(crate) struct SheetRow {
     pub cells: Vec<Cell>,
     pub link: Option<String>,
     pub indent: u8,
     pub bold: bool,
 }
 
-impl Row {
-    pub(crate) fn new(cells: Vec<Cell>) -> Row {
-        Row {
+impl SheetRow {
+    pub(crate) fn new(cells: Vec<Cell>) -> SheetRow {
+        SheetRow {
             cells,
             link: None,
             indent: 0,
@@ -62,17 +62,17 @@ impl Row {
         }
     }
 
-    pub(crate) fn link(mut self, href: String) -> Row {
+    pub(crate) fn link(mut self, href: String) -> SheetRow {
         self.link = Some(href);
         self
     }
 
-    pub(crate) fn indent(mut self, depth: usize) -> Row {
+    pub(crate) fn indent(mut self, depth: usize) -> SheetRow {
         self.indent = u8::try_from(depth).unwrap_or(u8::MAX);
         self
     }
 
-    pub(crate) fn bold(mut self) -> Row {
+    pub(crate) fn bold(mut self) -> SheetRow {
         self.bold = true;
         self
     }
@@ -86,8 +86,8 @@ pub(crate) struct Sheet {
     pub subtitle: String,
     pub currency: Currency,
     pub columns: Vec<(String, Align)>,
-    pub rows: Vec<Row>,
-    pub footer: Option<Row>,
+    pub rows: Vec<SheetRow>,
+    pub footer: Option<SheetRow>,
 }
 
 /// `1,234,567.89` with the currency's decimals (none for JPY, three for KWD): the
@@ -105,7 +105,7 @@ fn cell_text(cell: &Cell, currency: Currency) -> String {
     }
 }
 
-fn render_row(row: &Row, sheet: &Sheet, head: bool) -> Markup {
+fn render_row(row: &SheetRow, sheet: &Sheet, head: bool) -> Markup {
     let indent = "\u{2003}".repeat(usize::from(row.indent));
     html! {
         tr {
@@ -230,7 +230,7 @@ fn cell_json(cell: &Cell, currency: Currency) -> J {
     }
 }
 
-fn row_json(row: &Row, currency: Currency) -> J {
+fn row_json(row: &SheetRow, currency: Currency) -> J {
     json!({
         "cells": row.cells.iter().map(|c| cell_json(c, currency)).collect::<Vec<_>>(),
         "link": row.link,
@@ -341,7 +341,7 @@ fn export_report(sheet: &Sheet, auth: &Auth) -> nexus_export::Report {
             kind
         })
         .collect();
-    let row = |r: &Row| {
+    let row = |r: &SheetRow| {
         let cells = r
             .cells
             .iter()
@@ -515,7 +515,7 @@ fn tb_sheet(who: &Principal, tb: &Tb, from: PeriodKey, to: PeriodKey) -> Sheet {
             Cell::Money(r.credit),
             Cell::Money(r.closing),
         ];
-        let row = Row::new(cells).indent(depth(&tb.chart, a.id));
+        let row = SheetRow::new(cells).indent(depth(&tb.chart, a.id));
         rows.push(if a.is_group {
             row.bold()
         } else {
@@ -536,7 +536,7 @@ fn tb_sheet(who: &Principal, tb: &Tb, from: PeriodKey, to: PeriodKey) -> Sheet {
             ("Closing", Align::Right),
         ]),
         rows,
-        footer: Some(Row::new(vec![
+        footer: Some(SheetRow::new(vec![
             Cell::Empty,
             Cell::Text("Total".into()),
             Cell::Money(o),
@@ -601,20 +601,20 @@ pub async fn api_trial_balance(
 
 /// Statement lines under a heading, each linked to its general ledger, then a total.
 fn statement_section(
-    rows: &mut Vec<Row>,
+    rows: &mut Vec<SheetRow>,
     chart: &Chart,
     heading: &str,
     lines: &[StatementLine],
     total: (&str, i64),
     days: (Date, Date),
 ) {
-    rows.push(Row::new(vec![Cell::Empty, Cell::Text(heading.into()), Cell::Empty]).bold());
+    rows.push(SheetRow::new(vec![Cell::Empty, Cell::Text(heading.into()), Cell::Empty]).bold());
     for l in lines {
         let Some(a) = chart.get(l.account) else {
             continue;
         };
         rows.push(
-            Row::new(vec![
+            SheetRow::new(vec![
                 Cell::Text(a.code.clone()),
                 Cell::Text(a.name.clone()),
                 Cell::Money(l.amount),
@@ -624,7 +624,7 @@ fn statement_section(
         );
     }
     rows.push(
-        Row::new(vec![
+        SheetRow::new(vec![
             Cell::Empty,
             Cell::Text(total.0.into()),
             Cell::Money(total.1),
@@ -681,7 +681,7 @@ fn pl_sheet(
         currency: chart.currency(),
         columns: statement_columns(),
         rows,
-        footer: Some(Row::new(vec![
+        footer: Some(SheetRow::new(vec![
             Cell::Empty,
             Cell::Text(result.into()),
             Cell::Money(pl.net_profit),
@@ -740,7 +740,7 @@ fn bs_sheet(state: &AppState, who: &Principal, at: PeriodKey) -> Result<Sheet, W
         days,
     );
     rows.push(
-        Row::new(vec![
+        SheetRow::new(vec![
             Cell::Empty,
             Cell::Text("Result not yet closed (current year)".into()),
             Cell::Money(bs.unclosed_result),
@@ -757,7 +757,7 @@ fn bs_sheet(state: &AppState, who: &Principal, at: PeriodKey) -> Result<Sheet, W
         currency: chart.currency(),
         columns: statement_columns(),
         rows,
-        footer: Some(Row::new(vec![
+        footer: Some(SheetRow::new(vec![
             Cell::Empty,
             Cell::Text("Total liabilities and equity".into()),
             Cell::Money(right),
@@ -811,7 +811,7 @@ fn gl_sheet(
 ) -> Result<Sheet, WebError> {
     let gl = books::general_ledger(&state.kernel, who, account, from, to)?;
     let mut rows = vec![
-        Row::new(vec![
+        SheetRow::new(vec![
             Cell::Date(from),
             Cell::Empty,
             Cell::Text("Opening balance".into()),
@@ -828,7 +828,7 @@ fn gl_sheet(
             format!("{} — {}", l.narration, l.memo)
         };
         rows.push(
-            Row::new(vec![
+            SheetRow::new(vec![
                 Cell::Date(l.date),
                 Cell::Text(l.number.clone()),
                 Cell::Text(narration),
@@ -864,7 +864,7 @@ fn gl_sheet(
             ("Balance", Align::Right),
         ]),
         rows,
-        footer: Some(Row::new(vec![
+        footer: Some(SheetRow::new(vec![
             Cell::Date(to),
             Cell::Empty,
             Cell::Text("Closing balance".into()),

@@ -8,9 +8,11 @@
 use std::collections::BTreeMap;
 
 use crate::books as ledger_books;
-use crate::receivables::entities::INVOICE;
+use crate::receivables::entities::InvoiceRecord;
 use crate::stock::books::{self as stock, ItemInput, MoveInput, MoveType};
-use crate::stock::entities::{METHODS, STOCK_ITEM, STOCK_MOVE, WAREHOUSE};
+use crate::stock::entities::{
+    MoveStatus, STOCK_ITEM, STOCK_MOVE, StockItemRecord, StockMoveRecord, WarehouseRecord,
+};
 use crate::stock::{NegativeStockPolicy, Quantity, ValuationMethod};
 use crate::{Chart, Currency};
 use axum::Json;
@@ -18,14 +20,18 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use nexus_kernel::{Action, FieldErrors, KernelError, ListQuery, Record, parse_money};
+use nexus_kernel::typed::Options;
+use nexus_kernel::{
+    Action, FieldErrors, KernelError, ListQuery, Row, Typed, format_money, parse_money,
+};
 use nexus_ui::Toast;
 use serde_json::{Value as J, json};
 use time::Date;
 
-use super::reports::{Align, Cell, Row, Sheet, amount, now, respond};
+use super::reports::{Align, Cell, Sheet, SheetRow, amount, now, respond};
 use super::{
-    account_options, format_date, options, parse_date, parse_id, query_pairs, select, today,
+    account_options, format_date, options, parse_date, parse_id, query_pairs, rows, select, show,
+    today,
 };
 use nexus_web::AppState;
 use nexus_web::body::field;
@@ -58,43 +64,36 @@ fn messages(errors: &FieldErrors) -> Vec<String> {
 // ---------------------------------------------------------------- the Stock page
 
 struct Lists {
-    items: Vec<Record>,
-    warehouses: Vec<Record>,
+    items: Vec<Row<StockItemRecord>>,
+    warehouses: Vec<Row<WarehouseRecord>>,
     /// The latest invoices, to link a move to.
-    invoices: Vec<Record>,
+    invoices: Vec<Row<InvoiceRecord>>,
     chart: Chart,
 }
 
 fn lists(state: &AppState, auth: &Auth) -> Result<Lists, WebError> {
     let who = auth.who();
     Ok(Lists {
-        items: state.kernel.list(who, &STOCK_ITEM, &all())?.rows,
-        warehouses: state.kernel.list(who, &WAREHOUSE, &all())?.rows,
-        invoices: state
-            .kernel
-            .list(
-                who,
-                &INVOICE,
-                &ListQuery {
-                    descending: true,
-                    limit: 200,
-                    ..Default::default()
-                },
-            )?
-            .rows,
+        items: rows(state, who, &all())?,
+        warehouses: rows(state, who, &all())?,
+        invoices: rows(
+            state,
+            who,
+            &ListQuery {
+                descending: true,
+                limit: 200,
+                ..Default::default()
+            },
+        )?,
         chart: ledger_books::chart(&state.kernel, who)?,
     })
 }
 
-fn item_label(r: &Record) -> String {
-    let units = r.get("units").as_text().unwrap_or_default();
-    let base = r.get("base_unit").as_text().unwrap_or_default();
-    format!(
-        "{} {} ({base}{}{units})",
-        r.get("code").as_text().unwrap_or_default(),
-        r.get("name").as_text().unwrap_or_default(),
-        if units.is_empty() { "" } else { "; " },
-    )
+fn item_label(r: &Row<StockItemRecord>) -> String {
+    match &r.units {
+        Some(units) => format!("{} {} ({}; {units})", r.code, r.name, r.base_unit),
+        None => format!("{} {} ({})", r.code, r.name, r.base_unit),
+    }
 }
 
 fn move_forms(
@@ -104,10 +103,10 @@ fn move_forms(
     default_date: &str,
 ) -> Markup {
     let items = options(&lists.items, item_label);
-    let warehouses = options(&lists.warehouses, |r| r.title(&WAREHOUSE));
+    let warehouses = options(&lists.warehouses, |r| r.name.clone());
     let accounts = account_options(&lists.chart, |_| true);
     let documents = options(&lists.invoices, |r| {
-        format!("{} · {}", r.title(&INVOICE), r.get("kind").display())
+        format!("{} · {}", r.number, r.kind.name())
     });
     let kind_typed = field(typed, "kind").unwrap_or("");
     let get = |kind: &str, name: &str| -> String {
@@ -177,23 +176,17 @@ fn stock_body(
     let who = auth.who();
     let lists = lists(state, auth)?;
     let policy = stock::negative_stock(&state.kernel, who)?;
-    let recent = state
-        .kernel
-        .list(
-            who,
-            &STOCK_MOVE,
-            &ListQuery {
-                descending: true,
-                limit: RECENT,
-                ..Default::default()
-            },
-        )?
-        .rows;
-    let item_titles: BTreeMap<u64, String> = lists
-        .items
-        .iter()
-        .map(|r| (r.id, r.title(&STOCK_ITEM)))
-        .collect();
+    let recent = rows::<StockMoveRecord>(
+        state,
+        who,
+        &ListQuery {
+            descending: true,
+            limit: RECENT,
+            ..Default::default()
+        },
+    )?;
+    let item_titles: BTreeMap<u64, String> =
+        lists.items.iter().map(|r| (r.id, r.code.clone())).collect();
     let can_move = who.can(STOCK_MOVE.name, Action::Create);
     let today = format_date(today(state));
     Ok(html! {
@@ -222,17 +215,17 @@ fn stock_body(
                     thead { tr { th { "Number" } th { "Date" } th { "Kind" } th { "Item" } th .num { "Quantity" } th .num { "Value" } th { "Reference" } th { "Entry" } th { "Status" } } }
                     tbody {
                         @for m in &recent {
-                            @let item = m.get("item").as_ref_id().unwrap_or_default();
+                            @let item = m.item;
                             tr {
-                                td { a href={ "/e/stock_move/" (m.id) } { (m.title(&STOCK_MOVE)) } }
-                                td { (m.get("date").display()) }
-                                td { (m.get("kind").display()) }
+                                td { a href={ "/e/stock_move/" (m.id) } { (m.number) } }
+                                td { (m.date) }
+                                td { (m.kind.name()) }
                                 td { a href={ "/ledger/stock/items/" (item) } { (item_titles.get(&item).cloned().unwrap_or_default()) } }
-                                td .num { (m.get("qty").display()) " " (m.get("unit").display()) }
-                                td .num { (m.get("value").display()) }
-                                td { (m.get("reference").display()) }
-                                td { @if let Some(e) = m.get("entry").as_ref_id() { a href={ "/ledger/journal/" (e) } { "#" (e) } } }
-                                td { (m.get("status").display()) }
+                                td .num { (m.qty) " " (show(&m.unit)) }
+                                td .num { (format_money(m.value)) }
+                                td { (show(&m.reference)) }
+                                td { @if let Some(e) = m.entry { a href={ "/ledger/journal/" (e) } { "#" (e) } } }
+                                td { (m.status) }
                             }
                         }
                         @if recent.is_empty() { tr .empty { td colspan="9" { "No stock moves yet." } } }
@@ -295,7 +288,7 @@ fn optional_id(raw: &str, field_name: &str, errors: &mut FieldErrors) -> Option<
 /// Reads a move from text fields (the form, or the API's strings).
 fn move_from(get: &dyn Fn(&str) -> String) -> Result<MoveInput, FieldErrors> {
     let mut errors = FieldErrors::default();
-    let kind = MoveType::from_name(&get("kind"));
+    let kind = MoveType::parse(&get("kind"));
     if kind.is_none() {
         errors.push("kind", "choose receipt, delivery, transfer or adjustment");
     }
@@ -354,7 +347,7 @@ pub async fn post_move(
     match result {
         Ok(moved) => Ok(Redirect::to(&format!(
             "/ledger/stock?done={}",
-            urlencode(&moved.record.title(&STOCK_MOVE))
+            urlencode(&moved.record.number)
         ))
         .into_response()),
         Err(KernelError::Invalid(errors)) => {
@@ -375,12 +368,12 @@ pub async fn cancel_move(
 ) -> Result<Response, WebError> {
     let id = parse_id(&id)?;
     let moved = stock::cancel_move(&state.kernel, submit.auth.who(), id, today(&state)).await?;
-    let item = moved.record.get("item").as_ref_id().unwrap_or_default();
+    let item = moved.record.item;
     Ok(redirect(
         is_htmx(&headers),
         &format!(
             "/ledger/stock/items/{item}?done={}",
-            urlencode(&moved.record.title(&STOCK_MOVE))
+            urlencode(&moved.record.number)
         ),
     ))
 }
@@ -437,14 +430,14 @@ fn item_form(
             }
         }
     };
-    let methods: Vec<(String, String)> = METHODS
-        .iter()
-        .map(|m| ((*m).to_owned(), (*m).to_owned()))
-        .collect();
-    let policies = vec![
-        ("Refuse".to_owned(), "Refuse".to_owned()),
-        ("Allow".to_owned(), "Allow".to_owned()),
-    ];
+    let choices = |options: &[&str]| -> Vec<(String, String)> {
+        options
+            .iter()
+            .map(|m| ((*m).to_owned(), (*m).to_owned()))
+            .collect()
+    };
+    let methods = choices(ValuationMethod::OPTIONS);
+    let policies = choices(NegativeStockPolicy::OPTIONS);
     let decimals: Vec<(String, String)> = (0..=3).map(|d| (d.to_string(), d.to_string())).collect();
     html! {
         form .record-form method="post" action=(action) novalidate {
@@ -491,26 +484,32 @@ fn item_from(pairs: &[(String, String)]) -> Result<ItemInput, FieldErrors> {
             }),
     };
     let method = match get("method").as_str() {
-        "FIFO" | "" => ValuationMethod::Fifo,
-        "Moving average" => ValuationMethod::MovingAverage,
-        other => {
+        "" => ValuationMethod::Fifo,
+        other => ValuationMethod::from_name(other).unwrap_or_else(|| {
             errors.push(
                 "method",
-                format!("\"{other}\" is not FIFO or Moving average"),
+                format!(
+                    "\"{other}\" is not one of {}",
+                    ValuationMethod::OPTIONS.join(", ")
+                ),
             );
             ValuationMethod::Fifo
-        }
+        }),
     };
     let negative_stock = match get("negative_stock").as_str() {
         "" => None,
-        "Refuse" => Some(NegativeStockPolicy::Refuse),
-        "Allow" => Some(NegativeStockPolicy::Allow),
         other => {
-            errors.push(
-                "negative_stock",
-                format!("\"{other}\" is not Refuse or Allow"),
-            );
-            None
+            let policy = NegativeStockPolicy::from_name(other);
+            if policy.is_none() {
+                errors.push(
+                    "negative_stock",
+                    format!(
+                        "\"{other}\" is not one of {}",
+                        NegativeStockPolicy::OPTIONS.join(", ")
+                    ),
+                );
+            }
+            policy
         }
     };
     let stock_account = optional_id(&get("stock_account"), "stock_account", &mut errors);
@@ -622,7 +621,7 @@ pub async fn item_page(
 ) -> Result<Markup, WebError> {
     let who = auth.who();
     let id = parse_id(&id)?;
-    let rec = state.kernel.get(who, &STOCK_ITEM, id)?;
+    let rec = state.kernel.read::<StockItemRecord>(who, id)?;
     let stock_now = stock::stock(&state.kernel, who)?;
     let currency = stock_now.currency;
     let moves = stock::moves(&state.kernel, who, id, currency)?;
@@ -630,7 +629,8 @@ pub async fn item_page(
     let card = stock_now
         .stock_card(&domain, id, None)
         .map_err(|e| KernelError::Internal(e.to_string()))?;
-    let records: BTreeMap<u64, &Record> = moves.iter().map(|(r, _)| (r.id, r)).collect();
+    let records: BTreeMap<u64, &Row<StockMoveRecord>> =
+        moves.iter().map(|(r, _)| (r.id, r)).collect();
     let on_hand: Vec<_> = stock_now
         .on_hand()
         .map_err(|e| KernelError::Internal(e.to_string()))?
@@ -643,11 +643,7 @@ pub async fn item_page(
             .map(|w| w.name.clone())
             .unwrap_or_else(|_| format!("#{w}"))
     };
-    let unit = rec
-        .get("base_unit")
-        .as_text()
-        .unwrap_or_default()
-        .to_owned();
+    let unit = rec.base_unit.clone();
     let money = |m: i64| amount(m, currency);
     let can_cancel = who.can(STOCK_MOVE.name, Action::Create);
     let mut toasts = Vec::new();
@@ -659,11 +655,14 @@ pub async fn item_page(
         }
     }
     let chart = ledger_books::chart(&state.kernel, who)?;
+    // The form shows the item's fields as stored, by field name.
+    let values = rec.to_values();
     let typed = |k: &str| -> String {
-        match rec.get(k) {
-            nexus_kernel::Value::Ref(r) => r.to_string(),
-            nexus_kernel::Value::Int(n) => n.to_string(),
-            v => v.as_text().unwrap_or_default().to_owned(),
+        match values.get(k) {
+            Some(nexus_kernel::Value::Ref(r)) => r.to_string(),
+            Some(nexus_kernel::Value::Int(n)) => n.to_string(),
+            Some(v) => v.as_text().unwrap_or_default().to_owned(),
+            None => String::new(),
         }
     };
     let form = item_form(
@@ -673,7 +672,7 @@ pub async fn item_page(
         &typed,
         None,
     );
-    let title = format!("{} {}", rec.title(&STOCK_ITEM), rec.get("name").display());
+    let title = format!("{} {}", rec.code, rec.name);
     let (total_qty, total_value) = on_hand.iter().fold((Quantity::ZERO, 0i64), |(q, v), o| {
         (
             q.checked_add(o.qty).unwrap_or(q),
@@ -685,7 +684,7 @@ pub async fn item_page(
             div {
                 a href="/ledger/stock" { "← Stock" }
                 h1 { (title) }
-                div .meta { (rec.get("method").display()) " · base unit " (unit) }
+                div .meta { (rec.method.name()) " · base unit " (unit) }
             }
             div .actions { a .button href={ "/e/stock_item/" (id) } { "Record & history" } }
         }
@@ -722,7 +721,7 @@ pub async fn item_page(
                             @let r = records.get(&row.move_id);
                             tr {
                                 td { (format_date(row.date)) }
-                                td { @if let Some(r) = r { a href={ "/e/stock_move/" (r.id) } { (r.title(&STOCK_MOVE)) } } }
+                                td { @if let Some(r) = r { a href={ "/e/stock_move/" (r.id) } { (r.number) } } }
                                 td { (row.what) }
                                 td { (warehouse_name(row.warehouse)) }
                                 td { (row.reference) }
@@ -730,16 +729,15 @@ pub async fn item_page(
                                 td .num { (money(row.value.minor())) }
                                 td .num { (row.running_qty) }
                                 td .num { (money(row.running_value.minor())) }
-                                td { @if let Some(e) = r.and_then(|r| r.get("entry").as_ref_id()) { a href={ "/ledger/journal/" (e) } { "#" (e) } } }
+                                td { @if let Some(e) = r.and_then(|r| r.entry) { a href={ "/ledger/journal/" (e) } { "#" (e) } } }
                                 td {
                                     @if let Some(r) = r {
-                                        @let kind = r.get("kind").as_text().unwrap_or_default();
-                                        @if r.get("status").as_text() == Some("Cancelled") {
+                                        @if r.status == MoveStatus::Cancelled {
                                             "cancelled"
-                                        } @else if can_cancel && r.get("reverses").as_ref_id().is_none() && (kind == "Receipt" || kind == "Delivery") && row.what != "transfer in" {
+                                        } @else if can_cancel && r.reverses.is_none() && matches!(r.kind, MoveType::Receipt | MoveType::Delivery) && row.what != "transfer in" {
                                             form method="post" action={ "/ledger/stock/moves/" (r.id) "/cancel" }
                                                 hx-post={ "/ledger/stock/moves/" (r.id) "/cancel" }
-                                                hx-confirm={ "Cancel " (r.title(&STOCK_MOVE)) " by the reverse move, dated today?" } {
+                                                hx-confirm={ "Cancel " (r.number) " by the reverse move, dated today?" } {
                                                 input type="hidden" name="_csrf" value=(auth.csrf());
                                                 button .danger type="submit" { "Cancel" }
                                             }
@@ -792,7 +790,7 @@ fn valuation_sheet(
         for l in here {
             sum = sum.saturating_add(l.value.minor());
             rows.push(
-                Row::new(vec![
+                SheetRow::new(vec![
                     Cell::Text(warehouse.name.clone()),
                     Cell::Text(l.item_label.clone()),
                     Cell::Text(l.qty.to_string()),
@@ -805,7 +803,7 @@ fn valuation_sheet(
         }
         total = total.saturating_add(sum);
         rows.push(
-            Row::new(vec![
+            SheetRow::new(vec![
                 Cell::Text(warehouse.name.clone()),
                 Cell::Text("Total".into()),
                 Cell::Empty,
@@ -825,7 +823,7 @@ fn valuation_sheet(
             ("difference", r.ledger.saturating_sub(r.valuation)),
         ] {
             rows.push(
-                Row::new(vec![
+                SheetRow::new(vec![
                     Cell::Text(format!("Account {label}")),
                     Cell::Text(what.into()),
                     Cell::Empty,
@@ -869,7 +867,7 @@ fn valuation_sheet(
             ("Value".into(), Align::Right),
         ],
         rows,
-        footer: Some(Row::new(vec![
+        footer: Some(SheetRow::new(vec![
             Cell::Text("Total".into()),
             Cell::Empty,
             Cell::Empty,
@@ -951,7 +949,7 @@ pub async fn api_post_move(
         StatusCode::CREATED,
         Json(json!({
             "id": rec.id,
-            "number": rec.title(&STOCK_MOVE),
+            "number": rec.number,
             "qty": moved.valuation.qty.to_string(),
             "value": moved.valuation.value.decimal(),
             "entry": moved.entry.as_ref().map(|e| e.id),

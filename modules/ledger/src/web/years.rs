@@ -1,7 +1,7 @@
 //! Fiscal years: the list, opening a year, and closing one (the year-end closing entry
 //! into retained earnings, which also locks the year).
 
-use crate::entities::FISCAL_YEAR;
+use crate::entities::{FISCAL_YEAR, FiscalYearRecord};
 use crate::years;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -27,7 +27,7 @@ pub async fn years_page(
     let list = years::years(&state.kernel, who)?;
     let mut records = Vec::with_capacity(list.len());
     for y in &list {
-        records.push((y, state.kernel.get(who, &FISCAL_YEAR, y.id)?));
+        records.push((y, state.kernel.read::<FiscalYearRecord>(who, y.id)?));
     }
     let first_open = list.iter().find(|y| !y.closed).map(|y| y.id);
     let can_close = who.can(FISCAL_YEAR.name, Action::Write);
@@ -64,12 +64,12 @@ pub async fn years_page(
                     tbody {
                         @for (y, rec) in &records {
                             tr {
-                                td { (rec.title(&FISCAL_YEAR)) }
+                                td { (rec.name) }
                                 td { (format_date(y.year.start())) }
                                 td { (format_date(y.year.end())) }
                                 td { @if y.closed { "Closed" } @else { "Open" } }
                                 td {
-                                    @if let Some(e) = rec.get("closing_entry").as_ref_id() {
+                                    @if let Some(e) = rec.closing_entry {
                                         a href={ "/ledger/journal/" (e) } { "#" (e) }
                                     }
                                 }
@@ -77,7 +77,7 @@ pub async fn years_page(
                                     @if can_close && Some(y.id) == first_open {
                                         form method="post" action={ "/ledger/years/" (y.id) "/close" }
                                             hx-post={ "/ledger/years/" (y.id) "/close" }
-                                            hx-confirm={ "Close " (rec.title(&FISCAL_YEAR)) "? Nothing more can be posted in it." } {
+                                            hx-confirm={ "Close " (rec.name) "? Nothing more can be posted in it." } {
                                             input type="hidden" name="_csrf" value=(auth.csrf());
                                             button .danger type="submit" { "Close year" }
                                         }
@@ -122,7 +122,7 @@ pub async fn open_year(
     let (start, end) = (date("start")?, date("end")?);
     let name = field(&submit.pairs, "name").map(str::to_owned);
     let rec = years::open_year(&state.kernel, submit.auth.who(), start, end, name).await?;
-    let title = rec.title(&FISCAL_YEAR);
+    let title = rec.fields.name;
     Ok(Redirect::to(&format!("/ledger/years?opened={}", urlencode(&title))).into_response())
 }
 
@@ -136,7 +136,7 @@ pub async fn close_year(
     let who = submit.auth.who();
     let retained = years::retained_earnings(&state.kernel, who)?;
     let closed = years::close_year(&state.kernel, who, id, retained).await?;
-    let title = closed.year.title(&FISCAL_YEAR);
+    let title = closed.year.fields.name;
     Ok(redirect(
         is_htmx(&headers),
         &format!("/ledger/years?closed={}", urlencode(&title)),

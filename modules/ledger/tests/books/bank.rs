@@ -2,12 +2,13 @@
 //! imported whole or not at all, duplicates skipped, accept / undo / create entry with
 //! the books checked, and every refusal leaving the books and the lines as they were.
 
-use nexus_kernel::{Kernel, KernelError, ListQuery, Principal, Record, Value};
+use nexus_kernel::{Kernel, KernelError, ListQuery, Principal, Row};
 use nexus_ledger::bank::books::{
     self as bank, BankAccountInput, FileFormat, ImportError, Reconciliation,
 };
-use nexus_ledger::bank::entities::{BANK_LINE, BANK_STATEMENT};
+use nexus_ledger::bank::entities::{BANK_LINE, BANK_STATEMENT, BankLineRecord, LineStatus};
 use nexus_ledger::books;
+use nexus_ledger::entities::JournalEntryRecord;
 use nexus_ledger::{PeriodKey, TrialBalanceRow};
 use time::macros::date;
 
@@ -32,20 +33,17 @@ fn count(kernel: &Kernel, who: &Principal, def: &'static nexus_kernel::EntityDef
     kernel.list(who, def, &q).expect("list").total
 }
 
-fn lines_of(kernel: &Kernel, who: &Principal, bank_id: u64) -> Vec<Record> {
+fn lines_of(kernel: &Kernel, who: &Principal, bank_id: u64) -> Vec<Row<BankLineRecord>> {
     let q = ListQuery {
         filters: vec![("bank_account".into(), bank_id.to_string())],
         limit: usize::MAX,
         ..Default::default()
     };
-    kernel.list(who, &BANK_LINE, &q).expect("lines").rows
+    Row::all(&kernel.list(who, &BANK_LINE, &q).expect("lines").rows).expect("typed")
 }
 
-fn amount(rec: &Record) -> i64 {
-    match rec.get("amount") {
-        Value::Money(m) => *m,
-        _ => 0,
-    }
+fn amount(rec: &Row<BankLineRecord>) -> i64 {
+    rec.amount
 }
 
 fn err_text(e: &ImportError) -> String {
@@ -158,7 +156,7 @@ async fn statements_import_whole_or_not_at_all_and_once() {
         .expect("german csv");
     assert_eq!((first.imported, first.skipped), (4, 0));
     let statement = first.statement.expect("statement record");
-    assert_eq!(statement.get("closing"), &Value::Money(12_345));
+    assert_eq!(statement.closing, Some(12_345));
     let amounts: Vec<i64> = lines_of(&kernel, &who, giro.id)
         .iter()
         .map(amount)
@@ -223,8 +221,8 @@ async fn statements_import_whole_or_not_at_all_and_once() {
         "the pending entry is left out"
     );
     let statement = camt.statement.expect("statement");
-    assert_eq!(statement.get("closing"), &Value::Money(729_750));
-    assert_eq!(statement.get("opening"), &Value::Money(1_000_000));
+    assert_eq!(statement.closing, Some(729_750));
+    assert_eq!(statement.opening, Some(1_000_000));
     let again = bank::import_statement(&kernel, &who, giro.id, CAMT_V02, FileFormat::Camt053, None)
         .await
         .expect("camt again");
@@ -329,8 +327,8 @@ async fn lines_are_accepted_undone_and_booked_once() {
     let rec = bank::reconcile(&kernel, &who, receipt.record.id, best)
         .await
         .expect("accept");
-    assert_eq!(rec.get("status").as_text(), Some("Reconciled"));
-    assert_eq!(rec.get("journal_line").as_ref_id(), Some(best));
+    assert_eq!(rec.status, LineStatus::Reconciled);
+    assert_eq!(rec.journal_line, Some(best));
     let s = screen(&kernel, &who, giro.id);
     assert_eq!(s.open.len(), 3);
     assert!(
@@ -367,8 +365,8 @@ async fn lines_are_accepted_undone_and_booked_once() {
     let rec = bank::unreconcile(&kernel, &who, receipt.record.id)
         .await
         .expect("undo");
-    assert_eq!(rec.get("status").as_text(), Some("Unreconciled"));
-    assert!(rec.get("journal_line").is_empty());
+    assert_eq!(rec.status, LineStatus::Unreconciled);
+    assert!(rec.journal_line.is_none());
     let e = bank::unreconcile(&kernel, &who, receipt.record.id)
         .await
         .expect_err("nothing to undo");
@@ -387,13 +385,13 @@ async fn lines_are_accepted_undone_and_booked_once() {
     let rec = bank::create_entry(&kernel, &who, fee.record.id, fees, None)
         .await
         .expect("create entry");
-    assert_eq!(rec.get("status").as_text(), Some("Reconciled"));
-    let entry_id = rec.get("journal_entry").as_ref_id().expect("entry");
+    assert_eq!(rec.status, LineStatus::Reconciled);
+    let entry_id = rec.journal_entry.expect("entry");
     let posted = kernel
-        .get(&who, &nexus_ledger::entities::JOURNAL_ENTRY, entry_id)
+        .read::<JournalEntryRecord>(&who, entry_id)
         .expect("entry");
-    assert_eq!(posted.get("date"), &Value::Date(date!(2024 - 04 - 05)));
-    assert_eq!(posted.get("total"), &Value::Money(1_250));
+    assert_eq!(posted.date, date!(2024 - 04 - 05));
+    assert_eq!(posted.total, 1_250);
     let (chart_after, after) = tb(&kernel, &who);
     let row = |rows: &[TrialBalanceRow], a: u64| {
         rows.iter()

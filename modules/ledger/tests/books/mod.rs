@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use nexus_kernel::{Input, Kernel, KernelError, ManualClock, Principal};
 use nexus_ledger::books::{self, EntryInput, LineInput};
-use nexus_ledger::entities::{FISCAL_YEAR, JOURNAL_ENTRY};
+use nexus_ledger::entities::{FISCAL_YEAR, JOURNAL_ENTRY, JournalKind, JournalStatus, YearStatus};
 use nexus_ledger::years;
 use nexus_ledger::{Chart, PeriodKey, TrialBalanceRow};
 use nexus_store::Store;
@@ -241,7 +241,7 @@ async fn the_books_refuse_bad_entries_keep_their_totals_and_agree_with_beancount
     let reversal = books::cancel(&kernel, &who, posted.id, TODAY)
         .await
         .expect("cancel");
-    assert_eq!(reversal.get("reverses").as_ref_id(), Some(posted.id));
+    assert_eq!(reversal.reverses, Some(posted.id));
     let again = books::cancel(&kernel, &who, posted.id, TODAY)
         .await
         .expect_err("twice");
@@ -345,7 +345,7 @@ async fn fiscal_years_guard_postings_and_close_into_retained_earnings() {
     )
     .await
     .expect("FY 2025");
-    assert_eq!(fy2025.get("name").as_text(), Some("FY 2025"));
+    assert_eq!(fy2025.name, "FY 2025");
     let fy2026 = years::open_year(
         &kernel,
         &who,
@@ -437,13 +437,10 @@ async fn fiscal_years_guard_postings_and_close_into_retained_earnings() {
     let closed = years::close_year(&kernel, &who, fy2025.id, retained)
         .await
         .expect("close 2025");
-    assert_eq!(closed.year.get("status").as_text(), Some("Closed"));
+    assert_eq!(closed.year.status, YearStatus::Closed);
     let entry_rec = closed.entry.expect("a closing entry");
-    assert_eq!(entry_rec.get("kind").as_text(), Some("Closing"));
-    assert_eq!(
-        closed.year.get("closing_entry").as_ref_id(),
-        Some(entry_rec.id)
-    );
+    assert_eq!(entry_rec.kind, JournalKind::Closing);
+    assert_eq!(closed.year.closing_entry, Some(entry_rec.id));
     // 1,000.00 of sales less 400.00 of rent: 600.00 profit to retained earnings.
     let dec = PeriodKey::of(date!(2025 - 12 - 01)).expect("december");
     let (_, rows) = books::trial_balance(&kernel, &who, dec, dec).expect("tb");
@@ -519,15 +516,17 @@ async fn drafts_stay_out_of_the_books_until_posted() {
     )
     .await
     .expect("draft");
-    assert_eq!(draft.get("status").as_text(), Some("Draft"));
-    assert!(draft.title(&JOURNAL_ENTRY).starts_with("DRAFT-"));
+    assert_eq!(draft.status, JournalStatus::Draft);
+    assert!(draft.number.starts_with("DRAFT-"));
     let e = nexus_ledger::drafts::post(&kernel, &who, draft.id)
         .await
         .expect_err("unbalanced");
     assert!(message(&e).contains("balance"), "{}", message(&e));
     assert_eq!(tb(&kernel, &who).1, before, "a draft is not in the totals");
-    let still = kernel.get(&who, &JOURNAL_ENTRY, draft.id).expect("draft");
-    assert_eq!(still.get("status").as_text(), Some("Draft"));
+    let still = kernel
+        .read::<nexus_ledger::entities::JournalEntryRecord>(&who, draft.id)
+        .expect("draft");
+    assert_eq!(still.status, JournalStatus::Draft);
 
     // Edited, then posted: the same record becomes a numbered entry in the totals.
     nexus_ledger::drafts::save(
@@ -548,8 +547,8 @@ async fn drafts_stay_out_of_the_books_until_posted() {
         .await
         .expect("post");
     assert_eq!(posted.id, draft.id);
-    assert_eq!(posted.get("status").as_text(), Some("Posted"));
-    assert!(posted.title(&JOURNAL_ENTRY).starts_with("JE-"));
+    assert_eq!(posted.status, JournalStatus::Posted);
+    assert!(posted.number.starts_with("JE-"));
     assert_ne!(tb(&kernel, &who).1, before);
     assert!(
         nexus_ledger::drafts::lines(&kernel, &who, draft.id)
@@ -584,7 +583,7 @@ async fn drafts_stay_out_of_the_books_until_posted() {
     let gone = nexus_ledger::drafts::discard(&kernel, &who, other.id)
         .await
         .expect("discard");
-    assert_eq!(gone.get("status").as_text(), Some("Discarded"));
+    assert_eq!(gone.status, JournalStatus::Discarded);
     let journal = books::export_beancount(&kernel, &who).expect("export");
     assert!(!journal.contains("DRAFT-"), "{journal}");
 }

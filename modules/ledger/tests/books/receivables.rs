@@ -2,9 +2,9 @@
 //! and keep the control accounts equal to the open items; every refusal changes nothing.
 
 use nexus_crm::CUSTOMER;
-use nexus_kernel::{Input, Kernel, Principal, Value};
+use nexus_kernel::{Input, Kernel, Principal, Row};
 use nexus_ledger::receivables::books::{self as ar, DocumentInput, LineInput, PaymentInput};
-use nexus_ledger::receivables::entities::{INVOICE, TAX};
+use nexus_ledger::receivables::entities::{INVOICE, InvoiceRecord, InvoiceStatus, TAX, TaxRecord};
 use nexus_ledger::receivables::{DocumentKind, Ledger, PaymentKind};
 use nexus_ledger::{Currency, Rate};
 use time::macros::date;
@@ -18,13 +18,6 @@ fn form(pairs: &[(&str, &str)]) -> Input {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
     )
-}
-
-fn money(v: &Value) -> i64 {
-    match v {
-        Value::Money(m) => *m,
-        _ => 0,
-    }
 }
 
 /// The closing balance of the account `code`, from the trial balance up to today.
@@ -89,12 +82,8 @@ async fn invoices_and_payments_keep_the_control_accounts_equal_to_the_open_items
         )
         .expect("taxes")
         .rows;
-    let tax = |code: &str| {
-        vat.iter()
-            .find(|t| t.get("code").as_text() == Some(code))
-            .expect(code)
-            .id
-    };
+    let vat = Row::<TaxRecord>::all(&vat).expect("typed taxes");
+    let tax = |code: &str| vat.iter().find(|t| t.code == code).expect(code).id;
     let customer = kernel
         .create(
             &who,
@@ -145,18 +134,14 @@ async fn invoices_and_payments_keep_the_control_accounts_equal_to_the_open_items
     .await
     .expect("invoice");
     assert_eq!(
-        (
-            money(inv.get("net")),
-            money(inv.get("tax")),
-            money(inv.get("total"))
-        ),
-        (30_000, 4_500, 34_500)
+        (inv.net, inv.tax, inv.total),
+        (Some(30_000), Some(4_500), 34_500)
     );
-    assert!(inv.title(&INVOICE).starts_with("INV-"));
-    assert_eq!(inv.get("due"), &Value::Date(date!(2026 - 12 - 23)));
+    assert!(inv.number.starts_with("INV-"));
+    assert_eq!(inv.due, Some(date!(2026 - 12 - 23)));
     assert_controls(&kernel, &who);
     // Its entry is undone through the invoice (a credit note), never on its own.
-    let je = inv.get("journal_entry").as_ref_id().expect("entry");
+    let je = inv.journal_entry.expect("entry");
     let e = nexus_ledger::books::cancel(&kernel, &who, je, TODAY)
         .await
         .expect_err("posted by the invoice");
@@ -212,10 +197,10 @@ async fn invoices_and_payments_keep_the_control_accounts_equal_to_the_open_items
     )
     .await
     .expect("part payment");
-    let inv_now = kernel.get(&who, &INVOICE, inv.id).expect("invoice");
-    assert_eq!(inv_now.get("status").as_text(), Some("Partly paid"));
-    assert_eq!(money(inv_now.get("open")), 24_500);
-    assert!(first.get("journal_entry").as_ref_id().is_some());
+    let inv_now = kernel.read::<InvoiceRecord>(&who, inv.id).expect("invoice");
+    assert_eq!(inv_now.status, InvoiceStatus::PartlyPaid);
+    assert_eq!(inv_now.open, Some(24_500));
+    assert!(first.journal_entry.is_some());
     let over = ar::pay(
         &kernel,
         &who,
@@ -223,9 +208,9 @@ async fn invoices_and_payments_keep_the_control_accounts_equal_to_the_open_items
     )
     .await
     .expect("over-payment");
-    assert_eq!(money(over.get("unallocated")), 5_500);
-    let inv_now = kernel.get(&who, &INVOICE, inv.id).expect("invoice");
-    assert_eq!(inv_now.get("status").as_text(), Some("Paid"));
+    assert_eq!(over.unallocated, Some(5_500));
+    let inv_now = kernel.read::<InvoiceRecord>(&who, inv.id).expect("invoice");
+    assert_eq!(inv_now.status, InvoiceStatus::Paid);
     assert_controls(&kernel, &who);
 
     // A foreign invoice needs a rate: none is on file for GBP.
@@ -248,7 +233,7 @@ async fn invoices_and_payments_keep_the_control_accounts_equal_to_the_open_items
     let paid = ar::pay(&kernel, &who, receipt)
         .await
         .expect("paid at a better rate");
-    assert_eq!(money(paid.get("fx_gain")), 1_000);
+    assert_eq!(paid.fx_gain, Some(1_000));
     assert_controls(&kernel, &who);
 
     // The generic API cannot make or change an invoice.

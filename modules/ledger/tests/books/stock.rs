@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use nexus_kernel::{Input, Kernel, KernelError, ListQuery, ManualClock, Principal, Value};
+use nexus_kernel::{Input, Kernel, KernelError, ListQuery, ManualClock, Principal, Row};
 use nexus_ledger::books;
-use nexus_ledger::entities::JOURNAL_LINE;
+use nexus_ledger::entities::{JOURNAL_LINE, JournalLineRecord};
 use nexus_ledger::stock::books::{
     self as stock_books, ItemInput, MoveInput, MoveType, Reconciliation, cancel_move, record_move,
     save_item,
@@ -103,7 +103,7 @@ fn receipt(item: u64, warehouse: u64, q: &str, unit: &str, cost: i64) -> MoveInp
 
 /// The entry's lines as (account, debit − credit), in order.
 fn lines(kernel: &Kernel, who: &Principal, entry: u64) -> Vec<(u64, i64)> {
-    let mut rows = kernel
+    let rows = kernel
         .list(
             who,
             &JOURNAL_LINE,
@@ -115,21 +115,10 @@ fn lines(kernel: &Kernel, who: &Principal, entry: u64) -> Vec<(u64, i64)> {
         )
         .expect("lines")
         .rows;
-    rows.sort_by_key(|r| match r.get("line") {
-        Value::Int(n) => *n,
-        _ => 0,
-    });
-    let m = |v: &Value| match v {
-        Value::Money(m) => *m,
-        _ => 0,
-    };
+    let mut rows = Row::<JournalLineRecord>::all(&rows).expect("typed lines");
+    rows.sort_by_key(|r| r.line);
     rows.iter()
-        .map(|r| {
-            (
-                r.get("account").as_ref_id().expect("account"),
-                m(r.get("debit")) - m(r.get("credit")),
-            )
-        })
+        .map(|r| (r.account, r.debit.unwrap_or(0) - r.credit.unwrap_or(0)))
         .collect()
 }
 
@@ -184,11 +173,7 @@ async fn fifo_through_the_store_posts_its_entries_and_survives_a_restart() {
         vec![(s.stock_account, 100_000), (s.goods_received, -100_000)],
         "Dr stock / Cr goods received not invoiced"
     );
-    assert_eq!(
-        first.record.get("entry").as_ref_id(),
-        Some(entry),
-        "the move names its entry"
-    );
+    assert_eq!(first.record.entry, Some(entry), "the move names its entry");
     record_move(&kernel, &who, receipt(widget, s.main, "5", "box", 72_000))
         .await
         .expect("receipt in boxes");
@@ -207,7 +192,7 @@ async fn fifo_through_the_store_posts_its_entries_and_survives_a_restart() {
         124_000,
         "100 × 10.00 + 20 × 12.00"
     );
-    assert_eq!(sale.record.get("qty").as_text(), Some("120"));
+    assert_eq!(sale.record.qty, "120");
     let entry = sale.entry.as_ref().expect("an entry").id;
     assert_eq!(
         lines(&kernel, &who, entry),
@@ -252,7 +237,7 @@ async fn fifo_through_the_store_posts_its_entries_and_survives_a_restart() {
     let back = cancel_move(&kernel, &who, rest.record.id, DAY)
         .await
         .expect("cancel");
-    assert_eq!(back.record.get("kind").as_text(), Some("Receipt"));
+    assert_eq!(back.record.kind, MoveType::Receipt);
     assert_eq!(back.valuation.value.minor(), 48_000);
     assert_eq!(
         lines(&kernel, &who, back.entry.as_ref().expect("entry").id),
@@ -532,7 +517,7 @@ async fn refusals_change_nothing_and_moves_lock_the_valuation_method() {
     )
     .await
     .expect("rename");
-    assert_eq!(renamed.get("name").as_text(), Some("Blue widget"));
+    assert_eq!(renamed.name, "Blue widget");
     // The generic record service cannot touch items or moves.
     let e = kernel
         .update(
