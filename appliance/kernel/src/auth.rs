@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
 
-use crate::builtin::{COMPANY, ROLE, USER};
+use crate::builtin::{COMPANY, Company, ROLE, Role, USER, User};
 use crate::error::{FieldErrors, KernelError};
 use crate::perm::{Grants, Principal};
 use crate::record::{Record, keys};
 use crate::service::{find_unique, insert_as_system};
+use crate::typed::Typed;
 use crate::value::Value;
 use crate::{Kernel, password};
 
@@ -114,7 +115,7 @@ impl Kernel {
                         .and_then(|b| String::from_utf8(b).ok());
                     let rec = read.get(Table::Records, &keys::record(&USER, company, id))?;
                     let active = match rec {
-                        Some(b) => Record::decode(&USER, &b)?.get("active") == &Value::Bool(true),
+                        Some(b) => User::from_record(&Record::decode(&USER, &b)?)?.active,
                         None => false,
                     };
                     Some((company, id, hash, active))
@@ -216,30 +217,28 @@ impl Kernel {
             .map(|b| Record::decode(&USER, &b))
             .transpose()?
             .ok_or(KernelError::Unauthenticated)?;
-        if user_rec.get("active") != &Value::Bool(true) {
+        let user_rec = User::from_record(&user_rec)?;
+        if !user_rec.active {
             return Err(KernelError::Unauthenticated);
         }
-        let role = match user_rec.get("role").as_ref_id() {
-            Some(id) => read
-                .get(Table::Records, &keys::record(&ROLE, company, id))?
-                .map(|b| Record::decode(&ROLE, &b))
-                .transpose()?,
-            None => None,
-        };
+        let role = read
+            .get(Table::Records, &keys::record(&ROLE, company, user_rec.role))?
+            .map(|b| Record::decode(&ROLE, &b).and_then(|r| Role::from_record(&r)))
+            .transpose()?;
         let (role_name, grants) = match &role {
-            Some(r) => (r.title(&ROLE), crate::service::grants_of(Some(r))),
+            Some(r) => (r.name.clone(), crate::service::grants_of(Some(r))),
             None => ("(no role)".to_string(), Grants::default()),
         };
         let company_name = read
             .get(Table::Records, &keys::record(&COMPANY, company, company))?
-            .map(|b| Record::decode(&COMPANY, &b))
+            .map(|b| Record::decode(&COMPANY, &b).and_then(|c| Company::from_record(&c)))
             .transpose()?
-            .map(|c| c.title(&COMPANY))
+            .map(|c| c.name)
             .unwrap_or_default();
         Ok(Principal::new(
             user,
-            user_rec.get("username").display(),
-            user_rec.title(&USER),
+            user_rec.username,
+            user_rec.full_name,
             (company, company_name),
             role_name,
             grants,
@@ -339,9 +338,9 @@ impl Kernel {
                 ..Default::default()
             },
         )?;
-        page.rows
+        crate::Row::<Role>::all(&page.rows)?
             .iter()
-            .find(|r| r.get("name").display().eq_ignore_ascii_case(name))
+            .find(|r| r.name.eq_ignore_ascii_case(name))
             .map(|r| r.id)
             .ok_or_else(|| KernelError::NotFound(format!("there is no role called \"{name}\"")))
     }

@@ -18,7 +18,7 @@ use nexus_store::{ReadTxn, Table, Txn, decode_u64, prefix_end};
 use time::OffsetDateTime;
 
 use crate::Kernel;
-use crate::builtin::SETTING;
+use crate::builtin::{SETTING, Setting};
 use crate::entity::EntityDef;
 use crate::error::{FieldErrors, KernelError};
 use crate::event::Op;
@@ -194,35 +194,30 @@ impl Command<'_, '_, '_> {
 
     /// The module's setting `name` for the principal's company (`None` if never set).
     pub fn setting(&self, name: &str) -> Result<Option<String>, KernelError> {
-        Ok(self
-            .setting_record(name)?
-            .and_then(|r| r.get("value").as_text().map(str::to_owned)))
+        Ok(self.setting_record(name)?.and_then(|r| r.fields.value))
     }
 
     /// Sets (or, with `None`, clears) the module's setting `name` for the principal's
     /// company: a `setting` record named `module.name`, so the change has its event,
     /// its before and after, and its history.
     pub fn set_setting(&mut self, name: &str, value: Option<String>) -> Result<(), KernelError> {
-        let full = format!("{}.{name}", self.module.name);
-        let value = value.map_or(Value::Empty, Value::Text);
+        let value = value.filter(|v| !v.is_empty());
         match self.setting_record(name)? {
             Some(rec) => {
-                self.update(&SETTING, rec.id, BTreeMap::from([("value", value)]))?;
+                self.modify(rec.id, |s: &mut Setting| s.value = value)?;
             }
             None => {
-                self.create(
-                    &SETTING,
-                    BTreeMap::from([("name", Value::Text(full)), ("value", value)]),
-                )?;
+                let name = format!("{}.{name}", self.module.name);
+                self.insert(&Setting { name, value })?;
             }
         }
         Ok(())
     }
 
-    fn setting_record(&self, name: &str) -> Result<Option<Record>, KernelError> {
+    fn setting_record(&self, name: &str) -> Result<Option<Row<Setting>>, KernelError> {
         let key = setting_index_key(self.module, self.who.company, name);
         match self.txn.get(Table::Index, &key)? {
-            Some(owner) => self.load(&SETTING, setting_id(&owner)?),
+            Some(owner) => self.find::<Setting>(setting_id(&owner)?),
             None => Ok(None),
         }
     }
@@ -342,10 +337,7 @@ impl Kernel {
         };
         let id = setting_id(&owner)?;
         match read.get(Table::Records, &keys::record(&SETTING, company, id))? {
-            Some(bytes) => Ok(Record::decode(&SETTING, &bytes)?
-                .get("value")
-                .as_text()
-                .map(str::to_owned)),
+            Some(bytes) => Ok(Setting::from_record(&Record::decode(&SETTING, &bytes)?)?.value),
             None => Ok(None),
         }
     }

@@ -8,12 +8,13 @@ use std::ops::ControlFlow;
 
 use nexus_store::{Table, Txn, decode_u64, prefix_end, u64_key};
 
-use crate::builtin::{COMPANY, ROLE, USER};
+use crate::builtin::{COMPANY, ROLE, Role, USER, User};
 use crate::entity::{Creation, EntityDef, FieldKind, Unique};
 use crate::error::{FieldErrors, KernelError};
 use crate::event::{self, Event, NewEvent, Op};
 use crate::perm::{Action, Grants, Principal};
 use crate::record::{Record, keys, rfc3339, to_stored_precision, unix_ms};
+use crate::typed::Typed;
 use crate::value::Value;
 use crate::{Kernel, password};
 
@@ -273,12 +274,12 @@ impl Kernel {
                 let now = to_stored_precision(clock.now());
                 let old = load(txn, def, who.company, id)?.ok_or_else(|| not_found(def, id))?;
                 check_version(txn, def, &old, base_version)?;
-                guard_self(def, &who, &old, &parsed.values)?;
                 let mut new = old.clone();
                 for (k, v) in parsed.values {
                     new.values.insert(k, v);
                 }
                 new.values.retain(|_, v| !v.is_empty());
+                guard_self(def, &who, &old, &new)?;
                 if new.values == old.values && hashes.is_empty() {
                     return Ok(old);
                 }
@@ -286,8 +287,10 @@ impl Kernel {
                 // it ends every session of that user; so does a deactivation.
                 let password_set = def.code == USER.code && !hashes.is_empty();
                 if password_set {
-                    new.values
-                        .insert("password_changed", Value::Text(rfc3339(now)));
+                    let mut user = User::from_record(&new)?;
+                    user.password_changed = Some(rfc3339(now));
+                    new.values.extend(user.to_values());
+                    new.values.retain(|_, v| !v.is_empty());
                 }
                 new.version = old.version + 1;
                 new.updated_at = now;
@@ -298,8 +301,8 @@ impl Kernel {
                     txn.put(Table::Credentials, u64_key(id).to_vec(), hash.into_bytes());
                 }
                 let deactivated = def.code == USER.code
-                    && new.get("active") != &Value::Bool(true)
-                    && old.get("active") == &Value::Bool(true);
+                    && User::from_record(&old)?.active
+                    && !User::from_record(&new)?.active;
                 if password_set || deactivated {
                     crate::auth::end_sessions_in(txn, id)?;
                 }
@@ -749,18 +752,17 @@ fn guard_self(
     def: &EntityDef,
     who: &Principal,
     old: &Record,
-    changes: &BTreeMap<&'static str, Value>,
+    new: &Record,
 ) -> Result<(), KernelError> {
     if def.code == USER.code && old.id == who.user_id {
-        if changes.get("active") == Some(&Value::Bool(false)) {
+        let (before, after) = (User::from_record(old)?, User::from_record(new)?);
+        if before.active && !after.active {
             return Err(KernelError::invalid(
                 "active",
                 "you cannot deactivate your own account",
             ));
         }
-        if let Some(role) = changes.get("role")
-            && role != old.get("role")
-        {
+        if before.role != after.role {
             return Err(KernelError::invalid(
                 "role",
                 "ask another administrator to change your own role",
@@ -785,11 +787,8 @@ fn guard_grants(
         return Ok(());
     }
     let mine = who.grants();
-    let role_grants = |txn: &Txn<'_, '_>, role: Option<u64>| -> Result<Grants, KernelError> {
-        Ok(match role {
-            Some(id) => grants_of(load(txn, &ROLE, who.company, id)?.as_ref()),
-            None => Grants::default(),
-        })
+    let role_grants = |txn: &Txn<'_, '_>, role: u64| -> Result<Grants, KernelError> {
+        role_grants_in(txn, who.company, role)
     };
     let beyond = |g: &Grants| -> Option<String> {
         let excess = mine.excess(g);
@@ -797,7 +796,7 @@ fn guard_grants(
     };
     if def.code == ROLE.code {
         if let Some(old) = old
-            && let Some(x) = beyond(&grants_of(Some(old)))
+            && let Some(x) = beyond(&grants_of(Some(&Role::from_record(old)?)))
         {
             return Err(KernelError::invalid(
                 "permissions",
@@ -808,7 +807,7 @@ fn guard_grants(
             ));
         }
         if let Some(new) = new
-            && let Some(x) = beyond(&grants_of(Some(new)))
+            && let Some(x) = beyond(&grants_of(Some(&Role::from_record(new)?)))
         {
             return Err(KernelError::invalid(
                 "permissions",
@@ -817,7 +816,7 @@ fn guard_grants(
         }
     } else {
         if let Some(old) = old.filter(|o| o.id != who.user_id)
-            && let Some(x) = beyond(&role_grants(txn, old.get("role").as_ref_id())?)
+            && let Some(x) = beyond(&role_grants(txn, User::from_record(old)?.role)?)
         {
             return Err(KernelError::invalid(
                 "role",
@@ -828,7 +827,7 @@ fn guard_grants(
             ));
         }
         if let Some(new) = new
-            && let Some(x) = beyond(&role_grants(txn, new.get("role").as_ref_id())?)
+            && let Some(x) = beyond(&role_grants(txn, User::from_record(new)?.role)?)
         {
             return Err(KernelError::invalid(
                 "role",
@@ -839,11 +838,18 @@ fn guard_grants(
     keep_an_administrator(txn, def, who.company, old, new)
 }
 
-/// What a role record grants (nothing, for no role or grants that no longer parse).
-pub(crate) fn grants_of(role: Option<&Record>) -> Grants {
-    role.and_then(|r| r.get("permissions").as_text())
-        .and_then(|p| Grants::parse(p).ok())
+/// What a role grants (nothing, for no role or grants that no longer parse).
+pub(crate) fn grants_of(role: Option<&Role>) -> Grants {
+    role.and_then(|r| Grants::parse(&r.permissions).ok())
         .unwrap_or_default()
+}
+
+/// What role `id` of `company` grants (nothing when it is gone).
+fn role_grants_in(txn: &Txn<'_, '_>, company: u64, id: u64) -> Result<Grants, KernelError> {
+    match load(txn, &ROLE, company, id)? {
+        Some(rec) => Ok(grants_of(Some(&Role::from_record(&rec)?))),
+        None => Ok(Grants::default()),
+    }
 }
 
 /// Refuses a change after which no active user of the company holds an
@@ -859,8 +865,13 @@ fn keep_an_administrator(
     // take administration away.
     let touches = match (old, new) {
         (Some(_), None) => true,
-        (Some(o), Some(n)) if def.code == ROLE.code => o.get("permissions") != n.get("permissions"),
-        (Some(o), Some(n)) => o.get("role") != n.get("role") || o.get("active") != n.get("active"),
+        (Some(o), Some(n)) if def.code == ROLE.code => {
+            Role::from_record(o)?.permissions != Role::from_record(n)?.permissions
+        }
+        (Some(o), Some(n)) => {
+            let (o, n) = (User::from_record(o)?, User::from_record(n)?);
+            o.role != n.role || o.active != n.active
+        }
         _ => false,
     };
     if !touches {
@@ -868,11 +879,12 @@ fn keep_an_administrator(
     }
     let changed_id = old.map(|o| o.id);
     let role_of = |id: u64| -> Result<Grants, KernelError> {
-        Ok(if def.code == ROLE.code && Some(id) == changed_id {
-            grants_of(new)
-        } else {
-            grants_of(load(txn, &ROLE, company, id)?.as_ref())
-        })
+        match new {
+            Some(n) if def.code == ROLE.code && Some(id) == changed_id => {
+                Ok(grants_of(Some(&Role::from_record(n)?)))
+            }
+            _ => role_grants_in(txn, company, id),
+        }
     };
     let admin = |g: &Grants| g.allows("user", Action::Write) && g.allows("role", Action::Write);
     for (_, bytes) in txn.scan_prefix(Table::Records, &keys::scope(&USER, company))? {
@@ -883,12 +895,8 @@ fn keep_an_administrator(
                 None => continue,
             }
         }
-        if user.get("active") != &Value::Bool(true) {
-            continue;
-        }
-        if let Some(role) = user.get("role").as_ref_id()
-            && admin(&role_of(role)?)
-        {
+        let user = User::from_record(&user)?;
+        if user.active && admin(&role_of(user.role)?) {
             return Ok(());
         }
     }

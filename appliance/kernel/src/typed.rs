@@ -455,7 +455,7 @@ macro_rules! choice {
 /// nexus_kernel::entity! {
 ///     /// A bill to pay.
 ///     pub struct Bill in BILL {
-///         name: "bill", code: 900, label: "Bill", plural: "Bills", module: "demo",
+///         name: "bill", code: 900, module: "demo", label: "Bill", plural: "Bills",
 ///         title: number, search: [number], creation: Creation::ByRole,
 ///     }
 ///     fields {
