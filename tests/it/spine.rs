@@ -504,3 +504,203 @@ async fn the_api_keeps_its_openapi_contract_under_schemathesis() {
     );
     assert!(report.contains(" passed"), "{report}");
 }
+
+/// Every installed tool with arguments that fit it, as a model would call it.
+fn tool_args(name: &str, today: &str, first: &str) -> Value {
+    match name {
+        "crm.find_customers" => json!({ "query": "Bakery", "limit": 3 }),
+        "ledger.trial_balance" => json!({ "from": first, "to": today }),
+        "ledger.account_ledger" => json!({ "account": "1120", "from": first, "to": today }),
+        "ledger.open_items" => json!({ "ledger": "receivable" }),
+        other => panic!("no arguments for the tool {other}: add them here"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_tools_answer_as_the_caller_and_change_nothing() {
+    let s = boot(40).await;
+    let today = s.today();
+    let first = format!("{}-01-01", today.year());
+    let today = today.to_string();
+    let admin = s.admin().await;
+    let listed = admin.json("/api/v1/tools").await;
+    let names: Vec<&str> = listed["data"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "crm.find_customers",
+            "ledger.trial_balance",
+            "ledger.account_ledger",
+            "ledger.open_items"
+        ]
+    );
+    assert_eq!(
+        listed["data"][1]["function"]["parameters"]["required"],
+        json!(["from", "to"])
+    );
+
+    // Every tool answers, and none of them writes: the event log does not move.
+    let head = s.running.kernel.log_head();
+    for name in &names {
+        let res = admin
+            .post(
+                &format!("/api/v1/tools/{name}"),
+                &tool_args(name, &today, &first),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "{name}");
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["tool"], *name);
+        assert!(body["result"].is_object(), "{name}: {body}");
+    }
+    assert_eq!(s.running.kernel.log_head(), head, "a tool wrote something");
+
+    // What the answers say agrees with the pages' own API.
+    let tb = admin
+        .post(
+            "/api/v1/tools/ledger.trial_balance",
+            &json!({ "from": first, "to": today }),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .expect("json");
+    let debits: i64 = tb["result"]["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter(|a| a["group"] == false)
+        .map(|a| cents(&a["debit"]))
+        .sum();
+    let credits: i64 = tb["result"]["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter(|a| a["group"] == false)
+        .map(|a| cents(&a["credit"]))
+        .sum();
+    assert!(debits > 0, "the demo books have postings: {tb}");
+    assert_eq!(debits, credits, "the trial balance balances");
+    let some = admin.json("/api/v1/customer?limit=1").await;
+    let word = some["data"][0]["name"]
+        .as_str()
+        .and_then(|n| n.split(' ').next())
+        .expect("a demo customer")
+        .to_owned();
+    let found = admin
+        .post(
+            "/api/v1/tools/crm.find_customers",
+            &json!({ "query": word, "limit": 2 }),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .expect("json");
+    let customers = found["result"]["customers"].as_array().expect("customers");
+    assert!(!customers.is_empty() && customers.len() <= 2, "{found}");
+    assert!(
+        customers.iter().all(|c| c["name"]
+            .as_str()
+            .is_some_and(|n| n.to_lowercase().contains(&word.to_lowercase()))),
+        "{found}"
+    );
+
+    // Bad calls: a clear refusal naming what is wrong.
+    let res = admin.post("/api/v1/tools/ledger.nothing", &json!({})).await;
+    api_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = admin
+        .post(
+            "/api/v1/tools/ledger.trial_balance",
+            &json!({ "from": first }),
+        )
+        .await;
+    let body = api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+    assert!(body.to_string().contains("to"), "{body}");
+    let res = admin
+        .post(
+            "/api/v1/tools/ledger.trial_balance",
+            &json!({ "from": today, "to": first, "extra": 1 }),
+        )
+        .await;
+    let body = api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+    assert!(body.to_string().contains("extra"), "{body}");
+    let res = admin
+        .post(
+            "/api/v1/tools/ledger.open_items",
+            &json!({ "ledger": "sideways" }),
+        )
+        .await;
+    api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+
+    // A viewer of customers sees and may call only CRM's tool.
+    let password = s.add_user("vera", "Viewer").await;
+    let viewer = s.api("vera", &password).await;
+    let listed = viewer.json("/api/v1/tools").await;
+    let names: Vec<&str> = listed["data"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["crm.find_customers"]);
+    let res = viewer
+        .post(
+            "/api/v1/tools/ledger.trial_balance",
+            &json!({ "from": first, "to": today }),
+        )
+        .await;
+    api_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = viewer
+        .post(
+            "/api/v1/tools/crm.find_customers",
+            &json!({ "query": "Bakery" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// `"1234.50"` as cents.
+fn cents(v: &Value) -> i64 {
+    nexus_kernel::parse_money(v.as_str().expect("an amount")).expect("money")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_checks_its_totals_as_a_job_on_demand_and_weekly() {
+    let s = boot(20).await;
+    let schedules = s.running.kernel.schedules().expect("schedules");
+    assert!(
+        schedules
+            .iter()
+            .any(|sc| sc.kind == "ledger.verify_totals" && sc.enabled),
+        "the ledger's weekly check is scheduled: {schedules:?}"
+    );
+    let admin = s.admin().await;
+    let res = admin.htmx_form("/ledger/checks/totals", &[]).await;
+    assert!(res.status().is_success() || res.status().is_redirection());
+    let jobs = admin.json("/api/v1/jobs").await;
+    let job = jobs["data"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .find(|j| j["kind"] == "ledger.verify_totals")
+        .cloned()
+        .expect("the check was queued");
+    let done = crate::spine::finished_job(&admin, &format!("/api/v1/jobs/{}", job["id"])).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["result"]["agree"], true, "{done}");
+    assert!(
+        done["result"]["lines"].as_u64().is_some_and(|n| n > 0),
+        "{done}"
+    );
+
+    // Someone who may not read journal lines cannot ask for it.
+    let password = s.add_user("vince", "Viewer").await;
+    let viewer = s.api("vince", &password).await;
+    let res = viewer.htmx_form("/ledger/checks/totals", &[]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}

@@ -231,8 +231,11 @@ pub struct Schedule {
 pub const SCHEDULE_MIN_SECS: u64 = 60;
 pub const SCHEDULE_MAX_SECS: u64 = 31 * 24 * 3600;
 
+/// A recurring job as declared: its name, job kind, title and interval in seconds.
+pub type ScheduleDef = (&'static str, &'static str, &'static str, u64);
+
 /// Built-in schedules, created on first start (an administrator may change them).
-const DEFAULT_SCHEDULES: &[(&str, &str, &str, u64)] = &[
+const DEFAULT_SCHEDULES: &[ScheduleDef] = &[
     (
         "prune-idempotency-keys",
         PRUNE_IDEMPOTENCY,
@@ -697,7 +700,8 @@ impl Kernel {
         self.store()
             .write(move |txn| {
                 let now = unix_ms(clock.now());
-                for (name, kind, title, every) in DEFAULT_SCHEDULES {
+                let modules = crate::registry::modules().iter().flat_map(|m| m.schedules);
+                for (name, kind, title, every) in DEFAULT_SCHEDULES.iter().chain(modules) {
                     let key = schedule_key(name);
                     if txn.get(Table::Jobs, &key)?.is_none() {
                         let s = Schedule {
@@ -721,6 +725,12 @@ impl Kernel {
     /// many jobs were enqueued.
     pub async fn run_due_schedules(&self) -> Result<usize, KernelError> {
         let clock = self.shared_clock();
+        let kinds: Vec<&'static str> = self
+            .jobs_runtime()
+            .handlers
+            .lock()
+            .map(|h| h.values().map(|h| h.kind()).collect())
+            .unwrap_or_default();
         let n = self
             .store()
             .write(move |txn| {
@@ -731,10 +741,9 @@ impl Kernel {
                     if !s.enabled || s.next_run_ms > now {
                         continue;
                     }
-                    let kind: &'static str = match DEFAULT_SCHEDULES.iter().find(|d| d.1 == s.kind)
-                    {
-                        Some(d) => d.1,
-                        None => continue,
+                    // A schedule whose job kind is no longer installed waits.
+                    let Some(kind) = kinds.iter().copied().find(|k| *k == s.kind) else {
+                        continue;
                     };
                     let system = Principal::system(0);
                     enqueue_in(
@@ -773,6 +782,21 @@ impl Kernel {
                 Ok(n)
             })
             .await
+    }
+}
+
+/// A module's job handler, declared as a `static` in its [`crate::Module`].
+struct Declared(&'static dyn JobHandler);
+
+impl JobHandler for Declared {
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+    fn timeout(&self) -> Duration {
+        self.0.timeout()
+    }
+    fn run(&self, ctx: JobContext) -> JobFuture<'_> {
+        self.0.run(ctx)
     }
 }
 
@@ -886,6 +910,11 @@ pub async fn start(
     for kind in [PRUNE_IDEMPOTENCY, PRUNE_JOBS] {
         if kernel.handler(kind).is_none() {
             kernel.register_job(Arc::new(Builtin(kind)))?;
+        }
+    }
+    for handler in crate::registry::modules().iter().flat_map(|m| m.jobs) {
+        if kernel.handler(handler.kind()).is_none() {
+            kernel.register_job(Arc::new(Declared(*handler)))?;
         }
     }
     let requeued = kernel.requeue_interrupted().await?;

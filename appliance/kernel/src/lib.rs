@@ -20,6 +20,7 @@ mod record;
 pub mod registry;
 mod service;
 mod tail;
+pub mod tools;
 pub mod typed;
 mod value;
 
@@ -36,7 +37,9 @@ pub use idempotency::{
     Claim, KEY_LIFETIME_MS, StoredResponse, check_key as check_idempotency_key,
     fingerprint as request_fingerprint,
 };
-pub use jobs::{Job, JobContext, JobError, JobFuture, JobHandler, JobSpec, JobState, Schedule};
+pub use jobs::{
+    Job, JobContext, JobError, JobFuture, JobHandler, JobSpec, JobState, Schedule, ScheduleDef,
+};
 pub use module::{Command, KeyValue, ModuleState};
 pub use nexus_store::StoreError;
 pub use perm::{Action, Grants, Principal};
@@ -44,6 +47,7 @@ pub use record::{Record, rfc3339, rfc3339_ms};
 pub use registry::{DemoFn, Module, RoleDef};
 pub use service::{Input, ListPage, ListQuery};
 pub use tail::{CommandEvents, TailError, Tailer, TailerState, TailerStatus, run_tailer};
+pub use tools::{Param, ParamKind, Tool};
 pub use typed::{Row, Typed};
 pub use value::{Value, format_date, format_money, parse_date, parse_money};
 

@@ -16,7 +16,6 @@ pub type RoleDef = (&'static str, &'static str, &'static str);
 
 /// What a module contributes to the kernel, declared once in the module's crate (the
 /// web kit adds its pages, routes and navigation on top).
-#[derive(Debug)]
 pub struct Module {
     /// Stable name (`ledger`, `crm`); the `module` of each of its entities.
     pub name: &'static str,
@@ -31,6 +30,27 @@ pub struct Module {
     /// second run adds nothing. Returns how many records it made. Modules seed in
     /// installation order, so one may build on an earlier one's demo records.
     pub demo: Option<DemoFn>,
+    /// Read-only questions it answers for the assistant and the API (`/api/v1/tools`).
+    pub tools: &'static [crate::tools::Tool],
+    /// Its job kinds, registered when the job workers start.
+    pub jobs: &'static [&'static dyn crate::jobs::JobHandler],
+    /// Its recurring jobs, created on first start (an administrator may change them).
+    pub schedules: &'static [crate::jobs::ScheduleDef],
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("name", &self.name)
+            .field("code", &self.code)
+            .field("entities", &self.entities.len())
+            .field("tools", &self.tools.len())
+            .field(
+                "jobs",
+                &self.jobs.iter().map(|j| j.kind()).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// A module's demo seeder: the kernel, the company, today, and the demo's size (how
@@ -109,6 +129,48 @@ pub(crate) fn check_modules(modules: &[&'static Module]) -> Result<(), String> {
         .copied()
         .chain(modules.iter().flat_map(|m| m.entities.iter().copied()))
         .collect();
+    let mut tools = Vec::new();
+    let mut kinds: Vec<&str> = Vec::new();
+    for m in modules {
+        crate::tools::check_module(m, &mut tools)?;
+        for t in m.tools {
+            if let Some(e) = t
+                .reads
+                .iter()
+                .find(|e| !all.iter().any(|a| a.name == e.name))
+            {
+                return Err(format!(
+                    "the tool {} reads {}, which is not installed",
+                    t.name, e.name
+                ));
+            }
+        }
+        for j in m.jobs {
+            let prefix = format!("{}.", m.name);
+            if !j.kind().starts_with(&prefix) || kinds.contains(&j.kind()) {
+                return Err(format!(
+                    "the job kind \"{}\" of {} must be unique and named {prefix}<something>",
+                    j.kind(),
+                    m.name
+                ));
+            }
+            kinds.push(j.kind());
+        }
+        for (name, kind, _, every) in m.schedules {
+            if !m.jobs.iter().any(|j| j.kind() == *kind) {
+                return Err(format!(
+                    "the schedule {name} of {} runs {kind}, which is not one of its jobs",
+                    m.name
+                ));
+            }
+            if !(crate::jobs::SCHEDULE_MIN_SECS..=crate::jobs::SCHEDULE_MAX_SECS).contains(every) {
+                return Err(format!(
+                    "the schedule {name} of {} runs too often or too rarely",
+                    m.name
+                ));
+            }
+        }
+    }
     for (i, a) in all.iter().enumerate() {
         for b in &all[i + 1..] {
             if a.name == b.name || a.code == b.code {

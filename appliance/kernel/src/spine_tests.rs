@@ -222,6 +222,9 @@ async fn a_module_sees_only_its_own_state() {
         entities: &[],
         roles: &[],
         demo: None,
+        tools: &[],
+        jobs: &[],
+        schedules: &[],
     };
     let e = f
         .kernel
@@ -473,6 +476,9 @@ fn the_registry_refuses_modules_that_do_not_fit() {
         entities: &[&ENTITY_CLASH],
         roles: &[],
         demo: None,
+        tools: &[],
+        jobs: &[],
+        schedules: &[],
     };
     static BAD_ROLE: Module = Module {
         name: "badrole",
@@ -481,6 +487,9 @@ fn the_registry_refuses_modules_that_do_not_fit() {
         entities: &[],
         roles: &[("Sneaky", "nothing:rw", "grants on what does not exist")],
         demo: None,
+        tools: &[],
+        jobs: &[],
+        schedules: &[],
     };
     static SAME_CODE: Module = Module {
         name: "samecode",
@@ -489,6 +498,9 @@ fn the_registry_refuses_modules_that_do_not_fit() {
         entities: &[],
         roles: &[],
         demo: None,
+        tools: &[],
+        jobs: &[],
+        schedules: &[],
     };
     let cases: [(&[&'static Module], &str); 5] = [
         (&[&ALPHA, &ALPHA], "module alpha is registered twice"),

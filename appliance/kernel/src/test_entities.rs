@@ -79,6 +79,9 @@ pub static PARTIES: Module = Module {
         "Reads parties.",
     )],
     demo: None,
+    tools: &[],
+    jobs: &[],
+    schedules: &[],
 };
 
 /// Two modules with no entities of their own, for the module write path.
@@ -89,6 +92,9 @@ pub static ALPHA: Module = Module {
     entities: &[],
     roles: &[],
     demo: None,
+    tools: &[],
+    jobs: &[],
+    schedules: &[],
 };
 pub static BETA: Module = Module {
     name: "beta",
@@ -97,6 +103,9 @@ pub static BETA: Module = Module {
     entities: &[],
     roles: &[],
     demo: None,
+    tools: &[],
+    jobs: &[],
+    schedules: &[],
 };
 
 /// Installs the test modules (the same set every time, as the registry requires).

@@ -21,6 +21,7 @@ pub mod openapi;
 mod pages;
 pub mod records;
 pub mod session;
+mod tools;
 pub mod views;
 
 use std::future::Future;
@@ -148,6 +149,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs", get(jobs::api_jobs))
         .route("/api/v1/jobs/{id}", get(jobs::api_job))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::api_cancel))
+        .route("/api/v1/tools", get(tools::api_tools))
+        .route("/api/v1/tools/{name}", post(tools::api_call_tool))
         .route("/api/v1/{entity}/export", post(jobs::api_start_export))
         .route("/api/v1/{entity}", get(api::list).post(api::create))
         .route(

@@ -103,6 +103,29 @@ pub static PLATFORM: &[ApiOp] = &[
         errors: &[404, 409],
         session: true,
     },
+    ApiOp {
+        method: "get",
+        route: "/api/v1/tools",
+        operation: || {
+            json!({ "summary": "The read-only tools you may call (the OpenAI tools format)",
+                "responses": { "200": ok("tools", json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": crate::tools::tool_schema() } } })) } })
+        },
+        errors: &[],
+        session: true,
+    },
+    ApiOp {
+        method: "post",
+        route: "/api/v1/tools/{name}",
+        operation: || {
+            json!({ "summary": "Run a tool: the body is its arguments",
+                "parameters": [{ "name": "name", "in": "path", "required": true, "description": "the tool, such as ledger.trial_balance",
+                    "schema": { "type": "string", "minLength": 1, "maxLength": 100 } }],
+                "requestBody": body(json!({ "type": "object" })),
+                "responses": { "200": ok("its answer", json!({ "type": "object", "required": ["tool", "result"], "properties": { "tool": { "type": "string" }, "result": {} } })) } })
+        },
+        errors: &[404, 422],
+        session: true,
+    },
 ];
 
 /// The generic entity routes: documented per entity by [`entity_paths`].

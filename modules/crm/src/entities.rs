@@ -74,4 +74,7 @@ pub static CRM: Module = Module {
     demo: Some(|kernel, company, _today, size| {
         Box::pin(async move { crate::demo::seed(&kernel, company, size).await })
     }),
+    tools: crate::tools::TOOLS,
+    jobs: &[],
+    schedules: &[],
 };

@@ -192,6 +192,9 @@ pub static LEDGER: nexus_kernel::Module = nexus_kernel::Module {
     demo: Some(|kernel, company, today, _size| {
         Box::pin(async move { crate::demo::seed(&kernel, company, today).await })
     }),
+    tools: crate::tools::TOOLS,
+    jobs: &[&crate::checks::VERIFY],
+    schedules: crate::checks::SCHEDULES,
 };
 
 /// The ledger's entities.

@@ -134,6 +134,7 @@ fn routes() -> axum::Router<AppState> {
         .route("/ledger/journal/{id}/post", post(post_saved_draft))
         .route("/ledger/journal/{id}/discard", post(discard_draft))
         .route("/ledger/trial-balance", get(trial_balance_page))
+        .route("/ledger/checks/totals", post(reports::check_totals))
         .route("/ledger/profit-and-loss", get(profit_and_loss_page))
         .route("/ledger/balance-sheet", get(balance_sheet_page))
         .route("/ledger/accounts/{id}", get(general_ledger_page))

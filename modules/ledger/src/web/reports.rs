@@ -557,8 +557,41 @@ pub async fn trial_balance_page(
     let warning = (tb.totals[1] != tb.totals[2])
         .then(|| "The debits and credits differ: the totals need checking.".to_owned());
     let sheet = tb_sheet(auth.who(), &tb, from, to);
-    let form = month_form("/ledger/trial-balance", from, to);
+    let can_check = auth.who().can(
+        crate::entities::JOURNAL_LINE.name,
+        nexus_kernel::Action::Read,
+    );
+    let form = html! {
+        (month_form("/ledger/trial-balance", from, to))
+        @if can_check {
+            form .inline method="post" action="/ledger/checks/totals" {
+                input type="hidden" name="_csrf" value=(auth.csrf());
+                button type="submit" title="Sums every journal line again and compares with the totals the reports read" {
+                    "Check the totals against the lines"
+                }
+            }
+        }
+    };
     respond(&auth, &sheet, raw.as_deref(), form, warning, now(&state))
+}
+
+/// `POST /ledger/checks/totals`: checks the company's totals against its journal
+/// lines as a job; the job's page shows how it went.
+pub async fn check_totals(
+    State(state): State<AppState>,
+    submit: nexus_web::session::FormSubmit,
+) -> Result<Response, WebError> {
+    let who = submit.auth.who();
+    state.kernel.authorize(
+        who,
+        &crate::entities::JOURNAL_LINE,
+        nexus_kernel::Action::Read,
+    )?;
+    let id = state
+        .kernel
+        .enqueue(who, crate::checks::job_for_company())
+        .await?;
+    Ok(axum::response::Redirect::to(&format!("/jobs/{id}")).into_response())
 }
 
 pub async fn api_trial_balance(
