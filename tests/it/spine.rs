@@ -1,6 +1,7 @@
 //! The spine over real HTTPS: safe retries with `Idempotency-Key`, and a store that
 //! fails (a full disk, on a real tmpfs) saying so truthfully.
 
+use calamine::DataType;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -303,6 +304,62 @@ async fn a_long_export_runs_as_a_job_with_progress_and_a_download() {
     assert!(
         zurich.lines().skip(1).all(|l| l.contains("Zurich")),
         "the filter applies"
+    );
+
+    // The same list as a spreadsheet: typed cells that a spreadsheet reader reads back.
+    let res = api
+        .post("/api/v1/customer/export?format=xlsx&sort=name", &json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let job: Value = res.json().await.expect("json");
+    assert_eq!(job["kind"], "web.export_xlsx");
+    let done = finished_job(&api, &format!("/api/v1/jobs/{}", job["id"])).await;
+    assert_eq!(done["state"], "done", "{done}");
+    let file = api
+        .get(done["download"].as_str().expect("a download link"))
+        .await;
+    assert_eq!(
+        file.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert!(
+        file.headers()["content-disposition"]
+            .to_str()
+            .is_ok_and(|d| d.ends_with(".xlsx\"")),
+        "{:?}",
+        file.headers()
+    );
+    let bytes = file.bytes().await.expect("xlsx");
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("an XLSX");
+    let sheet = calamine::Reader::worksheet_range_at(&mut book, 0)
+        .expect("a sheet")
+        .expect("readable");
+    let rows: Vec<_> = sheet.rows().collect();
+    let header = rows
+        .iter()
+        .position(|r| r.first().is_some_and(|c| c.get_string() == Some("id")))
+        .expect("a header row");
+    assert_eq!(rows[header][1].get_string(), Some("name"));
+    let body = &rows[header + 1..];
+    assert!(body.len() >= 2500, "every customer: {}", body.len());
+    let limit = rows[header]
+        .iter()
+        .position(|c| c.get_string() == Some("credit_limit"))
+        .expect("a credit limit column");
+    assert!(
+        body.iter()
+            .any(|r| matches!(r[limit], calamine::Data::Float(f) if f > 0.0)),
+        "money is a number in the spreadsheet"
+    );
+    let bad = api
+        .post("/api/v1/customer/export?format=pdf", &json!({}))
+        .await;
+    api_error(bad, StatusCode::BAD_REQUEST, "malformed").await;
+    let list = api.get("/e/customer").await.text().await.expect("page");
+    assert!(
+        list.contains("Export XLSX"),
+        "the list offers the spreadsheet"
     );
 
     // Who may: a viewer cannot export; another user's job is not found to them.

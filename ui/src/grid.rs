@@ -93,6 +93,15 @@ pub struct Grid {
 
 impl Grid {
     /// The query string for this state with some parts changed.
+    /// `query` (as [`Grid::query`] writes it, `?…` or empty) asking for `format`.
+    fn with_format(&self, query: &str, format: &str) -> String {
+        if query.is_empty() {
+            format!("?format={format}")
+        } else {
+            format!("{query}&format={format}")
+        }
+    }
+
     fn query(&self, sort: Option<(&str, bool)>, offset: usize) -> String {
         let mut pairs: Vec<(String, String)> = Vec::new();
         if let Some((s, desc)) = sort.or(self.sort.as_deref().map(|s| (s, self.descending))) {
@@ -268,6 +277,10 @@ impl Render for Grid {
                             form .inline method="post" action={ (self.base) "/export" (self.query(None, 0)) } {
                                 input type="hidden" name="_csrf" value=(self.csrf);
                                 button type="submit" { "Export CSV" }
+                            }
+                            form .inline method="post" action={ (self.base) "/export" (self.with_format(&self.query(None, 0), "xlsx")) } {
+                                input type="hidden" name="_csrf" value=(self.csrf);
+                                button type="submit" { "Export XLSX" }
                             }
                         }
                         @if self.can_create {

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use nexus_kernel::{
-    Action, Job, JobContext, JobError, JobFuture, JobHandler, JobSpec, JobState, Kernel,
+    Action, FieldKind, Job, JobContext, JobError, JobFuture, JobHandler, JobSpec, JobState, Kernel,
     KernelError,
 };
 use serde_json::json;
@@ -25,22 +25,89 @@ use crate::views;
 
 /// The kind of the CSV export job.
 pub const EXPORT_CSV: &str = "web.export_csv";
+/// The kind of the spreadsheet (XLSX) export job.
+pub const EXPORT_XLSX: &str = "web.export_xlsx";
 
-/// Writes an entity's list (with the filters it was asked with) as a CSV file under
-/// the data directory's `exports/`, reporting progress per thousand rows.
-pub struct ExportCsv {
-    pub dir: PathBuf,
+/// What an export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
 }
 
-impl ExportCsv {
-    fn file(&self, job: u64) -> PathBuf {
-        self.dir.join(format!("job-{job}.csv"))
+impl Format {
+    fn kind(self) -> &'static str {
+        match self {
+            Format::Csv => EXPORT_CSV,
+            Format::Xlsx => EXPORT_XLSX,
+        }
+    }
+
+    fn of_kind(kind: &str) -> Option<Format> {
+        [Format::Csv, Format::Xlsx]
+            .into_iter()
+            .find(|f| f.kind() == kind)
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Format::Csv => "CSV",
+            Format::Xlsx => "XLSX",
+        }
+    }
+
+    fn mime(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+
+    /// The format a list's export address asks for (`format=xlsx`; CSV by default).
+    fn requested(raw: Option<&str>) -> Result<Format, WebError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+            .map_err(|e| WebError::Malformed(format!("the address could not be read: {e}")))?;
+        match pairs
+            .iter()
+            .find(|(k, _)| k == "format")
+            .map(|(_, v)| v.as_str())
+        {
+            None | Some("" | "csv") => Ok(Format::Csv),
+            Some("xlsx") => Ok(Format::Xlsx),
+            Some(other) => Err(WebError::Malformed(format!(
+                "format \"{other}\" should be csv or xlsx"
+            ))),
+        }
     }
 }
 
-impl JobHandler for ExportCsv {
+/// Writes an entity's list (with the filters it was asked with) as a CSV or XLSX file
+/// under the data directory's `exports/`, reporting progress per thousand rows.
+pub struct Export {
+    pub dir: PathBuf,
+    pub format: Format,
+}
+
+impl Export {
+    fn file(&self, job: u64) -> PathBuf {
+        export_file(&self.dir, job, self.format)
+    }
+}
+
+fn export_file(dir: &FsPath, job: u64, format: Format) -> PathBuf {
+    dir.join(format!("job-{job}.{}", format.extension()))
+}
+
+impl JobHandler for Export {
     fn kind(&self) -> &'static str {
-        EXPORT_CSV
+        self.format.kind()
     }
 
     fn run(&self, ctx: JobContext) -> JobFuture<'_> {
@@ -52,19 +119,37 @@ impl JobHandler for ExportCsv {
             // Permissions as they are now: a user who lost the export grant gets nothing.
             let rows = ctx.kernel.export(&ctx.who, def, &q)?;
             let total = rows.len() as u64;
-            let mut out = String::with_capacity(rows.len() * 64);
-            csv_header(&mut out, def);
-            for (i, r) in rows.iter().enumerate() {
-                csv_record(&mut out, def, r);
-                if i % 1000 == 999 {
-                    ctx.progress(i as u64 + 1, total).await?;
-                    tokio::task::yield_now().await;
+            let out = match self.format {
+                Format::Csv => {
+                    let mut out = String::with_capacity(rows.len() * 64);
+                    csv_header(&mut out, def);
+                    for (i, r) in rows.iter().enumerate() {
+                        csv_record(&mut out, def, r);
+                        if i % 1000 == 999 {
+                            ctx.progress(i as u64 + 1, total).await?;
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    out.into_bytes()
                 }
-            }
+                Format::Xlsx => {
+                    let mut report = spreadsheet(def, &ctx.who.company_name);
+                    for (i, r) in rows.iter().enumerate() {
+                        report.rows.push(spreadsheet_row(def, r));
+                        if i % 1000 == 999 {
+                            ctx.progress(i as u64 + 1, total).await?;
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    let now = nexus_kernel::Clock::now(ctx.kernel.clock());
+                    nexus_export::to_xlsx(&report, now)
+                        .map_err(|e| JobError::Fail(format!("the spreadsheet: {e}")))?
+                }
+            };
             ctx.progress(total, total).await?;
             let path = self.file(ctx.job.id);
             let bytes = out.len() as u64;
-            write_atomically(&self.dir, &path, out.into_bytes())
+            write_atomically(&self.dir, &path, out)
                 .await
                 .map_err(|e| JobError::Retry(format!("writing the export: {e}")))?;
             Ok(json!({ "rows": total, "bytes": bytes, "entity": def.name }))
@@ -89,23 +174,88 @@ async fn write_atomically(dir: &FsPath, path: &FsPath, bytes: Vec<u8>) -> std::i
     .map_err(std::io::Error::other)?
 }
 
+/// An entity's export as a spreadsheet: id, every stored field, version — the CSV's
+/// columns, typed (money as numbers with two decimals, dates as dates).
+fn spreadsheet(def: &nexus_kernel::EntityDef, company: &str) -> nexus_export::Report {
+    use nexus_export::{Align, Column, ColumnKind};
+    let column = |header: &str, kind: ColumnKind| Column {
+        header: header.to_owned(),
+        align: match kind {
+            ColumnKind::Text | ColumnKind::Date => Align::Left,
+            _ => Align::Right,
+        },
+        kind,
+    };
+    let columns = std::iter::once(column("id", ColumnKind::Integer))
+        .chain(def.fields.iter().filter(|f| f.stored()).map(|f| {
+            let kind = match f.kind {
+                FieldKind::Money => ColumnKind::Money { exponent: 2 },
+                FieldKind::Int { .. } | FieldKind::Ref(_) => ColumnKind::Integer,
+                FieldKind::Date => ColumnKind::Date,
+                _ => ColumnKind::Text,
+            };
+            column(f.name, kind)
+        }))
+        .chain([column("version", ColumnKind::Integer)])
+        .collect();
+    nexus_export::Report {
+        title: def.plural.to_owned(),
+        subtitle: nexus_export::Subtitle {
+            company: company.to_owned(),
+            ..Default::default()
+        },
+        columns,
+        rows: Vec::new(),
+        footer: None,
+    }
+}
+
+fn spreadsheet_row(def: &nexus_kernel::EntityDef, r: &nexus_kernel::Record) -> nexus_export::Row {
+    use nexus_export::Cell;
+    use nexus_kernel::Value;
+    let as_int = |n: u64| Cell::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+    let cells = std::iter::once(as_int(r.id))
+        .chain(
+            def.fields
+                .iter()
+                .filter(|f| f.stored())
+                .map(|f| match r.get(f.name) {
+                    Value::Empty => Cell::Empty,
+                    Value::Money(m) if f.kind == FieldKind::Money => Cell::Money(*m),
+                    Value::Int(n) => Cell::Integer(*n),
+                    Value::Ref(id) => as_int(*id),
+                    Value::Date(d) => Cell::Date(*d),
+                    Value::Bool(b) => Cell::Text(if *b { "yes" } else { "no" }.to_owned()),
+                    other => Cell::Text(other.display()),
+                }),
+        )
+        .chain([as_int(r.version)])
+        .collect();
+    nexus_export::Row::new(cells)
+}
+
 /// Registers the web layer's job handlers; exports go under `data_dir/exports`.
 pub fn register(kernel: &Kernel, data_dir: &FsPath) -> Result<(), KernelError> {
-    kernel.register_job(Arc::new(ExportCsv {
-        dir: exports_dir(data_dir),
-    }))
+    for format in [Format::Csv, Format::Xlsx] {
+        kernel.register_job(Arc::new(Export {
+            dir: exports_dir(data_dir),
+            format,
+        }))?;
+    }
+    Ok(())
 }
 
 fn exports_dir(data_dir: &FsPath) -> PathBuf {
     data_dir.join("exports")
 }
 
-fn export_spec(def: &nexus_kernel::EntityDef, query: &str) -> JobSpec {
-    JobSpec::new(
-        EXPORT_CSV,
-        format!("Export {} as CSV", def.plural.to_lowercase()),
+fn export_spec(def: &nexus_kernel::EntityDef, query: &str) -> Result<JobSpec, WebError> {
+    let format = Format::requested(Some(query))?;
+    Ok(JobSpec::new(
+        format.kind(),
+        format!("Export {} as {}", def.plural.to_lowercase(), format.label()),
         json!({ "entity": def.name, "query": query }),
-    )
+    ))
 }
 
 fn check_export(
@@ -117,8 +267,9 @@ fn check_export(
     let def = kernel.entity(entity)?;
     kernel.authorize(who, def, Action::Read)?;
     kernel.authorize(who, def, Action::Export)?;
-    // Refuse a bad query now, not in the job.
+    // Refuse a bad query or format now, not in the job.
     list_query(raw)?;
+    Format::requested(raw)?;
     Ok(def)
 }
 
@@ -133,7 +284,7 @@ pub async fn start_export(
     let def = check_export(&state.kernel, who, &entity, raw.as_deref())?;
     let id = state
         .kernel
-        .enqueue(who, export_spec(def, raw.as_deref().unwrap_or("")))
+        .enqueue(who, export_spec(def, raw.as_deref().unwrap_or(""))?)
         .await?;
     Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
 }
@@ -149,7 +300,7 @@ pub async fn api_start_export(
     let def = check_export(&state.kernel, who, &entity, raw.as_deref())?;
     let id = state
         .kernel
-        .enqueue(who, export_spec(def, raw.as_deref().unwrap_or("")))
+        .enqueue(who, export_spec(def, raw.as_deref().unwrap_or(""))?)
         .await?;
     let job = state.kernel.job(who, id)?;
     let mut res = (StatusCode::ACCEPTED, Json(job_json(&job))).into_response();
@@ -168,7 +319,7 @@ fn parse_id(raw: &str) -> Result<u64, WebError> {
 
 /// A job as the API shows it.
 pub fn job_json(job: &Job) -> serde_json::Value {
-    let download = (job.state == JobState::Done && job.kind == EXPORT_CSV)
+    let download = (job.state == JobState::Done && Format::of_kind(&job.kind).is_some())
         .then(|| format!("/jobs/{}/download", job.id));
     json!({
         "id": job.id,
@@ -232,8 +383,8 @@ fn status_partial(job: &Job, csrf: &str) -> Markup {
                 p .meta { (done) " of " (total) }
             }
             @if let Some(e) = &job.error { p .error { (e) } }
-            @if job.state == JobState::Done && job.kind == EXPORT_CSV {
-                a .button .primary href={ "/jobs/" (job.id) "/download" } download { "Download CSV" }
+            @if let (JobState::Done, Some(format)) = (job.state, Format::of_kind(&job.kind)) {
+                a .button .primary href={ "/jobs/" (job.id) "/download" } download { "Download " (format.label()) }
             }
             @if live {
                 form .inline method="post" action={ "/jobs/" (job.id) "/cancel" } {
@@ -294,15 +445,22 @@ pub async fn download(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let job = state.kernel.job(auth.who(), parse_id(&id)?)?;
-    if job.state != JobState::Done || job.kind != EXPORT_CSV {
-        return Err(KernelError::Conflict(format!(
-            "job {} has no file to download (it is {})",
-            job.id,
-            job.state.as_str()
-        ))
-        .into());
-    }
-    let path = exports_dir(FsPath::new(&state.info.data_dir)).join(format!("job-{}.csv", job.id));
+    let format = match (job.state, Format::of_kind(&job.kind)) {
+        (JobState::Done, Some(format)) => format,
+        _ => {
+            return Err(KernelError::Conflict(format!(
+                "job {} has no file to download (it is {})",
+                job.id,
+                job.state.as_str()
+            ))
+            .into());
+        }
+    };
+    let path = export_file(
+        &exports_dir(FsPath::new(&state.info.data_dir)),
+        job.id,
+        format,
+    );
     let bytes = tokio::fs::read(&path).await.map_err(|_| {
         KernelError::NotFound(format!("the file of job {} (it was removed)", job.id))
     })?;
@@ -311,12 +469,16 @@ pub async fn download(
         .as_ref()
         .and_then(|r| r["entity"].as_str())
         .unwrap_or("export");
-    let disposition = format!("attachment; filename=\"{entity}-{}.csv\"", job.id);
+    let disposition = format!(
+        "attachment; filename=\"{entity}-{}.{}\"",
+        job.id,
+        format.extension()
+    );
     Ok((
         [
             (
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
+                HeaderValue::from_static(format.mime()),
             ),
             (
                 header::CONTENT_DISPOSITION,

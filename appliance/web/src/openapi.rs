@@ -313,8 +313,9 @@ fn entity_paths(def: &EntityDef, paths: &mut serde_json::Map<String, J>) {
     paths.insert(
         format!("/api/v1/{n}/export"),
         json!({
-            "post": with_errors(json!({ "summary": format!("Export {many} as CSV, as a job (the list's query parameters apply)"),
+            "post": with_errors(json!({ "summary": format!("Export {many} as CSV or XLSX, as a job (the list's query parameters apply)"),
                 "parameters": [
+                    { "name": "format", "in": "query", "schema": { "type": "string", "enum": ["csv", "xlsx"] } },
                     { "name": "sort", "in": "query", "schema": { "type": "string" } },
                     { "name": "q", "in": "query", "schema": { "type": "string", "maxLength": 200 } }
                 ],
