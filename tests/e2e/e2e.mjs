@@ -348,6 +348,15 @@ async function createUser() {
   await page.selectOption('select[name="role"]', { label: "Sales" });
   assert(await page.isChecked("#f-active"), "the Active box should be checked for a new user");
   await page.fill("#f-password", BOB.password);
+  // Creating a user is a change of access: confirmed with the administrator's own password.
+  await page.getByRole("button", { name: "Create user" }).click();
+  await until(
+    "the form asking for the administrator's own password",
+    () => text(page.locator("#f-current_password-error")),
+    (t) => t.includes("needs your own password"),
+  );
+  await page.fill("#f-password", BOB.password);
+  await page.fill("#f-current_password", ADMIN.password);
   await page.getByRole("button", { name: "Create user" }).click();
   await expectPath(page, /^\/e\/user\/\d+(\?.*)?$/, "the new user's page");
   await expectHeading(page, BOB.fullName);

@@ -351,7 +351,8 @@ async fn roles_decide_what_each_user_may_do() {
     let res = ada
         .patch(
             &format!("/api/v1/role/{}", role["id"]),
-            &json!({ "version": role["version"], "permissions": "customer:rc, contact:r" }),
+            &json!({ "version": role["version"], "permissions": "customer:rc, contact:r",
+                "current_password": crate::common::ADMIN.1 }),
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);

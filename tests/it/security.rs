@@ -53,8 +53,8 @@ async fn nobody_grants_more_than_they_hold() {
     )
     .await;
     let editor_role = role(&admin, "Role editor", "role:rw").await;
-    let password = s.add_user("uma", "User manager").await;
-    let uma = s.api("uma", &password).await;
+    let uma_password = s.add_user("uma", "User manager").await;
+    let uma = s.api("uma", &uma_password).await;
     let password = s.add_user("reo", "Role editor").await;
     let reo = s.api("reo", &password).await;
 
@@ -83,14 +83,17 @@ async fn nobody_grants_more_than_they_hold() {
             > 10,
         "the administrator's password still works"
     );
-    // …but may give a role within their own rights.
-    let res = uma
-        .post(
-            "/api/v1/user",
-            &json!({ "username": "vic", "full_name": "Vic",
-            "role": viewer_role, "active": true, "password": "vic password 123" }),
-        )
-        .await;
+    // …but may give a role within their own rights, confirming with their own password.
+    let vic = json!({ "username": "vic", "full_name": "Vic",
+        "role": viewer_role, "active": true, "password": "vic password 123" });
+    let res = uma.post("/api/v1/user", &vic).await;
+    field_error(res, "current_password", "needs your own password").await;
+    let mut confirmed = vic.clone();
+    confirmed["current_password"] = json!("not my password at all");
+    let res = uma.post("/api/v1/user", &confirmed).await;
+    field_error(res, "current_password", "not your password").await;
+    confirmed["current_password"] = json!(uma_password);
+    let res = uma.post("/api/v1/user", &confirmed).await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     // A role editor cannot rewrite their own role to everything, nor touch the
@@ -143,7 +146,7 @@ async fn the_last_way_to_administration_stays() {
     let res = second
         .patch(
             &format!("/api/v1/user/{first}"),
-            &json!({ "version": version, "role": viewer }),
+            &json!({ "version": version, "role": viewer, "current_password": password }),
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -171,7 +174,8 @@ async fn a_password_reset_ends_the_users_sessions_and_is_in_the_history() {
     let res = admin
         .patch(
             &format!("/api/v1/user/{id}"),
-            &json!({ "version": version, "password": "a brand new secret" }),
+            &json!({ "version": version, "password": "a brand new secret",
+                "current_password": crate::common::ADMIN.1 }),
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -252,4 +256,62 @@ async fn a_modules_api_meets_the_entitys_field_limits() {
         StatusCode::CREATED,
         "the same entry within the limits posts"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_for_the_scraper_and_administrators_only() {
+    let s = boot(0).await;
+    let url = format!("{}/metrics", s.base);
+    let anonymous = s.client().get(&url).send().await.expect("GET");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        anonymous.headers()["www-authenticate"]
+            .to_str()
+            .is_ok_and(|v| v.starts_with("Bearer")),
+        "says how to authenticate"
+    );
+    let token = std::fs::read_to_string(s.dir.path().join("data/metrics.token"))
+        .expect("the token file is made on first start");
+    assert_eq!(token.trim().len(), 64, "32 random bytes as hex");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s.dir.path().join("data/metrics.token"))
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "readable by the service user only");
+    }
+    let wrong = s
+        .client()
+        .get(&url)
+        .bearer_auth("0".repeat(64))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let scraped = s
+        .client()
+        .get(&url)
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(scraped.status(), StatusCode::OK);
+    let text = scraped.text().await.expect("text");
+    assert!(text.contains("nexus_http_responses_total"), "{text}");
+    // Signed in: an administrator reads them, anyone else is refused.
+    let admin = s.admin().await;
+    assert_eq!(admin.get("/metrics").await.status(), StatusCode::OK);
+    let password = s.add_user("sid", "Sales").await;
+    let sid = s.api("sid", &password).await;
+    assert_eq!(sid.get("/metrics").await.status(), StatusCode::FORBIDDEN);
+    // The API's description stays public on purpose: it names entities and fields,
+    // never a record.
+    let doc = s
+        .client()
+        .get(format!("{}/api/v1/openapi.json", s.base))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(doc.status(), StatusCode::OK);
 }

@@ -562,6 +562,16 @@ async fn the_api_keeps_its_openapi_contract_under_schemathesis() {
     assert!(report.contains(" passed"), "{report}");
 }
 
+/// The names in a `GET /api/v1/tools` answer.
+fn tool_names(listed: &Value) -> Vec<String> {
+    listed["data"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Every installed tool with arguments that fit it, as a model would call it.
 fn tool_args(name: &str, today: &str, first: &str) -> Value {
     match name {
@@ -581,12 +591,7 @@ async fn modules_tools_answer_as_the_caller_and_change_nothing() {
     let today = today.to_string();
     let admin = s.admin().await;
     let listed = admin.json("/api/v1/tools").await;
-    let names: Vec<&str> = listed["data"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(|t| t["function"]["name"].as_str())
-        .collect();
+    let names = tool_names(&listed);
     assert_eq!(
         names,
         [
@@ -697,14 +702,10 @@ async fn modules_tools_answer_as_the_caller_and_change_nothing() {
     // A viewer of customers sees and may call only CRM's tool.
     let password = s.add_user("vera", "Viewer").await;
     let viewer = s.api("vera", &password).await;
-    let listed = viewer.json("/api/v1/tools").await;
-    let names: Vec<&str> = listed["data"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(|t| t["function"]["name"].as_str())
-        .collect();
-    assert_eq!(names, ["crm.find_customers"]);
+    assert_eq!(
+        tool_names(&viewer.json("/api/v1/tools").await),
+        ["crm.find_customers"]
+    );
     let res = viewer
         .post(
             "/api/v1/tools/ledger.trial_balance",

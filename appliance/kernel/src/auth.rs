@@ -245,6 +245,37 @@ impl Kernel {
         ))
     }
 
+    /// Checks the acting user's own password, given again to confirm a change of
+    /// access: `Ok(false)` when none was given, `Ok(true)` when it is theirs, refused
+    /// (and counted like a failed sign-in, so it cannot be guessed) when it is not.
+    pub(crate) async fn confirm_actor(
+        &self,
+        who: &Principal,
+        given: Option<String>,
+    ) -> Result<bool, KernelError> {
+        let Some(given) = given else {
+            return Ok(false);
+        };
+        let now = self.clock().now();
+        let key = format!("confirm:{}:{}", who.company, who.user_id);
+        self.throttle().check(&key, now)?;
+        let stored = self
+            .store()
+            .read()?
+            .get(Table::Credentials, &u64_key(who.user_id))?
+            .and_then(|b| String::from_utf8(b).ok());
+        if password::verify(given, stored).await {
+            self.throttle().failures.remove(&key);
+            Ok(true)
+        } else {
+            self.throttle().fail(key, USER_FAILURES, now);
+            Err(KernelError::invalid(
+                crate::service::CONFIRM_PASSWORD,
+                "that is not your password",
+            ))
+        }
+    }
+
     /// Ends a session.
     pub async fn logout(&self, token: &str) -> Result<(), KernelError> {
         let key = session_key(token);

@@ -45,7 +45,7 @@ pub use nexus_store::StoreError;
 pub use perm::{Action, Grants, Principal};
 pub use record::{Record, rfc3339, rfc3339_ms};
 pub use registry::{DemoFn, Module, RoleDef};
-pub use service::{Input, ListPage, ListQuery};
+pub use service::{CONFIRM_PASSWORD, Input, ListPage, ListQuery};
 pub use tail::{CommandEvents, TailError, Tailer, TailerState, TailerStatus, run_tailer};
 pub use tools::{Param, ParamKind, Tool};
 pub use typed::{Row, Typed};

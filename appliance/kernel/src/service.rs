@@ -44,6 +44,31 @@ struct Parsed {
 /// Keys an input may carry beside the entity's fields.
 const ENVELOPE_KEYS: &[&str] = &["id", "version", "created_at", "updated_at"];
 
+/// The input key under which the acting user gives their own password again, to
+/// confirm a change of access (see [`guard_confirmation`]). Not a field of any entity.
+pub const CONFIRM_PASSWORD: &str = "current_password";
+
+/// Takes the acting user's confirmation out of `input` (every occurrence).
+fn take_confirmation(input: &mut Input) -> Option<String> {
+    match input {
+        Input::Form(pairs) => {
+            let given = pairs
+                .iter()
+                .rev()
+                .find(|(k, _)| k == CONFIRM_PASSWORD)
+                .map(|(_, v)| v.clone());
+            pairs.retain(|(k, _)| k != CONFIRM_PASSWORD);
+            given.filter(|v| !v.is_empty())
+        }
+        Input::Json(map) => match map.remove(CONFIRM_PASSWORD) {
+            Some(serde_json::Value::String(v)) if !v.is_empty() => Some(v),
+            Some(serde_json::Value::Null | serde_json::Value::String(_)) | None => None,
+            // Not a string: it cannot be the password; verify it anyway so it fails.
+            Some(other) => Some(other.to_string()),
+        },
+    }
+}
+
 fn parse_input(def: &'static EntityDef, input: &Input, mode: Mode) -> Result<Parsed, KernelError> {
     let mut errors = FieldErrors::default();
     let mut values = BTreeMap::new();
@@ -215,7 +240,10 @@ impl Kernel {
                 entity: def.plural.to_lowercase(),
             });
         }
+        let mut input = input;
+        let confirmation = take_confirmation(&mut input);
         let parsed = parse_input(def, &input, Mode::Create)?;
+        let confirmed = self.confirm_actor(who, confirmation).await?;
         let hashes = password::hash_all(parsed.secrets).await?;
         let clock = self.shared_clock();
         let who = who.clone();
@@ -245,6 +273,7 @@ impl Kernel {
                     unknown: Vec::new(),
                 };
                 guard_grants(txn, def, &who, None, Some(&rec))?;
+                guard_confirmation(def, &who, None, &rec, false, confirmed)?;
                 write_record(txn, def, &who, None, &rec, Op::Create)?;
                 for (_, hash) in hashes {
                     txn.put(Table::Credentials, u64_key(id).to_vec(), hash.into_bytes());
@@ -265,7 +294,10 @@ impl Kernel {
     ) -> Result<Record, KernelError> {
         require(who, def, Action::Write)?;
         module_only(def)?;
+        let mut input = input;
+        let confirmation = take_confirmation(&mut input);
         let parsed = parse_input(def, &input, Mode::Update)?;
+        let confirmed = self.confirm_actor(who, confirmation).await?;
         let hashes = password::hash_all(parsed.secrets).await?;
         let clock = self.shared_clock();
         let who = who.clone();
@@ -296,6 +328,7 @@ impl Kernel {
                 new.updated_at = now;
                 new.updated_by = who.user_id;
                 guard_grants(txn, def, &who, Some(&old), Some(&new))?;
+                guard_confirmation(def, &who, Some(&old), &new, password_set, confirmed)?;
                 write_record(txn, def, &who, Some(&old), &new, Op::Update)?;
                 for (_, hash) in hashes {
                     txn.put(Table::Credentials, u64_key(id).to_vec(), hash.into_bytes());
@@ -745,6 +778,51 @@ fn check_version(
         yours: base,
         current: current.version,
     })
+}
+
+/// Refuses a change of access that the acting user did not confirm with their own
+/// password: creating a user, setting a user's password, changing a user's role or a
+/// role's permissions. The system (CLI, setup) needs no confirmation.
+fn guard_confirmation(
+    def: &EntityDef,
+    who: &Principal,
+    old: Option<&Record>,
+    new: &Record,
+    password_set: bool,
+    confirmed: bool,
+) -> Result<(), KernelError> {
+    if who.system || confirmed {
+        return Ok(());
+    }
+    let what = if def.code == USER.code {
+        match old {
+            None => Some("Creating a user"),
+            Some(_) if password_set => Some("Setting a password"),
+            Some(o) if User::from_record(o)?.role != User::from_record(new)?.role => {
+                Some("Changing a user's role")
+            }
+            Some(_) => None,
+        }
+    } else if def.code == ROLE.code {
+        match old {
+            Some(o) if Role::from_record(o)?.permissions != Role::from_record(new)?.permissions => {
+                Some("Changing a role's permissions")
+            }
+            _ => None,
+        }
+    } else {
+        None
+    };
+    match what {
+        Some(what) => Err(KernelError::invalid(
+            CONFIRM_PASSWORD,
+            format!(
+                "{what} needs your own password: enter it under \"Your password\" on the \
+                 record's form (current_password in the API)"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Refuses changes that would lock the acting user out.

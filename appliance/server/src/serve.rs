@@ -75,6 +75,36 @@ impl Running {
     }
 }
 
+/// The bearer token for `/metrics`: `data_dir/metrics.token`, made on first start
+/// (32 random bytes as hex, readable by the service user only). IT gives it to the
+/// Prometheus scraper (`authorization: { credentials_file: … }`); replacing the file and
+/// restarting changes it.
+fn metrics_token(dir: &Path) -> Result<String, BootError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("metrics.token");
+    let io = |e: std::io::Error| BootError::DataDir(path.display().to_string(), e);
+    match std::fs::read_to_string(&path) {
+        Ok(token) if token.trim().len() >= 32 => return Ok(token.trim().to_owned()),
+        Ok(_) | Err(_) => {}
+    }
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    let token = hex::encode(bytes);
+    let tmp = dir.join("metrics.token.tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(token.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    Ok(token)
+}
+
 fn create_data_dir(dir: &Path) -> Result<(), BootError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).map_err(|e| BootError::DataDir(dir.display().to_string(), e))?;
@@ -167,6 +197,7 @@ pub async fn start(
         data_dir: config.data_dir.display().to_string(),
         started_at: nexus_kernel::rfc3339(kernel.clock().now()),
         started: Instant::now(),
+        metrics_token: metrics_token(&config.data_dir)?,
     };
     nexus_web::jobs::register(&kernel, &config.data_dir)?;
     let job_tasks = nexus_kernel::jobs::start(&kernel, JOB_WORKERS).await?;

@@ -79,7 +79,7 @@ impl Format {
             .find(|(k, _)| k == "format")
             .map(|(_, v)| v.as_str())
         {
-            None | Some("" | "csv") => Ok(Format::Csv),
+            None | Some("csv") => Ok(Format::Csv),
             Some("xlsx") => Ok(Format::Xlsx),
             Some(other) => Err(WebError::Malformed(format!(
                 "format \"{other}\" should be csv or xlsx"

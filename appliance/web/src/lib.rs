@@ -75,6 +75,9 @@ pub struct ApplianceInfo {
     pub data_dir: String,
     pub started_at: String,
     pub started: Instant,
+    /// The bearer token a Prometheus scraper sends for `/metrics` (from
+    /// `data_dir/metrics.token`); administrators may also read it signed in.
+    pub metrics_token: String,
 }
 
 #[derive(Clone)]

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -32,7 +32,48 @@ pub async fn count(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     res
 }
 
-pub async fn render(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: to a scraper sending `Authorization: Bearer <data_dir/metrics.token>`,
+/// or to a signed-in administrator; anyone else is refused (401, or 403 signed in).
+/// The figures say how busy the box is and whether its writer and tailers are up:
+/// not for everyone on the LAN.
+pub async fn render(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let bearer = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // A scraper reads plain answers: 401 with how to authenticate, or 403.
+    let refuse = |status: StatusCode, why: &'static str| {
+        (
+            status,
+            [
+                (header::WWW_AUTHENTICATE, "Bearer realm=\"nexus metrics\""),
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            ],
+            why,
+        )
+            .into_response()
+    };
+    let allowed = match bearer {
+        Some(token) => crate::session::ct_eq(token.trim(), &state.info.metrics_token),
+        None => match crate::session::authenticate(&parts, &state) {
+            Ok(auth) if auth.who().is_admin() => true,
+            Ok(_) => {
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    "the metrics are for administrators and the metrics scraper\n",
+                );
+            }
+            Err(_) => false,
+        },
+    };
+    if !allowed {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "send the token in <data dir>/metrics.token as a bearer token, or sign in as an administrator\n",
+        );
+    }
     let m = &state.metrics;
     let stats = state.kernel.writer_stats();
     let mut out = String::new();

@@ -11,7 +11,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use nexus_kernel::{KernelError, Principal, Session};
-use subtle_eq::ct_eq;
+pub(crate) use subtle_eq::ct_eq;
 
 use crate::AppState;
 use crate::body::{field, parse_form, parse_json_object, read_limited};

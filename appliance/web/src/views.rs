@@ -377,6 +377,24 @@ pub fn record_form(
             error: spec.errors.and_then(|e| e.get(f.name)).map(str::to_string),
         });
     }
+    // Changes of access (a new user, a password, a role, permissions) are confirmed
+    // with the actor's own password; the kernel says when it is needed.
+    if !readonly && (def.code == builtin::USER.code || def.code == builtin::ROLE.code) {
+        fields.push(FormField {
+            name: nexus_kernel::CONFIRM_PASSWORD.to_string(),
+            label: "Your password".to_string(),
+            input: Input::Password,
+            value: String::new(),
+            required: false,
+            help: "To create a user, or change a password, a role or permissions: your own \
+                   password, to confirm it is you."
+                .to_string(),
+            error: spec
+                .errors
+                .and_then(|e| e.get(nexus_kernel::CONFIRM_PASSWORD))
+                .map(str::to_string),
+        });
+    }
     let mut hidden = vec![("_csrf".to_string(), auth.csrf().to_string())];
     let (action, submit_label, cancel) = match spec.record {
         Some(r) => {
