@@ -1,0 +1,211 @@
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use super::*;
+
+fn store() -> (tempfile::TempDir, BlobStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::open(dir.path().join("blobs")).expect("open");
+    (dir, store)
+}
+
+fn files_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
+];
+
+#[tokio::test]
+async fn the_same_content_is_stored_once_under_its_sha256() {
+    let (_dir, store) = store();
+    let first = store.put(&b"invoice 42"[..], 1024).await.expect("put");
+    assert_eq!(first.id, BlobId::of(b"invoice 42"));
+    // The name is the SHA-256 of the bytes (as `sha256sum` prints it) and its path.
+    assert_eq!(
+        first.id.to_hex(),
+        "8c4e4157ac62218e4bd1fd628d09ff214105bbde5a46f6308b7cbae93fa96183"
+    );
+    assert!(
+        store
+            .path(first.id)
+            .ends_with("8c/4e4157ac62218e4bd1fd628d09ff214105bbde5a46f6308b7cbae93fa96183")
+    );
+    assert_eq!((first.size, first.existed), (10, false));
+    let again = store.put(&b"invoice 42"[..], 1024).await.expect("put");
+    assert_eq!((again.id, again.existed), (first.id, true));
+    assert_eq!(store.list().expect("list"), vec![first.id]);
+    assert_eq!(
+        store.read(first.id, None).await.expect("read"),
+        b"invoice 42"
+    );
+    assert_eq!(files_in(&store.root.join("tmp")), 0, "no temp file is left");
+}
+
+#[tokio::test]
+async fn an_upload_over_its_limit_is_refused_and_leaves_nothing() {
+    let (_dir, store) = store();
+    let big = vec![7u8; 200_000];
+    let e = store.put(&big[..], 100_000).await.expect_err("too large");
+    assert!(matches!(e, BlobError::TooLarge { limit: 100_000 }), "{e}");
+    assert!(e.to_string().contains("nothing was stored"));
+    assert!(store.list().expect("list").is_empty());
+    assert_eq!(files_in(&store.root.join("tmp")), 0);
+    // Exactly at the limit is fine.
+    let ok = store
+        .put(&big[..100_000], 100_000)
+        .await
+        .expect("at the limit");
+    assert_eq!(ok.size, 100_000);
+}
+
+#[tokio::test]
+async fn the_type_comes_from_the_content_not_the_name() {
+    let (_dir, store) = store();
+    let png = store.put(PNG, 1024).await.expect("png");
+    assert_eq!(png.mime, "image/png");
+    let pdf = store
+        .put(&b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"[..], 1024)
+        .await
+        .expect("pdf");
+    assert_eq!(pdf.mime, "application/pdf");
+    let text = store
+        .put("Grüezi, Rechnung 7\n".as_bytes(), 1024)
+        .await
+        .expect("text");
+    assert_eq!(text.mime, "text/plain");
+    let binary = store
+        .put(&[0u8, 1, 2, 3, 255][..], 1024)
+        .await
+        .expect("bin");
+    assert_eq!(binary.mime, "application/octet-stream");
+    // A multi-byte character cut at the sniffing boundary is still text.
+    let mut long = "é".repeat(SNIFF_BYTES / 2);
+    long.insert(0, 'x');
+    assert_eq!(detect(&long.as_bytes()[..SNIFF_BYTES]), "text/plain");
+}
+
+#[tokio::test]
+async fn ranges_are_read_as_asked_and_refused_outside_the_blob() {
+    let (_dir, store) = store();
+    let blob = store.put(&b"0123456789"[..], 1024).await.expect("put");
+    assert_eq!(
+        store.read(blob.id, Some((2, 4))).await.expect("range"),
+        b"234"
+    );
+    assert_eq!(store.read(blob.id, Some((9, 9))).await.expect("last"), b"9");
+    for (start, end) in [(5, 10), (7, 3)] {
+        let e = store
+            .read(blob.id, Some((start, end)))
+            .await
+            .expect_err("outside");
+        assert!(matches!(e, BlobError::BadRange { size: 10, .. }), "{e}");
+    }
+    let missing = BlobId::of(b"never stored");
+    assert!(matches!(
+        store.read(missing, None).await,
+        Err(BlobError::NotFound(_))
+    ));
+    let empty = store.put(&b""[..], 1024).await.expect("empty");
+    assert_eq!(store.read(empty.id, None).await.expect("empty"), b"");
+}
+
+#[tokio::test]
+async fn a_changed_file_no_longer_verifies() {
+    let (_dir, store) = store();
+    let blob = store.put(&b"ledger export"[..], 1024).await.expect("put");
+    store.verify(blob.id).await.expect("intact");
+    std::fs::write(store.path(blob.id), b"ledger exporT").expect("tamper");
+    assert!(matches!(
+        store.verify(blob.id).await,
+        Err(BlobError::Damaged(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_sweep_keeps_what_is_referenced_or_young() {
+    let (_dir, store) = store();
+    let kept = store.put(&b"referenced"[..], 1024).await.expect("put");
+    let gone = store.put(&b"orphan"[..], 1024).await.expect("put");
+    let young = store.put(&b"just uploaded"[..], 1024).await.expect("put");
+    let referenced = HashSet::from([kept.id]);
+    // Only files modified before the cutoff may go: the times are set, not read.
+    let at = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+    for (id, modified) in [
+        (gone.id, at(1_000)),
+        (young.id, at(10_000)),
+        (kept.id, at(1_000)),
+    ] {
+        std::fs::File::options()
+            .write(true)
+            .open(store.path(id))
+            .expect("open")
+            .set_modified(modified)
+            .expect("set its time");
+    }
+    let cutoff = at(5_000);
+    let report = store.sweep(&referenced, cutoff).expect("sweep");
+    assert_eq!(
+        report,
+        Sweep {
+            referenced: 1,
+            young: 1,
+            removed: 1,
+            removed_bytes: 6,
+        }
+    );
+    assert!(store.contains(kept.id) && store.contains(young.id));
+    assert!(!store.contains(gone.id));
+}
+
+#[tokio::test]
+async fn opening_removes_what_an_interrupted_upload_left() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("blobs");
+    let store = BlobStore::open(&root).expect("open");
+    let kept = store.put(&b"a whole file"[..], 1024).await.expect("put");
+    std::fs::write(root.join("tmp").join("upload-cut-short"), b"half a fi").expect("write");
+    let store = BlobStore::open(&root).expect("reopen");
+    assert_eq!(files_in(&root.join("tmp")), 0);
+    assert_eq!(store.list().expect("list"), vec![kept.id]);
+}
+
+#[test]
+fn ids_are_64_lowercase_hex_digits() {
+    let id = BlobId::of(b"x");
+    assert_eq!(id.to_hex().parse::<BlobId>().expect("round trip"), id);
+    for bad in [
+        "",
+        "abc",
+        &"G".repeat(64),
+        &id.to_hex().to_uppercase(),
+        "../../etc/passwd",
+    ] {
+        assert!(bad.parse::<BlobId>().is_err(), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_uploads_of_the_same_file_end_as_one_blob() {
+    let (_dir, store) = store();
+    let content = vec![42u8; 300_000];
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, content) = (store.clone(), content.clone());
+        tasks.push(tokio::spawn(async move {
+            store.put(&content[..], 1 << 20).await.expect("put")
+        }));
+    }
+    let mut ids = HashSet::new();
+    for t in tasks {
+        ids.insert(t.await.expect("task").id);
+    }
+    assert_eq!(ids.len(), 1);
+    assert_eq!(store.list().expect("list").len(), 1);
+    store
+        .verify(*ids.iter().next().expect("one"))
+        .await
+        .expect("whole");
+    assert_eq!(files_in(&store.root.join("tmp")), 0);
+}
