@@ -199,6 +199,25 @@ async fn a_password_reset_ends_the_users_sessions_and_is_in_the_history() {
     );
     let again = s.api("sam", "a brand new secret").await;
     assert_eq!(again.get("/api/v1/me").await.status(), StatusCode::OK);
+
+    // Deactivating takes access away (no confirmation); giving it back is a change of
+    // access and needs the administrator's own password.
+    let version = admin.json(&format!("/api/v1/user/{id}")).await["version"].clone();
+    let res = admin
+        .patch(
+            &format!("/api/v1/user/{id}"),
+            &json!({ "version": version, "active": false }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let version = admin.json(&format!("/api/v1/user/{id}")).await["version"].clone();
+    let back = json!({ "version": version, "active": true });
+    let res = admin.patch(&format!("/api/v1/user/{id}"), &back).await;
+    field_error(res, "current_password", "Reactivating a user").await;
+    let mut confirmed = back.clone();
+    confirmed["current_password"] = json!(crate::common::ADMIN.1);
+    let res = admin.patch(&format!("/api/v1/user/{id}"), &confirmed).await;
+    assert_eq!(res.status(), StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -258,7 +258,13 @@ impl Kernel {
         };
         let now = self.clock().now();
         let key = format!("confirm:{}:{}", who.company, who.user_id);
-        self.throttle().check(&key, now)?;
+        {
+            // Counted before the (slow) check, so concurrent guesses cannot all slip
+            // in before the first failure is recorded; a right password clears it.
+            let mut throttle = self.throttle();
+            throttle.check(&key, now)?;
+            throttle.fail(key.clone(), USER_FAILURES, now);
+        }
         let stored = self
             .store()
             .read()?
@@ -268,7 +274,6 @@ impl Kernel {
             self.throttle().failures.remove(&key);
             Ok(true)
         } else {
-            self.throttle().fail(key, USER_FAILURES, now);
             Err(KernelError::invalid(
                 crate::service::CONFIRM_PASSWORD,
                 "that is not your password",

@@ -781,8 +781,8 @@ fn check_version(
 }
 
 /// Refuses a change of access that the acting user did not confirm with their own
-/// password: creating a user, setting a user's password, changing a user's role or a
-/// role's permissions. The system (CLI, setup) needs no confirmation.
+/// password: creating a user, setting a user's password, changing a user's role,
+/// reactivating a user, changing a role's permissions. The system (CLI, setup) needs no confirmation.
 fn guard_confirmation(
     def: &EntityDef,
     who: &Principal,
@@ -798,10 +798,16 @@ fn guard_confirmation(
         match old {
             None => Some("Creating a user"),
             Some(_) if password_set => Some("Setting a password"),
-            Some(o) if User::from_record(o)?.role != User::from_record(new)?.role => {
-                Some("Changing a user's role")
+            Some(o) => {
+                let (before, after) = (User::from_record(o)?, User::from_record(new)?);
+                if before.role != after.role {
+                    Some("Changing a user's role")
+                } else if !before.active && after.active {
+                    Some("Reactivating a user")
+                } else {
+                    None
+                }
             }
-            Some(_) => None,
         }
     } else if def.code == ROLE.code {
         match old {

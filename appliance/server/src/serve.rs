@@ -82,26 +82,37 @@ impl Running {
 fn metrics_token(dir: &Path) -> Result<String, BootError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::PermissionsExt;
     let path = dir.join("metrics.token");
     let io = |e: std::io::Error| BootError::DataDir(path.display().to_string(), e);
     match std::fs::read_to_string(&path) {
-        Ok(token) if token.trim().len() >= 32 => return Ok(token.trim().to_owned()),
-        Ok(_) | Err(_) => {}
+        Ok(token) if token.trim().len() >= 32 => {
+            // Whoever edited it, it stays readable by the service user only.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            return Ok(token.trim().to_owned());
+        }
+        Ok(_) => tracing::warn!(
+            path = %path.display(),
+            "the metrics token is shorter than 32 characters; making a new one"
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
     }
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
     let token = hex::encode(bytes);
     let tmp = dir.join("metrics.token.tmp");
+    let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .map_err(io)?;
     f.write_all(token.as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)?;
+    tracing::info!(path = %path.display(), "made the metrics scraper's token");
     Ok(token)
 }
 

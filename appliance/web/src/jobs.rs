@@ -141,8 +141,12 @@ impl JobHandler for Export {
                             tokio::task::yield_now().await;
                         }
                     }
+                    fit_columns(&mut report);
                     let now = nexus_kernel::Clock::now(ctx.kernel.clock());
-                    nexus_export::to_xlsx(&report, now)
+                    // Building the workbook is CPU work: off the async workers.
+                    tokio::task::spawn_blocking(move || nexus_export::to_xlsx(&report, now))
+                        .await
+                        .map_err(|e| JobError::Retry(format!("the spreadsheet: {e}")))?
                         .map_err(|e| JobError::Fail(format!("the spreadsheet: {e}")))?
                 }
             };
@@ -210,25 +214,53 @@ fn spreadsheet(def: &nexus_kernel::EntityDef, company: &str) -> nexus_export::Re
     }
 }
 
+/// A typed column holding a value that does not fit it (a record written by another
+/// version, a date before 1900) becomes a text column, every cell as the CSV shows it:
+/// the export goes on rather than failing on one record.
+fn fit_columns(report: &mut nexus_export::Report) {
+    use nexus_export::{Cell, ColumnKind};
+    for (i, column) in report.columns.iter_mut().enumerate() {
+        if column.kind == ColumnKind::Text
+            || !report
+                .rows
+                .iter()
+                .any(|r| matches!(r.cells.get(i), Some(Cell::Text(_))))
+        {
+            continue;
+        }
+        column.kind = ColumnKind::Text;
+        for row in &mut report.rows {
+            if let Some(cell) = row.cells.get_mut(i) {
+                let text = match cell {
+                    Cell::Money(m) => nexus_kernel::format_money(*m),
+                    Cell::Integer(n) => n.to_string(),
+                    Cell::Date(d) => nexus_kernel::format_date(*d),
+                    Cell::Text(_) | Cell::Empty => continue,
+                };
+                *cell = Cell::Text(text);
+            }
+        }
+    }
+}
+
 fn spreadsheet_row(def: &nexus_kernel::EntityDef, r: &nexus_kernel::Record) -> nexus_export::Row {
     use nexus_export::Cell;
     use nexus_kernel::Value;
     let as_int = |n: u64| Cell::Integer(i64::try_from(n).unwrap_or(i64::MAX));
     let cells = std::iter::once(as_int(r.id))
-        .chain(
-            def.fields
-                .iter()
-                .filter(|f| f.stored())
-                .map(|f| match r.get(f.name) {
-                    Value::Empty => Cell::Empty,
-                    Value::Money(m) if f.kind == FieldKind::Money => Cell::Money(*m),
-                    Value::Int(n) => Cell::Integer(*n),
-                    Value::Ref(id) => as_int(*id),
-                    Value::Date(d) => Cell::Date(*d),
-                    Value::Bool(b) => Cell::Text(if *b { "yes" } else { "no" }.to_owned()),
-                    other => Cell::Text(other.display()),
-                }),
-        )
+        .chain(def.fields.iter().filter(|f| f.stored()).map(|f| {
+            match (f.kind, r.get(f.name)) {
+                (_, Value::Empty) => Cell::Empty,
+                (FieldKind::Money, Value::Money(m)) => Cell::Money(*m),
+                (FieldKind::Int { .. }, Value::Int(n)) => Cell::Integer(*n),
+                (FieldKind::Ref(_), Value::Ref(id)) => as_int(*id),
+                // Spreadsheets count days from 1900: an earlier date is text (and
+                // so is its column, see `fit_columns`).
+                (FieldKind::Date, Value::Date(d)) if d.year() >= 1900 => Cell::Date(*d),
+                (_, Value::Bool(b)) => Cell::Text(if *b { "yes" } else { "no" }.to_owned()),
+                (_, other) => Cell::Text(other.display()),
+            }
+        }))
         .chain([as_int(r.version)])
         .collect();
     nexus_export::Row::new(cells)
@@ -585,4 +617,37 @@ pub async fn set_schedule(
         .set_schedule(submit.auth.who(), &name, every, enabled)
         .await?;
     Ok(Redirect::to("/jobs#schedules").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexus_export::{Cell, ColumnKind, Row};
+
+    #[test]
+    fn a_column_with_a_value_that_does_not_fit_becomes_text() {
+        let mut report = spreadsheet(&nexus_kernel::builtin::COMPANY, "Test");
+        let n = report.columns.len();
+        let typed: Vec<Cell> = report
+            .columns
+            .iter()
+            .map(|c| match c.kind {
+                ColumnKind::Integer => Cell::Integer(1),
+                ColumnKind::Money { .. } => Cell::Money(100),
+                ColumnKind::Date => Cell::Empty,
+                ColumnKind::Text => Cell::Text("Acme".into()),
+            })
+            .collect();
+        let mut odd = typed.clone();
+        // The id column: a value that does not fit an integer column.
+        odd[0] = Cell::Text("#7".into());
+        report.rows = vec![Row::new(typed), Row::new(odd)];
+        fit_columns(&mut report);
+        assert_eq!(report.columns[0].kind, ColumnKind::Text);
+        assert_eq!(report.rows[0].cells[0], Cell::Text("1".into()));
+        assert_eq!(report.rows[1].cells[0], Cell::Text("#7".into()));
+        // The version column kept its type: every value fits.
+        assert_eq!(report.columns[n - 1].kind, ColumnKind::Integer);
+        assert!(nexus_export::to_xlsx(&report, time::OffsetDateTime::UNIX_EPOCH).is_ok());
+    }
 }
