@@ -464,6 +464,13 @@ impl Kernel {
         let filter = Filter::new(def, q)?;
         let read = self.store().read()?;
         let (table, prefix) = match &q.sort {
+            // An exact filter on an indexed field reads only its index entries: the
+            // entries of one value are in id order, as the records are.
+            None if let Some((i, value)) = exact_indexed(def, q) => {
+                let mut prefix = keys::index_prefix(def, company, i);
+                value.index_key(&mut prefix);
+                (Table::Index, prefix)
+            }
             None => (Table::Records, keys::scope(def, company)),
             Some(name) => {
                 let (i, f) = def
@@ -657,6 +664,34 @@ impl Kernel {
 }
 
 /// A compiled list filter.
+/// The first filter of `q` that is an exact match on an indexed field (a reference, a
+/// flag, a number, an amount, a date or a choice), as the field's index position and
+/// the value: its index entries are exactly the records that match it. Text filters
+/// match substrings, which an index of whole values cannot answer.
+fn exact_indexed(def: &'static EntityDef, q: &ListQuery) -> Option<(u8, Value)> {
+    q.filters.iter().find_map(|(name, raw)| {
+        let i = def.field_index(name)?;
+        let f = def.field(name)?;
+        let exact = matches!(
+            f.kind,
+            FieldKind::Ref(_)
+                | FieldKind::Bool
+                | FieldKind::Int { .. }
+                | FieldKind::Money
+                | FieldKind::Date
+                | FieldKind::Choice(_)
+        );
+        if !f.indexed || !exact || raw.trim().is_empty() {
+            return None;
+        }
+        // A value that does not parse matches nothing; the filter says why.
+        f.parse_text(raw)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| (i, v))
+    })
+}
+
 struct Filter {
     search: Option<(Vec<&'static str>, String)>,
     fields: Vec<(&'static str, FieldKind, String)>,

@@ -662,3 +662,94 @@ async fn a_password_must_not_be_guessed_at_once() {
         .await
         .expect("a reasonable password");
 }
+
+#[tokio::test]
+async fn an_exact_filter_on_an_indexed_field_answers_from_the_index_like_a_scan() {
+    let f = fixture().await;
+    let statuses = ["Lead", "Active", "On hold"];
+    for i in 0..60u64 {
+        let limit = format!("{}.00", (i % 4) * 100 + 100);
+        let status = statuses[(i % 3) as usize];
+        f.kernel
+            .create(
+                &f.admin,
+                &CUSTOMER,
+                form(&[
+                    ("name", &format!("Firm {i:02}")),
+                    ("status", status),
+                    ("credit_limit", &limit),
+                    ("city", if i % 2 == 0 { "Bern" } else { "Chur" }),
+                ]),
+            )
+            .await
+            .expect("create");
+    }
+    let list = |filters: Vec<(&str, &str)>, descending: bool, offset: usize| {
+        f.kernel
+            .list(
+                &f.admin,
+                &CUSTOMER,
+                &ListQuery {
+                    filters: filters
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    descending,
+                    offset,
+                    limit: 7,
+                    ..Default::default()
+                },
+            )
+            .expect("list")
+    };
+    // The expected answer, from the records themselves.
+    let all = f
+        .kernel
+        .list(
+            &f.admin,
+            &CUSTOMER,
+            &ListQuery {
+                limit: usize::MAX,
+                ..Default::default()
+            },
+        )
+        .expect("all")
+        .rows;
+    let expected = |keep: &dyn Fn(&Record) -> bool, descending: bool, offset: usize| {
+        let mut ids: Vec<u64> = all.iter().filter(|r| keep(r)).map(|r| r.id).collect();
+        if descending {
+            ids.reverse();
+        }
+        let total = ids.len() as u64;
+        (
+            total,
+            ids.into_iter().skip(offset).take(7).collect::<Vec<_>>(),
+        )
+    };
+    let ids = |p: &ListPage| (p.total, p.rows.iter().map(|r| r.id).collect::<Vec<_>>());
+    let on_hold = |r: &Record| r.get("status") == &Value::Text("On hold".into());
+    // A choice, in any case; forwards and backwards; a later page.
+    assert_eq!(
+        ids(&list(vec![("status", "on hold")], false, 0)),
+        expected(&on_hold, false, 0)
+    );
+    assert_eq!(
+        ids(&list(vec![("status", "On hold")], true, 7)),
+        expected(&on_hold, true, 7)
+    );
+    // An amount, with a text filter on top.
+    let two_hundred_in_bern = |r: &Record| {
+        r.get("credit_limit") == &Value::Money(20_000) && r.get("city").display() == "Bern"
+    };
+    assert_eq!(
+        ids(&list(
+            vec![("credit_limit", "200"), ("city", "ber")],
+            false,
+            0
+        )),
+        expected(&two_hundred_in_bern, false, 0)
+    );
+    // A value nobody has, and one that is not an option, find nothing.
+    assert_eq!(list(vec![("credit_limit", "999")], false, 0).total, 0);
+    assert_eq!(list(vec![("status", "Gone")], false, 0).total, 0);
+}

@@ -85,6 +85,11 @@ pub struct TrialBalance {
     pub postgres_lines: Latency,
     /// Accounts whose opening, debit and credit were compared across the three.
     pub accounts_checked: usize,
+    /// One account's general ledger over the last month read (its lines, entries and
+    /// running balance): the account, how many lines it listed, and the latency.
+    pub general_ledger_account: String,
+    pub general_ledger_lines: usize,
+    pub general_ledger: Latency,
 }
 
 /// Runs the section.
@@ -176,6 +181,10 @@ fn trial_balance(
     let (nexus_latency, nexus_rows) =
         nexus::time_trial_balance(&books, periods.0, periods.1, runs)?;
     nexus::check_balanced(&nexus_rows)?;
+    // The busiest account posted to, for one month: what "open the account" costs.
+    eprintln!("ledger: timing the general ledger of the busiest account…");
+    let (gl_account, gl_latency, gl_lines) =
+        nexus::time_general_ledger(&books, &nexus_rows, (to, to_last), runs)?;
     drop(books);
     let nexus_bytes = dir_bytes(&dir);
     std::fs::remove_dir_all(&dir)
@@ -223,6 +232,9 @@ fn trial_balance(
         postgres_balances: pg_balances,
         postgres_lines: pg_lines,
         accounts_checked: checked,
+        general_ledger_account: gl_account,
+        general_ledger_lines: gl_lines,
+        general_ledger: gl_latency,
     })
 }
 
@@ -358,6 +370,14 @@ impl Report {
         println!(
             "the three trial balances agree on all {} accounts posted to",
             tb.accounts_checked
+        );
+        println!(
+            "general ledger of account {} for {}: {} lines, p50 {:.2} ms, p99 {:.2} ms",
+            tb.general_ledger_account,
+            tb.months.split("..=").last().unwrap_or_default(),
+            tb.general_ledger_lines,
+            tb.general_ledger.p50_ms,
+            tb.general_ledger.p99_ms
         );
         println!();
         println!("notes:");

@@ -102,6 +102,36 @@ impl Books {
     }
 }
 
+/// Times the general ledger (each line, its entry and the running balance) from `from`
+/// to `to` of the busiest account the load posted to, by the trial balance `rows`;
+/// returns the account's code, the latency and how many lines it listed.
+pub fn time_general_ledger(
+    books: &Books,
+    rows: &[(String, TrialBalanceRow)],
+    (from, to): (Date, Date),
+    runs: usize,
+) -> Result<(String, Latency, usize)> {
+    let (code, account) = rows
+        .iter()
+        .filter_map(|(code, row)| {
+            let id = *books.accounts.get(code.as_str())?;
+            Some((row.debit.saturating_add(row.credit), code.clone(), id))
+        })
+        .max()
+        .map(|(_, code, id)| (code, id))
+        .ok_or_else(|| Error::msg("the load posted to no account"))?;
+    let mut samples = Vec::with_capacity(runs);
+    let mut lines = 0;
+    for _ in 0..runs {
+        let began = Instant::now();
+        let gl = books::general_ledger(&books.kernel, &books.who, account, from, to)
+            .map_err(|e| kernel_error("reading the general ledger", &e))?;
+        samples.push(began.elapsed());
+        lines = gl.lines.len();
+    }
+    Ok((code, load::latency_of(samples), lines))
+}
+
 /// Which date an entry gets.
 #[derive(Debug, Clone, Copy)]
 enum Dated {
