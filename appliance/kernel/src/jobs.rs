@@ -231,6 +231,20 @@ pub struct Schedule {
 pub const SCHEDULE_MIN_SECS: u64 = 60;
 pub const SCHEDULE_MAX_SECS: u64 = 31 * 24 * 3600;
 
+/// The entity name of a schedule change in the event log (schedules are the box's,
+/// not records: the event names the schedule in its images, with record 0).
+pub const SCHEDULE_ENTITY: &str = "schedule";
+
+/// A schedule's settings as an event image.
+fn schedule_image(s: &Schedule) -> crate::event::Image {
+    let mut image = crate::event::Image::new();
+    image.insert("name".into(), s.name.clone().into());
+    image.insert("kind".into(), s.kind.clone().into());
+    image.insert("every_secs".into(), s.every_secs.into());
+    image.insert("enabled".into(), s.enabled.into());
+    image
+}
+
 /// A recurring job as declared: its name, job kind, title and interval in seconds.
 pub type ScheduleDef = (&'static str, &'static str, &'static str, u64);
 
@@ -678,16 +692,38 @@ impl Kernel {
         let key = schedule_key(name);
         let name = name.to_owned();
         let clock = self.shared_clock();
+        let who = who.clone();
         self.store()
             .write(move |txn| {
                 let mut s: Schedule = match txn.get(Table::Jobs, &key)? {
                     Some(b) => decode(&b)?,
                     None => return Err(KernelError::NotFound(format!("schedule {name}"))),
                 };
+                let before = schedule_image(&s);
                 let now = unix_ms(clock.now());
                 s.every_secs = every_secs;
                 s.enabled = enabled;
                 s.next_run_ms = s.next_run_ms.min(now + (every_secs as i64) * 1000);
+                let after = schedule_image(&s);
+                if before != after {
+                    // An administrator's change of what the box does by itself is in
+                    // the audit trail like any record's, with its before and after.
+                    crate::event::append(
+                        txn,
+                        crate::event::NewEvent {
+                            at_ms: now,
+                            actor: who.user_id,
+                            actor_name: who.display_name.clone(),
+                            company: who.company,
+                            entity: SCHEDULE_ENTITY,
+                            record: 0,
+                            op: crate::event::Op::Update,
+                            version: 0,
+                            before: Some(before),
+                            after: Some(after),
+                        },
+                    )?;
+                }
                 txn.put(Table::Jobs, key, encode(&s)?);
                 Ok(s)
             })

@@ -861,11 +861,32 @@ async fn a_job_running_when_the_appliance_stopped_runs_again_and_schedules_enque
         format!("{e:?}").contains("every 60 s at the most often"),
         "{e:?}"
     );
+    let head = restarted.log_head();
     let s = restarted
         .set_schedule(&f.admin, "prune-finished-jobs", 7200, false)
         .await
         .expect("change");
     assert_eq!((s.every_secs, s.enabled), (7200, false));
+    // The change is in the audit trail, with who, before and after.
+    let events = restarted.events_since(head, 10).expect("events");
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!((e.entity.as_str(), e.actor), ("schedule", f.admin.user_id));
+    assert_eq!(
+        e.after
+            .as_ref()
+            .map(|a| (a["every_secs"].clone(), a["enabled"].clone())),
+        Some((7200.into(), false.into()))
+    );
+    assert_ne!(e.before, e.after);
+    restarted.verify_audit().expect("the chain still verifies");
+    // The same settings again change nothing and add nothing.
+    let head = restarted.log_head();
+    restarted
+        .set_schedule(&f.admin, "prune-finished-jobs", 7200, false)
+        .await
+        .expect("same");
+    assert_eq!(restarted.log_head(), head);
     assert!(
         restarted
             .set_schedule(&f.admin, "no-such", 3600, true)
