@@ -75,7 +75,16 @@ static MODULES: OnceLock<Vec<&'static Module>> = OnceLock::new();
 /// references to entities that do not exist, and roles that clash or do not parse.
 pub fn install(modules: &[&'static Module]) -> Result<(), String> {
     check_modules(modules)?;
-    let installed = MODULES.get_or_init(|| modules.to_vec());
+    install_once(&MODULES, modules)
+}
+
+/// Keeps `modules` in `cell` the first time; later calls must name the same modules
+/// (by address) in the same order. Shared by the kernel's and the web kit's registries.
+pub fn install_once<T>(
+    cell: &'static OnceLock<Vec<&'static T>>,
+    modules: &[&'static T],
+) -> Result<(), String> {
+    let installed = cell.get_or_init(|| modules.to_vec());
     let same = installed.len() == modules.len()
         && installed
             .iter()

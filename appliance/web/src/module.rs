@@ -77,17 +77,7 @@ pub fn install(modules: &[&'static WebModule]) -> Result<(), String> {
             }
         }
     }
-    let installed = INSTALLED.get_or_init(|| modules.to_vec());
-    let same = installed.len() == modules.len()
-        && installed
-            .iter()
-            .zip(modules)
-            .all(|(a, b)| std::ptr::eq(*a, *b));
-    if same {
-        Ok(())
-    } else {
-        Err("modules were already installed with a different set".into())
-    }
+    nexus_kernel::registry::install_once(&INSTALLED, modules)
 }
 
 /// The installed modules, in installation order.
