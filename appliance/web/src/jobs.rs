@@ -281,28 +281,24 @@ fn exports_dir(data_dir: &FsPath) -> PathBuf {
     data_dir.join("exports")
 }
 
-fn export_spec(def: &nexus_kernel::EntityDef, query: &str) -> Result<JobSpec, WebError> {
-    let format = Format::requested(Some(query))?;
-    Ok(JobSpec::new(
-        format.kind(),
-        format!("Export {} as {}", def.plural.to_lowercase(), format.label()),
-        json!({ "entity": def.name, "query": query }),
-    ))
-}
-
-fn check_export(
+/// The export job `raw` asks for, once the user may export `entity` and the query
+/// and format are understood (refused now, not in the job).
+fn export_spec(
     kernel: &Kernel,
     who: &nexus_kernel::Principal,
     entity: &str,
     raw: Option<&str>,
-) -> Result<&'static nexus_kernel::EntityDef, WebError> {
+) -> Result<JobSpec, WebError> {
     let def = kernel.entity(entity)?;
     kernel.authorize(who, def, Action::Read)?;
     kernel.authorize(who, def, Action::Export)?;
-    // Refuse a bad query or format now, not in the job.
     list_query(raw)?;
-    Format::requested(raw)?;
-    Ok(def)
+    let format = Format::requested(raw)?;
+    Ok(JobSpec::new(
+        format.kind(),
+        format!("Export {} as {}", def.plural.to_lowercase(), format.label()),
+        json!({ "entity": def.name, "query": raw.unwrap_or("") }),
+    ))
 }
 
 /// `POST /e/{entity}/export`: starts the export, shows its page.
@@ -313,11 +309,8 @@ pub async fn start_export(
     submit: FormSubmit,
 ) -> Result<Response, WebError> {
     let who = submit.auth.who();
-    let def = check_export(&state.kernel, who, &entity, raw.as_deref())?;
-    let id = state
-        .kernel
-        .enqueue(who, export_spec(def, raw.as_deref().unwrap_or(""))?)
-        .await?;
+    let spec = export_spec(&state.kernel, who, &entity, raw.as_deref())?;
+    let id = state.kernel.enqueue(who, spec).await?;
     Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
 }
 
@@ -329,11 +322,8 @@ pub async fn api_start_export(
     ApiWrite(auth): ApiWrite,
 ) -> Result<Response, WebError> {
     let who = auth.who();
-    let def = check_export(&state.kernel, who, &entity, raw.as_deref())?;
-    let id = state
-        .kernel
-        .enqueue(who, export_spec(def, raw.as_deref().unwrap_or(""))?)
-        .await?;
+    let spec = export_spec(&state.kernel, who, &entity, raw.as_deref())?;
+    let id = state.kernel.enqueue(who, spec).await?;
     let job = state.kernel.job(who, id)?;
     let mut res = (StatusCode::ACCEPTED, Json(job_json(&job))).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/jobs/{id}")) {
