@@ -205,10 +205,15 @@ impl BlobStore {
             });
         }
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        // The root's entry for a new prefix directory must be durable too; an existing
+        // prefix needs only its own directory synced.
+        let new_prefix = !dir.is_dir();
         tokio::fs::create_dir_all(&dir).await.map_err(io(&dir))?;
         tokio::fs::rename(&tmp, &path).await.map_err(io(&path))?;
         sync_dir(&dir).await?;
-        sync_dir(&self.root).await?;
+        if new_prefix {
+            sync_dir(&self.root).await?;
+        }
         Ok(Blob {
             id,
             size,
