@@ -256,3 +256,21 @@ pub async fn api_error(res: Response, status: StatusCode, code: &str) -> Value {
     );
     body
 }
+
+/// Reads an SSE stream until an event of `kind` arrives; returns its text (what was
+/// left, when the stream ends first).
+pub async fn next_event(res: &mut Response, kind: &str) -> String {
+    let mut buf = String::new();
+    loop {
+        let Ok(Some(chunk)) = res.chunk().await else {
+            return buf;
+        };
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            if event.lines().any(|l| l == format!("event: {kind}")) {
+                return event;
+            }
+        }
+    }
+}

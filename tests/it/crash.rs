@@ -19,7 +19,7 @@ use crate::common::client_trusting;
 const ROUNDS: usize = 12;
 const WRITERS: usize = 16;
 
-fn nexus(data: &Path) -> Command {
+pub(crate) fn nexus(data: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexus"));
     cmd.env("NEXUS_DATA_DIR", data)
         .env("NEXUS_BIND", "127.0.0.1")

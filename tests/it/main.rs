@@ -9,6 +9,7 @@ mod common;
 
 mod api;
 mod bank;
+mod companies;
 mod crash;
 mod e2e;
 mod invoices;

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use futures_like::next_event;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{ADMIN, boot, boot_fresh, client_trusting};
+use crate::common::{ADMIN, boot, boot_fresh, client_trusting, next_event};
 
 /// The value of `name="…" value="…"` in a page.
 fn hidden(html: &str, name: &str) -> Option<String> {
@@ -550,25 +549,6 @@ async fn an_administrator_installs_their_own_certificate() {
         m.permissions().mode() & 0o777
     });
     assert_eq!(key_mode.ok(), Some(0o600));
-}
-
-mod futures_like {
-    /// Reads the SSE stream until an event of `kind` arrives; returns its text.
-    pub async fn next_event(res: &mut reqwest::Response, kind: &str) -> String {
-        let mut buf = String::new();
-        loop {
-            let Ok(Some(chunk)) = res.chunk().await else {
-                return buf;
-            };
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buf.find("\n\n") {
-                let event: String = buf.drain(..end + 2).collect();
-                if event.lines().any(|l| l == format!("event: {kind}")) {
-                    return event;
-                }
-            }
-        }
-    }
 }
 
 /// Found by a hostile test: a `next` with a tab or a line break, raw or encoded.

@@ -34,6 +34,12 @@
     });
   });
 
+  // A select marked data-autosubmit sends its form when it changes (the company switcher).
+  document.addEventListener("change", function (e) {
+    var el = e.target;
+    if (el && el.hasAttribute && el.hasAttribute("data-autosubmit") && el.form) el.form.submit();
+  });
+
   // A request the server refused: show its message.
   document.addEventListener("htmx:responseError", function (e) {
     var xhr = e.detail.xhr, msg = xhr.responseText || ("The server answered " + xhr.status);

@@ -17,6 +17,8 @@ pub enum Input {
     },
     Checkbox,
     Password,
+    /// Shown, not edited, and not sent (a value the appliance sets).
+    Fixed,
 }
 
 impl Input {
@@ -53,6 +55,9 @@ impl Input {
                     input type="hidden" name=(name) value="false";
                     input #(id) type="checkbox" name=(name) value="true" checked[value == "Yes" || value == "true"]
                         aria-invalid=[aria_invalid] autofocus[autofocus];
+                }
+                Input::Fixed => {
+                    div .value #(id) { (value) }
                 }
                 Input::Password => {
                     input #(id) type="password" name=(name) value="" autocomplete="new-password"

@@ -25,6 +25,11 @@ pub struct UserBadge {
     pub name: String,
     pub company: String,
     pub role: String,
+    /// The company worked in now.
+    pub company_id: u64,
+    /// The companies the user may switch to, (id, name); a switcher shows when there
+    /// are several.
+    pub companies: Vec<(u64, String)>,
 }
 
 /// A full HTML page.
@@ -101,7 +106,20 @@ impl Render for Page<'_> {
                                         input #global-search type="search" name="q" placeholder="Search   ( / )" aria-label="Search" autocomplete="off";
                                     }
                                     div .who {
-                                        span .company { (user.company) }
+                                        @if user.companies.len() > 1 {
+                                            form .company-switch method="post" action="/session/company" {
+                                                @if let Some(t) = self.csrf { input type="hidden" name="_csrf" value=(t); }
+                                                label .visually-hidden for="company-switch" { "Company" }
+                                                select #company-switch name="company" data-autosubmit title="Switch company" {
+                                                    @for (id, name) in &user.companies {
+                                                        option value=(id) selected[*id == user.company_id] { (name) }
+                                                    }
+                                                }
+                                                noscript { button .link type="submit" { "Switch" } }
+                                            }
+                                        } @else {
+                                            span .company { (user.company) }
+                                        }
                                         span .user title=(user.role) { (user.name) }
                                         form method="post" action="/logout" {
                                             @if let Some(t) = self.csrf { input type="hidden" name="_csrf" value=(t); }

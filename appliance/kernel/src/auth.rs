@@ -8,14 +8,14 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
 
-use crate::builtin::{COMPANY, Company, ROLE, Role, USER, User};
+use crate::builtin::{COMPANY, ROLE, Role, USER, User};
 use crate::error::{FieldErrors, KernelError};
 use crate::perm::{Grants, Principal};
 use crate::record::{Record, keys};
-use crate::service::{find_unique, insert_as_system};
+use crate::service::{find_unique, insert_as, insert_as_system};
 use crate::typed::Typed;
 use crate::value::Value;
-use crate::{Kernel, password};
+use crate::{Kernel, access, password};
 
 /// How long a session lasts after sign-in.
 pub const SESSION_LIFETIME: Duration = Duration::hours(12);
@@ -42,6 +42,8 @@ pub struct Session {
     pub principal: Principal,
     pub csrf: String,
     pub expires: OffsetDateTime,
+    /// The companies the user may switch to, (id, name), the current one included.
+    pub companies: Vec<(u64, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -165,20 +167,22 @@ impl Kernel {
         let read = self.store().read()?;
         let (stored, expires) = self.live_session(&read, token)?;
         let principal = self.principal_in(&read, stored.company, stored.user)?;
+        let companies = access::companies_of(&read, stored.user)?;
         Ok(Session {
             principal,
             csrf: stored.csrf,
             expires,
+            companies,
         })
     }
 
-    /// Whether the session of `token` still exists and has not expired: one read, for
-    /// long-lived streams that check it often (signing out, a password reset or a
-    /// deactivation removes it).
-    pub fn session_alive(&self, token: &str) -> bool {
-        self.store()
-            .read()
-            .is_ok_and(|read| self.live_session(&read, token).is_ok())
+    /// Who the session of `token` acts as now (role, grants and company read again),
+    /// without the list of companies: for long-lived streams that check it often
+    /// (signing out, a password reset, a deactivation or a lost membership ends it).
+    pub fn acting(&self, token: &str) -> Result<Principal, KernelError> {
+        let read = self.store().read()?;
+        let (stored, _) = self.live_session(&read, token)?;
+        self.principal_in(&read, stored.company, stored.user)
     }
 
     fn live_session(
@@ -212,37 +216,56 @@ impl Kernel {
         company: u64,
         user: u64,
     ) -> Result<Principal, KernelError> {
-        let user_rec = read
-            .get(Table::Records, &keys::record(&USER, company, user))?
-            .map(|b| Record::decode(&USER, &b))
-            .transpose()?
-            .ok_or(KernelError::Unauthenticated)?;
-        let user_rec = User::from_record(&user_rec)?;
-        if !user_rec.active {
-            return Err(KernelError::Unauthenticated);
-        }
-        let role = read
-            .get(Table::Records, &keys::record(&ROLE, company, user_rec.role))?
-            .map(|b| Record::decode(&ROLE, &b).and_then(|r| Role::from_record(&r)))
-            .transpose()?;
+        let standing =
+            access::standing(read, company, user)?.ok_or(KernelError::Unauthenticated)?;
+        let role = access::role(read, company, standing.role)?;
         let (role_name, grants) = match &role {
-            Some(r) => (r.name.clone(), crate::service::grants_of(Some(r))),
+            Some(r) => (r.name.clone(), access::grants_of(Some(r))),
             None => ("(no role)".to_string(), Grants::default()),
         };
-        let company_name = read
-            .get(Table::Records, &keys::record(&COMPANY, company, company))?
-            .map(|b| Record::decode(&COMPANY, &b).and_then(|c| Company::from_record(&c)))
-            .transpose()?
-            .map(|c| c.name)
-            .unwrap_or_default();
         Ok(Principal::new(
             user,
-            user_rec.username,
-            user_rec.full_name,
-            (company, company_name),
+            standing.user.username,
+            standing.user.full_name,
+            (company, access::company_name(read, company)?),
+            standing.home,
             role_name,
             grants,
         ))
+    }
+
+    /// Moves a session to another company its user may act in (their home company or
+    /// one they are a member of); another company is "not found", as if it did not
+    /// exist. The session keeps its token and CSRF token.
+    pub async fn switch_company(&self, token: &str, company: u64) -> Result<Session, KernelError> {
+        let (mut stored, _) = {
+            let read = self.store().read()?;
+            let found = self.live_session(&read, token)?;
+            if access::standing(&read, company, found.0.user)?.is_none() {
+                return Err(KernelError::NotFound(format!(
+                    "there is no company with id {company} that you may work in"
+                )));
+            }
+            found
+        };
+        stored.company = company;
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&stored, &mut bytes)
+            .map_err(|e| KernelError::Internal(format!("encoding a session: {e}")))?;
+        let key = session_key(token);
+        let user = stored.user;
+        self.store()
+            .write(move |txn| {
+                // Signed out meanwhile: do not bring the session back.
+                if txn.get(Table::Sessions, &key)?.is_none() {
+                    return Err(KernelError::Unauthenticated);
+                }
+                txn.put(Table::Sessions, key, bytes);
+                Ok::<_, KernelError>(())
+            })
+            .await?;
+        tracing::info!(user, company, "switched company");
+        self.session(token)
     }
 
     /// Checks the acting user's own password, given again to confirm a change of
@@ -384,27 +407,7 @@ impl Kernel {
     /// Every company on the box: (id, name), in creation order. For the CLI, which
     /// acts for the system, not for a signed-in user.
     pub fn companies(&self) -> Result<Vec<(u64, String)>, KernelError> {
-        let read = self.store().read()?;
-        let prefix = COMPANY.code.to_be_bytes();
-        let end = nexus_store::prefix_end(&prefix).unwrap_or_default();
-        let mut out = Vec::new();
-        let mut damaged = None;
-        read.scan(
-            Table::Records,
-            &prefix[..]..end.as_slice(),
-            false,
-            |_, v| {
-                match crate::record::Record::decode(&COMPANY, v) {
-                    Ok(rec) => out.push((rec.id, rec.title(&COMPANY))),
-                    Err(e) => damaged = Some(e),
-                }
-                std::ops::ControlFlow::Continue(())
-            },
-        )?;
-        match damaged {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+        access::companies(&self.store().read()?)
     }
 
     /// The company the appliance was first set up with.
@@ -439,24 +442,43 @@ impl Kernel {
         self.store()
             .write(move |txn| {
                 let company = insert_as_system(txn, &COMPANY, None, values, now)?;
-                for (role, grants, description) in crate::registry::default_roles() {
-                    let mut v = BTreeMap::new();
-                    v.insert("name", Value::Text((*role).into()));
-                    v.insert("permissions", Value::Text((*grants).into()));
-                    v.insert("description", Value::Text((*description).into()));
-                    insert_as_system(txn, &ROLE, Some(company.id), v, now)?;
-                }
-                if txn.get(Table::Meta, META_DEFAULT_COMPANY)?.is_none() {
-                    txn.put(
-                        Table::Meta,
-                        META_DEFAULT_COMPANY.to_vec(),
-                        u64_key(company.id).to_vec(),
-                    );
-                }
+                seed_company(txn, &Principal::system(company.id), company.id, now)?;
                 Ok::<_, KernelError>(company.id)
             })
             .await
     }
+}
+
+/// Gives a new company its default roles (written as `who`), and makes it the
+/// default company when it is the first; returns the id of its Administrator role.
+pub(crate) fn seed_company(
+    txn: &mut nexus_store::Txn<'_, '_>,
+    who: &Principal,
+    company: u64,
+    now: OffsetDateTime,
+) -> Result<u64, KernelError> {
+    let mut admin = None;
+    for (role, grants, description) in crate::registry::default_roles() {
+        let mut v = BTreeMap::new();
+        v.insert("name", Value::Text((*role).into()));
+        v.insert("permissions", Value::Text((*grants).into()));
+        v.insert("description", Value::Text((*description).into()));
+        let rec = insert_as(txn, &ROLE, who, company, v, now)?;
+        if access::grants_of(Some(&Role::from_record(&rec)?))
+            .excess(&Grants::all())
+            .is_empty()
+        {
+            admin.get_or_insert(rec.id);
+        }
+    }
+    if txn.get(Table::Meta, META_DEFAULT_COMPANY)?.is_none() {
+        txn.put(
+            Table::Meta,
+            META_DEFAULT_COMPANY.to_vec(),
+            u64_key(company).to_vec(),
+        );
+    }
+    admin.ok_or_else(|| KernelError::Internal("no default role grants everything".into()))
 }
 
 /// Ends every session of `user` in this command (a password reset, a deactivation).
@@ -474,4 +496,31 @@ pub(crate) fn end_sessions_in(
         }
     }
     Ok(ended)
+}
+
+/// Sends `user`'s sessions that work in `company` back to their home company, in this
+/// command (their access to `company` was removed).
+pub(crate) fn send_sessions_home(
+    txn: &mut nexus_store::Txn<'_, '_>,
+    user: u64,
+    company: u64,
+) -> Result<usize, KernelError> {
+    let Some((home, _)) = access::home_record(txn, user, company)? else {
+        return end_sessions_in(txn, user);
+    };
+    let mut moved = 0;
+    for (key, bytes) in txn.scan_prefix(Table::Sessions, &[])? {
+        if let Ok(mut s) = ciborium::from_reader::<StoredSession, _>(bytes.as_slice())
+            && s.user == user
+            && s.company == company
+        {
+            s.company = home;
+            let mut bytes = Vec::new();
+            ciborium::into_writer(&s, &mut bytes)
+                .map_err(|e| KernelError::Internal(format!("encoding a session: {e}")))?;
+            txn.put(Table::Sessions, key, bytes);
+            moved += 1;
+        }
+    }
+    Ok(moved)
 }

@@ -2,7 +2,7 @@
 //! Business records (customers, suppliers, accounts) belong to the modules.
 
 use crate::entity::{Creation, EntityDef, Unique};
-use crate::typed::field::{self, Bool, Choice, Email, LongText, Password, Ref, Text};
+use crate::typed::field::{self, Bool, Choice, Email, Int, LongText, Password, Ref, Text};
 
 crate::choice! {
     /// The currencies a company may keep its books in.
@@ -13,7 +13,7 @@ crate::entity! {
     /// A company: the tenant every other record belongs to.
     pub struct Company in COMPANY {
         name: "company", code: 1, module: "admin", label: "Company", plural: "Companies",
-        title: name, search: [name, legal_name, tax_id], creation: Creation::SystemOnly,
+        title: name, search: [name, legal_name, tax_id], creation: Creation::ByRole,
     }
     fields {
         name: Text<120> = "Name" .indexed().list(),
@@ -59,7 +59,31 @@ crate::entity! {
         active: Bool = "Active" .list().help("Inactive users cannot sign in."),
         password: Password = "Password" .help("At least 10 characters."),
         password_changed: Option<Text<40>> = "Password changed"
+            .by_appliance()
             .help("When the password was last set (the history shows each change)."),
+    }
+}
+
+crate::entity! {
+    /// A user of another company on this appliance who may work in this one, with a
+    /// role of this company. The user's own record stays in their home company, which
+    /// alone sets their password and may deactivate them.
+    pub struct Membership in MEMBERSHIP {
+        name: "membership", code: 4, module: "admin", label: "Member from another company",
+        plural: "Members from other companies",
+        title: username, search: [username, home], creation: Creation::ByRole,
+    }
+    fields {
+        username: Text<64> = "Login name"
+            .indexed()
+            .list()
+            .help("The login name of a user of another company on this appliance."),
+        role: Ref<Role> = "Role" .indexed().list().help("What they may do in this company."),
+        user: Int<1, { i64::MAX }> = "User id"
+            .unique(Unique::PerCompany)
+            .by_appliance()
+            .help("The user this membership names (fixed when it is made)."),
+        home: Option<Text<120>> = "Home company" .list().by_appliance(),
     }
 }
 
@@ -87,7 +111,7 @@ crate::entity! {
 
 /// The kernel's own entities. A module's entities join them through
 /// [`crate::registry::install`] (a module's `entities`); ask [`crate::registry`] for every entity.
-pub static ENTITIES: &[&EntityDef] = &[&COMPANY, &ROLE, &USER, &SETTING];
+pub static ENTITIES: &[&EntityDef] = &[&COMPANY, &ROLE, &USER, &MEMBERSHIP, &SETTING];
 
 pub fn entity(name: &str) -> Option<&'static EntityDef> {
     crate::registry::entity(name)

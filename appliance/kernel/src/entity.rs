@@ -73,6 +73,10 @@ pub struct FieldDef {
     pub list: bool,
     /// Help shown under the input.
     pub help: &'static str,
+    /// Written by the appliance, never by input (when a password was set, which user a
+    /// membership names): writes ignore it like `id` and `version`, forms show it
+    /// without an input.
+    pub by_appliance: bool,
 }
 
 impl FieldDef {
@@ -86,6 +90,7 @@ impl FieldDef {
             unique: Unique::No,
             list: false,
             help: "",
+            by_appliance: false,
         }
     }
     /// A field declared with a Rust type (see [`entity!`](crate::entity)): the type
@@ -116,6 +121,10 @@ impl FieldDef {
     }
     pub const fn help(mut self, help: &'static str) -> Self {
         self.help = help;
+        self
+    }
+    pub const fn by_appliance(mut self) -> Self {
+        self.by_appliance = true;
         self
     }
 

@@ -5,6 +5,7 @@
 //! kernel checks permissions and scopes every read and write to the principal's
 //! company, so no caller can forget to.
 
+mod access;
 mod auth;
 pub mod builtin;
 mod clock;
@@ -168,6 +169,8 @@ fn boot_id() -> u64 {
     h.finish()
 }
 
+#[cfg(test)]
+mod companies_tests;
 #[cfg(test)]
 mod spine_tests;
 #[cfg(test)]

@@ -162,6 +162,9 @@ pub struct Principal {
     pub display_name: String,
     pub company: u64,
     pub company_name: String,
+    /// The company the user belongs to (where their record is); `company` differs
+    /// when they act as a member of another one.
+    pub home_company: u64,
     pub role_name: String,
     grants: Grants,
     pub(crate) system: bool,
@@ -173,6 +176,7 @@ impl Principal {
         username: String,
         display_name: String,
         company: (u64, String),
+        home_company: u64,
         role_name: String,
         grants: Grants,
     ) -> Principal {
@@ -182,6 +186,7 @@ impl Principal {
             display_name,
             company: company.0,
             company_name: company.1,
+            home_company,
             role_name,
             grants,
             system: false,
@@ -196,6 +201,7 @@ impl Principal {
             display_name: "System".into(),
             company,
             company_name: String::new(),
+            home_company: company,
             role_name: "System".into(),
             grants: Grants::all(),
             system: true,
@@ -212,7 +218,12 @@ impl Principal {
     }
 
     pub fn is_admin(&self) -> bool {
-        self.grants.allows("user", Action::Write) && self.grants.allows("role", Action::Write)
+        crate::access::administers(&self.grants)
+    }
+
+    /// Whether this principal holds every permission (may create companies).
+    pub fn holds_everything(&self) -> bool {
+        self.grants.excess(&Grants::all()).is_empty()
     }
 }
 

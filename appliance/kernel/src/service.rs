@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-use nexus_store::{Table, Txn, decode_u64, prefix_end, u64_key};
+use nexus_store::{Reader, Table, Txn, decode_u64, prefix_end, u64_key};
 
-use crate::builtin::{COMPANY, ROLE, Role, USER, User};
+use crate::access;
+use crate::builtin::{COMPANY, MEMBERSHIP, Membership, ROLE, Role, USER, User};
 use crate::entity::{Creation, EntityDef, FieldKind, Unique};
 use crate::error::{FieldErrors, KernelError};
 use crate::event::{self, Event, NewEvent, Op};
@@ -116,6 +117,9 @@ fn parse_input(def: &'static EntityDef, input: &Input, mode: Mode) -> Result<Par
                 last.insert(k, v);
             }
             for (k, v) in last {
+                if def.field(k).is_some_and(|f| f.by_appliance) {
+                    continue;
+                }
                 let parsed = match def.field(k) {
                     Some(f) => f.parse_text(v),
                     None => Ok(Value::Empty),
@@ -125,7 +129,9 @@ fn parse_input(def: &'static EntityDef, input: &Input, mode: Mode) -> Result<Par
         }
         Input::Json(map) => {
             for (k, v) in map {
-                if ENVELOPE_KEYS.contains(&k.as_str()) {
+                if ENVELOPE_KEYS.contains(&k.as_str())
+                    || def.field(k).is_some_and(|f| f.by_appliance)
+                {
                     continue;
                 }
                 let parsed = match def.field(k) {
@@ -136,7 +142,7 @@ fn parse_input(def: &'static EntityDef, input: &Input, mode: Mode) -> Result<Par
             }
         }
     }
-    for f in def.fields.iter().filter(|f| f.required) {
+    for f in def.fields.iter().filter(|f| f.required && !f.by_appliance) {
         if errors.get(f.name).is_some() {
             continue;
         }
@@ -240,6 +246,14 @@ impl Kernel {
                 entity: def.plural.to_lowercase(),
             });
         }
+        // A new company is administered by whoever makes it: only someone who holds
+        // every permission where they are may, or making one would be a way up.
+        if def.code == COMPANY.code && !who.system && !who.holds_everything() {
+            return Err(KernelError::Forbidden {
+                action: "create",
+                entity: "companies (only an administrator with every permission may)".into(),
+            });
+        }
         let mut input = input;
         let confirmation = take_confirmation(&mut input);
         let parsed = parse_input(def, &input, Mode::Create)?;
@@ -272,11 +286,18 @@ impl Kernel {
                     values,
                     unknown: Vec::new(),
                 };
+                let mut rec = rec;
+                if def.code == MEMBERSHIP.code {
+                    resolve_member(txn, None, &mut rec)?;
+                }
                 guard_grants(txn, def, &who, None, Some(&rec))?;
                 guard_confirmation(def, &who, None, &rec, false, confirmed)?;
                 write_record(txn, def, &who, None, &rec, Op::Create)?;
                 for (_, hash) in hashes {
                     txn.put(Table::Credentials, u64_key(id).to_vec(), hash.into_bytes());
+                }
+                if def.code == COMPANY.code && !who.system {
+                    admit_founder(txn, &who, rec.id, now)?;
                 }
                 Ok(rec)
             })
@@ -311,7 +332,10 @@ impl Kernel {
                     new.values.insert(k, v);
                 }
                 new.values.retain(|_, v| !v.is_empty());
-                guard_self(def, &who, &old, &new)?;
+                if def.code == MEMBERSHIP.code {
+                    resolve_member(txn, Some(&old), &mut new)?;
+                }
+                guard_self(def, &who, &old, Some(&new))?;
                 if new.values == old.values && hashes.is_empty() {
                     return Ok(old);
                 }
@@ -359,11 +383,6 @@ impl Kernel {
                 "a company cannot be deleted from here; it holds the books".into(),
             ));
         }
-        if def.code == USER.code && id == who.user_id {
-            return Err(KernelError::Conflict(
-                "you cannot delete your own account".into(),
-            ));
-        }
         let clock = self.shared_clock();
         let who = who.clone();
         self.store()
@@ -389,17 +408,22 @@ impl Kernel {
                         }
                     }
                 }
-                let mut gone = old.clone();
-                // A delete is a new version too: tailers order by version.
-                gone.version = old.version + 1;
-                gone.updated_at = now;
-                gone.updated_by = who.user_id;
+                guard_self(def, &who, &old, None)?;
                 guard_grants(txn, def, &who, Some(&old), None)?;
-                write_record(txn, def, &who, Some(&old), &gone, Op::Delete)?;
+                delete_record(txn, def, &who, &old, now)?;
                 if def.code == USER.code {
                     crate::auth::end_sessions_in(txn, id)?;
+                    // Their memberships go with them (the grant check above covered
+                    // their rights in those companies).
+                    for (_, m) in access::memberships_of(txn, id)? {
+                        delete_record(txn, &MEMBERSHIP, &who, &m, now)?;
+                    }
+                    txn.delete(Table::Credentials, u64_key(id).to_vec());
                 }
-                txn.delete(Table::Credentials, u64_key(id).to_vec());
+                if def.code == MEMBERSHIP.code {
+                    let m = Membership::from_record(&old)?;
+                    crate::auth::send_sessions_home(txn, m.user as u64, old.company)?;
+                }
                 Ok(())
             })
             .await
@@ -781,17 +805,7 @@ pub(crate) fn next_id(txn: &mut Txn<'_, '_>) -> Result<u64, KernelError> {
     Ok(current)
 }
 
-pub(crate) fn load(
-    txn: &Txn<'_, '_>,
-    def: &'static EntityDef,
-    company: u64,
-    id: u64,
-) -> Result<Option<Record>, KernelError> {
-    match txn.get(Table::Records, &keys::record(def, company, id))? {
-        Some(bytes) => Ok(Some(Record::decode(def, &bytes)?)),
-        None => Ok(None),
-    }
-}
+pub(crate) use crate::access::load;
 
 fn check_version(
     txn: &Txn<'_, '_>,
@@ -802,8 +816,8 @@ fn check_version(
     if current.version == base {
         return Ok(());
     }
-    let by = match load(txn, &USER, current.company, current.updated_by)? {
-        Some(u) => u.title(&USER),
+    let by = match access::home_of(txn, current.updated_by, current.company)? {
+        Some((_, u)) => u.full_name,
         None if current.updated_by == 0 => "the system".into(),
         None => "another user".into(),
     };
@@ -851,6 +865,16 @@ fn guard_confirmation(
             }
             _ => None,
         }
+    } else if def.code == MEMBERSHIP.code {
+        match old {
+            None => Some("Giving a user of another company access to this one"),
+            Some(o) if Membership::from_record(o)?.role != Membership::from_record(new)?.role => {
+                Some("Changing a member's role")
+            }
+            _ => None,
+        }
+    } else if def.code == COMPANY.code && old.is_none() {
+        Some("Creating a company")
     } else {
         None
     };
@@ -866,14 +890,20 @@ fn guard_confirmation(
     }
 }
 
-/// Refuses changes that would lock the acting user out.
+/// Refuses changes that would lock the acting user out: of their account, of their
+/// role, of their access to this company. `new` is `None` for a delete.
 fn guard_self(
     def: &EntityDef,
     who: &Principal,
     old: &Record,
-    new: &Record,
+    new: Option<&Record>,
 ) -> Result<(), KernelError> {
     if def.code == USER.code && old.id == who.user_id {
+        let Some(new) = new else {
+            return Err(KernelError::Conflict(
+                "you cannot delete your own account".into(),
+            ));
+        };
         let (before, after) = (User::from_record(old)?, User::from_record(new)?);
         if before.active && !after.active {
             return Err(KernelError::invalid(
@@ -888,13 +918,108 @@ fn guard_self(
             ));
         }
     }
+    if def.code == MEMBERSHIP.code && Membership::from_record(old)?.user as u64 == who.user_id {
+        match new {
+            None => {
+                return Err(KernelError::Conflict(
+                    "you cannot remove your own access to this company; ask another administrator"
+                        .into(),
+                ));
+            }
+            Some(n) if Membership::from_record(n)?.role != Membership::from_record(old)?.role => {
+                return Err(KernelError::invalid(
+                    "role",
+                    "ask another administrator to change your own role",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     Ok(())
 }
 
-/// Refuses changes to users and roles that would give more than the actor holds —
-/// granting is bounded by the granter's own grants — or that would leave the company
-/// without an administrator. `old`/`new` are the record before and after (`None` for
-/// a create or a delete).
+/// Fills in the user a membership names, from its login name: a user of another
+/// company on this box, not yet a member of this one. The user is fixed once made (a
+/// later change of login name must not hand the access to someone else).
+fn resolve_member(
+    txn: &Txn<'_, '_>,
+    old: Option<&Record>,
+    rec: &mut Record,
+) -> Result<(), KernelError> {
+    if let Some(old) = old {
+        if old.get("username") == rec.get("username") {
+            return Ok(());
+        }
+        return Err(KernelError::invalid(
+            "username",
+            "a membership names one user for good; remove it and add one for the other user",
+        ));
+    }
+    let name = rec.get("username").display();
+    let Some((home, user)) = find_unique(txn, &USER, "username", rec.get("username"))? else {
+        return Err(KernelError::invalid(
+            "username",
+            format!("there is no user with the login name \"{name}\" on this appliance"),
+        ));
+    };
+    if home == rec.company {
+        return Err(KernelError::invalid(
+            "username",
+            format!("{name} is a user of this company already; their role is on their user record"),
+        ));
+    }
+    if access::membership(txn, rec.company, user)?.is_some() {
+        return Err(KernelError::invalid(
+            "username",
+            format!("{name} is a member of this company already"),
+        ));
+    }
+    rec.values.insert("user", Value::Int(user as i64));
+    rec.values
+        .insert("home", Value::Text(access::company_name(txn, home)?));
+    Ok(())
+}
+
+/// Makes whoever created company `company` its first administrator: a membership
+/// with its Administrator role (their own record stays in their home company).
+fn admit_founder(
+    txn: &mut Txn<'_, '_>,
+    who: &Principal,
+    company: u64,
+    now: time::OffsetDateTime,
+) -> Result<(), KernelError> {
+    let admin = crate::auth::seed_company(txn, who, company, now)?;
+    let mut values = BTreeMap::new();
+    values.insert("username", Value::Text(who.username.clone()));
+    values.insert("role", Value::Ref(admin));
+    values.insert("user", Value::Int(who.user_id as i64));
+    values.insert(
+        "home",
+        Value::Text(access::company_name(txn, who.home_company)?),
+    );
+    insert_as(txn, &MEMBERSHIP, who, company, values, now)?;
+    Ok(())
+}
+
+/// Deletes `old` as `who`: a delete is a new version too (tailers order by version).
+fn delete_record(
+    txn: &mut Txn<'_, '_>,
+    def: &'static EntityDef,
+    who: &Principal,
+    old: &Record,
+    now: time::OffsetDateTime,
+) -> Result<(), KernelError> {
+    let mut gone = old.clone();
+    gone.version = old.version + 1;
+    gone.updated_at = now;
+    gone.updated_by = who.user_id;
+    write_record(txn, def, who, Some(old), &gone, Op::Delete)
+}
+
+/// Refuses changes to users, roles and memberships that would give more than the
+/// actor holds — granting is bounded by the granter's own grants, in every company the
+/// change reaches — or that would leave a company without an administrator. `old`/`new`
+/// are the record before and after (`None` for a create or a delete).
 fn guard_grants(
     txn: &Txn<'_, '_>,
     def: &EntityDef,
@@ -902,20 +1027,18 @@ fn guard_grants(
     old: Option<&Record>,
     new: Option<&Record>,
 ) -> Result<(), KernelError> {
-    if who.system || (def.code != USER.code && def.code != ROLE.code) {
+    if who.system || ![USER.code, ROLE.code, MEMBERSHIP.code].contains(&def.code) {
         return Ok(());
     }
     let mine = who.grants();
-    let role_grants = |txn: &Txn<'_, '_>, role: u64| -> Result<Grants, KernelError> {
-        role_grants_in(txn, who.company, role)
-    };
     let beyond = |g: &Grants| -> Option<String> {
         let excess = mine.excess(g);
         (!excess.is_empty()).then(|| excess.join(", "))
     };
+    let here = |role: u64| access::role_grants(txn, who.company, role);
     if def.code == ROLE.code {
         if let Some(old) = old
-            && let Some(x) = beyond(&grants_of(Some(&Role::from_record(old)?)))
+            && let Some(x) = beyond(&access::grants_of(Some(&Role::from_record(old)?)))
         {
             return Err(KernelError::invalid(
                 "permissions",
@@ -926,7 +1049,7 @@ fn guard_grants(
             ));
         }
         if let Some(new) = new
-            && let Some(x) = beyond(&grants_of(Some(&Role::from_record(new)?)))
+            && let Some(x) = beyond(&access::grants_of(Some(&Role::from_record(new)?)))
         {
             return Err(KernelError::invalid(
                 "permissions",
@@ -934,45 +1057,116 @@ fn guard_grants(
             ));
         }
     } else {
-        if let Some(old) = old.filter(|o| o.id != who.user_id)
-            && let Some(x) = beyond(&role_grants(txn, User::from_record(old)?.role)?)
+        let role_of = |r: &Record| -> Result<u64, KernelError> {
+            Ok(if def.code == USER.code {
+                User::from_record(r)?.role
+            } else {
+                Membership::from_record(r)?.role
+            })
+        };
+        let subject = |r: &Record| -> Result<u64, KernelError> {
+            Ok(if def.code == USER.code {
+                r.id
+            } else {
+                Membership::from_record(r)?.user as u64
+            })
+        };
+        if let Some(old) = old
+            && subject(old)? != who.user_id
         {
-            return Err(KernelError::invalid(
-                "role",
-                format!(
-                    "{} holds more rights than you ({x}); ask someone who holds them",
-                    old.title(&USER)
-                ),
-            ));
+            if let Some(x) = beyond(&here(role_of(old)?)?) {
+                return Err(KernelError::invalid(
+                    "role",
+                    format!(
+                        "{} holds more rights than you ({x}); ask someone who holds them",
+                        old.title(def)
+                    ),
+                ));
+            }
+            // A user's record (their password, their active flag) opens every company
+            // they are a member of: whoever changes it must hold their rights there too.
+            if def.code == USER.code {
+                for (company, m) in access::memberships_of(txn, old.id)? {
+                    let theirs =
+                        access::role_grants(txn, company, Membership::from_record(&m)?.role)?;
+                    let excess = access::grants_in(txn, company, who.user_id)?.excess(&theirs);
+                    if !excess.is_empty() {
+                        return Err(KernelError::invalid(
+                            "role",
+                            format!(
+                                "{} also works in {} with more rights than you hold there ({}); \
+                                 ask someone who holds them",
+                                old.title(def),
+                                access::company_name(txn, company)?,
+                                excess.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
         }
         if let Some(new) = new
-            && let Some(x) = beyond(&role_grants(txn, User::from_record(new)?.role)?)
+            && let Some(x) = beyond(&here(role_of(new)?)?)
         {
             return Err(KernelError::invalid(
                 "role",
                 format!("you can give only a role within your own rights; it also allows {x}"),
             ));
         }
+        // Linking a user into this company changes who may manage them at home (see
+        // above): only someone who may manage them there already may do it.
+        if def.code == MEMBERSHIP.code
+            && old.is_none()
+            && let Some(new) = new
+        {
+            let user = Membership::from_record(new)?.user as u64;
+            if let Some((home, record)) = access::home_of(txn, user, new.company)? {
+                let mine_there = access::grants_in(txn, home, who.user_id)?;
+                let theirs = access::role_grants(txn, home, record.role)?;
+                if !mine_there.allows("user", Action::Write)
+                    || !mine_there.excess(&theirs).is_empty()
+                {
+                    return Err(KernelError::invalid(
+                        "username",
+                        format!(
+                            "giving {} access here needs the right to manage them in {}, their \
+                             own company (user:w and their rights there); ask an administrator \
+                             of both",
+                            record.username,
+                            access::company_name(txn, home)?
+                        ),
+                    ));
+                }
+            }
+        }
     }
+    // A user's deactivation or delete cannot leave a company they are a member of
+    // without an administrator: whoever makes it holds their rights there (above), so
+    // is an administrator of it too.
     keep_an_administrator(txn, def, who.company, old, new)
 }
 
-/// What a role grants (nothing, for no role or grants that no longer parse).
-pub(crate) fn grants_of(role: Option<&Role>) -> Grants {
-    role.and_then(|r| Grants::parse(&r.permissions).ok())
-        .unwrap_or_default()
+/// A change not yet written, as [`has_administrator`] must see it: record `id` of
+/// `def` becomes `new` (`None`: deleted).
+struct Pending<'a> {
+    def: &'a EntityDef,
+    id: u64,
+    new: Option<&'a Record>,
 }
 
-/// What role `id` of `company` grants (nothing when it is gone).
-fn role_grants_in(txn: &Txn<'_, '_>, company: u64, id: u64) -> Result<Grants, KernelError> {
-    match load(txn, &ROLE, company, id)? {
-        Some(rec) => Ok(grants_of(Some(&Role::from_record(&rec)?))),
-        None => Ok(Grants::default()),
+impl Pending<'_> {
+    /// The record as it will be, if `rec` is the one changing; `None` when it goes.
+    fn apply<'r>(&self, def: &EntityDef, rec: &'r Record) -> Option<std::borrow::Cow<'r, Record>> {
+        if def.code == self.def.code && rec.id == self.id {
+            self.new.map(|n| std::borrow::Cow::Owned(n.clone()))
+        } else {
+            Some(std::borrow::Cow::Borrowed(rec))
+        }
     }
 }
 
-/// Refuses a change after which no active user of the company holds an
-/// administrator's grants (users and roles).
+/// Refuses a change after which no active user of the company — its own or a member
+/// from another company — holds an administrator's grants (users and roles).
 fn keep_an_administrator(
     txn: &Txn<'_, '_>,
     def: &EntityDef,
@@ -980,50 +1174,78 @@ fn keep_an_administrator(
     old: Option<&Record>,
     new: Option<&Record>,
 ) -> Result<(), KernelError> {
-    // Only a change to a role's grants, a user's role or active flag, or a delete can
-    // take administration away.
+    // Only a change to a role's grants, a user's or member's role, a user's active
+    // flag, or a delete can take administration away.
     let touches = match (old, new) {
         (Some(_), None) => true,
         (Some(o), Some(n)) if def.code == ROLE.code => {
             Role::from_record(o)?.permissions != Role::from_record(n)?.permissions
         }
-        (Some(o), Some(n)) => {
+        (Some(o), Some(n)) if def.code == USER.code => {
             let (o, n) = (User::from_record(o)?, User::from_record(n)?);
             o.role != n.role || o.active != n.active
         }
+        (Some(o), Some(n)) => Membership::from_record(o)?.role != Membership::from_record(n)?.role,
         _ => false,
     };
-    if !touches {
+    let Some(o) = old.filter(|_| touches) else {
         return Ok(());
-    }
-    let changed_id = old.map(|o| o.id);
-    let role_of = |id: u64| -> Result<Grants, KernelError> {
-        match new {
-            Some(n) if def.code == ROLE.code && Some(id) == changed_id => {
-                Ok(grants_of(Some(&Role::from_record(n)?)))
-            }
-            _ => role_grants_in(txn, company, id),
-        }
     };
-    let admin = |g: &Grants| g.allows("user", Action::Write) && g.allows("role", Action::Write);
-    for (_, bytes) in txn.scan_prefix(Table::Records, &keys::scope(&USER, company))? {
-        let mut user = Record::decode(&USER, &bytes)?;
-        if def.code == USER.code && Some(user.id) == changed_id {
-            match new {
-                Some(n) => user = n.clone(),
-                None => continue,
-            }
-        }
-        let user = User::from_record(&user)?;
-        if user.active && admin(&role_of(user.role)?) {
-            return Ok(());
-        }
+    if has_administrator(txn, company, &Pending { def, id: o.id, new })? {
+        return Ok(());
     }
     Err(KernelError::Conflict(
         "this would leave the company without an administrator; give another active user \
          an administrator's role first"
             .into(),
     ))
+}
+
+/// Whether, after `change`, an active user of `company` or a member of it from another
+/// company holds an administrator's grants there.
+fn has_administrator(
+    txn: &Txn<'_, '_>,
+    company: u64,
+    change: &Pending<'_>,
+) -> Result<bool, KernelError> {
+    let grants = |role: u64| -> Result<Grants, KernelError> {
+        if change.def.code == ROLE.code && change.id == role {
+            return Ok(match change.new {
+                Some(n) => access::grants_of(Some(&Role::from_record(n)?)),
+                None => Grants::default(),
+            });
+        }
+        access::role_grants(txn, company, role)
+    };
+    let user_as_changed = |user: Record| -> Result<Option<User>, KernelError> {
+        match change.apply(&USER, &user) {
+            Some(u) => Ok(Some(User::from_record(&u)?)),
+            None => Ok(None),
+        }
+    };
+    for (_, bytes) in txn.scan_prefix(Table::Records, &keys::scope(&USER, company))? {
+        let Some(user) = user_as_changed(Record::decode(&USER, &bytes)?)? else {
+            continue;
+        };
+        if user.active && access::administers(&grants(user.role)?) {
+            return Ok(true);
+        }
+    }
+    for (_, bytes) in txn.scan_prefix(Table::Records, &keys::scope(&MEMBERSHIP, company))? {
+        let rec = Record::decode(&MEMBERSHIP, &bytes)?;
+        let Some(m) = change.apply(&MEMBERSHIP, &rec) else {
+            continue;
+        };
+        let m = Membership::from_record(&m)?;
+        let active = match access::home_record(txn, m.user as u64, company)? {
+            Some((_, record)) => user_as_changed(record)?.is_some_and(|u| u.active),
+            None => false,
+        };
+        if active && access::administers(&grants(m.role)?) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Writes `new` (replacing `old`), maintaining indexes, unique keys, counts, the
@@ -1198,7 +1420,7 @@ fn check_unique(
 
 /// Looks up a globally unique value (e.g. a login name): (company, id).
 pub(crate) fn find_unique(
-    read: &nexus_store::ReadTxn,
+    read: &impl Reader,
     def: &'static EntityDef,
     field: &str,
     value: &Value,
@@ -1214,7 +1436,8 @@ pub(crate) fn find_unique(
     Ok(company.zip(id))
 }
 
-/// Inserts a record as the system inside an existing command (bootstrap, seeding).
+/// Inserts a record as the system inside an existing command (bootstrap, seeding);
+/// `company: None` makes a company, which is its own tenant.
 pub(crate) fn insert_as_system(
     txn: &mut Txn<'_, '_>,
     def: &'static EntityDef,
@@ -1222,27 +1445,52 @@ pub(crate) fn insert_as_system(
     values: BTreeMap<&'static str, Value>,
     now: time::OffsetDateTime,
 ) -> Result<Record, KernelError> {
-    let now = to_stored_precision(now);
     let id = next_id(txn)?;
     let company = company.unwrap_or(id);
+    insert_with_id(
+        txn,
+        def,
+        &Principal::system(company),
+        (company, id),
+        values,
+        now,
+    )
+}
+
+/// Inserts a record into `company` as `who` inside an existing command, without the
+/// checks of a person's create (the caller made them): seeding a new company.
+pub(crate) fn insert_as(
+    txn: &mut Txn<'_, '_>,
+    def: &'static EntityDef,
+    who: &Principal,
+    company: u64,
+    values: BTreeMap<&'static str, Value>,
+    now: time::OffsetDateTime,
+) -> Result<Record, KernelError> {
+    let id = next_id(txn)?;
+    insert_with_id(txn, def, who, (company, id), values, now)
+}
+
+fn insert_with_id(
+    txn: &mut Txn<'_, '_>,
+    def: &'static EntityDef,
+    who: &Principal,
+    (company, id): (u64, u64),
+    values: BTreeMap<&'static str, Value>,
+    now: time::OffsetDateTime,
+) -> Result<Record, KernelError> {
+    let now = to_stored_precision(now);
     let rec = Record {
         id,
         company,
         version: 1,
         created_at: now,
         updated_at: now,
-        created_by: 0,
-        updated_by: 0,
+        created_by: who.user_id,
+        updated_by: who.user_id,
         values,
         unknown: Vec::new(),
     };
-    write_record(
-        txn,
-        def,
-        &Principal::system(company),
-        None,
-        &rec,
-        Op::Create,
-    )?;
+    write_record(txn, def, who, None, &rec, Op::Create)?;
     Ok(rec)
 }

@@ -62,7 +62,22 @@ enum AdminTask {
         /// The role's name (Administrator, Sales, Viewer, or one you made).
         #[arg(long, default_value = "Administrator")]
         role: String,
+        /// The company the user belongs to, by name or id (default: the first one).
+        #[arg(long)]
+        company: Option<String>,
     },
+    /// Create another company (with the default roles); then give it a user with
+    /// `create-user --company`, or give users of other companies access from its Admin
+    /// pages.
+    CreateCompany {
+        #[arg(long)]
+        name: String,
+        /// The currency its books are kept in (USD, EUR, GBP, CHF, CAD, AUD, JPY).
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+    },
+    /// List the companies on this appliance.
+    Companies,
 }
 
 #[derive(Subcommand)]
@@ -139,8 +154,15 @@ async fn main() -> ExitCode {
                     username,
                     full_name,
                     role,
+                    company,
                 },
-        } => create_user(&config, &username, &full_name, &role).await,
+        } => create_user(&config, &username, &full_name, &role, company.as_deref()).await,
+        Command::Admin {
+            task: AdminTask::CreateCompany { name, currency },
+        } => create_company(&config, &name, &currency).await,
+        Command::Admin {
+            task: AdminTask::Companies,
+        } => companies(&config).await,
         Command::Audit {
             task: AuditTask::Verify,
         } => verify(&config).await,
@@ -248,17 +270,71 @@ async fn open(config: &Config) -> Result<Kernel, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Field errors as one line for the terminal.
+fn explain(e: nexus_kernel::KernelError) -> String {
+    match e {
+        nexus_kernel::KernelError::Invalid(fields) => fields
+            .0
+            .iter()
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+        e => e.to_string(),
+    }
+}
+
+/// The company named `wanted` (a name, case-insensitive, or an id), or the default one.
+fn company_of(kernel: &Kernel, wanted: Option<&str>) -> Result<u64, String> {
+    let Some(wanted) = wanted else {
+        return kernel
+            .default_company()
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "no company exists yet".to_string());
+    };
+    let all = kernel.companies().map_err(|e| e.to_string())?;
+    all.iter()
+        .find(|(id, name)| {
+            name.eq_ignore_ascii_case(wanted.trim()) || id.to_string() == wanted.trim()
+        })
+        .map(|(id, _)| *id)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|(_, n)| n.as_str()).collect();
+            format!(
+                "there is no company \"{wanted}\"; there are: {}",
+                names.join(", ")
+            )
+        })
+}
+
+async fn create_company(config: &Config, name: &str, currency: &str) -> Result<(), String> {
+    let kernel = open(config).await?;
+    let id = kernel
+        .create_company(name, currency)
+        .await
+        .map_err(explain)?;
+    println!(
+        "created company {name} (id {id}); give it a user with `nexus admin create-user --company {id}`"
+    );
+    Ok(())
+}
+
+async fn companies(config: &Config) -> Result<(), String> {
+    let kernel = open(config).await?;
+    for (id, name) in kernel.companies().map_err(|e| e.to_string())? {
+        println!("{id}\t{name}");
+    }
+    Ok(())
+}
+
 async fn create_user(
     config: &Config,
     username: &str,
     full_name: &str,
     role: &str,
+    company: Option<&str>,
 ) -> Result<(), String> {
     let kernel = open(config).await?;
-    let company = kernel
-        .default_company()
-        .map_err(|e| e.to_string())?
-        .ok_or("no company exists yet")?;
+    let company = company_of(&kernel, company)?;
     let role_id = kernel
         .role_by_name(company, role)
         .map_err(|e| e.to_string())?;
@@ -279,13 +355,7 @@ async fn create_user(
             println!("created user {username} (id {}) with role {role}", rec.id);
             Ok(())
         }
-        Err(nexus_kernel::KernelError::Invalid(fields)) => Err(fields
-            .0
-            .iter()
-            .map(|(f, m)| format!("{f}: {m}"))
-            .collect::<Vec<_>>()
-            .join("; ")),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(explain(e)),
     }
 }
 

@@ -314,6 +314,47 @@ impl ReadTxn {
     }
 }
 
+/// What both a snapshot ([`ReadTxn`]) and a command's transaction ([`Txn`]) can read,
+/// for code that must see the same facts inside and outside a write (who may act in
+/// which company, say).
+pub trait Reader {
+    /// The value at `key`, if any.
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every entry whose key starts with `prefix`, in key order (small ranges only:
+    /// the whole range is collected).
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError>;
+}
+
+impl Reader for ReadTxn {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        ReadTxn::get(self, table, key)
+    }
+
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        let mut out = Vec::new();
+        let end = prefix_end(prefix);
+        let visit = |k: &[u8], v: &[u8]| {
+            out.push((k.to_vec(), v.to_vec()));
+            ControlFlow::Continue(())
+        };
+        match &end {
+            Some(end) => self.scan(table, prefix..end.as_slice(), false, visit)?,
+            None => self.scan(table, prefix.., false, visit)?,
+        }
+        Ok(out)
+    }
+}
+
+impl Reader for Txn<'_, '_> {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Txn::get(self, table, key)
+    }
+
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        Txn::scan_prefix(self, table, prefix)
+    }
+}
+
 /// One item of a redb range over byte tables.
 type RangeItem<'a> = Result<
     (

@@ -43,7 +43,7 @@ pub async fn login(
     let mut res = Json(json!({
         "csrf_token": session.csrf,
         "expires_at": rfc3339(session.expires),
-        "user": me_json(&session.principal),
+        "user": me_json(&session),
     }))
     .into_response();
     res.headers_mut()
@@ -62,18 +62,45 @@ pub async fn logout(
     Ok(res)
 }
 
-fn me_json(who: &nexus_kernel::Principal) -> J {
+fn me_json(session: &nexus_kernel::Session) -> J {
+    let who = &session.principal;
     json!({
         "id": who.user_id,
         "username": who.username,
         "name": who.display_name,
         "company": { "id": who.company, "name": who.company_name },
+        "home_company": who.home_company,
+        "companies": session
+            .companies
+            .iter()
+            .map(|(id, name)| json!({ "id": id, "name": name }))
+            .collect::<Vec<_>>(),
         "role": who.role_name,
     })
 }
 
 pub async fn me(auth: Auth) -> Json<J> {
-    Json(me_json(auth.who()))
+    Json(me_json(&auth.session))
+}
+
+/// `POST /api/v1/session/company` `{"company": id}`: work in another company the user
+/// may act in; answers like `GET /api/v1/me`.
+pub async fn switch_company(
+    State(state): State<AppState>,
+    submit: JsonSubmit,
+) -> Result<Json<J>, WebError> {
+    let company = match submit.object.get("company") {
+        Some(J::Number(n)) => n.as_u64(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        WebError::Malformed("send {\"company\": id}, the id of a company you may work in".into())
+    })?;
+    let session = state
+        .kernel
+        .switch_company(&submit.auth.token, company)
+        .await?;
+    Ok(Json(me_json(&session)))
 }
 
 pub async fn list(

@@ -93,9 +93,11 @@ pub async fn events(
             .filter(move |e| visible(&who_backlog, e))
             .map(|e| Ok(event(&e))),
     );
-    // A stream lives only as long as its session: each event about to be sent checks
-    // that the session still exists (signing out, a password reset or a deactivation
-    // ends it), and the stream ends at the first that finds it gone.
+    // A stream lives only as long as its session, in the company it was opened for:
+    // each event about to be sent asks who the session acts as now (signing out, a
+    // password reset, a deactivation or a lost membership ends it; a switch to another
+    // company ends it too, and the page opens a new one), and sends only what that
+    // principal may read.
     let token = auth.token.clone();
     let kernel = state.kernel.clone();
     let follow = live
@@ -106,10 +108,13 @@ pub async fn events(
                     sent = e.seq;
                     if !visible(&who, &e) {
                         Next::Skip
-                    } else if !kernel.session_alive(&token) {
-                        Next::End
                     } else {
-                        Next::Send(event(&e))
+                        match kernel.acting(&token) {
+                            Ok(now) if now.company != who.company => Next::End,
+                            Ok(now) if visible(&now, &e) => Next::Send(event(&e)),
+                            Ok(_) => Next::Skip,
+                            Err(_) => Next::End,
+                        }
                     }
                 }
                 Ok(_) => Next::Skip,

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use nexus_kernel::{EntityDef, FieldKind, registry};
+use nexus_kernel::{EntityDef, FieldKind, builtin, registry};
 use serde_json::{Value as J, json};
 
 use crate::error::WebError;
@@ -75,8 +75,20 @@ pub static PLATFORM: &[ApiOp] = &[
     ApiOp {
         method: "get",
         route: "/api/v1/me",
-        operation: || json!({ "summary": "Who is signed in", "responses": { "200": ok("you", json!({ "type": "object" })) } }),
+        operation: || json!({ "summary": "Who is signed in, the company worked in, and the companies you may switch to", "responses": { "200": ok("you", me_schema()) } }),
         errors: &[],
+        session: true,
+    },
+    ApiOp {
+        method: "post",
+        route: "/api/v1/session/company",
+        operation: || {
+            json!({ "summary": "Work in another company you may act in (your own, or one you are a member of)",
+                "requestBody": body(json!({ "type": "object", "required": ["company"],
+                    "properties": { "company": { "type": "integer", "minimum": 1 } } })),
+                "responses": { "200": ok("you, in that company", me_schema()) } })
+        },
+        errors: &[404],
         session: true,
     },
     ApiOp {
@@ -231,10 +243,31 @@ fn input_schema(def: &EntityDef, update: bool) -> J {
     let mut props: serde_json::Map<String, J> = def
         .fields
         .iter()
-        .map(|f| (f.name.to_string(), field_schema(f.kind)))
+        .map(|f| {
+            let schema = if f.by_appliance {
+                json!({ "description": "set by the appliance; ignored" })
+            } else {
+                field_schema(f.kind)
+            };
+            (f.name.to_string(), schema)
+        })
         .collect();
     for envelope in ["id", "created_at", "updated_at"] {
         props.insert(envelope.into(), json!({ "description": "ignored" }));
+    }
+    // Changes of access carry the actor's own password.
+    let access = [
+        builtin::USER.code,
+        builtin::ROLE.code,
+        builtin::MEMBERSHIP.code,
+        builtin::COMPANY.code,
+    ];
+    if access.contains(&def.code) {
+        props.insert(
+            nexus_kernel::CONFIRM_PASSWORD.into(),
+            json!({ "type": "string", "writeOnly": true, "maxLength": 256,
+                "description": "your own password, to confirm a change of access (a new user or company, a membership, a password, a role, permissions)" }),
+        );
     }
     props.insert(
         "version".into(),
@@ -245,7 +278,7 @@ fn input_schema(def: &EntityDef, update: bool) -> J {
     } else {
         def.fields
             .iter()
-            .filter(|f| f.required)
+            .filter(|f| f.required && !f.by_appliance)
             .map(|f| f.name)
             .collect()
     };
@@ -325,6 +358,18 @@ fn entity_paths(def: &EntityDef, paths: &mut serde_json::Map<String, J>) {
 }
 
 /// Adds the error responses an operation may answer.
+/// `GET /api/v1/me`: who is signed in, where.
+fn me_schema() -> J {
+    let company = json!({ "type": "object", "required": ["id", "name"],
+        "properties": { "id": { "type": "integer" }, "name": { "type": "string" } } });
+    json!({ "type": "object",
+        "required": ["id", "username", "name", "company", "home_company", "companies", "role"],
+        "properties": {
+            "id": { "type": "integer" }, "username": { "type": "string" }, "name": { "type": "string" },
+            "company": company, "home_company": { "type": "integer" },
+            "companies": { "type": "array", "items": company }, "role": { "type": "string" } } })
+}
+
 fn with_errors(mut op: J, errors: &[u16], session: bool) -> J {
     let mut codes: BTreeSet<u16> = errors.iter().copied().collect();
     codes.extend([400, 413, 415, 429, 500, 503]);

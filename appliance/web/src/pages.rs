@@ -276,6 +276,22 @@ pub async fn logout(
     Ok(res)
 }
 
+/// The company switcher in the top bar: work in another company the user may act in,
+/// then start from its home page.
+pub async fn switch_company(
+    State(state): State<AppState>,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    let company = field(&submit.pairs, "company")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| WebError::Malformed("choose a company to work in".into()))?;
+    state
+        .kernel
+        .switch_company(&submit.auth.token, company)
+        .await?;
+    Ok(crate::records::redirect(submit.htmx, "/"))
+}
+
 fn setup_page(token: &str, pre: &str, values: &[(String, String)], error: Option<&str>) -> Markup {
     let v = |k: &str| field(values, k).unwrap_or("").to_string();
     views::bare_page(

@@ -6,7 +6,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use nexus_kernel::{Action, EntityDef, Input, KernelError, ListQuery, Record};
+use nexus_kernel::{Action, EntityDef, Input, KernelError, ListQuery, Record, builtin};
 use nexus_ui::{Grid, RowMode, Toast};
 
 use crate::AppState;
@@ -261,6 +261,10 @@ pub async fn create(
         .await
     {
         Ok(rec) => {
+            // A new company is worked in at once: its creator administers it.
+            if def.code == builtin::COMPANY.code {
+                state.kernel.switch_company(&auth.token, rec.id).await?;
+            }
             let target = format!("/e/{}/{}?created=1", def.name, rec.id);
             Ok(redirect(htmx, &target))
         }

@@ -19,11 +19,14 @@ use crate::session::Auth;
 /// How many options a reference select shows at most.
 const REF_OPTIONS: usize = 500;
 
-pub fn badge(who: &Principal) -> UserBadge {
+pub fn badge(session: &nexus_kernel::Session) -> UserBadge {
+    let who = &session.principal;
     UserBadge {
         name: who.display_name.clone(),
         company: who.company_name.clone(),
         role: who.role_name.clone(),
+        company_id: who.company,
+        companies: session.companies.clone(),
     }
 }
 
@@ -78,6 +81,7 @@ pub fn navigation(who: &Principal) -> Vec<NavItem> {
             vec![
                 ("Overview", "/admin"),
                 ("Users", "/e/user"),
+                ("Members", "/e/membership"),
                 ("Roles", "/e/role"),
                 ("Company", "/e/company"),
                 ("Jobs", "/jobs"),
@@ -90,7 +94,7 @@ pub fn navigation(who: &Principal) -> Vec<NavItem> {
 
 /// A full page for a signed-in user.
 pub fn page(auth: &Auth, title: &str, active: &str, body: Markup, toasts: Vec<Toast>) -> Markup {
-    let badge = badge(auth.who());
+    let badge = badge(&auth.session);
     let nav = navigation(auth.who());
     maud::Render::render(&Page {
         title,
@@ -153,7 +157,7 @@ fn column(def: &EntityDef, name: &str) -> Option<Column> {
         sortable: f.indexed,
         numeric: matches!(f.kind, FieldKind::Money | FieldKind::Int { .. }),
         filter,
-        editable: inline_editable(f.kind),
+        editable: inline_editable(f.kind) && !f.by_appliance,
     })
 }
 
@@ -305,7 +309,7 @@ pub fn cell_input(
 ) -> Result<(Input, String), KernelError> {
     let f = def
         .field(field)
-        .filter(|f| f.list && inline_editable(f.kind))
+        .filter(|f| f.list && inline_editable(f.kind) && !f.by_appliance)
         .ok_or_else(|| {
             KernelError::NotFound(format!(
                 "{} has no field \"{field}\" to edit here",
@@ -362,6 +366,21 @@ pub fn record_form(
         if readonly && f.kind == FieldKind::Password {
             continue;
         }
+        // Written by the appliance: shown on a saved record, never an input.
+        if f.by_appliance {
+            if let Some(r) = spec.record.filter(|r| !r.get(f.name).is_empty()) {
+                fields.push(FormField {
+                    name: f.name.to_string(),
+                    label: f.label.to_string(),
+                    input: Input::Fixed,
+                    value: r.get(f.name).display(),
+                    required: false,
+                    help: f.help.to_string(),
+                    error: None,
+                });
+            }
+            continue;
+        }
         let help = if !creating && f.kind == FieldKind::Password {
             format!("{} Leave empty to keep the current password.", f.help)
         } else {
@@ -379,15 +398,22 @@ pub fn record_form(
     }
     // Changes of access (a new user, a password, a role, permissions) are confirmed
     // with the actor's own password; the kernel says when it is needed.
-    if !readonly && (def.code == builtin::USER.code || def.code == builtin::ROLE.code) {
+    let confirms = [
+        builtin::USER.code,
+        builtin::ROLE.code,
+        builtin::MEMBERSHIP.code,
+    ]
+    .contains(&def.code)
+        || (creating && def.code == builtin::COMPANY.code);
+    if !readonly && confirms {
         fields.push(FormField {
             name: nexus_kernel::CONFIRM_PASSWORD.to_string(),
             label: "Your password".to_string(),
             input: Input::Password,
             value: String::new(),
             required: false,
-            help: "To create a user, or change a password, a role or permissions: your own \
-                   password, to confirm it is you."
+            help: "To create a user or a company, give access, or change a password, a \
+                   role or permissions: your own password, to confirm it is you."
                 .to_string(),
             error: spec
                 .errors
