@@ -279,7 +279,7 @@ async fn a_member_works_in_another_company_with_that_companys_role() {
     assert!(
         body["error"]["fields"]["username"]
             .as_str()
-            .is_some_and(|m| m.contains("needs the right to manage them in Test Company")),
+            .is_some_and(|m| m.contains("needs the right to manage them in their own company")),
         "{body}"
     );
     switch(&t.admin, t.beta).await;
@@ -477,4 +477,66 @@ fn it_creates_a_company_and_its_first_user_from_the_command_line() {
     );
     assert!(!ok);
     assert!(err.contains("name") && err.contains("currency"), "{err}");
+}
+
+/// Found by a hostile test of the change: the certificate, the schedules, the metrics
+/// and the transparency log are the box's, so a company's administrator who does not
+/// administer the box's first company reaches none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn box_wide_settings_are_for_the_boxs_administrators() {
+    let t = two_companies().await;
+    for path in [
+        "/admin",
+        "/metrics",
+        "/api/v1/audit/checkpoint",
+        "/api/v1/audit/key",
+    ] {
+        let status = t.bea.get(path).await.status();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let res = t
+        .bea
+        .htmx_form(
+            "/admin/schedules/ledger.verify_totals",
+            &[("every_secs", "86400")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "schedules");
+    let res = t
+        .bea
+        .htmx_form("/admin/tls", &[("cert", "x"), ("key", "y")])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "certificate");
+    let res = t
+        .bea
+        .post(
+            "/api/v1/company",
+            &json!({ "name": "Bea's Own", "currency": "EUR",
+                     "current_password": "bea's own password 1" }),
+        )
+        .await;
+    api_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    // The box's administrator keeps them while working in Beta.
+    switch(&t.admin, t.beta).await;
+    assert_eq!(t.admin.get("/admin").await.status(), StatusCode::OK);
+    assert_eq!(
+        t.admin.get("/api/v1/audit/key").await.status(),
+        StatusCode::OK
+    );
+    // A company switch is never answered from an idempotency key's memory.
+    let switch_with_key = |company: u64| {
+        t.admin
+            .client
+            .post(t.admin.url("/api/v1/session/company"))
+            .header("x-csrf-token", &t.admin.csrf)
+            .header("idempotency-key", "switch-1")
+            .json(&json!({ "company": company }))
+            .send()
+    };
+    let first = switch_with_key(t.acme).await.expect("switch");
+    assert_eq!(first.status(), StatusCode::OK);
+    switch(&t.admin, t.beta).await;
+    let again = switch_with_key(t.acme).await.expect("switch");
+    assert!(again.headers().get("idempotent-replayed").is_none());
+    assert_eq!(t.admin.json("/api/v1/me").await["company"]["id"], t.acme);
 }

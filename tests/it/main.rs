@@ -18,3 +18,4 @@ mod pages;
 mod security;
 mod spine;
 mod stock;
+mod transparency;

@@ -223,14 +223,22 @@ impl Kernel {
             Some(r) => (r.name.clone(), access::grants_of(Some(r))),
             None => ("(no role)".to_string(), Grants::default()),
         };
+        let box_admin = match read
+            .get(Table::Meta, META_DEFAULT_COMPANY)?
+            .and_then(|b| decode_u64(&b))
+        {
+            Some(first) if first == company => access::administers(&grants),
+            Some(first) => access::administers(&access::grants_in(read, first, user)?),
+            None => false,
+        };
         Ok(Principal::new(
             user,
             standing.user.username,
             standing.user.full_name,
             (company, access::company_name(read, company)?),
             standing.home,
-            role_name,
-            grants,
+            (role_name, grants),
+            box_admin,
         ))
     }
 

@@ -278,6 +278,17 @@ async fn a_membership_gives_its_role_and_nothing_more() {
         .await
         .expect_err("unconfirmed");
     assert!(field_error(&e, CONFIRM_PASSWORD).contains("needs your own password"));
+    // Unconfirmed, not even whether a login name exists is told.
+    let e = f
+        .kernel
+        .create(
+            &ada_b,
+            &MEMBERSHIP,
+            form(&[("username", "nobody"), ("role", &v)]),
+        )
+        .await
+        .expect_err("unconfirmed");
+    assert!(field_error(&e, CONFIRM_PASSWORD).contains("needs your own password"));
     for (name, says) in [
         ("nobody", "there is no user with the login name \"nobody\""),
         ("bea", "bea is a user of this company already"),
@@ -294,7 +305,8 @@ async fn a_membership_gives_its_role_and_nothing_more() {
             .expect_err(name);
         assert!(field_error(&e, "username").contains(says), "{name}: {e}");
     }
-    // The user id is the appliance's to set: one given is ignored.
+    // The user id is the appliance's to set (one given is ignored), and the login name
+    // is stored as the user's record spells it.
     let m = f
         .kernel
         .create(
@@ -305,6 +317,7 @@ async fn a_membership_gives_its_role_and_nothing_more() {
         .await
         .expect("membership");
     assert_eq!(m.get("user"), &Value::Int(clerk as i64));
+    assert_eq!(m.get("username"), &Value::Text("clerk".into()));
     // A role of another company is not one of this company's.
     let acme_admin = f
         .kernel
@@ -363,9 +376,44 @@ async fn a_membership_gives_its_role_and_nothing_more() {
     let p = f.kernel.principal_of(b, clerk).expect("principal");
     assert_eq!((p.company, p.role_name.as_str()), (b, "Reader"));
 
+    // Nor may Beta's administrator, who cannot manage the clerk at home, raise the
+    // clerk's role here (it would decide who may reset the clerk's password at home).
+    let bea_p = f.kernel.principal_of(b, bea).expect("bea");
+    let writer = f
+        .kernel
+        .create(
+            &ada_b,
+            &ROLE,
+            with_password(&[("name", "Writer"), ("permissions", "customer:rcw")], ADA),
+        )
+        .await
+        .expect("role");
+    let current = f.kernel.get(&bea_p, &MEMBERSHIP, m.id).expect("membership");
+    let e = f
+        .kernel
+        .update(
+            &bea_p,
+            &MEMBERSHIP,
+            m.id,
+            current.version,
+            with_password(
+                &[("role", &writer.id.to_string())],
+                "a long enough secret 7",
+            ),
+        )
+        .await
+        .expect_err("not the clerk's manager at home");
+    assert!(
+        field_error(&e, "username").contains("needs the right to manage them in their own company"),
+        "{e}"
+    );
+    assert!(
+        !field_error(&e, "username").contains("Acme"),
+        "names no company: {e}"
+    );
+
     // Beta's administrator cannot reach the clerk's user record (it is Acme's): not
     // their password, not their account.
-    let bea_p = f.kernel.principal_of(b, bea).expect("bea");
     let e = f
         .kernel
         .update(
@@ -441,13 +489,37 @@ async fn rights_in_another_company_bound_who_may_change_a_user() {
         .expect_err("beyond Uma's rights in Beta");
     let says = field_error(&e, "role");
     assert!(says.contains("also works in Beta GmbH"), "{says}");
+    // Deactivating the clerk only takes access away: Uma may, and the clerk can act
+    // nowhere; reactivating brings it back.
+    f.kernel
+        .update(
+            &uma_p,
+            &USER,
+            clerk,
+            1,
+            with_password(&[("active", "false")], "a long enough secret 7"),
+        )
+        .await
+        .expect("uma may deactivate");
+    assert!(f.kernel.principal_of(b, clerk).is_err());
+    assert!(f.kernel.principal_of(f.company, clerk).is_err());
+    f.kernel
+        .update(
+            &f.admin,
+            &USER,
+            clerk,
+            2,
+            with_password(&[("active", "true")], ADA),
+        )
+        .await
+        .expect("reactivate");
     // Ada administers both: she may.
     f.kernel
         .update(
             &f.admin,
             &USER,
             clerk,
-            1,
+            3,
             with_password(&[("password", "ada reset this one 1")], ADA),
         )
         .await

@@ -149,7 +149,9 @@ pub(crate) fn append(txn: &mut Txn<'_, '_>, new: NewEvent) -> Result<u64, Kernel
         hash: String::new(),
     };
     event.hash = event.compute_hash()?;
-    let emitted = txn.emit(event.encode()?);
+    let bytes = event.encode()?;
+    crate::tlog::append(txn, seq, &bytes)?;
+    let emitted = txn.emit(bytes);
     debug_assert_eq!(emitted, seq);
     let mut head = u64_key(seq).to_vec();
     head.extend(hex::decode(&event.hash).map_err(|e| KernelError::Internal(e.to_string()))?);

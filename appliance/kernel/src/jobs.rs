@@ -673,7 +673,7 @@ impl Kernel {
         every_secs: u64,
         enabled: bool,
     ) -> Result<Schedule, KernelError> {
-        if !who.is_admin() {
+        if !who.administers_box() {
             return Err(KernelError::Forbidden {
                 action: "change",
                 entity: "schedules".into(),

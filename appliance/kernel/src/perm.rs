@@ -167,6 +167,9 @@ pub struct Principal {
     pub home_company: u64,
     pub role_name: String,
     grants: Grants,
+    /// Whether they administer the box itself (the first company, where the box's
+    /// administrators are): its certificate, schedules, metrics, transparency log.
+    box_admin: bool,
     pub(crate) system: bool,
 }
 
@@ -177,8 +180,8 @@ impl Principal {
         display_name: String,
         company: (u64, String),
         home_company: u64,
-        role_name: String,
-        grants: Grants,
+        (role_name, grants): (String, Grants),
+        box_admin: bool,
     ) -> Principal {
         Principal {
             user_id,
@@ -189,6 +192,7 @@ impl Principal {
             home_company,
             role_name,
             grants,
+            box_admin,
             system: false,
         }
     }
@@ -204,6 +208,7 @@ impl Principal {
             home_company: company,
             role_name: "System".into(),
             grants: Grants::all(),
+            box_admin: true,
             system: true,
         }
     }
@@ -219,6 +224,12 @@ impl Principal {
 
     pub fn is_admin(&self) -> bool {
         crate::access::administers(&self.grants)
+    }
+
+    /// Whether this principal administers the box, not only the company it works in:
+    /// an administrator of the first company (the box's own), wherever they work now.
+    pub fn administers_box(&self) -> bool {
+        self.box_admin
     }
 
     /// Whether this principal holds every permission (may create companies).

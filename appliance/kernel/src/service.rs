@@ -248,10 +248,15 @@ impl Kernel {
         }
         // A new company is administered by whoever makes it: only someone who holds
         // every permission where they are may, or making one would be a way up.
-        if def.code == COMPANY.code && !who.system && !who.holds_everything() {
+        if def.code == COMPANY.code
+            && !who.system
+            && !(who.holds_everything() && who.administers_box())
+        {
             return Err(KernelError::Forbidden {
                 action: "create",
-                entity: "companies (only an administrator with every permission may)".into(),
+                entity: "companies (only an administrator of the box's first company who \
+                         holds every permission where they work may)"
+                    .into(),
             });
         }
         let mut input = input;
@@ -288,9 +293,11 @@ impl Kernel {
                 };
                 let mut rec = rec;
                 if def.code == MEMBERSHIP.code {
+                    // Confirmed first: who exists on the box is for confirmed eyes.
+                    guard_confirmation(def, &who, None, &rec, false, confirmed)?;
                     resolve_member(txn, None, &mut rec)?;
                 }
-                guard_grants(txn, def, &who, None, Some(&rec))?;
+                guard_grants(txn, def, &who, None, Some(&rec), false)?;
                 guard_confirmation(def, &who, None, &rec, false, confirmed)?;
                 write_record(txn, def, &who, None, &rec, Op::Create)?;
                 for (_, hash) in hashes {
@@ -351,7 +358,7 @@ impl Kernel {
                 new.version = old.version + 1;
                 new.updated_at = now;
                 new.updated_by = who.user_id;
-                guard_grants(txn, def, &who, Some(&old), Some(&new))?;
+                guard_grants(txn, def, &who, Some(&old), Some(&new), password_set)?;
                 guard_confirmation(def, &who, Some(&old), &new, password_set, confirmed)?;
                 write_record(txn, def, &who, Some(&old), &new, Op::Update)?;
                 for (_, hash) in hashes {
@@ -409,7 +416,7 @@ impl Kernel {
                     }
                 }
                 guard_self(def, &who, &old, None)?;
-                guard_grants(txn, def, &who, Some(&old), None)?;
+                guard_grants(txn, def, &who, Some(&old), None, false)?;
                 delete_record(txn, def, &who, &old, now)?;
                 if def.code == USER.code {
                     crate::auth::end_sessions_in(txn, id)?;
@@ -974,6 +981,10 @@ fn resolve_member(
             format!("{name} is a member of this company already"),
         ));
     }
+    if let Some(found) = access::load(txn, &USER, home, user)? {
+        // The login name as the user's record spells it.
+        rec.values.insert("username", found.get("username").clone());
+    }
     rec.values.insert("user", Value::Int(user as i64));
     rec.values
         .insert("home", Value::Text(access::company_name(txn, home)?));
@@ -1019,13 +1030,15 @@ fn delete_record(
 /// Refuses changes to users, roles and memberships that would give more than the
 /// actor holds — granting is bounded by the granter's own grants, in every company the
 /// change reaches — or that would leave a company without an administrator. `old`/`new`
-/// are the record before and after (`None` for a create or a delete).
+/// are the record before and after (`None` for a create or a delete); `password_set`
+/// says the change sets a user's password.
 fn guard_grants(
     txn: &Txn<'_, '_>,
     def: &EntityDef,
     who: &Principal,
     old: Option<&Record>,
     new: Option<&Record>,
+    password_set: bool,
 ) -> Result<(), KernelError> {
     if who.system || ![USER.code, ROLE.code, MEMBERSHIP.code].contains(&def.code) {
         return Ok(());
@@ -1083,9 +1096,10 @@ fn guard_grants(
                     ),
                 ));
             }
-            // A user's record (their password, their active flag) opens every company
-            // they are a member of: whoever changes it must hold their rights there too.
-            if def.code == USER.code {
+            // A new password opens every company the user is a member of: whoever sets
+            // it must hold their rights there too. (Deactivating or deleting them only
+            // takes access away: their home company's administrators always may.)
+            if def.code == USER.code && password_set {
                 for (company, m) in access::memberships_of(txn, old.id)? {
                     let theirs =
                         access::role_grants(txn, company, Membership::from_record(&m)?.role)?;
@@ -1113,10 +1127,16 @@ fn guard_grants(
                 format!("you can give only a role within your own rights; it also allows {x}"),
             ));
         }
-        // Linking a user into this company changes who may manage them at home (see
-        // above): only someone who may manage them there already may do it.
+        // Linking a user into this company, or giving them another role here, changes
+        // what their password opens (see above): only someone who may manage them at
+        // home already may do it.
+        let role_set = match (old, new) {
+            (None, Some(_)) => true,
+            (Some(o), Some(n)) => role_of(o)? != role_of(n)?,
+            _ => false,
+        };
         if def.code == MEMBERSHIP.code
-            && old.is_none()
+            && role_set
             && let Some(new) = new
         {
             let user = Membership::from_record(new)?.user as u64;
@@ -1129,11 +1149,10 @@ fn guard_grants(
                     return Err(KernelError::invalid(
                         "username",
                         format!(
-                            "giving {} access here needs the right to manage them in {}, their \
-                             own company (user:w and their rights there); ask an administrator \
-                             of both",
-                            record.username,
-                            access::company_name(txn, home)?
+                            "giving {} access here, or another role, needs the right to manage \
+                             them in their own company (user:w and their rights there); ask an \
+                             administrator of both",
+                            record.username
                         ),
                     ));
                 }

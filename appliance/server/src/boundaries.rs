@@ -80,13 +80,26 @@ fn the_platform_depends_on_no_module_and_modules_on_no_other_module() {
     }
 }
 
+/// Every `.rs` file under `dir`, its subdirectories (`src/bin`) included.
+fn sources(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("src") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}
+
 #[test]
 fn the_server_names_each_module_on_its_registration_line_only() {
     let src = root().join("appliance/server/src");
     for (module, _) in modules() {
         let path = module.replace('-', "_");
-        for entry in std::fs::read_dir(&src).expect("src") {
-            let file = entry.expect("entry").path();
+        for file in sources(&src) {
             if file.file_name().is_some_and(|n| n == "boundaries.rs") {
                 continue;
             }

@@ -82,8 +82,36 @@ enum AdminTask {
 
 #[derive(Subcommand)]
 enum AuditTask {
-    /// Check every link and hash of the audit chain.
-    Verify,
+    /// Without a bundle: check every link and hash of this box's event log. With one:
+    /// verify an audit bundle offline, as `nexus-verify` does.
+    Verify {
+        /// An audit bundle directory (from `nexus audit export`).
+        bundle: Option<PathBuf>,
+        /// The log key you trust (a key.txt from an earlier bundle, or its text).
+        #[arg(long)]
+        key: Option<String>,
+        /// A checkpoint you kept earlier: the bundle's tree must extend it.
+        #[arg(long)]
+        pinned: Option<PathBuf>,
+    },
+    /// Write an audit bundle for auditors (see docs/auditor-guide.md): a fresh signed
+    /// checkpoint, the entries with their proofs, and the box's public key.
+    Export {
+        /// The directory to write (made if missing; must be empty if it exists).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only this company's entries (by name or id).
+        #[arg(long)]
+        company: Option<String>,
+        /// Entries from this sequence number on.
+        #[arg(long)]
+        from: Option<u64>,
+        /// Entries up to this sequence number.
+        #[arg(long)]
+        to: Option<u64>,
+    },
+    /// Print the log key and its fingerprint, to give auditors.
+    Key,
 }
 
 #[derive(Subcommand)]
@@ -164,8 +192,33 @@ async fn main() -> ExitCode {
             task: AdminTask::Companies,
         } => companies(&config).await,
         Command::Audit {
-            task: AuditTask::Verify,
+            task: AuditTask::Verify { bundle: None, .. },
         } => verify(&config).await,
+        Command::Audit {
+            task:
+                AuditTask::Verify {
+                    bundle: Some(dir),
+                    key,
+                    pinned,
+                },
+        } => verify_bundle(&dir, key.as_deref(), pinned.as_deref()),
+        Command::Audit {
+            task:
+                AuditTask::Export {
+                    out,
+                    company,
+                    from,
+                    to,
+                },
+        } => export_bundle(&config, &out, company.as_deref(), from, to).await,
+        Command::Audit {
+            task: AuditTask::Key,
+        } => serve::log_key(&config.data_dir)
+            .map(|k| {
+                let v = k.verifier();
+                println!("{}\nfingerprint {}", v.encode(), v.fingerprint());
+            })
+            .map_err(|e| e.to_string()),
         Command::Config {
             task: ConfigTask::Example,
         } => {
@@ -304,6 +357,73 @@ fn company_of(kernel: &Kernel, wanted: Option<&str>) -> Result<u64, String> {
                 names.join(", ")
             )
         })
+}
+
+fn verify_bundle(
+    dir: &std::path::Path,
+    key: Option<&str>,
+    pinned: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let mut trust = nexus_tlog::Trust::default();
+    if let Some(k) = key {
+        let text = match std::path::Path::new(k).exists() {
+            true => std::fs::read_to_string(k).map_err(|e| format!("--key {k}: {e}"))?,
+            false => k.to_string(),
+        };
+        trust.key = Some(nexus_tlog::Verifier::parse(&text).map_err(|e| format!("--key: {e}"))?);
+    }
+    if let Some(p) = pinned {
+        trust.pinned =
+            Some(std::fs::read_to_string(p).map_err(|e| format!("--pinned {}: {e}", p.display()))?);
+    }
+    let bundle = nexus_tlog::Bundle::read_from(dir)
+        .map_err(|e| format!("NOT VERIFIED: the bundle cannot be read: {e}"))?;
+    let verdict = nexus_tlog::bundle::verify(&bundle, &trust).map_err(|f| f.to_string())?;
+    print!("{verdict}");
+    Ok(())
+}
+
+async fn export_bundle(
+    config: &Config,
+    out: &std::path::Path,
+    company: Option<&str>,
+    from: Option<u64>,
+    to: Option<u64>,
+) -> Result<(), String> {
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map_err(|e| format!("{}: {e}", out.display()))?
+            .next()
+            .is_some()
+    {
+        return Err(format!(
+            "{} is not empty; give a new directory for the bundle",
+            out.display()
+        ));
+    }
+    let kernel = open(config).await?;
+    let company = match company {
+        Some(c) => Some(company_of(&kernel, Some(c))?),
+        None => None,
+    };
+    let notary =
+        nexus_web::audit::Notary::new(serve::log_key(&config.data_dir).map_err(|e| e.to_string())?);
+    let selection = nexus_web::audit::Selection { from, to, company };
+    let bundle = notary
+        .bundle(&kernel, &selection)
+        .await
+        .map_err(|e| e.to_string())?;
+    bundle
+        .write_to(out)
+        .map_err(|e| format!("writing {}: {e}", out.display()))?;
+    println!(
+        "wrote {} entries of {} to {}\nkey fingerprint {}",
+        bundle.entries.len(),
+        bundle.manifest.size,
+        out.display(),
+        bundle.manifest.fingerprint
+    );
+    Ok(())
 }
 
 async fn create_company(config: &Config, name: &str, currency: &str) -> Result<(), String> {

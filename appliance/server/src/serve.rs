@@ -39,6 +39,9 @@ pub enum BootError {
 /// How many jobs run at once (the box has few cores; the writer needs one).
 const JOB_WORKERS: usize = 2;
 
+/// How often the box signs a checkpoint of its transparency log.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10 * 60);
+
 /// How many customers `nexus demo` seeds.
 pub const DEMO_CUSTOMERS: u64 = 300;
 
@@ -80,8 +83,6 @@ impl Running {
 /// Prometheus scraper (`authorization: { credentials_file: … }`); replacing the file and
 /// restarting changes it.
 fn metrics_token(dir: &Path) -> Result<String, BootError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("metrics.token");
     let io = |e: std::io::Error| BootError::DataDir(path.display().to_string(), e);
@@ -101,7 +102,17 @@ fn metrics_token(dir: &Path) -> Result<String, BootError> {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
     let token = hex::encode(bytes);
-    let tmp = dir.join("metrics.token.tmp");
+    write_secret(&path, &token)?;
+    tracing::info!(path = %path.display(), "made the metrics scraper's token");
+    Ok(token)
+}
+
+/// Writes a secret the service alone may read (0600), atomically.
+fn write_secret(path: &Path, contents: &str) -> Result<(), BootError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |e: std::io::Error| BootError::DataDir(path.display().to_string(), e);
+    let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -109,11 +120,55 @@ fn metrics_token(dir: &Path) -> Result<String, BootError> {
         .mode(0o600)
         .open(&tmp)
         .map_err(io)?;
-    f.write_all(token.as_bytes()).map_err(io)?;
+    f.write_all(contents.as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    tracing::info!(path = %path.display(), "made the metrics scraper's token");
-    Ok(token)
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The transparency log's signing key, `data_dir/log.key` (0600): the log's origin
+/// (`nexus.local/log/` and 16 random hex digits, fixed for the box's life) and the
+/// ed25519 seed, one per line. Made at first boot.
+pub fn log_key(dir: &Path) -> Result<nexus_tlog::LogKey, BootError> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("log.key");
+    let io = |e: std::io::Error| BootError::DataDir(path.display().to_string(), e);
+    let damaged = |why: &str| {
+        BootError::DataDir(
+            path.display().to_string(),
+            std::io::Error::other(format!(
+                "the log key is damaged ({why}); restore it from a backup: auditors hold its fingerprint"
+            )),
+        )
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            text
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut id = [0u8; 8];
+            rand::fill(&mut id);
+            let mut seed = [0u8; 32];
+            rand::fill(&mut seed);
+            let text = format!(
+                "nexus.local/log/{}\n{}\n",
+                hex::encode(id),
+                hex::encode(seed)
+            );
+            write_secret(&path, &text)?;
+            tracing::info!(path = %path.display(), "made the transparency log's signing key");
+            text
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let mut lines = text.lines();
+    let origin = lines.next().ok_or_else(|| damaged("no origin"))?;
+    let seed: [u8; 32] = lines
+        .next()
+        .and_then(|l| hex::decode(l.trim()).ok())
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| damaged("no 32-byte seed"))?;
+    nexus_tlog::LogKey::from_seed(origin.trim(), &seed).map_err(|e| damaged(&e.to_string()))
 }
 
 fn create_data_dir(dir: &Path) -> Result<(), BootError> {
@@ -150,6 +205,14 @@ pub async fn prepare(
     install_modules()?;
     let store = Store::open(&config.data_dir.join("nexus.redb"))?;
     let kernel = Kernel::new(store, clock);
+    // A store from before the transparency log gets its tree before anything is written.
+    let added = kernel.catch_up_transparency_log().await?;
+    if added > 0 {
+        tracing::info!(
+            entries = added,
+            "added the earlier events to the transparency log"
+        );
+    }
     let company = match kernel.default_company()? {
         Some(c) => c,
         None => {
@@ -212,7 +275,8 @@ pub async fn start(
     };
     nexus_web::jobs::register(&kernel, &config.data_dir)?;
     let job_tasks = nexus_kernel::jobs::start(&kernel, JOB_WORKERS).await?;
-    let state = AppState::new(kernel.clone(), tls.clone(), info);
+    let notary = Arc::new(nexus_web::audit::Notary::new(log_key(&config.data_dir)?));
+    let state = AppState::new(kernel.clone(), tls.clone(), info, notary.clone());
     let app = nexus_web::router(state.clone());
 
     let handle: Handle<SocketAddr> = Handle::new();
@@ -252,6 +316,18 @@ pub async fn start(
         }
     });
 
+    // Checkpoints at a fixed cadence (and on demand: the API, every bundle).
+    let cp_kernel = kernel.clone();
+    let checkpoint_task = tokio::spawn(async move {
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        loop {
+            every.tick().await;
+            if let Err(e) = notary.publish(&cp_kernel).await {
+                tracing::warn!(error = %e, "could not publish a checkpoint");
+            }
+        }
+    });
+
     let setup_url = if kernel.setup_needed()? {
         let token = kernel.issue_setup_token();
         Some(format!(
@@ -269,7 +345,7 @@ pub async fn start(
         kernel,
         handle,
         redirect_handle,
-        tasks: [https_task, http_task, tail_task]
+        tasks: [https_task, http_task, tail_task, checkpoint_task]
             .into_iter()
             .chain(job_tasks)
             .collect(),

@@ -55,6 +55,11 @@ pub enum Table {
     /// Durable jobs and schedules: `j | id` → job, `q | run after | id` → queued,
     /// `s | name` → schedule, `n` → last job id. Owner: kernel (jobs).
     Jobs,
+    /// The transparency log's Merkle tree over the event log (RFC 6962): `'n' | level
+    /// u8 | index u64` → the 32-byte root of every complete subtree (level 0: the leaf
+    /// hash of event `index + 1`), written with the event; `'c' | size u64` → a signed
+    /// checkpoint the box published. Owner: kernel (events, tlog).
+    Merkle,
 }
 
 impl Table {
@@ -62,7 +67,7 @@ impl Table {
     ///
     /// The write-ahead log names tables by their position here: append new tables at
     /// the end, never reorder (a test pins the order).
-    pub const ALL: [Table; 14] = [
+    pub const ALL: [Table; 15] = [
         Table::Meta,
         Table::Records,
         Table::Index,
@@ -77,6 +82,7 @@ impl Table {
         Table::ModuleState,
         Table::Idempotency,
         Table::Jobs,
+        Table::Merkle,
     ];
 
     /// Position in [`Table::ALL`].
@@ -101,6 +107,7 @@ impl Table {
             Table::ModuleState => "module_state",
             Table::Idempotency => "idempotency",
             Table::Jobs => "jobs",
+            Table::Merkle => "merkle",
         }
     }
 
@@ -140,7 +147,8 @@ mod tests {
                 "store",
                 "module_state",
                 "idempotency",
-                "jobs"
+                "jobs",
+                "merkle"
             ]
         );
     }

@@ -23,7 +23,9 @@ const MAX_STORED: usize = 1 << 20;
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let applies = req.method() == Method::POST
         && req.uri().path().starts_with("/api/")
-        && req.uri().path() != "/api/v1/session";
+        // Sessions are not resources: a replayed sign-in or company switch would
+        // report a state the session is not in.
+        && !req.uri().path().starts_with("/api/v1/session");
     let Some(key) = req.headers().get(HEADER).filter(|_| applies) else {
         return next.run(req).await;
     };

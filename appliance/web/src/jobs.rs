@@ -541,7 +541,7 @@ pub async fn jobs_page(State(state): State<AppState>, auth: Auth) -> Result<Mark
     let of = |states: &[JobState]| -> Vec<&Job> {
         jobs.iter().filter(|j| states.contains(&j.state)).collect()
     };
-    let schedules = if who.is_admin() {
+    let schedules = if who.administers_box() {
         state.kernel.schedules()?
     } else {
         Vec::new()
@@ -560,7 +560,7 @@ pub async fn jobs_page(State(state): State<AppState>, auth: Auth) -> Result<Mark
                 @if list.is_empty() { p .meta { "None." } } @else { (jobs_table(&list)) }
             }
         }
-        @if who.is_admin() {
+        @if who.administers_box() {
             section .card .spaced #schedules {
                 h2 { "Schedules" }
                 table .report {

@@ -10,6 +10,7 @@
 //! kernel's generic entity pages, sign-in, admin, jobs, live updates, metrics.
 
 mod api;
+pub mod audit;
 pub mod body;
 pub mod error;
 mod idempotency;
@@ -87,10 +88,17 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub tls: Arc<dyn TlsControl>,
     pub info: Arc<ApplianceInfo>,
+    /// Signs the transparency log's checkpoints.
+    pub notary: Arc<audit::Notary>,
 }
 
 impl AppState {
-    pub fn new(kernel: Kernel, tls: Arc<dyn TlsControl>, info: ApplianceInfo) -> AppState {
+    pub fn new(
+        kernel: Kernel,
+        tls: Arc<dyn TlsControl>,
+        info: ApplianceInfo,
+        notary: Arc<audit::Notary>,
+    ) -> AppState {
         let (live, _) = broadcast::channel(4096);
         AppState {
             kernel,
@@ -98,6 +106,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             tls,
             info: Arc::new(info),
+            notary,
         }
     }
 
@@ -154,6 +163,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs", get(jobs::api_jobs))
         .route("/api/v1/jobs/{id}", get(jobs::api_job))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::api_cancel))
+        .route("/api/v1/audit/checkpoint", get(audit::checkpoint))
+        .route("/api/v1/audit/key", get(audit::key))
+        .route("/api/v1/audit/inclusion", get(audit::inclusion))
+        .route("/api/v1/audit/consistency", get(audit::consistency))
         .route("/api/v1/tools", get(tools::api_tools))
         .route("/api/v1/tools/{name}", post(tools::api_call_tool))
         .route("/api/v1/{entity}/export", post(jobs::api_start_export))

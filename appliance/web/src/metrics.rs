@@ -58,7 +58,7 @@ pub async fn render(State(state): State<AppState>, request: axum::extract::Reque
     let allowed = match bearer {
         Some(token) => crate::session::ct_eq(token.trim(), &state.info.metrics_token),
         None => match crate::session::authenticate(&parts, &state) {
-            Ok(auth) if auth.who().is_admin() => true,
+            Ok(auth) if auth.who().administers_box() => true,
             Ok(_) => {
                 return refuse(
                     StatusCode::FORBIDDEN,

@@ -117,6 +117,58 @@ pub static PLATFORM: &[ApiOp] = &[
     },
     ApiOp {
         method: "get",
+        route: "/api/v1/audit/checkpoint",
+        operation: || {
+            json!({ "summary": "A checkpoint of the transparency log now: a C2SP signed note (origin, size, root), signed with the box's key (administrators)",
+                "responses": { "200": { "description": "the signed note", "content": { "text/plain": { "schema": { "type": "string" } } } } } })
+        },
+        errors: &[],
+        session: true,
+    },
+    ApiOp {
+        method: "get",
+        route: "/api/v1/audit/key",
+        operation: || {
+            json!({ "summary": "The key the log's checkpoints are signed with (administrators)",
+                "responses": { "200": ok("the key", json!({ "type": "object", "required": ["origin", "key", "fingerprint"],
+                    "properties": { "origin": { "type": "string" }, "key": { "type": "string" }, "fingerprint": { "type": "string" } } })) } })
+        },
+        errors: &[],
+        session: true,
+    },
+    ApiOp {
+        method: "get",
+        route: "/api/v1/audit/inclusion",
+        operation: || {
+            json!({ "summary": "The proof that log entry `seq` is in the tree of `size` entries (RFC 9162; administrators)",
+                "parameters": [
+                    { "name": "seq", "in": "query", "required": true, "schema": { "type": "integer", "minimum": 1 } },
+                    { "name": "size", "in": "query", "required": true, "schema": { "type": "integer", "minimum": 1 } }],
+                "responses": { "200": ok("the proof", json!({ "type": "object", "required": ["seq", "index", "size", "root", "proof"],
+                    "properties": { "seq": { "type": "integer" }, "index": { "type": "integer" }, "size": { "type": "integer" },
+                        "leaf_hash": { "type": ["string", "null"] }, "root": { "type": "string" },
+                        "proof": { "type": "array", "items": { "type": "string" } } } })) } })
+        },
+        errors: &[422],
+        session: true,
+    },
+    ApiOp {
+        method: "get",
+        route: "/api/v1/audit/consistency",
+        operation: || {
+            json!({ "summary": "The proof that the tree of `from` entries is a prefix of the tree of `to` (RFC 9162; administrators)",
+                "parameters": [
+                    { "name": "from", "in": "query", "required": true, "schema": { "type": "integer", "minimum": 0 } },
+                    { "name": "to", "in": "query", "required": true, "schema": { "type": "integer", "minimum": 0 } }],
+                "responses": { "200": ok("the proof", json!({ "type": "object", "required": ["from", "to", "from_root", "to_root", "proof"],
+                    "properties": { "from": { "type": "integer" }, "to": { "type": "integer" }, "from_root": { "type": "string" },
+                        "to_root": { "type": "string" }, "proof": { "type": "array", "items": { "type": "string" } } } })) } })
+        },
+        errors: &[422],
+        session: true,
+    },
+    ApiOp {
+        method: "get",
         route: "/api/v1/tools",
         operation: || {
             json!({ "summary": "The read-only tools you may call (the OpenAI tools format)",
@@ -295,7 +347,8 @@ fn entity_paths(def: &EntityDef, paths: &mut serde_json::Map<String, J>) {
     let creatable = def.creation == nexus_kernel::Creation::ByRole;
     let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } });
     let mut list_params = vec![
-        json!({ "name": "sort", "in": "query", "schema": { "type": "string", "enum": def.fields.iter().filter(|f| f.indexed).map(|f| f.name).collect::<Vec<_>>() } }),
+        // An empty `sort` means creation order, as no `sort` does.
+        json!({ "name": "sort", "in": "query", "schema": { "type": "string", "enum": std::iter::once("").chain(def.fields.iter().filter(|f| f.indexed).map(|f| f.name)).collect::<Vec<_>>() } }),
         json!({ "name": "desc", "in": "query", "schema": { "type": "boolean" } }),
         json!({ "name": "q", "in": "query", "schema": { "type": "string", "maxLength": crate::records::MAX_SEARCH } }),
         json!({ "name": "offset", "in": "query", "schema": { "type": "integer", "minimum": 0 } }),

@@ -389,8 +389,10 @@ pub async fn setup(
     }
 }
 
+/// The overview, the certificate and the audit chain are the box's, not a company's:
+/// for the administrators of its first company.
 fn require_admin(auth: &Auth) -> Result<(), WebError> {
-    if auth.who().is_admin() {
+    if auth.who().administers_box() {
         Ok(())
     } else {
         Err(WebError::AdminOnly)
@@ -432,6 +434,7 @@ fn admin_body(state: &AppState, auth: &Auth, tls_error: Option<&str>) -> Markup 
                 button type="submit" { "Verify the audit chain" }
             }
         }
+        (transparency_card(state))
         (tailers_card(state))
         div .card .spaced {
             h2 { "HTTPS certificate" }
@@ -467,6 +470,41 @@ pub async fn admin(State(state): State<AppState>, auth: Auth) -> Result<Markup, 
         admin_body(&state, &auth, None),
         Vec::new(),
     ))
+}
+
+/// The transparency log: the key auditors pin, the tree, the last checkpoint.
+fn transparency_card(state: &AppState) -> Markup {
+    let v = state.notary.verifier();
+    let head = state.kernel.tree_head();
+    let last = state
+        .kernel
+        .checkpoints()
+        .ok()
+        .and_then(|c| c.last().cloned());
+    html! {
+        div .card .spaced {
+            h2 { "Transparency log" }
+            p .muted { "Every change is a leaf of a Merkle tree (RFC 6962); the box signs checkpoints of it. Auditors pin the key's fingerprint and verify exported bundles offline with nexus-verify (docs/auditor-guide.md)." }
+            dl .facts {
+                dt { "Log" } dd { code { (v.name()) } }
+                dt { "Key fingerprint" } dd { code { (v.fingerprint()) } }
+                @match &head {
+                    Ok(h) => {
+                        dt { "Tree" } dd { (h.size) " entries, root " code { (hex::encode(h.root)) } }
+                    }
+                    Err(e) => { dt { "Tree" } dd { strong .error { (e.to_string()) } } }
+                }
+                dt { "Last checkpoint" } dd {
+                    @match &last {
+                        Some((size, _)) => { (size) " entries " }
+                        None => "none yet ",
+                        }
+                    a href="/api/v1/audit/checkpoint" { "sign one now" }
+                }
+                dt { "Bundle" } dd { code { "nexus audit export --out DIR [--company C]" } }
+            }
+        }
+    }
 }
 
 pub async fn verify_audit(

@@ -73,21 +73,22 @@ pub fn navigation(who: &Principal) -> Vec<NavItem> {
         ready: false,
     }));
     if who.is_admin() {
-        nav.push(item(
-            "admin",
-            "Admin",
-            "/admin",
-            "⚙",
-            vec![
-                ("Overview", "/admin"),
-                ("Users", "/e/user"),
-                ("Members", "/e/membership"),
-                ("Roles", "/e/role"),
-                ("Company", "/e/company"),
-                ("Jobs", "/jobs"),
-                ("Settings", "/e/setting"),
-            ],
-        ));
+        // The overview (certificate, audit chain, transparency log) is the box's.
+        let mut pages = vec![
+            ("Users", "/e/user"),
+            ("Members", "/e/membership"),
+            ("Roles", "/e/role"),
+            ("Company", "/e/company"),
+            ("Jobs", "/jobs"),
+            ("Settings", "/e/setting"),
+        ];
+        let home = if who.administers_box() {
+            pages.insert(0, ("Overview", "/admin"));
+            "/admin"
+        } else {
+            "/e/user"
+        };
+        nav.push(item("admin", "Admin", home, "⚙", pages));
     }
     nav
 }
