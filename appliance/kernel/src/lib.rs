@@ -171,6 +171,18 @@ fn boot_id() -> u64 {
     h.finish()
 }
 
+/// For `nexus-bench` only: what it needs to compare the write path with and without a
+/// part of it. Nothing in the appliance calls these.
+#[doc(hidden)]
+pub mod bench_support {
+    /// Leaves new events out of the transparency log's tree (`true`) or puts them in
+    /// (`false`, the default). A tree left behind takes the events it lacks on the next
+    /// write made with it on, so a store is never left without them for good.
+    pub fn skip_transparency_log(skip: bool) {
+        crate::tlog::SKIP_FOR_BENCHMARK.store(skip, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod companies_tests;
 #[cfg(test)]

@@ -56,9 +56,10 @@ pub enum Table {
     /// `s | name` → schedule, `n` → last job id. Owner: kernel (jobs).
     Jobs,
     /// The transparency log's Merkle tree over the event log (RFC 6962): `'n' | level
-    /// u8 | index u64` → the 32-byte root of every complete subtree (level 0: the leaf
-    /// hash of event `index + 1`), written with the event; `'c' | size u64` → a signed
-    /// checkpoint the box published. Owner: kernel (events, tlog).
+    /// u8 | index u64` → the 32-byte root of every complete subtree of two leaves or
+    /// more (a leaf's hash is that of its change-log entry, not stored twice), written
+    /// with the event that closes it; `'c' | size u64` → a signed checkpoint the box
+    /// published. Owner: kernel (events, tlog).
     Merkle,
 }
 

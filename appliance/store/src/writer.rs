@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
 use crate::wal::{Effects, Wal};
-use crate::{MAX_BATCH, StoreError, Table, WAL_LSN, u64_key};
+use crate::{MAX_BATCH, StoreError, Table, WAL_LSN, decode_u64, u64_key};
 
 type ByteTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
 type Job = Box<dyn FnOnce(&mut Txn<'_, '_>) -> (bool, Completion) + Send>;
@@ -588,10 +588,18 @@ impl<'a, 't> Txn<'a, 't> {
         }
     }
 
-    /// The value at `key`, as this command would see it.
+    /// The value at `key`, as this command would see it (a change-log entry this
+    /// command emitted included).
     pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(v) = self.overlay.get(&(table, key.to_vec())) {
             return Ok(v.clone());
+        }
+        if table == Table::ChangeLog
+            && let Some(seq) = decode_u64(key)
+            && let Some(i) = seq.checked_sub(self.first_seq)
+            && let Some(payload) = self.emitted.get(i as usize)
+        {
+            return Ok(Some(payload.clone()));
         }
         let t = self.open.table(table)?;
         Ok(t.get(key)

@@ -129,8 +129,9 @@ impl Verifier {
     /// Reads a verifier key written by [`Verifier::encode`].
     pub fn parse(text: &str) -> Result<Verifier, NoteError> {
         let text = text.trim();
-        let mut parts = text.rsplitn(3, '+');
-        let (Some(key), Some(hash), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        // The name has no '+' and the hash is hex; the base64 key may hold '+'.
+        let mut parts = text.splitn(3, '+');
+        let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(NoteError::BadKey("expected name+hash+key".into()));
         };
         check_name(name).map_err(|e| NoteError::BadKey(e.to_string()))?;
@@ -326,6 +327,19 @@ mod tests {
                 panic!("byte {i} altered, still opened: {opened:?}");
             }
         }
+    }
+
+    #[test]
+    fn every_verifier_key_round_trips() {
+        // Base64 keys often hold '+': the name and hash come first.
+        let mut with_plus = 0;
+        for seed in 0..=255u8 {
+            let v = key("nexus.local/log/abc", seed).verifier();
+            let text = v.encode();
+            with_plus += usize::from(text.matches('+').count() > 2);
+            assert_eq!(Verifier::parse(&text), Ok(v), "{text}");
+        }
+        assert!(with_plus > 0, "some keys hold a '+'");
     }
 
     #[test]
