@@ -130,12 +130,25 @@ impl Kernel {
         let (company, user) = match found {
             Some((company, id, _, true)) if ok => (company, id),
             _ => {
-                let mut throttle = self.throttle();
-                throttle.fail(user_key, USER_FAILURES, now);
-                if let Some(k) = ip_key {
-                    throttle.fail(k, IP_FAILURES, now);
+                {
+                    let mut throttle = self.throttle();
+                    throttle.fail(user_key, USER_FAILURES, now);
+                    if let Some(k) = ip_key {
+                        throttle.fail(k, IP_FAILURES, now);
+                    }
                 }
                 tracing::info!(username, ?from, "sign-in refused");
+                // The refusal is a security event of the log (throttled above, so a
+                // guesser cannot grow it faster than the lockout allows).
+                let (company, user) = found.map_or((0, 0), |(c, id, _, _)| (c, id));
+                let clock = self.shared_clock();
+                let event = security_event(SIGN_IN_REFUSED, (company, user), username, from);
+                self.store()
+                    .write(move |txn| {
+                        crate::event::append(txn, stamped(event, clock.as_ref()))?;
+                        Ok::<_, KernelError>(())
+                    })
+                    .await?;
                 return Err(KernelError::BadCredentials);
             }
         };
@@ -151,9 +164,12 @@ impl Kernel {
         ciborium::into_writer(&stored, &mut bytes)
             .map_err(|e| KernelError::Internal(format!("encoding a session: {e}")))?;
         let key = session_key(&token);
+        let event = security_event(SIGN_IN, (company, user), username, from);
+        let clock = self.shared_clock();
         self.store()
             .write(move |txn| {
                 txn.put(Table::Sessions, key, bytes);
+                crate::event::append(txn, stamped(event, clock.as_ref()))?;
                 Ok::<_, KernelError>(())
             })
             .await?;
@@ -262,6 +278,9 @@ impl Kernel {
             .map_err(|e| KernelError::Internal(format!("encoding a session: {e}")))?;
         let key = session_key(token);
         let user = stored.user;
+        let username = self.session(token)?.principal.username;
+        let clock = self.shared_clock();
+        let event = security_event(SWITCH_COMPANY, (company, user), &username, None);
         self.store()
             .write(move |txn| {
                 // Signed out meanwhile: do not bring the session back.
@@ -269,6 +288,7 @@ impl Kernel {
                     return Err(KernelError::Unauthenticated);
                 }
                 txn.put(Table::Sessions, key, bytes);
+                crate::event::append(txn, stamped(event, clock.as_ref()))?;
                 Ok::<_, KernelError>(())
             })
             .await?;
@@ -315,8 +335,17 @@ impl Kernel {
     /// Ends a session.
     pub async fn logout(&self, token: &str) -> Result<(), KernelError> {
         let key = session_key(token);
+        let who = self.session(token).ok().map(|s| s.principal);
+        let clock = self.shared_clock();
         self.store()
             .write(move |txn| {
+                if txn.get(Table::Sessions, &key)?.is_some()
+                    && let Some(who) = who
+                {
+                    let event =
+                        security_event(SIGN_OUT, (who.company, who.user_id), &who.username, None);
+                    crate::event::append(txn, stamped(event, clock.as_ref()))?;
+                }
                 txn.delete(Table::Sessions, key);
                 Ok::<_, KernelError>(())
             })
@@ -487,6 +516,55 @@ pub(crate) fn seed_company(
         );
     }
     admin.ok_or_else(|| KernelError::Internal("no default role grants everything".into()))
+}
+
+/// Security events' entity names in the event log (not entities of records: no record
+/// carries them; the log, the transparency tree and audit bundles do).
+pub const SIGN_IN: &str = "sign_in";
+pub const SIGN_IN_REFUSED: &str = "sign_in_refused";
+pub const SIGN_OUT: &str = "sign_out";
+pub const SWITCH_COMPANY: &str = "switch_company";
+
+/// A security event: who (company, user; 0 when unknown), the login name as given
+/// (at most 64 characters, never a password), and the address it came from.
+fn security_event(
+    kind: &'static str,
+    (company, user): (u64, u64),
+    username: &str,
+    from: Option<IpAddr>,
+) -> crate::event::NewEvent {
+    let name: String = username
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    let mut after = crate::event::Image::new();
+    after.insert("username".into(), serde_json::Value::String(name.clone()));
+    after.insert(
+        "address".into(),
+        from.map_or(serde_json::Value::Null, |a| {
+            serde_json::Value::String(a.to_string())
+        }),
+    );
+    crate::event::NewEvent {
+        at_ms: 0,
+        actor: user,
+        actor_name: name,
+        company,
+        entity: kind,
+        record: user,
+        op: crate::event::Op::Create,
+        version: 1,
+        before: None,
+        after: Some(after),
+    }
+}
+
+/// The event with its time read now, on the writer thread (times follow sequence order).
+fn stamped(mut event: crate::event::NewEvent, clock: &dyn crate::Clock) -> crate::event::NewEvent {
+    event.at_ms = crate::record::unix_ms(crate::record::to_stored_precision(clock.now()));
+    event
 }
 
 /// Ends every session of `user` in this command (a password reset, a deactivation).

@@ -592,3 +592,53 @@ async fn a_company_keeps_an_administrator_among_its_members() {
         .await
         .expect("members count as administrators");
 }
+
+#[tokio::test]
+async fn sign_ins_refusals_switches_and_sign_outs_are_entries_of_the_log() {
+    let f = fixture().await;
+    let (b, token) = beta(&f).await;
+    let start = f.kernel.log_head();
+    let refused = f
+        .kernel
+        .login("ada", "not ada's password", "10.0.0.7".parse().ok())
+        .await
+        .expect_err("wrong password");
+    assert!(matches!(refused, KernelError::BadCredentials));
+    f.kernel
+        .login("nobody-here", "whatever it is", None)
+        .await
+        .expect_err("unknown name");
+    f.kernel.switch_company(&token, b).await.expect("switch");
+    f.kernel.logout(&token).await.expect("sign out");
+    // Signing out twice writes nothing more.
+    f.kernel.logout(&token).await.expect("again");
+    let events = f.kernel.events_since(start, 100).expect("events");
+    let kinds: Vec<(&str, u64, u64)> = events
+        .iter()
+        .map(|e| (e.entity.as_str(), e.company, e.actor))
+        .collect();
+    let ada = f.admin.user_id;
+    assert_eq!(
+        kinds,
+        [
+            ("sign_in_refused", f.company, ada),
+            ("sign_in_refused", 0, 0),
+            ("switch_company", b, ada),
+            ("sign_out", b, ada),
+        ]
+    );
+    let first = events[0].after.as_ref().expect("after");
+    assert_eq!(first["username"], "ada");
+    assert_eq!(first["address"], "10.0.0.7");
+    // The password given never reaches the log.
+    for (_, bytes) in f.kernel.log_leaves(1, u64::MAX).expect("leaves") {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("not ada's password") && !text.contains(ADA));
+    }
+    // A sign-in is one too, with the session in the same command.
+    let (_, _) = f.kernel.login("ada", ADA, None).await.expect("login");
+    let last = f.kernel.events_since(start, 100).expect("events");
+    assert_eq!(last.last().map(|e| e.entity.as_str()), Some("sign_in"));
+    f.kernel.verify_audit().expect("chain");
+    assert_eq!(f.kernel.tree_head().expect("tree").size, f.kernel.log_head());
+}
