@@ -468,6 +468,32 @@ async function exportAsAJob() {
   await page.screenshot({ path: shot("job.png"), fullPage: true });
 }
 
+async function secondCompany() {
+  const page = (current = pages.admin);
+  const first = await text(page.locator(".who .company").first());
+  // A company is made from the form, confirmed with the administrator's password.
+  await open(page, "/e/company/new");
+  await page.fill("#f-name", "E2E Subsidiary GmbH");
+  await page.selectOption('select[name="currency"]', "EUR");
+  await page.fill("#f-current_password", ADMIN.password);
+  await page.getByRole("button", { name: "Create company" }).click();
+  await expectPath(page, /^\/e\/company\/\d+(\?.*)?$/, "the new company's page");
+  await expectHeading(page, "E2E Subsidiary GmbH");
+  // Its maker works in it at once; the top bar's switcher offers both companies.
+  const switcher = page.locator("#company-switch");
+  await until("the company switcher", () => switcher.count(), (n) => n === 1);
+  await until("the new company chosen in the switcher", () => text(switcher.locator("option:checked")), (t) => t === "E2E Subsidiary GmbH");
+  // The first company's customers are not here.
+  await open(page, "/e/customer");
+  await until("an empty customer grid in the new company", () => rows(page).count(), (n) => n === 0);
+  // Choosing the first company in the switcher moves back, and its customers are there.
+  await page.locator("#company-switch").selectOption({ label: first });
+  await expectPath(page, /^\/$/, "the start page after switching");
+  await open(page, "/e/customer");
+  await until("the first company's customers again", () => rows(page).count(), (n) => n === 50);
+  return `switched from ${first} to the new company and back`;
+}
+
 async function screenshotsAndSignOut() {
   const page = (current = pages.admin);
   await page.setViewportSize(DESKTOP);
@@ -506,7 +532,8 @@ const STEPS = [
   ["9 reconcile the bank with the a key", reconcileWithTheKeyboard],
   ["10 trial balance, general ledger, an invoice", readTheBooks],
   ["11 export the customers as a job", exportAsAJob],
-  ["12 screenshots and sign out", screenshotsAndSignOut],
+  ["12 a second company, switched to and back", secondCompany],
+  ["13 screenshots and sign out", screenshotsAndSignOut],
 ];
 
 // ------------------------------------------------------------------ runner

@@ -1,7 +1,7 @@
 //! End to end in a real headless Chromium (Debian's package) driven by Playwright's
 //! `playwright-core`: setup, grid, forms, inline edit, live updates between two
-//! users, the bank reconciliation's `a` key, the ledger's reports and an invoice,
-//! screenshots. `scripts/install-test-deps.sh` installs what it needs.
+//! users, the bank reconciliation's `a` key, the ledger's reports and an invoice, a
+//! second company made from the form and the top bar's switcher, screenshots. `scripts/install-test-deps.sh` installs what it needs.
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -640,5 +640,8 @@ async fn sign_ins_refusals_switches_and_sign_outs_are_entries_of_the_log() {
     let last = f.kernel.events_since(start, 100).expect("events");
     assert_eq!(last.last().map(|e| e.entity.as_str()), Some("sign_in"));
     f.kernel.verify_audit().expect("chain");
-    assert_eq!(f.kernel.tree_head().expect("tree").size, f.kernel.log_head());
+    assert_eq!(
+        f.kernel.tree_head().expect("tree").size,
+        f.kernel.log_head()
+    );
 }
