@@ -15,6 +15,39 @@ use crate::error::WebError;
 use crate::session::authenticate;
 
 pub const HEADER: &str = "idempotency-key";
+
+/// Keys whose values are secrets (a new password, the actor's own): the fingerprint
+/// kept for a day must not be a fast hash of them.
+const SECRET_KEYS: &[&str] = &["password", nexus_kernel::CONFIRM_PASSWORD];
+
+/// The body as the fingerprint sees it: a JSON object or a form with its secrets'
+/// values blanked (a retry that changes only a password is the same request), any
+/// other body as it came.
+fn without_secrets(content_type: &str, bytes: &[u8]) -> Vec<u8> {
+    if content_type.starts_with("application/json") {
+        if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice(bytes) {
+            for k in SECRET_KEYS {
+                if let Some(v) = map.get_mut(*k) {
+                    *v = serde_json::Value::Null;
+                }
+            }
+            return serde_json::to_vec(&map).unwrap_or_default();
+        }
+    } else if content_type.starts_with("application/x-www-form-urlencoded")
+        && let Ok(mut pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes)
+    {
+        for (k, v) in &mut pairs {
+            if SECRET_KEYS.contains(&k.as_str()) {
+                v.clear();
+            }
+        }
+        return serde_urlencoded::to_string(&pairs)
+            .map(String::into_bytes)
+            .unwrap_or_default();
+    }
+    bytes.to_vec()
+}
+
 /// Set on an answer that is a replay of the first one.
 pub const REPLAYED: &str = "idempotent-replayed";
 /// Answers larger than this are not kept (creates answer with one record).
@@ -58,7 +91,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         parts.method.as_str().as_bytes(),
         target.as_bytes(),
         content_type.as_bytes(),
-        &bytes,
+        &without_secrets(content_type, &bytes),
     ]);
     let who = auth.who().clone();
     let claim = match state.kernel.claim_idempotent(&who, &key, fingerprint).await {
@@ -114,4 +147,32 @@ fn replay(stored: StoredResponse) -> Response {
     res.headers_mut()
         .insert(REPLAYED, HeaderValue::from_static("true"));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_secrets;
+
+    #[test]
+    fn secrets_never_reach_the_fingerprint() {
+        let a = without_secrets(
+            "application/json",
+            br#"{"username":"bo","password":"one secret 12","current_password":"mine 1234567"}"#,
+        );
+        let b = without_secrets(
+            "application/json",
+            br#"{"username":"bo","password":"another one 12","current_password":"x"}"#,
+        );
+        assert_eq!(a, b);
+        assert!(!String::from_utf8_lossy(&a).contains("secret"));
+        let other = without_secrets("application/json", br#"{"username":"al","password":"x"}"#);
+        assert_ne!(a, other, "the rest of the request still counts");
+        let f = without_secrets(
+            "application/x-www-form-urlencoded",
+            b"username=bo&password=one+secret&current_password=mine",
+        );
+        assert!(!String::from_utf8_lossy(&f).contains("secret"));
+        assert!(String::from_utf8_lossy(&f).contains("username=bo"));
+        assert_eq!(without_secrets("text/csv", b"a,b"), b"a,b");
+    }
 }
