@@ -334,3 +334,62 @@ async fn metrics_are_for_the_scraper_and_administrators_only() {
         .expect("GET");
     assert_eq!(doc.status(), StatusCode::OK);
 }
+
+/// A user sees where they are signed in and ends a session they do not recognise (a
+/// lost laptop): it stops working at once, the others go on, and another user's
+/// sessions are not theirs to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_lists_and_ends_their_own_sessions() {
+    let s = boot(0).await;
+    let laptop = s.admin().await;
+    let phone = s.admin().await;
+    let list = phone.json("/api/v1/sessions").await;
+    let sessions = list["data"].as_array().expect("data");
+    assert_eq!(sessions.len(), 2, "{list}");
+    assert_eq!(sessions.iter().filter(|x| x["current"] == true).count(), 1);
+    assert!(
+        sessions.iter().all(|x| x["address"] == "127.0.0.1"),
+        "{list}"
+    );
+    assert!(
+        !list.to_string().contains(&laptop.csrf),
+        "no secret in the list"
+    );
+    let other = sessions
+        .iter()
+        .find(|x| x["current"] == false)
+        .and_then(|x| x["id"].as_str())
+        .expect("the laptop's session")
+        .to_string();
+    // Bob cannot end the administrator's session: it is not his.
+    let bob_pw = s.add_user("bob", "Sales").await;
+    let bob = s.api("bob", &bob_pw).await;
+    api_error(
+        bob.delete(&format!("/api/v1/sessions/{other}")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    api_error(
+        phone.delete("/api/v1/sessions/not-an-id").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(laptop.get("/api/v1/me").await.status(), StatusCode::OK);
+    // The phone ends the laptop's session.
+    let res = phone.delete(&format!("/api/v1/sessions/{other}")).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        laptop.get("/api/v1/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(phone.get("/api/v1/me").await.status(), StatusCode::OK);
+    assert_eq!(bob.get("/api/v1/me").await.status(), StatusCode::OK);
+    // The page lists what is left, and the ending is in the log.
+    let page = phone.get("/sessions").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.expect("html").contains("this session"));
+    let events = s.running.kernel.events_since(0, 100_000).expect("events");
+    assert!(events.iter().any(|e| e.entity == "session_revoked"));
+}

@@ -120,7 +120,7 @@ impl Render for Page<'_> {
                                         } @else {
                                             span .company { (user.company) }
                                         }
-                                        span .user title=(user.role) { (user.name) }
+                                        a .user href="/sessions" title={ (user.role) " · your sessions" } { (user.name) }
                                         form method="post" action="/logout" {
                                             @if let Some(t) = self.csrf { input type="hidden" name="_csrf" value=(t); }
                                             button .link type="submit" { "Sign out" }

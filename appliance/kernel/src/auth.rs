@@ -34,6 +34,25 @@ struct StoredSession {
     company: u64,
     csrf: String,
     expires: i64,
+    /// When it was signed in (Unix seconds; 0 for sessions from before this was kept).
+    #[serde(default)]
+    created: i64,
+    /// The address it signed in from, when known.
+    #[serde(default)]
+    address: Option<String>,
+}
+
+/// One of a user's sessions, as they may see it (never its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// A handle to revoke it by: the first 8 bytes of the token's hash, in hex.
+    pub id: String,
+    pub created: Option<OffsetDateTime>,
+    pub expires: OffsetDateTime,
+    pub company: u64,
+    pub address: Option<String>,
+    /// Whether it is the session asking.
+    pub current: bool,
 }
 
 /// A live session: who, and the CSRF token its forms must echo.
@@ -159,6 +178,8 @@ impl Kernel {
             company,
             csrf: random_token(),
             expires: (now + SESSION_LIFETIME).unix_timestamp(),
+            created: now.unix_timestamp(),
+            address: from.map(|a| a.to_string()),
         };
         let mut bytes = Vec::new();
         ciborium::into_writer(&stored, &mut bytes)
@@ -352,6 +373,72 @@ impl Kernel {
             .await
     }
 
+    /// The live sessions of the user signed in with `token`, newest first.
+    pub fn sessions_of(&self, token: &str) -> Result<Vec<SessionInfo>, KernelError> {
+        let read = self.store().read()?;
+        let (me, _) = self.live_session(&read, token)?;
+        let mine = session_key(token);
+        let now = self.clock().now().unix_timestamp();
+        let mut out = Vec::new();
+        for (key, bytes) in nexus_store::Reader::scan_prefix(&read, Table::Sessions, &[])? {
+            let Ok(s) = ciborium::from_reader::<StoredSession, _>(bytes.as_slice()) else {
+                continue;
+            };
+            if s.user != me.user || s.expires <= now {
+                continue;
+            }
+            out.push(SessionInfo {
+                id: hex::encode(key.get(..8).unwrap_or(&key)),
+                created: (s.created > 0)
+                    .then(|| OffsetDateTime::from_unix_timestamp(s.created).ok())
+                    .flatten(),
+                expires: OffsetDateTime::from_unix_timestamp(s.expires)
+                    .map_err(|_| KernelError::Internal("a session's expiry is damaged".into()))?,
+                company: s.company,
+                address: s.address,
+                current: key == mine,
+            });
+        }
+        out.sort_by_key(|s| std::cmp::Reverse(s.created));
+        Ok(out)
+    }
+
+    /// Ends one of the signed-in user's own sessions (`id` from [`Kernel::sessions_of`]);
+    /// another user's, or one that is gone, is "not found". A security event of the log.
+    pub async fn revoke_session(&self, token: &str, id: &str) -> Result<(), KernelError> {
+        let who = self.session(token)?.principal;
+        let clock = self.shared_clock();
+        let id = id.to_ascii_lowercase();
+        let message = format!("there is no session {id} of yours to end");
+        let not_found = move || KernelError::NotFound(message.clone());
+        if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let prefix = hex::decode(&id).map_err(|_| not_found())?;
+        self.store()
+            .write(move |txn| {
+                let mut found = None;
+                for (key, bytes) in txn.scan_prefix(Table::Sessions, &prefix)? {
+                    if let Ok(s) = ciborium::from_reader::<StoredSession, _>(bytes.as_slice())
+                        && s.user == who.user_id
+                    {
+                        found = Some(key);
+                    }
+                }
+                let key = found.ok_or_else(not_found)?;
+                txn.delete(Table::Sessions, key);
+                let event = security_event(
+                    SESSION_REVOKED,
+                    (who.company, who.user_id),
+                    &who.username,
+                    None,
+                );
+                crate::event::append(txn, stamped(event, clock.as_ref()))?;
+                Ok::<_, KernelError>(())
+            })
+            .await
+    }
+
     /// Whether no one can sign in yet (no user has a password).
     pub fn setup_needed(&self) -> Result<bool, KernelError> {
         let read = self.store().read()?;
@@ -524,6 +611,7 @@ pub const SIGN_IN: &str = "sign_in";
 pub const SIGN_IN_REFUSED: &str = "sign_in_refused";
 pub const SIGN_OUT: &str = "sign_out";
 pub const SWITCH_COMPANY: &str = "switch_company";
+pub const SESSION_REVOKED: &str = "session_revoked";
 
 /// A security event: who (company, user; 0 when unknown), the login name as given
 /// (at most 64 characters, never a password), and the address it came from.

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use nexus_store::Store;
 
-pub use auth::{SESSION_LIFETIME, Session};
+pub use auth::{SESSION_LIFETIME, Session, SessionInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use entity::{Creation, EntityDef, FieldDef, FieldKind, Unique};
 pub use error::{FieldErrors, KernelError};

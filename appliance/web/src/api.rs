@@ -83,6 +83,35 @@ pub async fn me(auth: Auth) -> Json<J> {
     Json(me_json(&auth.session))
 }
 
+fn session_json(s: &nexus_kernel::SessionInfo) -> J {
+    json!({
+        "id": s.id,
+        "created_at": s.created.map(rfc3339),
+        "expires_at": rfc3339(s.expires),
+        "company": s.company,
+        "address": s.address,
+        "current": s.current,
+    })
+}
+
+/// `GET /api/v1/sessions`: the signed-in user's live sessions (never their tokens).
+pub async fn sessions(State(state): State<AppState>, auth: Auth) -> Result<Json<J>, WebError> {
+    let list = state.kernel.sessions_of(&auth.token)?;
+    Ok(Json(
+        json!({ "data": list.iter().map(session_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `DELETE /api/v1/sessions/{id}`: ends one of the user's own sessions.
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    ApiWrite(auth): ApiWrite,
+    Path(id): Path<String>,
+) -> Result<StatusCode, WebError> {
+    state.kernel.revoke_session(&auth.token, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `POST /api/v1/session/company` `{"company": id}`: work in another company the user
 /// may act in; answers like `GET /api/v1/me`.
 pub async fn switch_company(

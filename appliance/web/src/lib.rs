@@ -128,6 +128,8 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/session/company", post(pages::switch_company))
+        .route("/sessions", get(pages::sessions))
+        .route("/sessions/{id}/end", post(pages::end_session))
         .route("/setup", get(pages::setup_form).post(pages::setup))
         .route("/search", get(pages::search))
         .route("/m/{module}", get(pages::module))
@@ -159,6 +161,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/session", post(api::login).delete(api::logout))
         .route("/api/v1/session/company", post(api::switch_company))
+        .route("/api/v1/sessions", get(api::sessions))
+        .route(
+            "/api/v1/sessions/{id}",
+            axum::routing::delete(api::revoke_session),
+        )
         .route("/api/v1/me", get(api::me))
         .route("/api/v1/jobs", get(jobs::api_jobs))
         .route("/api/v1/jobs/{id}", get(jobs::api_job))

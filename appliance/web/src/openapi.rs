@@ -80,6 +80,30 @@ pub static PLATFORM: &[ApiOp] = &[
         session: true,
     },
     ApiOp {
+        method: "get",
+        route: "/api/v1/sessions",
+        operation: || {
+            json!({ "summary": "Your live sessions (never their tokens)",
+                "responses": { "200": ok("sessions", json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": { "type": "object",
+                    "required": ["id", "expires_at", "company", "current"],
+                    "properties": { "id": { "type": "string" }, "created_at": { "type": ["string", "null"] }, "expires_at": { "type": "string" },
+                        "company": { "type": "integer" }, "address": { "type": ["string", "null"] }, "current": { "type": "boolean" } } } } } })) } })
+        },
+        errors: &[],
+        session: true,
+    },
+    ApiOp {
+        method: "delete",
+        route: "/api/v1/sessions/{id}",
+        operation: || {
+            json!({ "summary": "End one of your sessions (a lost laptop, a shared computer)",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "minLength": 1, "maxLength": 64 } }],
+                "responses": { "204": { "description": "ended" } } })
+        },
+        errors: &[404],
+        session: true,
+    },
+    ApiOp {
         method: "post",
         route: "/api/v1/session/company",
         operation: || {

@@ -292,6 +292,56 @@ pub async fn switch_company(
     Ok(crate::records::redirect(submit.htmx, "/"))
 }
 
+/// `GET /sessions`: where the user is signed in, each session endable (a lost laptop).
+pub async fn sessions(State(state): State<AppState>, auth: Auth) -> Result<Markup, WebError> {
+    let list = state.kernel.sessions_of(&auth.token)?;
+    let names: std::collections::BTreeMap<u64, String> =
+        auth.session.companies.iter().cloned().collect();
+    let when = |t: Option<time::OffsetDateTime>| {
+        t.map(nexus_kernel::rfc3339).unwrap_or_else(|| "—".into())
+    };
+    let body = html! {
+        header .page-head { h1 { "Your sessions" } }
+        div .card {
+            p .muted { "Every browser or program signed in as you. End any you do not recognise; then change your password." }
+            table .facts-table {
+                thead { tr { th { "Signed in" } th { "From" } th { "Company" } th { "Expires" } th {} } }
+                tbody {
+                    @for s in &list {
+                        tr {
+                            td { (when(s.created)) }
+                            td { (s.address.clone().unwrap_or_else(|| "—".into())) }
+                            td { (names.get(&s.company).cloned().unwrap_or_else(|| format!("#{}", s.company))) }
+                            td { (nexus_kernel::rfc3339(s.expires)) }
+                            td {
+                                @if s.current {
+                                    "this session"
+                                } @else {
+                                    form method="post" action={ "/sessions/" (s.id) "/end" } {
+                                        input type="hidden" name="_csrf" value=(auth.csrf());
+                                        button .link type="submit" { "End" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(views::page(&auth, "Your sessions", "", body, Vec::new()))
+}
+
+/// `POST /sessions/{id}/end`: ends one of the user's other sessions.
+pub async fn end_session(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    submit: FormSubmit,
+) -> Result<Response, WebError> {
+    state.kernel.revoke_session(&submit.auth.token, &id).await?;
+    Ok(crate::records::redirect(submit.htmx, "/sessions"))
+}
+
 fn setup_page(token: &str, pre: &str, values: &[(String, String)], error: Option<&str>) -> Markup {
     let v = |k: &str| field(values, k).unwrap_or("").to_string();
     views::bare_page(
