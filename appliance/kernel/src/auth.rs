@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 use nexus_store::{Table, decode_u64, u64_key};
 use serde::{Deserialize, Serialize};
@@ -56,13 +57,41 @@ pub struct SessionInfo {
 }
 
 /// A live session: who, and the CSRF token its forms must echo.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     pub principal: Principal,
     pub csrf: String,
     pub expires: OffsetDateTime,
+    /// The companies the user may switch to, read the first time a page asks (an API
+    /// request never does: it is built for every request).
+    companies: Arc<OnceLock<Vec<(u64, String)>>>,
+    kernel: Kernel,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("principal", &self.principal)
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
     /// The companies the user may switch to, (id, name), the current one included.
-    pub companies: Vec<(u64, String)>,
+    /// Should the store fail to answer, just the current one.
+    pub fn companies(&self) -> &[(u64, String)] {
+        self.companies.get_or_init(|| {
+            let read = self.kernel.store().read().map_err(KernelError::from);
+            match read.and_then(|r| access::companies_of(&r, self.principal.user_id)) {
+                Ok(list) => list,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not list the user's companies");
+                    vec![(self.principal.company, self.principal.company_name.clone())]
+                }
+            }
+        })
+    }
 }
 
 #[derive(Debug, Default)]
@@ -204,12 +233,12 @@ impl Kernel {
         let read = self.store().read()?;
         let (stored, expires) = self.live_session(&read, token)?;
         let principal = self.principal_in(&read, stored.company, stored.user)?;
-        let companies = access::companies_of(&read, stored.user)?;
         Ok(Session {
             principal,
             csrf: stored.csrf,
             expires,
-            companies,
+            companies: Arc::default(),
+            kernel: self.clone(),
         })
     }
 
@@ -283,15 +312,15 @@ impl Kernel {
     /// one they are a member of); another company is "not found", as if it did not
     /// exist. The session keeps its token and CSRF token.
     pub async fn switch_company(&self, token: &str, company: u64) -> Result<Session, KernelError> {
-        let (mut stored, _) = {
+        let (mut stored, username) = {
             let read = self.store().read()?;
-            let found = self.live_session(&read, token)?;
-            if access::standing(&read, company, found.0.user)?.is_none() {
+            let (stored, _) = self.live_session(&read, token)?;
+            let Some(standing) = access::standing(&read, company, stored.user)? else {
                 return Err(KernelError::NotFound(format!(
                     "there is no company with id {company} that you may work in"
                 )));
-            }
-            found
+            };
+            (stored, standing.user.username)
         };
         stored.company = company;
         let mut bytes = Vec::new();
@@ -299,7 +328,6 @@ impl Kernel {
             .map_err(|e| KernelError::Internal(format!("encoding a session: {e}")))?;
         let key = session_key(token);
         let user = stored.user;
-        let username = self.session(token)?.principal.username;
         let clock = self.shared_clock();
         let event = security_event(SWITCH_COMPANY, (company, user), &username, None);
         self.store()

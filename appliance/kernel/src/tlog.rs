@@ -252,6 +252,15 @@ impl Kernel {
             .await
     }
 
+    /// Whether the box kept a checkpoint of the tree of `size`.
+    pub fn has_checkpoint(&self, size: u64) -> Result<bool, KernelError> {
+        Ok(self
+            .store()
+            .read()?
+            .get(Table::Merkle, &checkpoint_key(size))?
+            .is_some())
+    }
+
     /// The checkpoints the box published, oldest first: (size, signed note).
     pub fn checkpoints(&self) -> Result<Vec<(u64, String)>, KernelError> {
         let read = self.store().read()?;
@@ -337,12 +346,8 @@ mod tests {
         assert!(f.kernel.consistency_proof(head.size, early.size).is_err());
     }
 
-    #[tokio::test]
-    async fn a_store_from_before_the_tree_catches_up() {
-        let f = fixture().await;
-        customers(&f, 12).await;
-        let head = f.kernel.tree_head().expect("head");
-        // As an earlier release left it: events, no tree.
+    /// Leaves the store as an earlier release left it: events, and no tree.
+    async fn strip_tree(f: &crate::tests::Fixture) {
         f.kernel
             .store()
             .write(|txn| {
@@ -353,6 +358,14 @@ mod tests {
             })
             .await
             .expect("strip");
+    }
+
+    #[tokio::test]
+    async fn a_store_from_before_the_tree_catches_up() {
+        let f = fixture().await;
+        customers(&f, 12).await;
+        let head = f.kernel.tree_head().expect("head");
+        strip_tree(&f).await;
         // Only the first leaf, which closes no node, is still "in" it.
         assert_eq!(f.kernel.tree_head().expect("stripped").size, 1);
         assert_eq!(
@@ -364,16 +377,7 @@ mod tests {
         );
         assert_eq!(f.kernel.tree_head().expect("head"), head);
         // A write on a tree that is behind adds what it lacks first.
-        f.kernel
-            .store()
-            .write(|txn| {
-                for (k, _) in txn.scan_prefix(Table::Merkle, b"n")? {
-                    txn.delete(Table::Merkle, k);
-                }
-                Ok::<_, KernelError>(())
-            })
-            .await
-            .expect("strip");
+        strip_tree(&f).await;
         customers(&f, 1).await;
         let now = f.kernel.tree_head().expect("head");
         assert_eq!(now.size, head.size + 1);

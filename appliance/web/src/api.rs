@@ -71,7 +71,7 @@ fn me_json(session: &nexus_kernel::Session) -> J {
         "company": { "id": who.company, "name": who.company_name },
         "home_company": who.home_company,
         "companies": session
-            .companies
+            .companies()
             .iter()
             .map(|(id, name)| json!({ "id": id, "name": name }))
             .collect::<Vec<_>>(),

@@ -56,11 +56,7 @@ impl Notary {
             .sign(&self.key)
             .map_err(|e| KernelError::Internal(format!("signing a checkpoint: {e}")))?;
         // ed25519 signatures are deterministic: publishing one size twice keeps one note.
-        if !kernel
-            .checkpoints()?
-            .iter()
-            .any(|(size, _)| *size == head.size)
-        {
+        if !kernel.has_checkpoint(head.size)? {
             kernel.keep_checkpoint(head.size, note.clone()).await?;
         }
         Ok((cp, note))

@@ -296,7 +296,7 @@ pub async fn switch_company(
 pub async fn sessions(State(state): State<AppState>, auth: Auth) -> Result<Markup, WebError> {
     let list = state.kernel.sessions_of(&auth.token)?;
     let names: std::collections::BTreeMap<u64, String> =
-        auth.session.companies.iter().cloned().collect();
+        auth.session.companies().iter().cloned().collect();
     let when = |t: Option<time::OffsetDateTime>| {
         t.map(nexus_kernel::rfc3339).unwrap_or_else(|| "—".into())
     };

@@ -26,7 +26,7 @@ pub fn badge(session: &nexus_kernel::Session) -> UserBadge {
         company: who.company_name.clone(),
         role: who.role_name.clone(),
         company_id: who.company,
-        companies: session.companies.clone(),
+        companies: session.companies().to_vec(),
     }
 }
 
