@@ -9,10 +9,11 @@
 // Prints one line per step. Exit code 0 when every step passed; otherwise the failing
 // step and why, a screenshot `failure.png` in NEXUS_E2E_OUT, and exit code 1.
 
+import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { chromium, request } from "playwright-core";
 
 const CHROMIUM = process.env.NEXUS_E2E_CHROMIUM || "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -54,6 +55,8 @@ function config() {
 }
 
 const { base: BASE, setupUrl: SETUP_URL, out: OUT } = config();
+// The server's clock (the test sets it; it does not move during the run), for TOTP codes.
+const SERVER_NOW = Number(process.env.NEXUS_E2E_NOW || Math.floor(Date.now() / 1000));
 const url = (p) => BASE + p;
 const shot = (name) => path.join(OUT, name);
 
@@ -494,6 +497,82 @@ async function secondCompany() {
   return `switched from ${first} to the new company and back`;
 }
 
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) for a base32 secret at Unix time `at`. */
+function totp(secret, at) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0;
+  let value = 0;
+  const key = [];
+  for (const c of secret.replace(/=+$/, "")) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) {
+      key.push((value >>> (bits - 8)) & 255);
+      bits -= 8;
+    }
+  }
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30)));
+  const h = createHmac("sha1", Buffer.from(key)).update(counter).digest();
+  const o = h[19] & 15;
+  const n = ((h[o] & 127) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
+  return String(n % 1_000_000).padStart(6, "0");
+}
+
+async function secondFactorAndToken() {
+  const page = (current = pages.bob);
+  // Bob opens his security page from his name in the top bar and sets up the app.
+  await open(page, "/");
+  await page.locator(".who a.user").click();
+  await expectPath(page, /^\/account\/security$/, "the security page");
+  await page.fill("#mfa-password", BOB.password);
+  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+  await until("a QR code", () => page.locator("#mfa-enrolment img.qr").count(), (n) => n === 1);
+  const secret = await text(page.locator("#mfa-secret"));
+  assert(/^[A-Z2-7]{32}$/.test(secret), `a base32 secret, not "${secret}"`);
+  await page.fill("#mfa-code", totp(secret, SERVER_NOW));
+  await page.getByRole("button", { name: "Turn it on" }).click();
+  await until("ten recovery codes", () => page.locator("#recovery-codes li").count(), (n) => n === 10);
+  const recovery = await text(page.locator("#recovery-codes li").first());
+  await until("the second factor on", () => text(page.locator("#second-factor")), (t) => t.includes("Recovery codes left: 10"));
+
+  // A token for a script, read-only, shown once.
+  await page.fill("#token-name", "nightly report");
+  await page.fill("#token-scopes", "customer:r");
+  await page.fill("#token-password", BOB.password);
+  await page.getByRole("button", { name: "Make the token" }).click();
+  const token = await until("the new token", () => text(page.locator("#token-secret")), (t) => /^nexus_tok_[0-9a-f]{64}$/.test(t));
+  await open(page, "/account/security");
+  assert(!(await page.content()).includes(token), "the token is shown once, not on the next visit");
+  // The token alone (no cookie) reads customers and cannot touch sessions.
+  const script = await request.newContext({ ignoreHTTPSErrors: true, extraHTTPHeaders: { Authorization: `Bearer ${token}` } });
+  const read = await script.get(url("/api/v1/customer?limit=1"));
+  assert(read.status() === 200, `the token should read customers, got ${read.status()}`);
+  const sessions = await script.get(url("/api/v1/sessions"));
+  assert(sessions.status() === 403, `a token cannot list sessions, got ${sessions.status()}`);
+
+  // Signing in again asks for the code; a recovery code does (the clock stands still here).
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expectPath(page, /^\/login$/, "the sign-in page");
+  await page.fill('input[name="username"]', BOB.username);
+  await page.fill('input[name="password"]', BOB.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await until("the code step", () => text(page.locator("h1").first()), (t) => t === "Your second factor");
+  await page.fill("#code", recovery);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expectPath(page, /^\/$/, "bob's start page after the second factor");
+  await open(page, "/account/security");
+  await until("one recovery code used", () => text(page.locator("#second-factor")), (t) => t.includes("Recovery codes left: 9"));
+
+  // Revoked, the token stops at once.
+  await page.locator("#api-tokens").getByRole("button", { name: "Revoke" }).click();
+  await until("no tokens left", () => text(page.locator("#api-tokens")), (t) => t.includes("You have no tokens."));
+  const after = await script.get(url("/api/v1/customer?limit=1"));
+  assert(after.status() === 401, `a revoked token should be refused, got ${after.status()}`);
+  await script.dispose();
+  return "TOTP on, token made, used, revoked; signed in again with a recovery code";
+}
+
 async function screenshotsAndSignOut() {
   const page = (current = pages.admin);
   await page.setViewportSize(DESKTOP);
@@ -533,7 +612,8 @@ const STEPS = [
   ["10 trial balance, general ledger, an invoice", readTheBooks],
   ["11 export the customers as a job", exportAsAJob],
   ["12 a second company, switched to and back", secondCompany],
-  ["13 screenshots and sign out", screenshotsAndSignOut],
+  ["13 a second factor and an API token (bob)", secondFactorAndToken],
+  ["14 screenshots and sign out", screenshotsAndSignOut],
 ];
 
 // ------------------------------------------------------------------ runner

@@ -27,12 +27,17 @@ async fn a_person_sets_up_the_box_and_works_with_customers_in_chromium() {
     let setup = s.running.setup_url.clone().expect("setup url");
     let base = s.base.clone();
     let out = out_dir.clone();
+    let now = {
+        use nexus_kernel::Clock;
+        s.clock.now().unix_timestamp().to_string()
+    };
     let status = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(script)
             .env("NEXUS_E2E_BASE", base)
             .env("NEXUS_E2E_SETUP_URL", setup)
             .env("NEXUS_E2E_OUT", out)
+            .env("NEXUS_E2E_NOW", now)
             .status()
     })
     .await

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Api, api_error, boot};
 
-async fn id_of(api: &Api, entity: &str, field: &str, value: &str) -> u64 {
+pub(crate) async fn id_of(api: &Api, entity: &str, field: &str, value: &str) -> u64 {
     let list = api
         .json(&format!(
             "/api/v1/{entity}?f.{field}={}",

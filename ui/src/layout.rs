@@ -120,7 +120,7 @@ impl Render for Page<'_> {
                                         } @else {
                                             span .company { (user.company) }
                                         }
-                                        a .user href="/sessions" title={ (user.role) " · your sessions" } { (user.name) }
+                                        a .user href="/account/security" title={ (user.role) " · security, tokens, sessions" } { (user.name) }
                                         form method="post" action="/logout" {
                                             @if let Some(t) = self.csrf { input type="hidden" name="_csrf" value=(t); }
                                             button .link type="submit" { "Sign out" }

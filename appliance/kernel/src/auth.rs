@@ -78,6 +78,21 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    pub(crate) fn new(
+        principal: Principal,
+        csrf: String,
+        expires: OffsetDateTime,
+        kernel: Kernel,
+    ) -> Session {
+        Session {
+            principal,
+            csrf,
+            expires,
+            companies: Arc::default(),
+            kernel,
+        }
+    }
+
     /// The companies the user may switch to, (id, name), the current one included.
     /// Should the store fail to answer, just the current one.
     pub fn companies(&self) -> &[(u64, String)] {
@@ -94,9 +109,40 @@ impl Session {
     }
 }
 
+/// How long the second step of a sign-in may wait for its code.
+const TICKET_LIFETIME: Duration = Duration::minutes(5);
+/// Codes one ticket may try.
+const TICKET_ATTEMPTS: u32 = 5;
+
+/// The outcome of a correct password.
+#[derive(Debug)]
+pub enum SignIn {
+    /// Signed in: the session token (for the cookie) and the session.
+    Done(String, Box<Session>),
+    /// The user has a second factor: a ticket for [`Kernel::sign_in_with_code`].
+    NeedsCode(String),
+}
+
+/// A sign-in whose password was right, waiting for its second factor's code.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingSignIn {
+    company: u64,
+    user: u64,
+    username: String,
+    from: Option<IpAddr>,
+    expires: OffsetDateTime,
+    attempts: u32,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Throttle {
     failures: HashMap<String, (u32, OffsetDateTime)>,
+    /// `blake3(ticket)` → a sign-in waiting for its code.
+    pending: HashMap<Vec<u8>, PendingSignIn>,
+}
+
+fn user_key(username: &str) -> String {
+    format!("user:{}", username.trim().to_lowercase())
 }
 
 impl Throttle {
@@ -123,7 +169,7 @@ impl Throttle {
     }
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
     hex::encode(bytes)
@@ -134,15 +180,118 @@ fn session_key(token: &str) -> Vec<u8> {
 }
 
 impl Kernel {
-    /// Signs in; returns the session token (for the cookie) and the session.
+    /// Signs in a user without a second factor; returns the session token (for the
+    /// cookie) and the session. A user with one is refused with
+    /// [`KernelError::CodeRequired`]: use [`Kernel::sign_in`].
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         from: Option<IpAddr>,
     ) -> Result<(String, Session), KernelError> {
+        match self.sign_in(username, password, None, from).await? {
+            SignIn::Done(token, session) => Ok((token, *session)),
+            SignIn::NeedsCode(_) => Err(KernelError::CodeRequired),
+        }
+    }
+
+    /// Signs in. A user with a second factor needs its code too: given here, it is
+    /// checked at once (the API); not given, the answer is a ticket for
+    /// [`Kernel::sign_in_with_code`] (the sign-in form's second step), valid five
+    /// minutes, so the password is not sent again.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        code: Option<&str>,
+        from: Option<IpAddr>,
+    ) -> Result<SignIn, KernelError> {
+        let (company, user) = self.check_password(username, password, from).await?;
+        let has_factor = crate::mfa::enabled(&self.store().read()?, user)?;
+        if !has_factor {
+            let (token, session) = self
+                .open_session(company, user, username, from, None)
+                .await?;
+            return Ok(SignIn::Done(token, Box::new(session)));
+        }
+        match code {
+            Some(code) => {
+                let (token, session) = self
+                    .open_session(company, user, username, from, Some(code))
+                    .await?;
+                Ok(SignIn::Done(token, Box::new(session)))
+            }
+            None => {
+                let ticket = random_token();
+                let now = self.clock().now();
+                let mut throttle = self.throttle();
+                throttle.pending.retain(|_, p| p.expires > now);
+                throttle.pending.insert(
+                    session_key(&ticket),
+                    PendingSignIn {
+                        company,
+                        user,
+                        username: username.trim().to_string(),
+                        from,
+                        expires: now + TICKET_LIFETIME,
+                        attempts: 0,
+                    },
+                );
+                Ok(SignIn::NeedsCode(ticket))
+            }
+        }
+    }
+
+    /// The second step of a sign-in with a second factor: the ticket from
+    /// [`Kernel::sign_in`] and a code from the app (or a recovery code).
+    pub async fn sign_in_with_code(
+        &self,
+        ticket: &str,
+        code: &str,
+        from: Option<IpAddr>,
+    ) -> Result<(String, Session), KernelError> {
+        let key = session_key(ticket);
         let now = self.clock().now();
-        let user_key = format!("user:{}", username.trim().to_lowercase());
+        let pending = {
+            let mut throttle = self.throttle();
+            let Some(p) = throttle.pending.get_mut(&key).filter(|p| p.expires > now) else {
+                throttle.pending.remove(&key);
+                return Err(KernelError::BadRequest(
+                    "the sign-in has expired; sign in again with your password".into(),
+                ));
+            };
+            p.attempts += 1;
+            let pending = p.clone();
+            if pending.attempts >= TICKET_ATTEMPTS {
+                throttle.pending.remove(&key);
+            }
+            pending
+        };
+        let result = self
+            .open_session(
+                pending.company,
+                pending.user,
+                &pending.username,
+                from.or(pending.from),
+                Some(code),
+            )
+            .await;
+        if result.is_ok() {
+            self.throttle().pending.remove(&key);
+        }
+        result
+    }
+
+    /// Checks a login name and password (throttled per name and per address; a
+    /// refusal is a security event of the log); returns (home company, user).
+    async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        from: Option<IpAddr>,
+    ) -> Result<(u64, u64), KernelError> {
+        let now = self.clock().now();
+        let user_key = user_key(username);
         let ip_key = from.map(|ip| format!("ip:{ip}"));
         {
             let throttle = self.throttle();
@@ -175,32 +324,60 @@ impl Kernel {
         };
         let stored_hash = found.as_ref().and_then(|(_, _, h, _)| h.clone());
         let ok = password::verify(password.to_string(), stored_hash).await;
-        let (company, user) = match found {
-            Some((company, id, _, true)) if ok => (company, id),
+        match found {
+            Some((company, id, _, true)) if ok => Ok((company, id)),
             _ => {
-                {
-                    let mut throttle = self.throttle();
-                    throttle.fail(user_key, USER_FAILURES, now);
-                    if let Some(k) = ip_key {
-                        throttle.fail(k, IP_FAILURES, now);
-                    }
-                }
-                tracing::info!(username, ?from, "sign-in refused");
-                // The refusal is a security event of the log (throttled above, so a
-                // guesser cannot grow it faster than the lockout allows).
-                let (company, user) = found.map_or((0, 0), |(c, id, _, _)| (c, id));
-                let clock = self.shared_clock();
-                let event = security_event(SIGN_IN_REFUSED, (company, user), username, from);
-                self.store()
-                    .write(move |txn| {
-                        crate::event::append(txn, stamped(event, clock.as_ref()))?;
-                        Ok::<_, KernelError>(())
-                    })
-                    .await?;
-                return Err(KernelError::BadCredentials);
+                let who = found.map_or((0, 0), |(c, id, _, _)| (c, id));
+                self.refuse_sign_in(who, username, from, "password").await?;
+                Err(KernelError::BadCredentials)
             }
-        };
-        self.throttle().failures.remove(&user_key);
+        }
+    }
+
+    /// Counts a failed sign-in against the name and the address, and logs it (the
+    /// throttle bounds how fast a guesser can grow the log).
+    async fn refuse_sign_in(
+        &self,
+        (company, user): (u64, u64),
+        username: &str,
+        from: Option<IpAddr>,
+        reason: &'static str,
+    ) -> Result<(), KernelError> {
+        let now = self.clock().now();
+        {
+            let mut throttle = self.throttle();
+            throttle.fail(user_key(username), USER_FAILURES, now);
+            if let Some(ip) = from {
+                throttle.fail(format!("ip:{ip}"), IP_FAILURES, now);
+            }
+        }
+        tracing::info!(username, ?from, reason, "sign-in refused");
+        let clock = self.shared_clock();
+        let mut event = security_event(SIGN_IN_REFUSED, (company, user), username, from);
+        if let Some(after) = event.after.as_mut() {
+            after.insert("reason".into(), serde_json::Value::String(reason.into()));
+        }
+        self.store()
+            .write(move |txn| {
+                crate::event::append(txn, stamped(event, clock.as_ref()))?;
+                Ok::<_, KernelError>(())
+            })
+            .await
+    }
+
+    /// Stores a new session for `user` (their second factor's code used up in the same
+    /// command, when one is given) and logs the sign-in.
+    async fn open_session(
+        &self,
+        company: u64,
+        user: u64,
+        username: &str,
+        from: Option<IpAddr>,
+        code: Option<&str>,
+    ) -> Result<(String, Session), KernelError> {
+        let now = self.clock().now();
+        let name_key = user_key(username);
+        self.throttle().check(&name_key, now)?;
         let token = random_token();
         let stored = StoredSession {
             user,
@@ -215,14 +392,37 @@ impl Kernel {
             .map_err(|e| KernelError::Internal(format!("encoding a session: {e}")))?;
         let key = session_key(&token);
         let event = security_event(SIGN_IN, (company, user), username, from);
+        let recovery_event = security_event(
+            crate::mfa::RECOVERY_CODE_USED,
+            (company, user),
+            username,
+            from,
+        );
         let clock = self.shared_clock();
-        self.store()
+        let code = code.map(str::to_string);
+        let written = self
+            .store()
             .write(move |txn| {
+                if let Some(code) = &code
+                    && crate::mfa::consume(txn, user, code, clock.now())?
+                {
+                    crate::event::append(txn, stamped(recovery_event, clock.as_ref()))?;
+                }
                 txn.put(Table::Sessions, key, bytes);
                 crate::event::append(txn, stamped(event, clock.as_ref()))?;
                 Ok::<_, KernelError>(())
             })
-            .await?;
+            .await;
+        match written {
+            Ok(()) => {}
+            Err(e @ KernelError::Invalid(_)) => {
+                self.refuse_sign_in((company, user), username, from, "second factor")
+                    .await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+        self.throttle().failures.remove(&name_key);
         let session = self.session(&token)?;
         tracing::info!(username, ?from, "signed in");
         Ok((token, session))
@@ -276,7 +476,7 @@ impl Kernel {
         self.principal_in(&read, company, user)
     }
 
-    fn principal_in(
+    pub(crate) fn principal_in(
         &self,
         read: &nexus_store::ReadTxn,
         company: u64,
@@ -289,6 +489,14 @@ impl Kernel {
             Some(r) => (r.name.clone(), access::grants_of(Some(r))),
             None => ("(no role)".to_string(), Grants::default()),
         };
+        // A role that requires a second factor grants nothing until its holder has one.
+        let must_enrol =
+            role.as_ref().is_some_and(|r| r.require_mfa) && !crate::mfa::enabled(read, user)?;
+        let grants = if must_enrol {
+            Grants::default()
+        } else {
+            grants
+        };
         let box_admin = match read
             .get(Table::Meta, META_DEFAULT_COMPANY)?
             .and_then(|b| decode_u64(&b))
@@ -297,15 +505,20 @@ impl Kernel {
             Some(first) => access::administers(&access::grants_in(read, first, user)?),
             None => false,
         };
-        Ok(Principal::new(
+        let principal = Principal::new(
             user,
             standing.user.username,
             standing.user.full_name,
             (company, access::company_name(read, company)?),
             standing.home,
             (role_name, grants),
-            box_admin,
-        ))
+            box_admin && !must_enrol,
+        );
+        Ok(if must_enrol {
+            principal.until_enrolled()
+        } else {
+            principal
+        })
     }
 
     /// Moves a session to another company its user may act in (their home company or
@@ -356,6 +569,11 @@ impl Kernel {
         let Some(given) = given else {
             return Ok(false);
         };
+        if who.via_token().is_some() {
+            return Err(KernelError::TokenNotAllowed(
+                "confirm a change with a password",
+            ));
+        }
         let now = self.clock().now();
         let key = format!("confirm:{}:{}", who.company, who.user_id);
         {
@@ -643,7 +861,7 @@ pub const SESSION_REVOKED: &str = "session_revoked";
 
 /// A security event: who (company, user; 0 when unknown), the login name as given
 /// (at most 64 characters, never a password), and the address it came from.
-fn security_event(
+pub(crate) fn security_event(
     kind: &'static str,
     (company, user): (u64, u64),
     username: &str,
@@ -678,7 +896,10 @@ fn security_event(
 }
 
 /// The event with its time read now, on the writer thread (times follow sequence order).
-fn stamped(mut event: crate::event::NewEvent, clock: &dyn crate::Clock) -> crate::event::NewEvent {
+pub(crate) fn stamped(
+    mut event: crate::event::NewEvent,
+    clock: &dyn crate::Clock,
+) -> crate::event::NewEvent {
     event.at_ms = crate::record::unix_ms(crate::record::to_stored_precision(clock.now()));
     event
 }

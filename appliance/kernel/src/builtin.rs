@@ -38,6 +38,8 @@ crate::entity! {
             .list()
             .help("entity:letters, comma separated. Letters: r read, c create, w write, d delete, x export. * means every entity, e.g. customer:rcw, contact:r"),
         description: Option<LongText> = "Description",
+        require_mfa: Bool = "Requires a second factor"
+            .help("Its holders must set up an authenticator app before they can work."),
     }
 }
 

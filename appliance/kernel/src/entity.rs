@@ -208,6 +208,8 @@ impl FieldDef {
                         "use at least 5 different characters (\"aaaaaaaaaa\" is guessed at once)"
                             .into(),
                     )
+                } else if let Some(why) = crate::password::breached(raw) {
+                    Err(why.into())
                 } else {
                     Ok(Value::Text(raw.to_string()))
                 }

@@ -28,8 +28,16 @@ pub enum KernelError {
     Unauthenticated,
     #[error("wrong login name or password")]
     BadCredentials,
+    #[error(
+        "this account has a second factor: give the 6-digit code from the authenticator app (or a recovery code) as \"code\""
+    )]
+    CodeRequired,
     #[error("too many failed sign-ins; try again in {retry_after_secs} seconds")]
     Throttled { retry_after_secs: u64 },
+    #[error("too many requests with this API token; try again in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("an API token cannot {0}; sign in to do that")]
+    TokenNotAllowed(&'static str),
     #[error("you are not allowed to {action} {entity}")]
     Forbidden {
         action: &'static str,

@@ -14,6 +14,7 @@ mod error;
 mod event;
 mod idempotency;
 pub mod jobs;
+pub mod mfa;
 mod module;
 mod password;
 mod perm;
@@ -22,6 +23,7 @@ pub mod registry;
 mod service;
 mod tail;
 mod tlog;
+mod tokens;
 pub mod tools;
 pub mod typed;
 mod value;
@@ -30,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use nexus_store::Store;
 
-pub use auth::{SESSION_LIFETIME, Session, SessionInfo};
+pub use auth::{SESSION_LIFETIME, Session, SessionInfo, SignIn};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use entity::{Creation, EntityDef, FieldDef, FieldKind, Unique};
 pub use error::{FieldErrors, KernelError};
@@ -42,6 +44,7 @@ pub use idempotency::{
 pub use jobs::{
     Job, JobContext, JobError, JobFuture, JobHandler, JobSpec, JobState, Schedule, ScheduleDef,
 };
+pub use mfa::{Enrolment, MfaStatus};
 pub use module::{Command, KeyValue, ModuleState};
 pub use nexus_store::StoreError;
 pub use perm::{Action, Grants, Principal};
@@ -50,6 +53,7 @@ pub use registry::{DemoFn, Module, RoleDef};
 pub use service::{CONFIRM_PASSWORD, Input, ListPage, ListQuery};
 pub use tail::{CommandEvents, TailError, Tailer, TailerState, TailerStatus, run_tailer};
 pub use tlog::TreeHead;
+pub use tokens::{DEFAULT_PER_MINUTE, MAX_DAYS, TOKEN_PREFIX, TokenInfo, TokenRequest};
 pub use tools::{Param, ParamKind, Tool};
 pub use typed::{Row, Typed};
 pub use value::{Value, format_date, format_money, parse_date, parse_money};
@@ -69,6 +73,7 @@ struct Inner {
     store: Store,
     clock: Arc<dyn Clock>,
     throttle: Mutex<auth::Throttle>,
+    token_use: Mutex<tokens::TokenUse>,
     setup_token: Mutex<Option<String>>,
     tailers: Mutex<tail::Tailers>,
     jobs: jobs::JobRuntime,
@@ -84,6 +89,7 @@ impl Kernel {
                 store,
                 clock,
                 throttle: Mutex::new(auth::Throttle::default()),
+                token_use: Mutex::new(tokens::TokenUse::default()),
                 setup_token: Mutex::new(None),
                 tailers: Mutex::new(tail::Tailers::default()),
                 jobs: jobs::JobRuntime::default(),
@@ -132,6 +138,13 @@ impl Kernel {
         // counters are still usable.
         self.inner
             .throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn token_use(&self) -> MutexGuard<'_, tokens::TokenUse> {
+        self.inner
+            .token_use
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -59,3 +59,71 @@ pub(crate) async fn verify(secret: String, stored: Option<String>) -> bool {
     .await
     .unwrap_or(false)
 }
+
+/// Known-breached passwords (lower-cased, sorted; see `scripts/make-breached-passwords.sh`
+/// for where they come from), shipped inside the binary so the check works offline.
+static BREACHED: &str = include_str!("../data/breached-passwords.txt");
+
+fn breached_list() -> &'static [&'static str] {
+    static LIST: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| BREACHED.lines().filter(|l| !l.is_empty()).collect())
+}
+
+fn listed(word: &str) -> bool {
+    breached_list()
+        .binary_search_by(|p| p.as_bytes().cmp(word.as_bytes()))
+        .is_ok()
+}
+
+/// Why `password` would be guessed from the lists of breached passwords, if it would:
+/// it is on the list (in any case), or it is a listed word with digits or symbols
+/// added at the end (`Summer2026!`).
+pub(crate) fn breached(password: &str) -> Option<&'static str> {
+    let lower = password.to_lowercase();
+    if listed(&lower) {
+        return Some(
+            "this password is on lists of passwords leaked in breaches, which guessers try first; choose another (a few unrelated words make a good one)",
+        );
+    }
+    let base = lower.trim_end_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation());
+    if base.len() != lower.len() && base.chars().count() >= 4 && listed(base) {
+        return Some(
+            "this is a password leaked in breaches with digits or symbols added, which guessers try early; choose another (a few unrelated words make a good one)",
+        );
+    }
+    None
+}
+
+#[cfg(test)]
+mod breached_tests {
+    use super::*;
+
+    #[test]
+    fn the_list_is_sorted_and_catches_common_and_decorated_passwords() {
+        let list = breached_list();
+        assert!(list.len() > 70_000, "{}", list.len());
+        assert!(
+            list.windows(2).all(|w| w[0].as_bytes() < w[1].as_bytes()),
+            "sorted and unique, for the binary search"
+        );
+        for weak in [
+            "password123",
+            "Password123",
+            "qwertyuiop",
+            "1234567890",
+            "iloveyou12",
+            "Summer2026!",
+            "football!!!!",
+        ] {
+            assert!(breached(weak).is_some(), "{weak}");
+        }
+        for fine in [
+            "correct horse battery",
+            "tram-lavender-cobalt",
+            "sam password 123",
+            "Zürich Bahnhof 7",
+        ] {
+            assert_eq!(breached(fine), None, "{fine}");
+        }
+    }
+}

@@ -93,6 +93,30 @@ impl Grants {
             .collect()
     }
 
+    /// What both grant: an API token acts with its user's grants narrowed to its scopes,
+    /// so lowering the user's role lowers every token they made.
+    pub fn intersect(&self, other: &Grants) -> Grants {
+        let star = |g: &Grants| g.by_entity.get("*").copied().unwrap_or(0);
+        let mask = |g: &Grants, e: &str| g.by_entity.get(e).copied().unwrap_or(0) | star(g);
+        let mut out = Grants::default();
+        for entity in self.by_entity.keys().chain(other.by_entity.keys()) {
+            let m = if entity == "*" {
+                star(self) & star(other)
+            } else {
+                mask(self, entity) & mask(other, entity)
+            };
+            if m != 0 {
+                out.by_entity.insert(entity.clone(), m);
+            }
+        }
+        out
+    }
+
+    /// Whether nothing is granted.
+    pub fn is_empty(&self) -> bool {
+        self.by_entity.values().all(|m| *m == 0)
+    }
+
     /// Parses `entity:letters` pairs separated by commas or spaces. Letters: r(ead),
     /// c(reate), w(rite), d(elete), x (export). Unknown entities and letters are refused.
     pub fn parse(input: &str) -> Result<Grants, String> {
@@ -171,6 +195,11 @@ pub struct Principal {
     /// administrators are): its certificate, schedules, metrics, transparency log.
     box_admin: bool,
     pub(crate) system: bool,
+    /// The API token this principal acts through (its id), if it is not a session.
+    token: Option<String>,
+    /// Their role requires a second factor they have not set up: they hold no grants
+    /// until they do.
+    must_enrol: bool,
 }
 
 impl Principal {
@@ -194,7 +223,37 @@ impl Principal {
             grants,
             box_admin,
             system: false,
+            token: None,
+            must_enrol: false,
         }
+    }
+
+    /// This principal until they set up the second factor their role requires.
+    pub(crate) fn until_enrolled(mut self) -> Principal {
+        self.must_enrol = true;
+        self
+    }
+
+    /// Whether their role requires a second factor they have not set up yet (they may
+    /// do nothing but set it up and sign out).
+    pub fn must_enrol_mfa(&self) -> bool {
+        self.must_enrol
+    }
+
+    /// This principal acting through an API token: its grants narrowed to the token's
+    /// scopes; it administers the box only if the scopes hold everything.
+    pub(crate) fn through_token(mut self, id: String, scopes: &Grants) -> Principal {
+        self.box_admin = self.box_admin && scopes.excess(&Grants::all()).is_empty();
+        self.grants = self.grants.intersect(scopes);
+        self.token = Some(id);
+        self
+    }
+
+    /// The id of the API token this principal acts through; `None` for a session or
+    /// the system. What changes access (passwords, second factors, tokens, companies)
+    /// is refused through a token.
+    pub fn via_token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// The appliance itself acting for a company (CLI, setup, demo seeding).
@@ -210,6 +269,8 @@ impl Principal {
             grants: Grants::all(),
             box_admin: true,
             system: true,
+            token: None,
+            must_enrol: false,
         }
     }
 
@@ -220,6 +281,11 @@ impl Principal {
     /// What this principal's role grants.
     pub(crate) fn grants(&self) -> &Grants {
         &self.grants
+    }
+
+    /// What this principal may do, written as a role's grants are (`customer:rcw, …`).
+    pub fn grants_text(&self) -> String {
+        self.grants.to_string()
     }
 
     pub fn is_admin(&self) -> bool {
@@ -257,5 +323,30 @@ mod tests {
         assert!(e.contains("\"q\" is not an action letter"), "{e}");
         let e = Grants::parse("customer").expect_err("no colon");
         assert!(e.contains("entity:letters"), "{e}");
+    }
+
+    #[test]
+    fn an_intersection_grants_only_what_both_grant() {
+        crate::test_entities::install();
+        let role = Grants::parse("customer:rcwd, contact:r, *:r").expect("role");
+        let scopes = Grants::parse("customer:rw, contact:rcw, user:r").expect("scopes");
+        let both = role.intersect(&scopes);
+        assert_eq!(both.to_string(), "contact:r, customer:rw, user:r");
+        assert!(
+            !both.allows("contact", Action::Create),
+            "the role does not create contacts"
+        );
+        assert!(
+            !both.allows("role", Action::Read),
+            "the scopes do not read roles"
+        );
+        assert_eq!(Grants::all().intersect(&scopes), scopes);
+        assert_eq!(scopes.intersect(&Grants::all()), scopes);
+        assert!(
+            Grants::parse("customer:r")
+                .expect("g")
+                .intersect(&Grants::parse("contact:r").expect("g"))
+                .is_empty()
+        );
     }
 }

@@ -420,6 +420,8 @@ impl Kernel {
                 delete_record(txn, def, &who, &old, now)?;
                 if def.code == USER.code {
                     crate::auth::end_sessions_in(txn, id)?;
+                    crate::tokens::revoke_all_in(txn, id)?;
+                    crate::mfa::forget_in(txn, id);
                     // Their memberships go with them (the grant check above covered
                     // their rights in those companies).
                     for (_, m) in access::memberships_of(txn, id)? {

@@ -78,6 +78,31 @@ enum AdminTask {
     },
     /// List the companies on this appliance.
     Companies,
+    /// Make an API token for a user's scripts; prints the token once (it is stored
+    /// only hashed). The scopes cannot exceed what the user's role allows.
+    CreateToken {
+        #[arg(long)]
+        user: String,
+        /// What it is for ("nightly bank import").
+        #[arg(long)]
+        name: String,
+        /// The actions it may take, as a role's permissions (`invoice:r, customer:rc`).
+        #[arg(long)]
+        scopes: String,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        #[arg(long, default_value_t = nexus_kernel::DEFAULT_PER_MINUTE)]
+        per_minute: u32,
+        /// The company it acts in, by name or id (default: the first one).
+        #[arg(long)]
+        company: Option<String>,
+    },
+    /// Remove a user's second factor (a lost phone and lost recovery codes); they
+    /// set up a new one when they next sign in.
+    ResetMfa {
+        #[arg(long)]
+        user: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -191,6 +216,28 @@ async fn main() -> ExitCode {
         Command::Admin {
             task: AdminTask::Companies,
         } => companies(&config).await,
+        Command::Admin {
+            task:
+                AdminTask::CreateToken {
+                    user,
+                    name,
+                    scopes,
+                    days,
+                    per_minute,
+                    company,
+                },
+        } => {
+            let request = nexus_kernel::TokenRequest {
+                name,
+                scopes,
+                days,
+                per_minute,
+            };
+            create_token(&config, &user, request, company.as_deref()).await
+        }
+        Command::Admin {
+            task: AdminTask::ResetMfa { user },
+        } => reset_mfa(&config, &user).await,
         Command::Audit {
             task: AuditTask::Verify { bundle: None, .. },
         } => verify(&config).await,
@@ -443,6 +490,35 @@ async fn companies(config: &Config) -> Result<(), String> {
     for (id, name) in kernel.companies().map_err(|e| e.to_string())? {
         println!("{id}\t{name}");
     }
+    Ok(())
+}
+
+async fn create_token(
+    config: &Config,
+    user: &str,
+    request: nexus_kernel::TokenRequest,
+    company: Option<&str>,
+) -> Result<(), String> {
+    let kernel = open(config).await?;
+    let company = company_of(&kernel, company)?;
+    let (secret, info) = kernel
+        .create_token_for(company, user, request)
+        .await
+        .map_err(explain)?;
+    eprintln!(
+        "made token {} for {user} (scopes {}; expires {}); it is not shown again:",
+        info.id,
+        info.scopes,
+        nexus_kernel::rfc3339(info.expires)
+    );
+    println!("{secret}");
+    Ok(())
+}
+
+async fn reset_mfa(config: &Config, user: &str) -> Result<(), String> {
+    let kernel = open(config).await?;
+    kernel.reset_mfa(user).await.map_err(explain)?;
+    println!("removed the second factor of {user}; they set up a new one when they next sign in");
     Ok(())
 }
 

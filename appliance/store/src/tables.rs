@@ -61,6 +61,12 @@ pub enum Table {
     /// with the event that closes it; `'c' | size u64` → a signed checkpoint the box
     /// published. Owner: kernel (events, tlog).
     Merkle,
+    /// API tokens: `blake3(secret)` → encoded token (user, company, scopes, expiry;
+    /// never the secret). Owner: kernel (tokens).
+    Tokens,
+    /// Second factors: `user id u64` → encoded TOTP enrolment (secret, last step used,
+    /// hashes of the unused recovery codes). Owner: kernel (mfa).
+    Mfa,
 }
 
 impl Table {
@@ -68,7 +74,7 @@ impl Table {
     ///
     /// The write-ahead log names tables by their position here: append new tables at
     /// the end, never reorder (a test pins the order).
-    pub const ALL: [Table; 15] = [
+    pub const ALL: [Table; 17] = [
         Table::Meta,
         Table::Records,
         Table::Index,
@@ -84,6 +90,8 @@ impl Table {
         Table::Idempotency,
         Table::Jobs,
         Table::Merkle,
+        Table::Tokens,
+        Table::Mfa,
     ];
 
     /// Position in [`Table::ALL`].
@@ -109,6 +117,8 @@ impl Table {
             Table::Idempotency => "idempotency",
             Table::Jobs => "jobs",
             Table::Merkle => "merkle",
+            Table::Tokens => "tokens",
+            Table::Mfa => "mfa",
         }
     }
 
@@ -149,7 +159,9 @@ mod tests {
                 "module_state",
                 "idempotency",
                 "jobs",
-                "merkle"
+                "merkle",
+                "tokens",
+                "mfa"
             ]
         );
     }

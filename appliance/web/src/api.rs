@@ -36,10 +36,20 @@ pub async fn login(
     let text = |k: &str| obj.get(k).and_then(J::as_str).unwrap_or("").to_string();
     // The same per-name and per-address lockout as the form.
     let address = client.map(|c| c.0.0.ip());
-    let (token, session) = state
+    let code = obj
+        .get("code")
+        .and_then(J::as_str)
+        .filter(|c| !c.trim().is_empty());
+    let signed = state
         .kernel
-        .login(&text("username"), &text("password"), address)
+        .sign_in(&text("username"), &text("password"), code, address)
         .await?;
+    let (token, session) = match signed {
+        nexus_kernel::SignIn::Done(token, session) => (token, *session),
+        nexus_kernel::SignIn::NeedsCode(_) => {
+            return Err(nexus_kernel::KernelError::CodeRequired.into());
+        }
+    };
     let mut res = Json(json!({
         "csrf_token": session.csrf,
         "expires_at": rfc3339(session.expires),
@@ -55,7 +65,7 @@ pub async fn logout(
     State(state): State<AppState>,
     ApiWrite(auth): ApiWrite,
 ) -> Result<Response, WebError> {
-    state.kernel.logout(&auth.token).await?;
+    state.kernel.logout(auth.session_token("sign out")?).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut()
         .insert(header::SET_COOKIE, session_cookie(None));
@@ -76,6 +86,8 @@ fn me_json(session: &nexus_kernel::Session) -> J {
             .map(|(id, name)| json!({ "id": id, "name": name }))
             .collect::<Vec<_>>(),
         "role": who.role_name,
+        "mfa_required": who.must_enrol_mfa(),
+        "via_token": who.via_token(),
     })
 }
 
@@ -96,7 +108,9 @@ fn session_json(s: &nexus_kernel::SessionInfo) -> J {
 
 /// `GET /api/v1/sessions`: the signed-in user's live sessions (never their tokens).
 pub async fn sessions(State(state): State<AppState>, auth: Auth) -> Result<Json<J>, WebError> {
-    let list = state.kernel.sessions_of(&auth.token)?;
+    let list = state
+        .kernel
+        .sessions_of(auth.session_token("list sessions")?)?;
     Ok(Json(
         json!({ "data": list.iter().map(session_json).collect::<Vec<_>>() }),
     ))
@@ -108,7 +122,10 @@ pub async fn revoke_session(
     ApiWrite(auth): ApiWrite,
     Path(id): Path<String>,
 ) -> Result<StatusCode, WebError> {
-    state.kernel.revoke_session(&auth.token, &id).await?;
+    state
+        .kernel
+        .revoke_session(auth.session_token("end sessions")?, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -127,7 +144,7 @@ pub async fn switch_company(
     })?;
     let session = state
         .kernel
-        .switch_company(&submit.auth.token, company)
+        .switch_company(submit.auth.session_token("switch company")?, company)
         .await?;
     Ok(Json(me_json(&session)))
 }

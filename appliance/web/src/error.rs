@@ -30,6 +30,10 @@ pub enum WebError {
     #[error("only administrators can open this page")]
     AdminOnly,
     #[error(
+        "your role requires a second factor: set up an authenticator app at /account/security before you go on"
+    )]
+    MustEnrolMfa,
+    #[error(
         "the Idempotency-Key \"{0}\" was already used for a different request; use a new \
          key for a new request"
     )]
@@ -55,6 +59,9 @@ impl WebError {
                 KernelError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
                 KernelError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
                 KernelError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+                KernelError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+                KernelError::CodeRequired => (StatusCode::UNAUTHORIZED, "code_required"),
+                KernelError::TokenNotAllowed(_) => (StatusCode::FORBIDDEN, "token_not_allowed"),
                 KernelError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
                 KernelError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
                 KernelError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
@@ -80,6 +87,7 @@ impl WebError {
             WebError::NoRoute => (StatusCode::NOT_FOUND, "no_route"),
             WebError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             WebError::AdminOnly => (StatusCode::FORBIDDEN, "admin_only"),
+            WebError::MustEnrolMfa => (StatusCode::FORBIDDEN, "mfa_required"),
             WebError::IdempotencyKeyReused(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
             }
@@ -200,12 +208,21 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
                 .insert("hx-redirect", HeaderValue::from_static("/login"));
             r
         }
+        (Audience::Htmx, WebError::MustEnrolMfa) => {
+            let mut r = status.into_response();
+            r.headers_mut()
+                .insert("hx-redirect", HeaderValue::from_static("/account/security"));
+            r
+        }
         (Audience::Htmx, _) => (
             status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             err.message(),
         )
             .into_response(),
+        (Audience::Browser, WebError::MustEnrolMfa) => {
+            axum::response::Redirect::to("/account/security").into_response()
+        }
         (Audience::Browser, WebError::Kernel(KernelError::Unauthenticated)) => {
             let target = format!("/login?next={}", nexus_ui::grid::encode(&path));
             axum::response::Redirect::to(&target).into_response()
@@ -214,7 +231,9 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
             (status, views::error_page(status, &err.message())).into_response()
         }
     };
-    if let WebError::Kernel(KernelError::Throttled { retry_after_secs }) = err
+    if let WebError::Kernel(
+        KernelError::Throttled { retry_after_secs } | KernelError::RateLimited { retry_after_secs },
+    ) = err
         && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
     {
         out.headers_mut().insert(header::RETRY_AFTER, v);

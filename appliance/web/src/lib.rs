@@ -9,6 +9,7 @@
 //! and entity views ([`views`], [`records`]) — and the platform's own pages: the
 //! kernel's generic entity pages, sign-in, admin, jobs, live updates, metrics.
 
+mod account;
 mod api;
 pub mod audit;
 pub mod body;
@@ -126,6 +127,14 @@ pub fn router(state: AppState) -> Router {
     let html = Router::new()
         .route("/", get(pages::home))
         .route("/login", get(pages::login_form).post(pages::login))
+        .route("/login/code", post(pages::login_code))
+        .route("/account/security", get(account::security))
+        .route("/account/mfa/begin", post(account::mfa_begin))
+        .route("/account/mfa/confirm", post(account::mfa_confirm))
+        .route("/account/mfa/recovery", post(account::mfa_recovery))
+        .route("/account/mfa/off", post(account::mfa_off))
+        .route("/account/tokens", post(account::create_token))
+        .route("/account/tokens/{id}/revoke", post(account::revoke_token))
         .route("/logout", post(pages::logout))
         .route("/session/company", post(pages::switch_company))
         .route("/sessions", get(pages::sessions))
@@ -167,6 +176,14 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(api::revoke_session),
         )
         .route("/api/v1/me", get(api::me))
+        .route(
+            "/api/v1/tokens",
+            get(account::api_tokens).post(account::api_create_token),
+        )
+        .route(
+            "/api/v1/tokens/{id}",
+            axum::routing::delete(account::api_revoke_token),
+        )
         .route("/api/v1/jobs", get(jobs::api_jobs))
         .route("/api/v1/jobs/{id}", get(jobs::api_job))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::api_cancel))

@@ -98,7 +98,7 @@ pub async fn events(
     // password reset, a deactivation or a lost membership ends it; a switch to another
     // company ends it too, and the page opens a new one), and sends only what that
     // principal may read.
-    let token = auth.token.clone();
+    let token = auth.session_token("follow live updates")?.to_string();
     let kernel = state.kernel.clone();
     let follow = live
         .map(move |item| {

@@ -58,7 +58,8 @@ pub static PLATFORM: &[ApiOp] = &[
         operation: || {
             json!({ "summary": "Sign in: sets the session cookie and returns the CSRF token for writes",
                 "requestBody": body(json!({ "type": "object", "required": ["username", "password"],
-                    "properties": { "username": { "type": "string", "minLength": 1, "maxLength": 254 }, "password": { "type": "string", "minLength": 1, "maxLength": 256 } } })),
+                    "properties": { "username": { "type": "string", "minLength": 1, "maxLength": 254 }, "password": { "type": "string", "minLength": 1, "maxLength": 256 },
+                        "code": { "type": "string", "maxLength": 40, "description": "the 6-digit code of the second factor, or a recovery code" } } })),
                 "responses": { "200": ok("signed in", json!({ "type": "object", "required": ["csrf_token", "expires_at", "user"],
                     "properties": { "csrf_token": { "type": "string" }, "expires_at": { "type": "string", "format": "date-time" }, "user": { "type": "object" } } })) } })
         },
@@ -99,6 +100,44 @@ pub static PLATFORM: &[ApiOp] = &[
             json!({ "summary": "End one of your sessions (a lost laptop, a shared computer)",
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "minLength": 1, "maxLength": 64 } }],
                 "responses": { "204": { "description": "ended" } } })
+        },
+        errors: &[404],
+        session: true,
+    },
+    ApiOp {
+        method: "get",
+        route: "/api/v1/tokens",
+        operation: || {
+            json!({ "summary": "Your API tokens (never their secrets); with all=true, every token of the company (needs permission to view users)",
+                "parameters": [{ "name": "all", "in": "query", "required": false, "schema": { "type": "string", "enum": ["true", "false"] } }],
+                "responses": { "200": ok("tokens", json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": token_schema() } } })) } })
+        },
+        errors: &[],
+        session: true,
+    },
+    ApiOp {
+        method: "post",
+        route: "/api/v1/tokens",
+        operation: || {
+            json!({ "summary": "Make an API token (your password again); the answer carries its secret, once. Send it as Authorization: Bearer <token>",
+                "requestBody": body(json!({ "type": "object", "required": ["name", "scopes", "current_password"], "additionalProperties": false,
+                    "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 80 },
+                        "scopes": { "type": "string", "minLength": 1, "maxLength": 2000, "description": "entity:letters, as a role's permissions" },
+                        "days": { "type": "integer", "minimum": 1, "maximum": 366 },
+                        "requests_per_minute": { "type": "integer", "minimum": 1, "maximum": 60000 },
+                        "current_password": { "type": "string", "minLength": 1, "maxLength": 256 } } })),
+                "responses": { "201": ok("the token, with its secret", token_schema()) } })
+        },
+        errors: &[409, 422],
+        session: true,
+    },
+    ApiOp {
+        method: "delete",
+        route: "/api/v1/tokens/{id}",
+        operation: || {
+            json!({ "summary": "Revoke a token: yours, or (with permission to edit users) any of the company's; it stops at once",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "minLength": 1, "maxLength": 64 } }],
+                "responses": { "204": { "description": "revoked" } } })
         },
         errors: &[404],
         session: true,
@@ -444,7 +483,19 @@ fn me_schema() -> J {
         "properties": {
             "id": { "type": "integer" }, "username": { "type": "string" }, "name": { "type": "string" },
             "company": company, "home_company": { "type": "integer" },
-            "companies": { "type": "array", "items": company }, "role": { "type": "string" } } })
+            "companies": { "type": "array", "items": company }, "role": { "type": "string" },
+            "mfa_required": { "type": "boolean" }, "via_token": { "type": ["string", "null"] } } })
+}
+
+fn token_schema() -> J {
+    json!({ "type": "object",
+        "required": ["id", "user", "username", "company", "name", "scopes", "created_at", "expires_at", "requests_per_minute", "expired"],
+        "properties": {
+            "id": { "type": "string" }, "user": { "type": "integer" }, "username": { "type": "string" },
+            "company": { "type": "integer" }, "name": { "type": "string" }, "scopes": { "type": "string" },
+            "created_at": { "type": "string", "format": "date-time" }, "expires_at": { "type": "string", "format": "date-time" },
+            "requests_per_minute": { "type": "integer" }, "last_used_at": { "type": ["string", "null"] },
+            "expired": { "type": "boolean" }, "token": { "type": "string" } } })
 }
 
 fn with_errors(mut op: J, errors: &[u16], session: bool) -> J {
@@ -528,12 +579,13 @@ pub fn document() -> J {
     json!({
         "openapi": "3.1.0",
         "info": { "title": "NexusAI appliance API", "version": env!("CARGO_PKG_VERSION"),
-            "description": "Sign in with POST /api/v1/session; send the returned csrf_token as X-CSRF-Token on every write. Money travels as decimal strings." },
+            "description": "Sign in with POST /api/v1/session (with \"code\" when the account has a second factor) and send the returned csrf_token as X-CSRF-Token on every write, or send an API token as Authorization: Bearer. Money travels as decimal strings." },
         "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {
                 "session": { "type": "apiKey", "in": "cookie", "name": crate::session::SESSION_COOKIE },
+                "token": { "type": "http", "scheme": "bearer", "description": "an API token (nexus_tok_…) made at /account/security or POST /api/v1/tokens; needs no CSRF header" },
                 "csrf": { "type": "apiKey", "in": "header", "name": "X-CSRF-Token" }
             }
         },

@@ -5,7 +5,7 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use nexus_kernel::{Action, KernelError, ListQuery, registry};
+use nexus_kernel::{Action, KernelError, ListQuery, SignIn, registry};
 use nexus_ui::Toast;
 use serde::Deserialize;
 
@@ -239,37 +239,113 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, form: Anon
     let username = field(&form.pairs, "username").unwrap_or("");
     let password = field(&form.pairs, "password").unwrap_or("");
     let next = safe_next(field(&form.pairs, "next").unwrap_or("/")).to_string();
-    match state.kernel.login(username, password, form.client).await {
-        Ok((token, _)) => {
-            let mut res = Redirect::to(&next).into_response();
-            res.headers_mut()
-                .insert(header::SET_COOKIE, session_cookie(Some(&token)));
-            res
-        }
-        Err(e) => {
-            let retry = match &e {
-                KernelError::Throttled { retry_after_secs } => Some(*retry_after_secs),
-                _ => None,
-            };
-            let web = WebError::from(e);
-            let (status, _) = web.status_and_code();
-            let mut res = login_page(&headers, &state, &next, Some(&web.message()), status);
-            // As the API does: a locked-out form says when to try again.
-            if let Some(secs) = retry
-                && let Ok(v) = header::HeaderValue::from_str(&secs.to_string())
-            {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            res
-        }
+    match state
+        .kernel
+        .sign_in(username, password, None, form.client)
+        .await
+    {
+        Ok(SignIn::Done(token, _)) => signed_in(&token, &next),
+        Ok(SignIn::NeedsCode(ticket)) => code_page(&headers, &ticket, &next, None, StatusCode::OK),
+        Err(e) => login_refused(&headers, &state, &next, e),
     }
+}
+
+fn signed_in(token: &str, next: &str) -> Response {
+    let mut res = Redirect::to(next).into_response();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(Some(token)));
+    res
+}
+
+/// `POST /login/code`: the second step of a sign-in with a second factor.
+pub async fn login_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: AnonForm,
+) -> Response {
+    let ticket = field(&form.pairs, "ticket").unwrap_or("");
+    let code = field(&form.pairs, "code").unwrap_or("");
+    let next = safe_next(field(&form.pairs, "next").unwrap_or("/")).to_string();
+    match state
+        .kernel
+        .sign_in_with_code(ticket, code, form.client)
+        .await
+    {
+        Ok((token, _)) => signed_in(&token, &next),
+        // A wrong code: the same ticket may try again (a few times).
+        Err(KernelError::Invalid(errors)) => {
+            let message = errors.0.first().map(|(_, m)| m.clone()).unwrap_or_default();
+            code_page(
+                &headers,
+                ticket,
+                &next,
+                Some(&message),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+        }
+        Err(e) => login_refused(&headers, &state, &next, e),
+    }
+}
+
+/// The sign-in's second step: the code from the authenticator app.
+fn code_page(
+    headers: &HeaderMap,
+    ticket: &str,
+    next: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let pre = cookie(headers, PRE_COOKIE)
+        .filter(|v| v.len() == 32)
+        .map(str::to_string);
+    let token = pre.clone().unwrap_or_else(random_hex);
+    let body = html! {
+        div .card .login {
+            h1 { "Your second factor" }
+            p { "Open the authenticator app and give the 6-digit code for NexusAI, or one of your recovery codes." }
+            @if let Some(e) = error { div .form-error role="alert" { (e) } }
+            form method="post" action="/login/code" {
+                input type="hidden" name="_csrf" value=(token);
+                input type="hidden" name="ticket" value=(ticket);
+                input type="hidden" name="next" value=(next);
+                div .field { label for="code" { "Code" } input #code name="code" inputmode="numeric" autocomplete="one-time-code" autofocus required maxlength="40"; }
+                button .primary type="submit" { "Sign in" }
+            }
+        }
+    };
+    let mut res = (status, views::bare_page("Sign in", body)).into_response();
+    if pre.is_none() {
+        res.headers_mut()
+            .insert(header::SET_COOKIE, pre_cookie(&token));
+    }
+    res
+}
+
+fn login_refused(headers: &HeaderMap, state: &AppState, next: &str, e: KernelError) -> Response {
+    let retry = match &e {
+        KernelError::Throttled { retry_after_secs } => Some(*retry_after_secs),
+        _ => None,
+    };
+    let web = WebError::from(e);
+    let (status, _) = web.status_and_code();
+    let mut res = login_page(headers, state, next, Some(&web.message()), status);
+    // As the API does: a locked-out form says when to try again.
+    if let Some(secs) = retry
+        && let Ok(v) = header::HeaderValue::from_str(&secs.to_string())
+    {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
 }
 
 pub async fn logout(
     State(state): State<AppState>,
     submit: FormSubmit,
 ) -> Result<Response, WebError> {
-    state.kernel.logout(&submit.auth.token).await?;
+    state
+        .kernel
+        .logout(submit.auth.session_token("sign out")?)
+        .await?;
     let mut res = Redirect::to("/login").into_response();
     res.headers_mut()
         .insert(header::SET_COOKIE, session_cookie(None));
@@ -287,14 +363,16 @@ pub async fn switch_company(
         .ok_or_else(|| WebError::Malformed("choose a company to work in".into()))?;
     state
         .kernel
-        .switch_company(&submit.auth.token, company)
+        .switch_company(submit.auth.session_token("switch company")?, company)
         .await?;
     Ok(crate::records::redirect(submit.htmx, "/"))
 }
 
 /// `GET /sessions`: where the user is signed in, each session endable (a lost laptop).
 pub async fn sessions(State(state): State<AppState>, auth: Auth) -> Result<Markup, WebError> {
-    let list = state.kernel.sessions_of(&auth.token)?;
+    let list = state
+        .kernel
+        .sessions_of(auth.session_token("list sessions")?)?;
     let names: std::collections::BTreeMap<u64, String> =
         auth.session.companies().iter().cloned().collect();
     let when = |t: Option<time::OffsetDateTime>| {
@@ -338,7 +416,10 @@ pub async fn end_session(
     axum::extract::Path(id): axum::extract::Path<String>,
     submit: FormSubmit,
 ) -> Result<Response, WebError> {
-    state.kernel.revoke_session(&submit.auth.token, &id).await?;
+    state
+        .kernel
+        .revoke_session(submit.auth.session_token("end sessions")?, &id)
+        .await?;
     Ok(crate::records::redirect(submit.htmx, "/sessions"))
 }
 

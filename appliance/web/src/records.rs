@@ -262,7 +262,7 @@ pub async fn create(
     {
         Ok(rec) => {
             // A new company is worked in at once: its creator administers it.
-            if def.code == builtin::COMPANY.code {
+            if def.code == builtin::COMPANY.code && !auth.bearer {
                 state.kernel.switch_company(&auth.token, rec.id).await?;
             }
             let target = format!("/e/{}/{}?created=1", def.name, rec.id);

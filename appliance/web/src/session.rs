@@ -51,10 +51,14 @@ pub fn pre_cookie(value: &str) -> HeaderValue {
     .unwrap_or(HeaderValue::from_static("nexus_pre=; Max-Age=0"))
 }
 
-/// A signed-in request.
+/// A signed-in request: a session (cookie) or an API token (bearer).
 pub struct Auth {
     pub session: Session,
+    /// The session cookie's token; empty for a request with an API token.
     pub token: String,
+    /// Whether it came with an API token (`Authorization: Bearer nexus_tok_…`), which
+    /// a browser never sends by itself, so it needs no CSRF token.
+    pub bearer: bool,
 }
 
 impl Auth {
@@ -64,17 +68,62 @@ impl Auth {
     pub fn csrf(&self) -> &str {
         &self.session.csrf
     }
+
+    /// The session's token, for what only a session may do (sign out, switch company,
+    /// list sessions); refused for an API token.
+    pub fn session_token(&self, what: &'static str) -> Result<&str, WebError> {
+        if self.bearer {
+            return Err(KernelError::TokenNotAllowed(what).into());
+        }
+        Ok(&self.token)
+    }
+
+    fn csrf_ok(&self, sent: Option<&str>) -> bool {
+        self.bearer || sent.is_some_and(|t| ct_eq(t, self.csrf()))
+    }
 }
 
+/// Paths a user whose role requires a second factor may reach before setting it up.
+const ENROLMENT_PATHS: &[&str] = &[
+    "/account/security",
+    "/account/mfa/",
+    "/logout",
+    "/api/v1/me",
+];
+
 pub fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth, WebError> {
-    let token = cookie(&parts.headers, SESSION_COOKIE)
-        .filter(|t| !t.is_empty())
-        .ok_or(KernelError::Unauthenticated)?;
-    let session = state.kernel.session(token)?;
-    Ok(Auth {
-        session,
-        token: token.to_string(),
-    })
+    let auth = if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let secret = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(KernelError::Unauthenticated)?;
+        Auth {
+            session: state.kernel.token_session(secret)?,
+            token: String::new(),
+            bearer: true,
+        }
+    } else {
+        let token = cookie(&parts.headers, SESSION_COOKIE)
+            .filter(|t| !t.is_empty())
+            .ok_or(KernelError::Unauthenticated)?;
+        Auth {
+            session: state.kernel.session(token)?,
+            token: token.to_string(),
+            bearer: false,
+        }
+    };
+    let path = parts.uri.path();
+    if auth.who().must_enrol_mfa()
+        && !ENROLMENT_PATHS
+            .iter()
+            .any(|p| path == *p || (p.ends_with('/') && path.starts_with(p)))
+        && !(path == "/api/v1/session" && parts.method == axum::http::Method::DELETE)
+    {
+        return Err(WebError::MustEnrolMfa);
+    }
+    Ok(auth)
 }
 
 fn header_token(headers: &HeaderMap) -> Option<&str> {
@@ -103,9 +152,10 @@ impl FromRequestParts<AppState> for ApiWrite {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let auth = authenticate(parts, state)?;
-        match header_token(&parts.headers) {
-            Some(t) if ct_eq(t, auth.csrf()) => Ok(ApiWrite(auth)),
-            _ => Err(WebError::Csrf),
+        if auth.csrf_ok(header_token(&parts.headers)) {
+            Ok(ApiWrite(auth))
+        } else {
+            Err(WebError::Csrf)
         }
     }
 }
@@ -126,13 +176,14 @@ impl FromRequest<AppState> for FormSubmit {
         let bytes = read_limited(body).await?;
         let pairs = parse_form(&parts.headers, &bytes)?;
         let sent = header_token(&parts.headers).or_else(|| field(&pairs, "_csrf"));
-        match sent {
-            Some(t) if ct_eq(t, auth.csrf()) => Ok(FormSubmit {
+        if auth.csrf_ok(sent) {
+            Ok(FormSubmit {
                 auth,
                 pairs,
                 htmx: parts.headers.contains_key("hx-request"),
-            }),
-            _ => Err(WebError::Csrf),
+            })
+        } else {
+            Err(WebError::Csrf)
         }
     }
 }
@@ -149,9 +200,8 @@ impl FromRequest<AppState> for JsonSubmit {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
         let auth = authenticate(&parts, state)?;
-        match header_token(&parts.headers) {
-            Some(t) if ct_eq(t, auth.csrf()) => {}
-            _ => return Err(WebError::Csrf),
+        if !auth.csrf_ok(header_token(&parts.headers)) {
+            return Err(WebError::Csrf);
         }
         let bytes = read_limited(body).await?;
         let object = parse_json_object(&parts.headers, &bytes)?;
