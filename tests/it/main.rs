@@ -9,6 +9,7 @@ mod common;
 
 mod access;
 mod api;
+mod authorization;
 mod bank;
 mod companies;
 mod crash;

@@ -22,7 +22,7 @@ impl Action {
         Action::Export,
     ];
 
-    fn letter(self) -> char {
+    pub fn letter(self) -> char {
         match self {
             Action::Read => 'r',
             Action::Create => 'c',
@@ -296,6 +296,12 @@ impl Principal {
     /// an administrator of the first company (the box's own), wherever they work now.
     pub fn administers_box(&self) -> bool {
         self.box_admin
+    }
+
+    /// Whether this principal holds everything `needed` grants; if not, the first
+    /// missing grant (`invoice:c`).
+    pub fn lacks(&self, needed: &Grants) -> Option<String> {
+        self.grants.excess(needed).into_iter().next()
     }
 
     /// Whether this principal holds every permission (may create companies).

@@ -386,6 +386,10 @@ impl Kernel {
         require(who, def, Action::Delete)?;
         module_only(def)?;
         if def.code == COMPANY.code {
+            // Another company is "not found", as everywhere.
+            if id != who.company {
+                return Err(not_found(def, id));
+            }
             return Err(KernelError::Conflict(
                 "a company cannot be deleted from here; it holds the books".into(),
             ));

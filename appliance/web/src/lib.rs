@@ -208,7 +208,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
         .route("/assets/{*path}", get(asset))
-        .route_layer(middleware::from_fn(openapi::require_documented))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            openapi::require_documented,
+        ))
         .fallback(error::no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(error::render_errors))

@@ -29,8 +29,36 @@ pub struct ApiOp {
     /// The error statuses it answers besides the ones every operation may
     /// (400, 401 and 403 where it needs a session, 413, 415, 429, 500, 503).
     pub errors: &'static [u16],
-    /// Whether it needs a session (every operation but signing in and the document).
-    pub session: bool,
+    /// Who may call it: stated in the document (`x-access`) and checked for every
+    /// operation and every role by the authorization matrix test.
+    pub access: Access,
+}
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not (signing in, this document).
+    Anyone,
+    /// Any signed-in user; what it answers is theirs (their sessions, tokens, jobs).
+    SignedIn,
+    /// An administrator of the box (of its first company).
+    BoxAdmin,
+    /// Whoever holds these grants, written as a role's (`invoice:c, journal_entry:c`).
+    Needs(&'static str),
+    /// Whoever may call the tool named in the path: read permission on what it reads.
+    Tool,
+}
+
+impl Access {
+    fn json(self) -> J {
+        match self {
+            Access::Anyone => json!("anyone"),
+            Access::SignedIn => json!("signed-in"),
+            Access::BoxAdmin => json!("box-admin"),
+            Access::Tool => json!("tool"),
+            Access::Needs(grants) => json!({ "needs": grants }),
+        }
+    }
 }
 
 /// The platform's own JSON routes (the entity routes are expanded per entity).
@@ -43,14 +71,14 @@ pub static PLATFORM: &[ApiOp] = &[
                 "responses": { "200": ok("the entities", json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": { "type": "object" } } } })) } })
         },
         errors: &[],
-        session: true,
+        access: Access::SignedIn,
     },
     ApiOp {
         method: "get",
         route: "/api/v1/openapi.json",
         operation: || json!({ "summary": "This document", "responses": { "200": ok("the OpenAPI document", json!({ "type": "object" })) } }),
         errors: &[],
-        session: false,
+        access: Access::Anyone,
     },
     ApiOp {
         method: "post",
@@ -64,21 +92,21 @@ pub static PLATFORM: &[ApiOp] = &[
                     "properties": { "csrf_token": { "type": "string" }, "expires_at": { "type": "string", "format": "date-time" }, "user": { "type": "object" } } })) } })
         },
         errors: &[401, 422],
-        session: false,
+        access: Access::Anyone,
     },
     ApiOp {
         method: "delete",
         route: "/api/v1/session",
         operation: || json!({ "summary": "Sign out", "responses": { "204": { "description": "signed out" } } }),
         errors: &[],
-        session: true,
+        access: Access::SignedIn,
     },
     ApiOp {
         method: "get",
         route: "/api/v1/me",
         operation: || json!({ "summary": "Who is signed in, the company worked in, and the companies you may switch to", "responses": { "200": ok("you", me_schema()) } }),
         errors: &[],
-        session: true,
+        access: Access::SignedIn,
     },
     ApiOp {
         method: "get",
@@ -91,7 +119,7 @@ pub static PLATFORM: &[ApiOp] = &[
                         "company": { "type": "integer" }, "address": { "type": ["string", "null"] }, "current": { "type": "boolean" } } } } } })) } })
         },
         errors: &[],
-        session: true,
+        access: Access::SignedIn,
     },
     ApiOp {
         method: "delete",
@@ -102,7 +130,7 @@ pub static PLATFORM: &[ApiOp] = &[
                 "responses": { "204": { "description": "ended" } } })
         },
         errors: &[404],
-        session: true,
+        access: Access::SignedIn,
     },
     ApiOp {
         method: "get",
@@ -113,7 +141,7 @@ pub static PLATFORM: &[ApiOp] = &[
                 "responses": { "200": ok("tokens", json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": token_schema() } } })) } })
         },
         errors: &[],
-        session: true,
+        access: Access::SignedIn,
     },
     ApiOp {
         method: "post",
@@ -129,7 +157,7 @@ pub static PLATFORM: &[ApiOp] = &[
                 "responses": { "201": ok("the token, with its secret", token_schema()) } })
         },
         errors: &[409, 422],
-        session: true,
+        access: Access::SignedIn,
     },
     ApiOp {
         method: "delete",
@@ -140,7 +168,7 @@ pub static PLATFORM: &[ApiOp] = &[
                 "responses": { "204": { "description": "revoked" } } })
         },
         errors: &[404],
-        session: true,
+        access: Access::SignedIn,
     },
     ApiOp {
         method: "post",
@@ -152,7 +180,7 @@ pub static PLATFORM: &[ApiOp] = &[
                 "responses": { "200": ok("you, in that company", me_schema()) } })
         },
         errors: &[404],
-        session: true,
+        access: Access::SignedIn,
     },
     ApiOp {
         method: "get",
@@ -162,21 +190,21 @@ pub static PLATFORM: &[ApiOp] = &[
                 "responses": { "200": ok("jobs", json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": job_schema() } } })) } })
         },
         errors: &[],
-        session: true,
+        access: Access::SignedIn,
     },
     ApiOp {
         method: "get",
         route: "/api/v1/jobs/{id}",
         operation: || json!({ "summary": "A job: state, progress, error, result, download link", "responses": { "200": ok("the job", job_schema()) } }),
         errors: &[404],
-        session: true,
+        access: Access::SignedIn,
     },
     ApiOp {
         method: "post",
         route: "/api/v1/jobs/{id}/cancel",
         operation: || json!({ "summary": "Cancel a job (a running one stops when it next looks)", "responses": { "200": ok("the job", job_schema()) } }),
         errors: &[404, 409],
-        session: true,
+        access: Access::SignedIn,
     },
     ApiOp {
         method: "get",
@@ -186,7 +214,7 @@ pub static PLATFORM: &[ApiOp] = &[
                 "responses": { "200": { "description": "the signed note", "content": { "text/plain": { "schema": { "type": "string" } } } } } })
         },
         errors: &[],
-        session: true,
+        access: Access::BoxAdmin,
     },
     ApiOp {
         method: "get",
@@ -197,7 +225,7 @@ pub static PLATFORM: &[ApiOp] = &[
                     "properties": { "origin": { "type": "string" }, "key": { "type": "string" }, "fingerprint": { "type": "string" } } })) } })
         },
         errors: &[],
-        session: true,
+        access: Access::BoxAdmin,
     },
     ApiOp {
         method: "get",
@@ -213,7 +241,7 @@ pub static PLATFORM: &[ApiOp] = &[
                         "proof": { "type": "array", "items": { "type": "string" } } } })) } })
         },
         errors: &[422],
-        session: true,
+        access: Access::BoxAdmin,
     },
     ApiOp {
         method: "get",
@@ -228,7 +256,7 @@ pub static PLATFORM: &[ApiOp] = &[
                         "to_root": { "type": "string" }, "proof": { "type": "array", "items": { "type": "string" } } } })) } })
         },
         errors: &[422],
-        session: true,
+        access: Access::BoxAdmin,
     },
     ApiOp {
         method: "get",
@@ -238,7 +266,7 @@ pub static PLATFORM: &[ApiOp] = &[
                 "responses": { "200": ok("tools", json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": crate::tools::tool_schema() } } })) } })
         },
         errors: &[],
-        session: true,
+        access: Access::SignedIn,
     },
     ApiOp {
         method: "post",
@@ -251,7 +279,7 @@ pub static PLATFORM: &[ApiOp] = &[
                 "responses": { "200": ok("its answer", json!({ "type": "object", "required": ["tool", "result"], "properties": { "tool": { "type": "string" }, "result": {} } })) } })
         },
         errors: &[404, 422],
-        session: true,
+        access: Access::Tool,
     },
 ];
 
@@ -437,10 +465,15 @@ fn entity_paths(def: &EntityDef, paths: &mut serde_json::Map<String, J>) {
         write_errors,
         true,
     );
+    collection["get"]["x-access"] = needs(def, 'r');
+    // Making a company is the box's administrators' (who hold every permission).
+    collection["post"]["x-access"] = if def.name == builtin::COMPANY.name {
+        Access::BoxAdmin.json()
+    } else {
+        needs(def, 'c')
+    };
     paths.insert(format!("/api/v1/{n}"), collection);
-    paths.insert(
-        format!("/api/v1/{n}/{{id}}"),
-        json!({
+    let mut item = json!({
             "parameters": [id],
             "get": with_errors(json!({ "summary": format!("One {one}"), "responses": { "200": ok("the record", record.clone()) } }), &[404], true),
             "patch": with_errors(json!({ "summary": format!("Change a {one} (name the version you read)"),
@@ -449,19 +482,19 @@ fn entity_paths(def: &EntityDef, paths: &mut serde_json::Map<String, J>) {
             "delete": with_errors(json!({ "summary": format!("Delete a {one}"),
                 "parameters": [{ "name": "version", "in": "query", "schema": { "type": "integer", "minimum": 1 } }],
                 "responses": { "204": { "description": "deleted" } } }), &[404, 409], true),
-        }),
-    );
-    paths.insert(
-        format!("/api/v1/{n}/{{id}}/history"),
-        json!({
+    });
+    item["get"]["x-access"] = needs(def, 'r');
+    item["patch"]["x-access"] = needs(def, 'w');
+    item["delete"]["x-access"] = needs(def, 'd');
+    paths.insert(format!("/api/v1/{n}/{{id}}"), item);
+    let mut history = json!({
             "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } }],
             "get": with_errors(json!({ "summary": format!("A {one}'s history, newest first (events with before and after)"),
                 "responses": { "200": ok("events", json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": { "type": "object" } } } })) } }), &[404], true),
-        }),
-    );
-    paths.insert(
-        format!("/api/v1/{n}/export"),
-        json!({
+    });
+    history["get"]["x-access"] = needs(def, 'r');
+    paths.insert(format!("/api/v1/{n}/{{id}}/history"), history);
+    let mut export = json!({
             "post": with_errors(json!({ "summary": format!("Export {many} as CSV or XLSX, as a job (the list's query parameters apply)"),
                 "parameters": [
                     { "name": "format", "in": "query", "schema": { "type": "string", "enum": ["csv", "xlsx"] } },
@@ -469,8 +502,19 @@ fn entity_paths(def: &EntityDef, paths: &mut serde_json::Map<String, J>) {
                     { "name": "q", "in": "query", "schema": { "type": "string", "maxLength": 200 } }
                 ],
                 "responses": { "202": ok("the job; follow its Location", job_schema()) } }), &[404], true),
-        }),
-    );
+    });
+    export["post"]["x-access"] = needs(def, 'x');
+    paths.insert(format!("/api/v1/{n}/export"), export);
+}
+
+fn with_access(mut op: J, access: Access) -> J {
+    op["x-access"] = access.json();
+    op
+}
+
+/// The grants an entity route needs (`customer:r`).
+fn needs(def: &EntityDef, letter: char) -> J {
+    json!({ "needs": format!("{}:{letter}", def.name) })
 }
 
 /// Adds the error responses an operation may answer.
@@ -568,7 +612,10 @@ pub fn document() -> J {
     }
     for op in every_op() {
         let operation = with_path_params(
-            with_errors((op.operation)(), op.errors, op.session),
+            with_access(
+                with_errors((op.operation)(), op.errors, op.access != Access::Anyone),
+                op.access,
+            ),
             op.route,
         );
         let entry = paths
@@ -598,20 +645,64 @@ fn documented(route: &str) -> bool {
 }
 
 /// Route layer: a request under `/api/` whose route is not in the document is an
-/// internal error — a JSON route cannot be added without being described.
-pub async fn require_documented(req: Request, next: Next) -> Response {
+/// internal error — a JSON route cannot be added without being described. An
+/// operation whose access is [`Access::Needs`] is refused here (403) before its
+/// handler reads the body, so a caller learns nothing about a route they may not use;
+/// the kernel checks the same again. (The generic entity routes are authorized by the
+/// kernel before any field is read; the box's routes by their handlers, first.)
+pub async fn require_documented(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
-    match route {
-        Some(route) if route.starts_with("/api/") && !documented(&route) => {
-            tracing::error!(route, "a JSON route is missing from the OpenAPI document");
-            WebError::Kernel(nexus_kernel::KernelError::Internal(format!(
-                "the route {route} is not in the OpenAPI document"
-            )))
-            .into_response()
+    let Some(route) = route.filter(|r| r.starts_with("/api/")) else {
+        return next.run(req).await;
+    };
+    if !documented(&route) {
+        tracing::error!(route, "a JSON route is missing from the OpenAPI document");
+        return WebError::Kernel(nexus_kernel::KernelError::Internal(format!(
+            "the route {route} is not in the OpenAPI document"
+        )))
+        .into_response();
+    }
+    let method = req.method().as_str().to_ascii_lowercase();
+    let access = every_op()
+        .find(|op| op.route == route && op.method == method)
+        .map(|op| op.access);
+    let (parts, body) = req.into_parts();
+    if let Some(access @ Access::Needs(_)) = access
+        && let Ok(auth) = crate::session::authenticate(&parts, &state)
+        && let Err(refused) = allowed(auth.who(), access)
+    {
+        return refused.into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// Whether `who` may call an operation of this access.
+fn allowed(who: &nexus_kernel::Principal, access: Access) -> Result<(), WebError> {
+    match access {
+        Access::Needs(needs) => {
+            let needed = nexus_kernel::Grants::parse(needs).map_err(|e| {
+                nexus_kernel::KernelError::Internal(format!("x-access {needs}: {e}"))
+            })?;
+            let Some(missing) = who.lacks(&needed) else {
+                return Ok(());
+            };
+            // `invoice:c` → "you are not allowed to create invoices".
+            let (entity, letters) = missing.split_once(':').unwrap_or((&missing, ""));
+            let action = nexus_kernel::Action::ALL
+                .into_iter()
+                .find(|a| letters.starts_with(a.letter()))
+                .map_or("use", nexus_kernel::Action::verb);
+            let entity = registry::entity(entity)
+                .map_or_else(|| entity.to_string(), |d| d.plural.to_lowercase());
+            Err(nexus_kernel::KernelError::Forbidden { action, entity }.into())
         }
-        _ => next.run(req).await,
+        _ => Ok(()),
     }
 }

@@ -1,7 +1,7 @@
 //! The ledger's JSON routes as the OpenAPI document describes them (the route table
 //! the web kit checks every `/api/` request against).
 
-use nexus_web::openapi::ApiOp;
+use nexus_web::openapi::{Access, ApiOp};
 use serde_json::{Value as J, json};
 
 fn money() -> J {
@@ -46,7 +46,7 @@ pub static API: &[ApiOp] = &[
                 "responses": { "201": ok("the posted entry and its lines") } })
         },
         errors: &[404, 409, 422],
-        session: true,
+        access: Access::Needs("journal_entry:c"),
     },
     ApiOp {
         method: "post",
@@ -66,7 +66,7 @@ pub static API: &[ApiOp] = &[
                 "responses": { "201": ok("the document, its lines and its entry") } })
         },
         errors: &[404, 409, 422],
-        session: true,
+        access: Access::Needs("invoice:c"),
     },
     ApiOp {
         method: "post",
@@ -83,7 +83,7 @@ pub static API: &[ApiOp] = &[
                 "responses": { "201": ok("the payment, its allocations and its entry") } })
         },
         errors: &[404, 409, 422],
-        session: true,
+        access: Access::Needs("payment:c"),
     },
     ApiOp {
         method: "get",
@@ -97,7 +97,7 @@ pub static API: &[ApiOp] = &[
                 "responses": { "200": ok("rows per account and the totals") } })
         },
         errors: &[],
-        session: true,
+        access: Access::Needs("account:r"),
     },
     ApiOp {
         method: "post",
@@ -113,7 +113,7 @@ pub static API: &[ApiOp] = &[
                 "responses": { "201": ok("the move and its entry") } })
         },
         errors: &[404, 409, 422],
-        session: true,
+        access: Access::Needs("stock_move:c, journal_entry:c"),
     },
     ApiOp {
         method: "post",
@@ -129,6 +129,6 @@ pub static API: &[ApiOp] = &[
                 "responses": { "201": ok("the statement: lines imported and skipped"), "200": ok("nothing new: every line was imported before") } })
         },
         errors: &[404, 422],
-        session: true,
+        access: Access::Needs("bank_line:c, bank_statement:c"),
     },
 ];
