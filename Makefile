@@ -20,6 +20,7 @@ deps:
 	scripts/install-beancount.sh
 	scripts/install-export-checkers.sh
 	scripts/install-schemathesis.sh
+	scripts/install-sslyze.sh
 
 # Benchmarks against PostgreSQL on this machine (see README).
 bench:

@@ -20,4 +20,5 @@ mod pages;
 mod security;
 mod spine;
 mod stock;
+mod tls_scan;
 mod transparency;

@@ -46,8 +46,13 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
     }
 }
 
-/// Server certificates are valid this long; re-issued when less than 30 days remain.
-const SERVER_VALIDITY_DAYS: i64 = 397;
+/// Server certificates are valid this long (from a day before they are made: 365 days
+/// in all, within the 366 that Mozilla's "intermediate" configuration allows);
+/// re-issued when less than 30 days remain.
+const SERVER_VALIDITY_DAYS: i64 = 364;
+/// The longest life of a generated certificate kept at boot (older boxes made them
+/// for 398 days, without an authority key identifier: those are re-issued).
+const MAX_LIFESPAN_DAYS: i64 = 366;
 const RENEW_BEFORE_DAYS: i64 = 30;
 
 pub struct Tls {
@@ -139,6 +144,8 @@ impl TlsControl for Tls {
 struct Parsed {
     info: TlsInfo,
     expires: Option<OffsetDateTime>,
+    /// not_after − not_before.
+    lifespan: Duration,
 }
 
 fn read(path: &Path) -> Result<String, TlsError> {
@@ -218,10 +225,13 @@ fn ensure_box_certificates(
                 .iter()
                 .any(|have| have.eq_ignore_ascii_case(n))
         });
-        if fresh && covers {
+        let current = parsed.lifespan <= Duration::days(MAX_LIFESPAN_DAYS);
+        if fresh && covers && current {
             return Ok(());
         }
-        tracing::info!("re-issuing the server certificate (names changed or expiry near)");
+        tracing::info!(
+            "re-issuing the server certificate (names changed, expiry near, or made by an older release)"
+        );
     }
     let ca_key_pair = KeyPair::from_pem(&read(&ca_key)?).map_err(gen_err)?;
     let issuer = Issuer::from_ca_cert_pem(&read(&ca_crt)?, ca_key_pair).map_err(gen_err)?;
@@ -242,6 +252,8 @@ fn ensure_box_certificates(
         })
         .collect();
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // Strict path validation (RFC 5280, as Python's and Go's verifiers do) needs it.
+    params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -308,6 +320,9 @@ fn describe(der: &CertificateDer<'_>, custom: bool) -> Result<Parsed, TlsError> 
         }
     }
     let expires = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok();
+    let lifespan = Duration::seconds(
+        cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp(),
+    );
     let fingerprint = Sha256::digest(der.as_ref())
         .iter()
         .map(|b| format!("{b:02X}"))
@@ -323,6 +338,7 @@ fn describe(der: &CertificateDer<'_>, custom: bool) -> Result<Parsed, TlsError> 
             custom,
         },
         expires,
+        lifespan,
     })
 }
 
