@@ -685,3 +685,32 @@ async fn a_role_can_require_a_second_factor() {
         .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taking_data_out_is_an_entry_of_the_log() {
+    let s = boot(4).await;
+    let admin = s.admin().await;
+    let start = s.running.kernel.log_head();
+    let res = admin.get("/e/customer/export.csv?q=a").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = admin
+        .post("/api/v1/contact/export?format=xlsx", &json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let exports: Vec<Value> = s
+        .running
+        .kernel
+        .events_since(start, 100)
+        .expect("events")
+        .into_iter()
+        .filter(|e| e.entity == "export")
+        .map(|e| serde_json::to_value(e.after).expect("json"))
+        .collect();
+    assert_eq!(exports.len(), 2, "{exports:?}");
+    assert_eq!(exports[0]["what"], "customer");
+    assert_eq!(exports[0]["how"]["format"], "CSV");
+    assert_eq!(exports[0]["how"]["query"], "q=a");
+    assert_eq!(exports[0]["username"], "admin");
+    assert_eq!(exports[1]["what"], "contact");
+    assert_eq!(exports[1]["how"]["format"], "XLSX");
+}

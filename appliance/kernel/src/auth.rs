@@ -858,6 +858,47 @@ pub const SIGN_IN_REFUSED: &str = "sign_in_refused";
 pub const SIGN_OUT: &str = "sign_out";
 pub const SWITCH_COMPANY: &str = "switch_company";
 pub const SESSION_REVOKED: &str = "session_revoked";
+pub const EXPORT: &str = "export";
+
+/// An `export` entry of the log: `who` took `what` (an entity, "audit log", "personal
+/// data") out of the box, `how` (format, query, range).
+pub(crate) fn export_event(
+    who: &Principal,
+    what: &str,
+    how: &serde_json::Value,
+    at_ms: i64,
+) -> crate::event::NewEvent {
+    let mut event = security_event(EXPORT, (who.company, who.user_id), &who.username, None);
+    event.at_ms = at_ms;
+    if let Some(after) = event.after.as_mut() {
+        after.remove("address");
+        after.insert("what".into(), serde_json::Value::String(what.into()));
+        after.insert("how".into(), how.clone());
+    }
+    event
+}
+
+impl Kernel {
+    /// Writes an `export` entry of the log (see [`export_event`]): for exports that
+    /// are not jobs (a CSV download, the CLI's audit bundle).
+    pub async fn log_export(
+        &self,
+        who: &Principal,
+        what: &str,
+        how: serde_json::Value,
+    ) -> Result<(), KernelError> {
+        let who = who.clone();
+        let what = what.to_string();
+        let clock = self.shared_clock();
+        self.store()
+            .write(move |txn| {
+                let at = crate::record::unix_ms(crate::record::to_stored_precision(clock.now()));
+                crate::event::append(txn, export_event(&who, &what, &how, at))?;
+                Ok::<_, KernelError>(())
+            })
+            .await
+    }
+}
 
 /// A security event: who (company, user; 0 when unknown), the login name as given
 /// (at most 64 characters, never a password), and the address it came from.

@@ -108,6 +108,9 @@ pub struct JobSpec {
     pub title: String,
     pub payload: serde_json::Value,
     pub max_attempts: u32,
+    /// For a job that takes data out of the box: what it exports (an entity name) and
+    /// how (format, query), written as an `export` entry of the log with the job.
+    pub export: Option<(String, serde_json::Value)>,
 }
 
 impl JobSpec {
@@ -117,6 +120,7 @@ impl JobSpec {
             title: title.into(),
             payload,
             max_attempts: 3,
+            export: None,
         }
     }
 }
@@ -323,6 +327,9 @@ pub(crate) fn enqueue_in(
         .unwrap_or(0);
     let id = last + 1;
     txn.put(Table::Jobs, b"n".to_vec(), u64_key(id).to_vec());
+    if let Some((what, how)) = &spec.export {
+        crate::event::append(txn, crate::auth::export_event(who, what, how, now_ms))?;
+    }
     let job = Job {
         id,
         company: who.company,

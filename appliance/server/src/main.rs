@@ -463,6 +463,20 @@ async fn export_bundle(
     bundle
         .write_to(out)
         .map_err(|e| format!("writing {}: {e}", out.display()))?;
+    // Taking the log out is itself an entry of it (after the bundle's last one).
+    let first = kernel
+        .default_company()
+        .map_err(|e| e.to_string())?
+        .unwrap_or(0);
+    kernel
+        .log_export(
+            &nexus_kernel::Principal::system(company.unwrap_or(first)),
+            "audit log",
+            serde_json::json!({ "from": from, "to": to, "company": company,
+                "entries": bundle.entries.len(), "out": out.display().to_string() }),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     println!(
         "wrote {} entries of {} to {}\nkey fingerprint {}",
         bundle.entries.len(),

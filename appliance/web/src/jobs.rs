@@ -294,11 +294,16 @@ fn export_spec(
     kernel.authorize(who, def, Action::Export)?;
     list_query(raw)?;
     let format = Format::requested(raw)?;
-    Ok(JobSpec::new(
+    let mut spec = JobSpec::new(
         format.kind(),
         format!("Export {} as {}", def.plural.to_lowercase(), format.label()),
         json!({ "entity": def.name, "query": raw.unwrap_or("") }),
-    ))
+    );
+    spec.export = Some((
+        def.name.to_string(),
+        json!({ "format": format.label(), "query": raw.unwrap_or("") }),
+    ));
+    Ok(spec)
 }
 
 /// `POST /e/{entity}/export`: starts the export, shows its page.

@@ -137,6 +137,14 @@ pub async fn export_csv(
     let def = state.kernel.entity(&entity)?;
     let q = list_query(raw.as_deref())?;
     let rows = state.kernel.export(auth.who(), def, &q)?;
+    state
+        .kernel
+        .log_export(
+            auth.who(),
+            def.name,
+            serde_json::json!({ "format": "CSV", "query": raw.as_deref().unwrap_or(""), "rows": rows.len() }),
+        )
+        .await?;
     let mut out = String::new();
     csv_header(&mut out, def);
     for r in &rows {
