@@ -714,3 +714,86 @@ async fn taking_data_out_is_an_entry_of_the_log() {
     assert_eq!(exports[1]["what"], "contact");
     assert_eq!(exports[1]["how"]["format"], "XLSX");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_review_shows_who_may_do_what_and_exports_it() {
+    let s = boot(0).await;
+    let admin = s.admin().await;
+    let password = s.add_user("sam", "Sales").await;
+    let sam = s.api("sam", &password).await;
+    let (_, _) = made(
+        make_token(
+            &sam,
+            &password,
+            json!({ "name": "nightly", "scopes": "customer:r" }),
+        )
+        .await,
+    )
+    .await;
+    s.add_user("nia", "Viewer").await;
+    let review = admin.json("/api/v1/compliance/access").await;
+    let rows = review["data"].as_array().expect("rows");
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["username"] == name)
+            .unwrap_or_else(|| panic!("{name} in {review}"))
+            .clone()
+    };
+    assert_eq!(rows.len(), 3, "{review}");
+    let sam_row = row("sam");
+    assert_eq!(sam_row["role"], "Sales");
+    assert!(
+        sam_row["grants"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("customer:rcwdx")
+    );
+    assert!(sam_row["last_sign_in"].is_string(), "{sam_row}");
+    assert_eq!(sam_row["mfa"], false);
+    assert_eq!(sam_row["tokens"][0]["name"], "nightly");
+    assert_eq!(sam_row["tokens"][0]["scopes"], "customer:r");
+    assert!(row("nia")["last_sign_in"].is_null(), "never signed in");
+    // A salesperson may read users but not memberships: no review for them.
+    api_error(
+        sam.get("/api/v1/compliance/access").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(
+        sam.get("/compliance/access").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // The page and the CSV, which is an export entry of the log.
+    let page = admin
+        .get("/compliance/access")
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains("Access review") && page.contains("nightly"),
+        "{page}"
+    );
+    let start = s.running.kernel.log_head();
+    let res = admin.get("/compliance/access.csv").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let csv = res.text().await.expect("csv");
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap_or_default()
+            .starts_with("user,username,full_name"),
+        "{csv}"
+    );
+    assert_eq!(lines.count(), 3, "{csv}");
+    let events = s.running.kernel.events_since(start, 10).expect("events");
+    assert!(
+        events.iter().any(|e| e.entity == "export"
+            && e.after
+                .as_ref()
+                .is_some_and(|a| a["what"] == "access review")),
+        "{events:?}"
+    );
+}

@@ -409,6 +409,7 @@ impl Kernel {
                     crate::event::append(txn, stamped(recovery_event, clock.as_ref()))?;
                 }
                 txn.put(Table::Sessions, key, bytes);
+                crate::review::note_sign_in(txn, user, clock.now().unix_timestamp());
                 crate::event::append(txn, stamped(event, clock.as_ref()))?;
                 Ok::<_, KernelError>(())
             })

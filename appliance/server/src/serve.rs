@@ -185,6 +185,7 @@ fn create_data_dir(dir: &Path) -> Result<(), BootError> {
 pub static MODULES: &[&nexus_web::WebModule] = &[
     &nexus_crm::web::MODULE,
     &nexus_ledger::web::MODULE,
+    &nexus_compliance::web::MODULE,
 ];
 
 /// Installs the modules (once per process).

@@ -57,10 +57,6 @@ fn module_plan(key: &str) -> Option<(&'static str, &'static str)> {
         "hr" => ("HR", "Employees, contracts, leave and payroll preparation."),
         "epm" => ("EPM", "Budgets, forecasts and actuals by period."),
         "projects" => ("Projects", "Projects, tasks, time sheets and billing."),
-        "compliance" => (
-            "Compliance",
-            "Signed audit-log bundles, retention and GDPR requests.",
-        ),
         "assistant" => (
             "Assistant",
             "Questions answered from your own records, with citations, by a model running on this box.",

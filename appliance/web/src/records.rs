@@ -168,8 +168,6 @@ pub async fn export_csv(
         .into_response())
 }
 
-/// RFC 4180 quoting; a leading `= + - @` is prefixed with `'` so a spreadsheet does
-/// not run it as a formula (CSV injection).
 /// The CSV header of `def`'s export: id, every stored field, version.
 pub fn csv_header(out: &mut String, def: &EntityDef) {
     let header_row: Vec<String> = std::iter::once("id".to_string())
@@ -198,7 +196,9 @@ pub fn csv_record(out: &mut String, def: &EntityDef, r: &nexus_kernel::Record) {
     push_csv_row(out, &row);
 }
 
-fn push_csv_row(out: &mut String, cells: &[String]) {
+/// One CSV line: RFC 4180 quoting; a leading `= + - @` is prefixed with `'` so a
+/// spreadsheet does not run it as a formula (CSV injection).
+pub fn push_csv_row(out: &mut String, cells: &[String]) {
     for (i, c) in cells.iter().enumerate() {
         if i > 0 {
             out.push(',');

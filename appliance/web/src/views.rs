@@ -35,7 +35,6 @@ pub const COMING: &[(&str, &str, &str, &str)] = &[
     ("hr", "HR", "H", "/m/hr"),
     ("epm", "EPM", "E", "/m/epm"),
     ("projects", "Projects", "P", "/m/projects"),
-    ("compliance", "Compliance", "✓", "/m/compliance"),
     ("assistant", "Assistant", "A", "/m/assistant"),
 ];
 
