@@ -30,6 +30,10 @@ pub enum WebError {
     #[error("only administrators can open this page")]
     AdminOnly,
     #[error(
+        "the appliance took too long to answer (over {0} s); a change you sent may or may not have been saved: check before sending it again"
+    )]
+    TimedOut(u64),
+    #[error(
         "your role requires a second factor: set up an authenticator app at /account/security before you go on"
     )]
     MustEnrolMfa,
@@ -87,6 +91,7 @@ impl WebError {
             WebError::NoRoute => (StatusCode::NOT_FOUND, "no_route"),
             WebError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             WebError::AdminOnly => (StatusCode::FORBIDDEN, "admin_only"),
+            WebError::TimedOut(_) => (StatusCode::SERVICE_UNAVAILABLE, "timed_out"),
             WebError::MustEnrolMfa => (StatusCode::FORBIDDEN, "mfa_required"),
             WebError::IdempotencyKeyReused(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")

@@ -214,6 +214,9 @@ pub fn router(state: AppState) -> Router {
         ))
         .fallback(error::no_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(|req, next| {
+            time_limit(REQUEST_TIME_LIMIT, req, next)
+        }))
         .layer(middleware::from_fn(error::render_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -222,6 +225,21 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(metrics, metrics::count))
         .with_state(state)
+}
+
+/// The longest a request may take to be answered. (A body may stream on after the
+/// answer has begun, as live updates do.)
+pub const REQUEST_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Answers 503 `timed_out` when the handler has not answered within `limit`.
+async fn time_limit(limit: std::time::Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(limit_secs = limit.as_secs(), "a request ran out of time");
+            WebError::TimedOut(limit.as_secs()).into_response()
+        }
+    }
 }
 
 async fn method_not_allowed(req: Request) -> WebError {
@@ -282,4 +300,45 @@ async fn security_headers(req: Request, next: Next) -> Response {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_that_runs_out_of_time_is_answered_503_with_why() {
+        let limit = std::time::Duration::from_millis(50);
+        let app: Router = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    "late"
+                }),
+            )
+            .route("/quick", get(|| async { "ok" }))
+            .layer(middleware::from_fn(move |req, next| {
+                time_limit(limit, req, next)
+            }))
+            .layer(middleware::from_fn(error::render_errors));
+        let ask = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                let req = Request::builder()
+                    .uri(path)
+                    .body(axum::body::Body::empty())
+                    .expect("request");
+                tower::ServiceExt::oneshot(app, req).await.expect("answer")
+            }
+        };
+        assert_eq!(ask("/quick").await.status(), StatusCode::OK);
+        let res = ask("/slow").await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(res.into_body(), 10_000)
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("took too long"), "{text}");
+    }
 }
