@@ -797,3 +797,173 @@ async fn the_access_review_shows_who_may_do_what_and_exports_it() {
         "{events:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guarded_field_is_seen_and_set_only_by_roles_granted_it() {
+    let s = boot(5).await;
+    let admin = s.admin().await;
+    let sal_pw = s.add_user("sal", "Sales").await;
+    let sal = s.api("sal", &sal_pw).await;
+    let acc_pw = s.add_user("acc", "Accountant").await;
+    let acc = s.api("acc", &acc_pw).await;
+    let list = acc.json("/api/v1/customer?limit=5").await;
+    let with_limit = list["data"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["credit_limit"].is_string()))
+        .cloned()
+        .unwrap_or_else(|| panic!("a demo customer with a credit limit in {list}"));
+    let id = with_limit["id"].as_u64().expect("id");
+    let limit = with_limit["credit_limit"].clone();
+
+    // The salesperson reads customers without it: record, list, history, export, tools.
+    let one = sal.json(&format!("/api/v1/customer/{id}")).await;
+    assert!(
+        one.get("credit_limit").is_none() && one["name"].is_string(),
+        "{one}"
+    );
+    let page = sal.json("/api/v1/customer?limit=50").await;
+    assert!(!page.to_string().contains("credit_limit"), "{page}");
+    let history = sal.json(&format!("/api/v1/customer/{id}/history")).await;
+    assert!(!history.to_string().contains("credit_limit"), "{history}");
+    assert!(
+        admin
+            .json(&format!("/api/v1/customer/{id}/history"))
+            .await
+            .to_string()
+            .contains("credit_limit")
+    );
+    let csv = sal
+        .get("/e/customer/export.csv")
+        .await
+        .text()
+        .await
+        .expect("csv");
+    assert!(
+        !csv.lines()
+            .next()
+            .unwrap_or_default()
+            .contains("credit_limit"),
+        "{csv}"
+    );
+    let html = sal.get("/e/customer").await.text().await.expect("grid");
+    assert!(!html.contains("Credit limit"), "no column");
+    let html = sal
+        .get(&format!("/e/customer/{id}"))
+        .await
+        .text()
+        .await
+        .expect("record");
+    assert!(!html.contains("Credit limit"), "no field on the form");
+    let found = sal
+        .post(
+            "/api/v1/tools/crm.find_customers",
+            &json!({ "query": with_limit["name"] }),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .expect("tool");
+    assert!(
+        found["result"]["customers"][0]["credit_limit"].is_null(),
+        "{found}"
+    );
+    // …cannot sort, filter or set by it…
+    api_error(
+        sal.get("/api/v1/customer?sort=credit_limit").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    api_error(
+        sal.get("/api/v1/customer?f.credit_limit=1000.00").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let res = sal
+        .post(
+            "/api/v1/customer",
+            &json!({ "name": "Limitless", "status": "Lead", "credit_limit": "1.00" }),
+        )
+        .await;
+    let body = api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+    assert!(
+        body["error"]["fields"]["credit_limit"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("may not set"),
+        "{body}"
+    );
+    let res = sal
+        .patch(
+            &format!("/api/v1/customer/{id}"),
+            &json!({ "version": one["version"], "credit_limit": "1.00" }),
+        )
+        .await;
+    api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+    // …and editing what they may see keeps it.
+    let res = sal
+        .patch(
+            &format!("/api/v1/customer/{id}"),
+            &json!({ "version": one["version"], "city": "Chur" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let after = acc.json(&format!("/api/v1/customer/{id}")).await;
+    assert_eq!(after["credit_limit"], limit, "kept");
+    assert_eq!(after["city"], "Chur");
+    // The accountant sets it; a token narrows it away unless its scopes name it.
+    let res = acc
+        .patch(
+            &format!("/api/v1/customer/{id}"),
+            &json!({ "version": after["version"], "credit_limit": "5000.00" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (plain, _) = made(
+        make_token(
+            &acc,
+            &acc_pw,
+            json!({ "name": "a", "scopes": "customer:r" }),
+        )
+        .await,
+    )
+    .await;
+    let (named, _) = made(
+        make_token(
+            &acc,
+            &acc_pw,
+            json!({ "name": "b", "scopes": "customer:r, customer.credit_limit:r" }),
+        )
+        .await,
+    )
+    .await;
+    let read = |token: String| {
+        let b = Bearer::new(&s, &token);
+        async move {
+            b.get(&format!("/api/v1/customer/{id}"))
+                .await
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    assert!(read(plain).await.get("credit_limit").is_none());
+    assert_eq!(read(named).await["credit_limit"], "5000.00");
+    // Roles grant it by name; only guarded fields can be named.
+    for (grants, ok) in [
+        ("customer:r, customer.credit_limit:r", true),
+        ("customer.name:r", false),
+        ("customer.nope:r", false),
+    ] {
+        let res = admin
+            .post("/api/v1/role", &json!({ "name": format!("R {grants}"), "permissions": grants, "current_password": crate::common::ADMIN.1 }))
+            .await;
+        assert_eq!(
+            res.status().is_success(),
+            ok,
+            "{grants}: {}",
+            res.text().await.unwrap_or_default()
+        );
+    }
+}

@@ -77,6 +77,12 @@ pub struct FieldDef {
     /// membership names): writes ignore it like `id` and `version`, forms show it
     /// without an input.
     pub by_appliance: bool,
+    /// Seen and set only by roles granted this field itself (`customer.credit_limit:r`
+    /// to see it, `:w` to set it) or everything (`*`); for everyone else the kernel
+    /// leaves it out of every read — forms, lists, the API, exports, history, tools —
+    /// and refuses to filter, sort or write by it. Optional, not unique, neither the
+    /// title nor a search field (the registry checks), so hiding it hides all of it.
+    pub guarded: bool,
 }
 
 impl FieldDef {
@@ -91,6 +97,7 @@ impl FieldDef {
             list: false,
             help: "",
             by_appliance: false,
+            guarded: false,
         }
     }
     /// A field declared with a Rust type (see [`entity!`](crate::entity)): the type
@@ -125,6 +132,10 @@ impl FieldDef {
     }
     pub const fn by_appliance(mut self) -> Self {
         self.by_appliance = true;
+        self
+    }
+    pub const fn guarded(mut self) -> Self {
+        self.guarded = true;
         self
     }
 

@@ -120,13 +120,24 @@ impl Grants {
     /// Parses `entity:letters` pairs separated by commas or spaces. Letters: r(ead),
     /// c(reate), w(rite), d(elete), x (export). Unknown entities and letters are refused.
     pub fn parse(input: &str) -> Result<Grants, String> {
-        let known: Vec<&str> = crate::registry::entities().map(|e| e.name).collect();
+        let known: Vec<&crate::EntityDef> = crate::registry::entities().collect();
         Grants::parse_over(input, &known)
     }
 
-    /// [`Grants::parse`] over the given entity names (the registry checks modules'
-    /// roles this way before it is installed).
-    pub(crate) fn parse_over(input: &str, known: &[&str]) -> Result<Grants, String> {
+    /// Whether `action` is granted on the guarded field `field` of `entity`: only by a
+    /// grant of that field itself (`customer.credit_limit:r`) or `*`, never by the
+    /// entity's grant.
+    pub fn allows_field(&self, entity: &str, field: &str, action: Action) -> bool {
+        let key = format!("{entity}.{field}");
+        let mask = self.by_entity.get(&key).copied().unwrap_or(0)
+            | self.by_entity.get("*").copied().unwrap_or(0);
+        mask & action.bit() != 0
+    }
+
+    /// [`Grants::parse`] over the given entities (the registry checks modules' roles
+    /// this way before it is installed). A key is an entity (`customer`), `*`, or a
+    /// guarded field of an entity (`customer.credit_limit`).
+    pub(crate) fn parse_over(input: &str, known: &[&crate::EntityDef]) -> Result<Grants, String> {
         let mut g = Grants::default();
         for part in input
             .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
@@ -138,11 +149,28 @@ impl Grants {
                 ));
             };
             let entity = entity.trim().to_ascii_lowercase();
-            if entity != "*" && !known.contains(&entity.as_str()) {
+            let (name, field) = match entity.split_once('.') {
+                Some((name, field)) => (name, Some(field)),
+                None => (entity.as_str(), None),
+            };
+            let def = known.iter().find(|e| e.name == name);
+            if entity != "*" && def.is_none() {
+                let names: Vec<&str> = known.iter().map(|e| e.name).collect();
                 return Err(format!(
-                    "\"{entity}\" is not an entity; known: *, {}",
-                    known.join(", ")
+                    "\"{name}\" is not an entity; known: *, {}",
+                    names.join(", ")
                 ));
+            }
+            if let (Some(def), Some(field)) = (def, field) {
+                match def.fields.iter().find(|f| f.name == field) {
+                    Some(f) if f.guarded => {}
+                    Some(_) => {
+                        return Err(format!(
+                            "{name}.{field} is not a guarded field: {name}:r already shows it"
+                        ));
+                    }
+                    None => return Err(format!("{name} has no field \"{field}\"")),
+                }
             }
             let mut mask = 0u8;
             for c in letters.trim().chars() {
@@ -276,6 +304,17 @@ impl Principal {
 
     pub fn can(&self, entity: &str, action: Action) -> bool {
         self.grants.allows(entity, action)
+    }
+
+    /// Whether this principal sees field `f` of `def`'s records (any field but a
+    /// guarded one, which needs its own grant).
+    pub fn sees(&self, def: &crate::EntityDef, f: &crate::FieldDef) -> bool {
+        !f.guarded || self.grants.allows_field(def.name, f.name, Action::Read)
+    }
+
+    /// Whether this principal may set field `f` of `def`'s records.
+    pub fn may_set(&self, def: &crate::EntityDef, f: &crate::FieldDef) -> bool {
+        !f.guarded || self.grants.allows_field(def.name, f.name, Action::Write)
     }
 
     /// What this principal's role grants.

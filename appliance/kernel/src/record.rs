@@ -42,14 +42,28 @@ impl Record {
         }
     }
 
-    /// The record as the JSON API shows it.
+    /// The record as the JSON API shows it, every stored field.
     pub fn to_json(&self, def: &EntityDef) -> serde_json::Value {
+        self.json_of(def, |_| true)
+    }
+
+    /// The record as the JSON API shows it to `who`: a guarded field they may not see
+    /// is not there at all.
+    pub fn to_json_for(&self, def: &EntityDef, who: &crate::Principal) -> serde_json::Value {
+        self.json_of(def, |f| who.sees(def, f))
+    }
+
+    fn json_of(
+        &self,
+        def: &EntityDef,
+        shown: impl Fn(&crate::FieldDef) -> bool,
+    ) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         map.insert("id".into(), self.id.into());
         map.insert("version".into(), self.version.into());
         map.insert("created_at".into(), rfc3339(self.created_at).into());
         map.insert("updated_at".into(), rfc3339(self.updated_at).into());
-        for f in def.fields.iter().filter(|f| f.stored()) {
+        for f in def.fields.iter().filter(|f| f.stored() && shown(f)) {
             map.insert(f.name.into(), self.get(f.name).to_json());
         }
         serde_json::Value::Object(map)

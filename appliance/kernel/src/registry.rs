@@ -196,6 +196,19 @@ pub(crate) fn check_modules(modules: &[&'static Module]) -> Result<(), String> {
             }
         }
         for f in a.fields {
+            if f.guarded
+                && (f.required
+                    || f.unique != crate::Unique::No
+                    || a.title_field == f.name
+                    || a.search_fields.contains(&f.name)
+                    || !f.stored())
+            {
+                return Err(format!(
+                    "{}.{} is guarded, so it must be optional, not unique, not the title \
+                     and not a search field (hiding it must hide all of it)",
+                    a.name, f.name
+                ));
+            }
             if let FieldKind::Ref(target) = f.kind
                 && !all.iter().any(|e| e.name == target)
             {
@@ -217,8 +230,7 @@ pub(crate) fn check_modules(modules: &[&'static Module]) -> Result<(), String> {
             }
             roles.push(name);
             // The registry is not installed yet, so grants are checked against `all`.
-            let names: Vec<&str> = all.iter().map(|e| e.name).collect();
-            crate::perm::Grants::parse_over(grants, &names)
+            crate::perm::Grants::parse_over(grants, &all)
                 .map_err(|e| format!("module {}: role {name}: {e}", m.name))?;
         }
     }

@@ -217,6 +217,67 @@ fn module_only(def: &EntityDef) -> Result<(), KernelError> {
     }
 }
 
+/// Leaves out of `rec` the guarded fields `who` may not see (see [`FieldDef::guarded`]).
+pub(crate) fn redact(who: &Principal, def: &EntityDef, rec: &mut Record) {
+    for f in def.fields.iter().filter(|f| f.guarded && !who.sees(def, f)) {
+        rec.values.remove(f.name);
+    }
+}
+
+/// Leaves the hidden guarded fields out of an event's images.
+fn redact_event(who: &Principal, def: &EntityDef, e: &mut Event) {
+    for f in def.fields.iter().filter(|f| f.guarded && !who.sees(def, f)) {
+        for image in [e.before.as_mut(), e.after.as_mut()].into_iter().flatten() {
+            image.remove(f.name);
+        }
+    }
+}
+
+/// Refuses a list that filters or sorts by a field `who` may not see.
+fn check_query(who: &Principal, def: &EntityDef, q: &ListQuery) -> Result<(), KernelError> {
+    let named = q
+        .filters
+        .iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, _)| k.as_str())
+        .chain(q.sort.as_deref());
+    for name in named {
+        if let Some(f) = def.field(name).filter(|f| !who.sees(def, f)) {
+            return Err(KernelError::Forbidden {
+                action: "filter or sort by",
+                entity: format!(
+                    "{} of {}",
+                    f.label.to_lowercase(),
+                    def.plural.to_lowercase()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses input that sets a guarded field `who` may not set.
+fn check_settable(who: &Principal, def: &EntityDef, parsed: &Parsed) -> Result<(), KernelError> {
+    let mut errors = FieldErrors::default();
+    for f in def
+        .fields
+        .iter()
+        .filter(|f| f.guarded && !who.may_set(def, f))
+    {
+        if parsed.values.contains_key(f.name) {
+            errors.push(
+                f.name,
+                format!("you may not set the {}", f.label.to_lowercase()),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(KernelError::Invalid(errors))
+    }
+}
+
 pub(crate) fn not_found(def: &EntityDef, id: u64) -> KernelError {
     KernelError::NotFound(format!(
         "there is no {} with id {id} in your company",
@@ -262,9 +323,11 @@ impl Kernel {
         let mut input = input;
         let confirmation = take_confirmation(&mut input);
         let parsed = parse_input(def, &input, Mode::Create)?;
+        check_settable(who, def, &parsed)?;
         let confirmed = self.confirm_actor(who, confirmation).await?;
         let hashes = password::hash_all(parsed.secrets).await?;
         let clock = self.shared_clock();
+        let reader = who.clone();
         let who = who.clone();
         self.store()
             .write(move |txn| {
@@ -309,6 +372,10 @@ impl Kernel {
                 Ok(rec)
             })
             .await
+            .map(|mut rec| {
+                redact(&reader, def, &mut rec);
+                rec
+            })
     }
 
     /// Changes the given fields of a record, if it is still at `base_version`.
@@ -325,9 +392,11 @@ impl Kernel {
         let mut input = input;
         let confirmation = take_confirmation(&mut input);
         let parsed = parse_input(def, &input, Mode::Update)?;
+        check_settable(who, def, &parsed)?;
         let confirmed = self.confirm_actor(who, confirmation).await?;
         let hashes = password::hash_all(parsed.secrets).await?;
         let clock = self.shared_clock();
+        let reader = who.clone();
         let who = who.clone();
         self.store()
             .write(move |txn| {
@@ -373,6 +442,10 @@ impl Kernel {
                 Ok(new)
             })
             .await
+            .map(|mut rec| {
+                redact(&reader, def, &mut rec);
+                rec
+            })
     }
 
     /// Deletes a record (at `base_version`, when given) unless others refer to it.
@@ -452,7 +525,11 @@ impl Kernel {
         require(who, def, Action::Read)?;
         let read = self.store().read()?;
         match read.get(Table::Records, &keys::record(def, who.company, id))? {
-            Some(bytes) => Record::decode(def, &bytes),
+            Some(bytes) => {
+                let mut rec = Record::decode(def, &bytes)?;
+                redact(who, def, &mut rec);
+                Ok(rec)
+            }
             None => Err(not_found(def, id)),
         }
     }
@@ -474,7 +551,12 @@ impl Kernel {
         q: &ListQuery,
     ) -> Result<ListPage, KernelError> {
         require(who, def, Action::Read)?;
-        self.list_unchecked(who.company, def, q)
+        check_query(who, def, q)?;
+        let mut page = self.list_unchecked(who.company, def, q)?;
+        for rec in &mut page.rows {
+            redact(who, def, rec);
+        }
+        Ok(page)
     }
 
     /// Exports every matching record (the CSV export).
@@ -486,10 +568,15 @@ impl Kernel {
     ) -> Result<Vec<Record>, KernelError> {
         require(who, def, Action::Read)?;
         require(who, def, Action::Export)?;
+        check_query(who, def, q)?;
         let mut all = q.clone();
         all.offset = 0;
         all.limit = usize::MAX;
-        Ok(self.list_unchecked(who.company, def, &all)?.rows)
+        let mut rows = self.list_unchecked(who.company, def, &all)?.rows;
+        for rec in &mut rows {
+            redact(who, def, rec);
+        }
+        Ok(rows)
     }
 
     pub(crate) fn list_unchecked(
@@ -644,7 +731,9 @@ impl Kernel {
         let mut out = Vec::with_capacity(seqs.len());
         for seq in seqs {
             if let Some(bytes) = read.get(Table::ChangeLog, &u64_key(seq))? {
-                out.push(Event::decode(&bytes)?);
+                let mut event = Event::decode(&bytes)?;
+                redact_event(who, def, &mut event);
+                out.push(event);
             }
         }
         Ok(out)

@@ -159,7 +159,7 @@ pub async fn list(
     let q = list_query(raw.as_deref())?;
     let page = state.kernel.list(auth.who(), def, &q)?;
     Ok(Json(json!({
-        "data": page.rows.iter().map(|r| r.to_json(def)).collect::<Vec<_>>(),
+        "data": page.rows.iter().map(|r| r.to_json_for(def, auth.who())).collect::<Vec<_>>(),
         "total": page.total,
         "offset": q.offset,
         "limit": q.limit,
@@ -176,7 +176,11 @@ pub async fn create(
         .kernel
         .create(submit.auth.who(), def, Input::Json(submit.object))
         .await?;
-    let mut res = (StatusCode::CREATED, Json(rec.to_json(def))).into_response();
+    let mut res = (
+        StatusCode::CREATED,
+        Json(rec.to_json_for(def, submit.auth.who())),
+    )
+        .into_response();
     if let Ok(loc) = HeaderValue::from_str(&format!("/api/v1/{}/{}", def.name, rec.id)) {
         res.headers_mut().insert(header::LOCATION, loc);
     }
@@ -190,7 +194,7 @@ pub async fn get(
 ) -> Result<Json<J>, WebError> {
     let def = state.kernel.entity(&entity)?;
     let rec = state.kernel.get(auth.who(), def, parse_id(&id)?)?;
-    Ok(Json(rec.to_json(def)))
+    Ok(Json(rec.to_json_for(def, auth.who())))
 }
 
 fn required_version(obj: &serde_json::Map<String, J>) -> Result<u64, WebError> {
@@ -214,17 +218,12 @@ pub async fn update(
     let def = state.kernel.entity(&entity)?;
     let id = parse_id(&id)?;
     let version = required_version(&submit.object)?;
+    let who = submit.auth.who().clone();
     let rec = state
         .kernel
-        .update(
-            submit.auth.who(),
-            def,
-            id,
-            version,
-            Input::Json(submit.object),
-        )
+        .update(&who, def, id, version, Input::Json(submit.object))
         .await?;
-    Ok(Json(rec.to_json(def)))
+    Ok(Json(rec.to_json_for(def, &who)))
 }
 
 pub async fn delete(

@@ -122,9 +122,9 @@ impl JobHandler for Export {
             let out = match self.format {
                 Format::Csv => {
                     let mut out = String::with_capacity(rows.len() * 64);
-                    csv_header(&mut out, def);
+                    csv_header(&mut out, def, &ctx.who);
                     for (i, r) in rows.iter().enumerate() {
-                        csv_record(&mut out, def, r);
+                        csv_record(&mut out, def, &ctx.who, r);
                         if i % 1000 == 999 {
                             ctx.progress(i as u64 + 1, total).await?;
                             tokio::task::yield_now().await;
@@ -133,9 +133,9 @@ impl JobHandler for Export {
                     out.into_bytes()
                 }
                 Format::Xlsx => {
-                    let mut report = spreadsheet(def, &ctx.who.company_name);
+                    let mut report = spreadsheet(def, &ctx.who);
                     for (i, r) in rows.iter().enumerate() {
-                        report.rows.push(spreadsheet_row(def, r));
+                        report.rows.push(spreadsheet_row(def, &ctx.who, r));
                         if i % 1000 == 999 {
                             ctx.progress(i as u64 + 1, total).await?;
                             tokio::task::yield_now().await;
@@ -180,7 +180,11 @@ async fn write_atomically(dir: &FsPath, path: &FsPath, bytes: Vec<u8>) -> std::i
 
 /// An entity's export as a spreadsheet: id, every stored field, version — the CSV's
 /// columns, typed (money as numbers with two decimals, dates as dates).
-fn spreadsheet(def: &nexus_kernel::EntityDef, company: &str) -> nexus_export::Report {
+fn spreadsheet(
+    def: &nexus_kernel::EntityDef,
+    who: &nexus_kernel::Principal,
+) -> nexus_export::Report {
+    let company = who.company_name.as_str();
     use nexus_export::{Align, Column, ColumnKind};
     let column = |header: &str, kind: ColumnKind| Column {
         header: header.to_owned(),
@@ -191,15 +195,20 @@ fn spreadsheet(def: &nexus_kernel::EntityDef, company: &str) -> nexus_export::Re
         kind,
     };
     let columns = std::iter::once(column("id", ColumnKind::Integer))
-        .chain(def.fields.iter().filter(|f| f.stored()).map(|f| {
-            let kind = match f.kind {
-                FieldKind::Money => ColumnKind::Money { exponent: 2 },
-                FieldKind::Int { .. } | FieldKind::Ref(_) => ColumnKind::Integer,
-                FieldKind::Date => ColumnKind::Date,
-                _ => ColumnKind::Text,
-            };
-            column(f.name, kind)
-        }))
+        .chain(
+            def.fields
+                .iter()
+                .filter(|f| f.stored() && who.sees(def, f))
+                .map(|f| {
+                    let kind = match f.kind {
+                        FieldKind::Money => ColumnKind::Money { exponent: 2 },
+                        FieldKind::Int { .. } | FieldKind::Ref(_) => ColumnKind::Integer,
+                        FieldKind::Date => ColumnKind::Date,
+                        _ => ColumnKind::Text,
+                    };
+                    column(f.name, kind)
+                }),
+        )
         .chain([column("version", ColumnKind::Integer)])
         .collect();
     nexus_export::Report {
@@ -243,24 +252,33 @@ fn fit_columns(report: &mut nexus_export::Report) {
     }
 }
 
-fn spreadsheet_row(def: &nexus_kernel::EntityDef, r: &nexus_kernel::Record) -> nexus_export::Row {
+fn spreadsheet_row(
+    def: &nexus_kernel::EntityDef,
+    who: &nexus_kernel::Principal,
+    r: &nexus_kernel::Record,
+) -> nexus_export::Row {
     use nexus_export::Cell;
     use nexus_kernel::Value;
     let as_int = |n: u64| Cell::Integer(i64::try_from(n).unwrap_or(i64::MAX));
     let cells = std::iter::once(as_int(r.id))
-        .chain(def.fields.iter().filter(|f| f.stored()).map(|f| {
-            match (f.kind, r.get(f.name)) {
-                (_, Value::Empty) => Cell::Empty,
-                (FieldKind::Money, Value::Money(m)) => Cell::Money(*m),
-                (FieldKind::Int { .. }, Value::Int(n)) => Cell::Integer(*n),
-                (FieldKind::Ref(_), Value::Ref(id)) => as_int(*id),
-                // Spreadsheets count days from 1900: an earlier date is text (and
-                // so is its column, see `fit_columns`).
-                (FieldKind::Date, Value::Date(d)) if d.year() >= 1900 => Cell::Date(*d),
-                (_, Value::Bool(b)) => Cell::Text(if *b { "yes" } else { "no" }.to_owned()),
-                (_, other) => Cell::Text(other.display()),
-            }
-        }))
+        .chain(
+            def.fields
+                .iter()
+                .filter(|f| f.stored() && who.sees(def, f))
+                .map(|f| {
+                    match (f.kind, r.get(f.name)) {
+                        (_, Value::Empty) => Cell::Empty,
+                        (FieldKind::Money, Value::Money(m)) => Cell::Money(*m),
+                        (FieldKind::Int { .. }, Value::Int(n)) => Cell::Integer(*n),
+                        (FieldKind::Ref(_), Value::Ref(id)) => as_int(*id),
+                        // Spreadsheets count days from 1900: an earlier date is text (and
+                        // so is its column, see `fit_columns`).
+                        (FieldKind::Date, Value::Date(d)) if d.year() >= 1900 => Cell::Date(*d),
+                        (_, Value::Bool(b)) => Cell::Text(if *b { "yes" } else { "no" }.to_owned()),
+                        (_, other) => Cell::Text(other.display()),
+                    }
+                }),
+        )
         .chain([as_int(r.version)])
         .collect();
     nexus_export::Row::new(cells)
@@ -621,7 +639,10 @@ mod tests {
 
     #[test]
     fn a_column_with_a_value_that_does_not_fit_becomes_text() {
-        let mut report = spreadsheet(&nexus_kernel::builtin::COMPANY, "Test");
+        let mut report = spreadsheet(
+            &nexus_kernel::builtin::COMPANY,
+            &nexus_kernel::Principal::system(1),
+        );
         let n = report.columns.len();
         let typed: Vec<Cell> = report
             .columns

@@ -98,7 +98,7 @@ fn grid(
     g.rows = page
         .rows
         .iter()
-        .map(|r| views::grid_row(def, r, &titles))
+        .map(|r| views::grid_row(def, who, r, &titles))
         .collect();
     g.sort = q.sort.clone();
     g.descending = q.descending;
@@ -146,9 +146,9 @@ pub async fn export_csv(
         )
         .await?;
     let mut out = String::new();
-    csv_header(&mut out, def);
+    csv_header(&mut out, def, auth.who());
     for r in &rows {
-        csv_record(&mut out, def, r);
+        csv_record(&mut out, def, auth.who(), r);
     }
     let disposition = format!("attachment; filename=\"{}.csv\"", def.name);
     Ok((
@@ -168,13 +168,13 @@ pub async fn export_csv(
         .into_response())
 }
 
-/// The CSV header of `def`'s export: id, every stored field, version.
-pub fn csv_header(out: &mut String, def: &EntityDef) {
+/// The CSV header of `def`'s export for `who`: id, every stored field they see, version.
+pub fn csv_header(out: &mut String, def: &EntityDef, who: &nexus_kernel::Principal) {
     let header_row: Vec<String> = std::iter::once("id".to_string())
         .chain(
             def.fields
                 .iter()
-                .filter(|f| f.stored())
+                .filter(|f| f.stored() && who.sees(def, f))
                 .map(|f| f.name.to_string()),
         )
         .chain(["version".to_string()])
@@ -183,12 +183,17 @@ pub fn csv_header(out: &mut String, def: &EntityDef) {
 }
 
 /// One record as a CSV line, in [`csv_header`]'s columns.
-pub fn csv_record(out: &mut String, def: &EntityDef, r: &nexus_kernel::Record) {
+pub fn csv_record(
+    out: &mut String,
+    def: &EntityDef,
+    who: &nexus_kernel::Principal,
+    r: &nexus_kernel::Record,
+) {
     let row: Vec<String> = std::iter::once(r.id.to_string())
         .chain(
             def.fields
                 .iter()
-                .filter(|f| f.stored())
+                .filter(|f| f.stored() && who.sees(def, f))
                 .map(|f| r.get(f.name).display()),
         )
         .chain([r.version.to_string()])
@@ -556,7 +561,7 @@ fn row_markup(
     mode: RowMode,
 ) -> Result<Markup, WebError> {
     let titles = views::ref_titles(&state.kernel, auth.who(), def, std::slice::from_ref(rec))?;
-    let mut row = views::grid_row(def, rec, &titles);
+    let mut row = views::grid_row(def, auth.who(), rec, &titles);
     row.mode = mode;
     Ok(views::grid_shell(def, auth.who()).row_partial(&row))
 }

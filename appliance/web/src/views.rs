@@ -168,8 +168,10 @@ fn inline_editable(kind: FieldKind) -> bool {
     )
 }
 
-pub fn columns(def: &EntityDef) -> Vec<Column> {
+/// The list columns `who` sees (a guarded field they may not see is no column).
+pub fn columns(def: &EntityDef, who: &Principal) -> Vec<Column> {
     def.list_fields()
+        .filter(|f| who.sees(def, f))
         .filter_map(|f| column(def, f.name))
         .collect()
 }
@@ -214,6 +216,7 @@ pub fn display(
 
 pub fn grid_row(
     def: &EntityDef,
+    who: &Principal,
     rec: &Record,
     titles: &BTreeMap<&'static str, BTreeMap<u64, String>>,
 ) -> GridRow {
@@ -223,6 +226,7 @@ pub fn grid_row(
         href: format!("/e/{}/{}", def.name, rec.id),
         cells: def
             .list_fields()
+            .filter(|f| who.sees(def, f))
             .map(|f| display(def, f.name, rec.get(f.name), titles))
             .collect(),
         mode: RowMode::View,
@@ -235,7 +239,7 @@ pub fn grid_shell(def: &EntityDef, who: &Principal) -> Grid {
         entity: def.name.to_string(),
         title: def.plural.to_string(),
         base: format!("/e/{}", def.name),
-        columns: columns(def),
+        columns: columns(def, who),
         rows: Vec::new(),
         sort: None,
         descending: false,
@@ -309,7 +313,7 @@ pub fn cell_input(
 ) -> Result<(Input, String), KernelError> {
     let f = def
         .field(field)
-        .filter(|f| f.list && inline_editable(f.kind) && !f.by_appliance)
+        .filter(|f| f.list && inline_editable(f.kind) && !f.by_appliance && who.may_set(def, f))
         .ok_or_else(|| {
             KernelError::NotFound(format!(
                 "{} has no field \"{field}\" to edit here",
@@ -343,6 +347,10 @@ pub fn record_form(
     let readonly = !creating && !who.can(def.name, Action::Write);
     let mut fields = Vec::new();
     for f in def.fields {
+        // A guarded field they may not see is no part of their form.
+        if !who.sees(def, f) {
+            continue;
+        }
         let submitted = spec
             .submitted
             .and_then(|pairs| pairs.iter().rev().find(|(k, _)| k == f.name))
@@ -366,8 +374,9 @@ pub fn record_form(
         if readonly && f.kind == FieldKind::Password {
             continue;
         }
-        // Written by the appliance: shown on a saved record, never an input.
-        if f.by_appliance {
+        // Written by the appliance, or guarded and theirs only to see: shown on a
+        // saved record, never an input.
+        if f.by_appliance || !who.may_set(def, f) {
             if let Some(r) = spec.record.filter(|r| !r.get(f.name).is_empty()) {
                 fields.push(FormField {
                     name: f.name.to_string(),

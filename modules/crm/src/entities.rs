@@ -24,7 +24,8 @@ nexus_kernel::entity! {
         credit_limit: Option<Money> = "Credit limit"
             .indexed()
             .list()
-            .help("In the company currency; empty means no limit."),
+            .guarded()
+            .help("In the company currency; empty means no limit. Seen and set only by roles granted customer.credit_limit (the Accountant)."),
         customer_since: Option<Date> = "Customer since" .indexed(),
         tax_id: Option<Text<40>> = "Tax ID",
         notes: Option<LongText> = "Notes",

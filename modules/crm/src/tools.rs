@@ -59,16 +59,23 @@ pub static TOOLS: &[Tool] = &[Tool {
                 .into_iter()
                 .map(|p| json!({ "name": p.name, "job_title": p.job_title, "email": p.email }))
                 .collect();
-            found.push(json!({
+            let mut customer = json!({
                 "id": c.id,
                 "name": c.name,
                 "status": c.status.to_string(),
                 "city": c.city,
                 "country": c.country,
                 "email": c.email,
-                "credit_limit": c.credit_limit.map(nexus_kernel::format_money),
                 "contacts": contacts,
-            }));
+            });
+            // A guarded field: only for those who may see it (absent, not "no limit").
+            if CUSTOMER
+                .field("credit_limit")
+                .is_some_and(|f| who.sees(&CUSTOMER, f))
+            {
+                customer["credit_limit"] = json!(c.credit_limit.map(nexus_kernel::format_money));
+            }
+            found.push(customer);
         }
         Ok::<J, KernelError>(json!({ "total": page.total, "customers": found }))
     },

@@ -224,8 +224,8 @@ pub static ROLES: &[nexus_kernel::registry::RoleDef] = &[(
     "account:rcwdx, journal_entry:rcwx, journal_line:rx, fiscal_year:rcwx, tax:rcwdx, \
      exchange_rate:rcwdx, invoice:rcwx, invoice_line:rx, payment:rcwx, allocation:rx, \
      bank_account:rcwx, bank_statement:rcx, bank_line:rcwx, stock_item:rcwx, \
-     warehouse:rcwdx, stock_move:rcwx, supplier:rcwdx, customer:rcwx, contact:r, \
-     company:r, user:r, role:r",
+     warehouse:rcwdx, stock_move:rcwx, supplier:rcwdx, customer:rcwx, \
+     customer.credit_limit:rw, contact:r, company:r, user:r, role:r",
     "Keeps the books: entries, invoices, payments, bank, stock, reports, year-end close.",
 )];
 
