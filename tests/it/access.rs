@@ -967,3 +967,135 @@ async fn a_guarded_field_is_seen_and_set_only_by_roles_granted_it() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_rule_keeps_a_sales_rep_to_the_customers_they_own() {
+    let s = boot(3).await;
+    let admin = s.admin().await;
+    let rex_pw = s.add_user("rex", "Sales rep").await;
+    let rex = s.api("rex", &rex_pw).await;
+    let ray_pw = s.add_user("ray", "Sales rep").await;
+    let ray = s.api("ray", &ray_pw).await;
+    let rex_id = crate::security::id_of(&admin, "user", "username", "rex").await;
+    let ray_id = crate::security::id_of(&admin, "user", "username", "ray").await;
+
+    // What a rep makes is theirs; they see only that.
+    let mine = rex.customer("Rex Bakery").await;
+    assert_eq!(mine["owner"], rex_id, "{mine}");
+    let theirs = ray.customer("Ray Roofing").await;
+    let list = rex.json("/api/v1/customer").await;
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["data"][0]["name"], "Rex Bakery");
+    let demo = admin.json("/api/v1/customer?limit=1").await["data"][0]["id"].clone();
+    for id in [&theirs["id"], &demo] {
+        api_error(
+            rex.get(&format!("/api/v1/customer/{id}")).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+        api_error(
+            rex.get(&format!("/api/v1/customer/{id}/history")).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+        let res = rex
+            .patch(
+                &format!("/api/v1/customer/{id}"),
+                &json!({ "version": 1, "city": "Bern" }),
+            )
+            .await;
+        api_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let found = rex
+        .post("/api/v1/tools/crm.find_customers", &json!({ "query": "" }))
+        .await
+        .json::<Value>()
+        .await
+        .expect("tool");
+    assert_eq!(found["result"]["total"], 1, "{found}");
+    // A rep cannot give a customer away (it would vanish from their sight) nor make one for another.
+    let res = rex
+        .patch(
+            &format!("/api/v1/customer/{}", mine["id"]),
+            &json!({ "version": mine["version"], "owner": ray_id }),
+        )
+        .await;
+    let body = api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+    assert!(
+        body["error"]["fields"]["owner"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("must stay you"),
+        "{body}"
+    );
+    let res = rex
+        .post(
+            "/api/v1/customer",
+            &json!({ "name": "For Ray", "status": "Lead", "owner": ray_id }),
+        )
+        .await;
+    api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+    let res = rex
+        .patch(
+            &format!("/api/v1/customer/{}", mine["id"]),
+            &json!({ "version": mine["version"], "city": "Thun" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Whoever may change every customer hands it over; then it is the other rep's.
+    let now = admin
+        .json(&format!("/api/v1/customer/{}", mine["id"]))
+        .await;
+    let res = admin
+        .patch(
+            &format!("/api/v1/customer/{}", mine["id"]),
+            &json!({ "version": now["version"], "owner": ray_id }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    api_error(
+        rex.get(&format!("/api/v1/customer/{}", mine["id"])).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(ray.json("/api/v1/customer").await["total"], 2);
+    // The rule bounds tokens and grants like any other right.
+    let res = make_token(
+        &rex,
+        &rex_pw,
+        json!({ "name": "all", "scopes": "customer:r" }),
+    )
+    .await;
+    let body = api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+    assert!(
+        body["error"]["fields"]["scopes"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("customer:r"),
+        "{body}"
+    );
+    let (token, _) = made(
+        make_token(
+            &rex,
+            &rex_pw,
+            json!({ "name": "own", "scopes": "customer:r@own" }),
+        )
+        .await,
+    )
+    .await;
+    let via = Bearer::new(&s, &token)
+        .get("/api/v1/customer")
+        .await
+        .json::<Value>()
+        .await
+        .expect("json");
+    assert_eq!(via["total"], 0, "rex owns none now: {via}");
+    let res = admin
+        .post("/api/v1/role", &json!({ "name": "Odd", "permissions": "contact:r@own", "current_password": crate::common::ADMIN.1 }))
+        .await;
+    let body = api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+    assert!(body.to_string().contains("owner"), "{body}");
+}

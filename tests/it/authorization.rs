@@ -51,7 +51,9 @@ fn role_grants(roles: &Value, name: &str) -> Grants {
         .and_then(|rs| rs.iter().find(|r| r["name"] == name))
         .and_then(|r| r["permissions"].as_str())
         .unwrap_or_else(|| panic!("role {name} in {roles}"));
-    Grants::parse(text).expect("grants")
+    // Access to a route needs the grant on some records; a record rule (`@own`) then
+    // decides which (its records answer 404 to others: checked in tests/it/access.rs).
+    Grants::parse(&text.replace("@own", "")).expect("grants")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,6 +111,7 @@ async fn every_route_answers_exactly_the_roles_allowed_in_each_company() {
         ("sal", "Sales"),
         ("vie", "Viewer"),
         ("acc", "Accountant"),
+        ("rep", "Sales rep"),
         ("non", "Almost nothing"),
     ] {
         let password = s.add_user(user, role).await;
@@ -198,7 +201,10 @@ async fn every_route_answers_exactly_the_roles_allowed_in_each_company() {
             };
             if !own_ids.contains_key(&entity) {
                 own_ids.insert(entity.clone(), first_id(admin, &entity).await);
-                other_ids.insert(entity.clone(), first_id(&callers[5].api, &entity).await);
+                other_ids.insert(
+                    entity.clone(),
+                    first_id(&callers.last().expect("olga").api, &entity).await,
+                );
             }
             match own_ids[&entity].filter(|_| method == Method::GET) {
                 Some(own) => requests.push((
@@ -276,6 +282,10 @@ async fn every_route_answers_exactly_the_roles_allowed_in_each_company() {
             }
         }
     }
+    eprintln!(
+        "authorization matrix: {checked} answers from {} callers",
+        callers.len()
+    );
     assert!(
         wrong.is_empty(),
         "{} of {checked} answers break the matrix:\n{}",

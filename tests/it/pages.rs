@@ -485,7 +485,7 @@ async fn csv_export_quotes_and_defuses_formulas() {
     let csv = api.get("/e/customer/export.csv").await;
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     let body = csv.text().await.expect("csv");
-    assert!(body.starts_with("id,name,email,phone,city,country,status,credit_limit,customer_since,tax_id,notes,version\r\n"));
+    assert!(body.starts_with("id,name,email,phone,city,country,status,credit_limit,customer_since,tax_id,notes,owner,version\r\n"));
     assert!(body.contains("\"'=HYPERLINK(\"\"x\"\")\""), "{body}");
     assert!(body.contains("\"Bern, BE\""));
 }

@@ -349,6 +349,13 @@ impl EntityDef {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// The field naming who owns a record (`owner`, a reference to a user), which
+    /// record rules (`customer:rw@own`) follow.
+    pub fn owner(&self) -> Option<&'static FieldDef> {
+        self.field("owner")
+            .filter(|f| f.kind == FieldKind::Ref("user"))
+    }
+
     pub fn field_index(&self, name: &str) -> Option<u8> {
         self.fields
             .iter()

@@ -47,11 +47,16 @@ impl Action {
     }
 }
 
-/// The actions a role grants, per entity name; `*` stands for every entity.
+/// The actions a role grants, per entity name; `*` stands for every entity. A key
+/// `customer@own` (written `customer:rw@own`) grants the actions only on the records
+/// the user owns (a record rule: the entity's `owner` field is them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
     by_entity: BTreeMap<String, u8>,
 }
+
+/// The suffix of an own-records key.
+const OWN: &str = "@own";
 
 impl Grants {
     /// Everything on every entity (the Administrator role, the system).
@@ -61,33 +66,47 @@ impl Grants {
         g
     }
 
+    /// Whether `action` is granted on some records of `entity` (every record, or the
+    /// ones the user owns).
     pub fn allows(&self, entity: &str, action: Action) -> bool {
-        let mask = self.by_entity.get(entity).copied().unwrap_or(0)
-            | self.by_entity.get("*").copied().unwrap_or(0);
-        mask & action.bit() != 0
+        (self.have(entity) | self.have(&format!("{entity}{OWN}"))) & action.bit() != 0
+    }
+
+    /// Whether `action` is granted on every record of `entity`, not only the user's own.
+    pub fn allows_every(&self, entity: &str, action: Action) -> bool {
+        self.have(entity) & action.bit() != 0
+    }
+
+    /// What a key grants with everything that covers it: `*`, and for an own-records
+    /// key the entity's grant on every record too.
+    fn have(&self, key: &str) -> u8 {
+        let get = |k: &str| self.by_entity.get(k).copied().unwrap_or(0);
+        let star = get("*");
+        match key.strip_suffix(OWN) {
+            _ if key == "*" => star,
+            Some(base) => get(key) | get(base) | star,
+            None => get(key) | star,
+        }
     }
 
     /// What `other` grants beyond these grants, as `entity:letters` (empty when these
     /// cover it): granting is bounded by what the granter holds.
     pub fn excess(&self, other: &Grants) -> Vec<String> {
-        let star = self.by_entity.get("*").copied().unwrap_or(0);
         other
             .by_entity
             .iter()
             .filter_map(|(entity, mask)| {
-                let have = if entity == "*" {
-                    star
-                } else {
-                    self.by_entity.get(entity).copied().unwrap_or(0) | star
-                };
-                let beyond = mask & !have;
+                let beyond = mask & !self.have(entity);
                 (beyond != 0).then(|| {
                     let letters: String = Action::ALL
                         .iter()
                         .filter(|a| beyond & a.bit() != 0)
                         .map(|a| a.letter())
                         .collect();
-                    format!("{entity}:{letters}")
+                    match entity.strip_suffix(OWN) {
+                        Some(base) => format!("{base}:{letters}{OWN}"),
+                        None => format!("{entity}:{letters}"),
+                    }
                 })
             })
             .collect()
@@ -96,15 +115,9 @@ impl Grants {
     /// What both grant: an API token acts with its user's grants narrowed to its scopes,
     /// so lowering the user's role lowers every token they made.
     pub fn intersect(&self, other: &Grants) -> Grants {
-        let star = |g: &Grants| g.by_entity.get("*").copied().unwrap_or(0);
-        let mask = |g: &Grants, e: &str| g.by_entity.get(e).copied().unwrap_or(0) | star(g);
         let mut out = Grants::default();
         for entity in self.by_entity.keys().chain(other.by_entity.keys()) {
-            let m = if entity == "*" {
-                star(self) & star(other)
-            } else {
-                mask(self, entity) & mask(other, entity)
-            };
+            let m = self.have(entity) & other.have(entity);
             if m != 0 {
                 out.by_entity.insert(entity.clone(), m);
             }
@@ -148,7 +161,11 @@ impl Grants {
                     "\"{part}\" should look like entity:letters, e.g. customer:rcw"
                 ));
             };
-            let entity = entity.trim().to_ascii_lowercase();
+            let mut entity = entity.trim().to_ascii_lowercase();
+            let (letters, own) = match letters.trim().strip_suffix(OWN) {
+                Some(l) => (l, true),
+                None => (letters.trim(), false),
+            };
             let (name, field) = match entity.split_once('.') {
                 Some((name, field)) => (name, Some(field)),
                 None => (entity.as_str(), None),
@@ -172,6 +189,19 @@ impl Grants {
                     None => return Err(format!("{name} has no field \"{field}\"")),
                 }
             }
+            if own {
+                match def {
+                    Some(def) if field.is_none() && def.owner().is_some() => {}
+                    _ => {
+                        return Err(format!(
+                            "{entity}:…@own needs an entity whose records have an owner (an \"owner\" field naming a user)"
+                        ));
+                    }
+                }
+            }
+            if own {
+                entity.push_str(OWN);
+            }
             let mut mask = 0u8;
             for c in letters.trim().chars() {
                 let action = Action::ALL
@@ -194,12 +224,17 @@ impl fmt::Display for Grants {
                 f.write_str(", ")?;
             }
             first = false;
-            write!(f, "{entity}:")?;
+            let (base, own) = match entity.strip_suffix(OWN) {
+                Some(base) => (base, OWN),
+                None => (entity.as_str(), ""),
+            };
+            write!(f, "{base}:")?;
             for a in Action::ALL {
                 if mask & a.bit() != 0 {
                     write!(f, "{}", a.letter())?;
                 }
             }
+            f.write_str(own)?;
         }
         Ok(())
     }
@@ -304,6 +339,15 @@ impl Principal {
 
     pub fn can(&self, entity: &str, action: Action) -> bool {
         self.grants.allows(entity, action)
+    }
+
+    /// When `action` on `def` is granted only on the records this principal owns (a
+    /// record rule, `customer:rw@own`): their user id, which the record's owner must be.
+    pub fn own_only(&self, def: &crate::EntityDef, action: Action) -> Option<u64> {
+        (def.owner().is_some()
+            && !self.grants.allows_every(def.name, action)
+            && self.grants.allows(def.name, action))
+        .then_some(self.user_id)
     }
 
     /// Whether this principal sees field `f` of `def`'s records (any field but a

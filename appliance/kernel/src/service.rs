@@ -217,6 +217,75 @@ fn module_only(def: &EntityDef) -> Result<(), KernelError> {
     }
 }
 
+/// The owner of `rec`, by its entity's owner field.
+fn owner_of(def: &EntityDef, rec: &Record) -> Option<u64> {
+    def.owner().and_then(|f| rec.get(f.name).as_ref_id())
+}
+
+/// Whether a record rule hides `rec` from `who` for `action` (another's record when
+/// they may act only on their own).
+fn ruled_out(who: &Principal, def: &EntityDef, rec: &Record, action: Action) -> bool {
+    who.own_only(def, action)
+        .is_some_and(|me| owner_of(def, rec) != Some(me))
+}
+
+/// A list as `who` may see it: with the record rule's filter on the owner.
+fn ruled_query(who: &Principal, def: &EntityDef, q: &ListQuery) -> ListQuery {
+    let mut q = q.clone();
+    if let (Some(me), Some(f)) = (who.own_only(def, Action::Read), def.owner()) {
+        q.filters.push((f.name.to_string(), me.to_string()));
+    }
+    q
+}
+
+/// Refuses `action` on a stored record the record rule keeps from `who`: "not found"
+/// when they may not even read it, else "not allowed".
+fn rule_existing(
+    who: &Principal,
+    def: &EntityDef,
+    rec: &Record,
+    action: Action,
+) -> Result<(), KernelError> {
+    if ruled_out(who, def, rec, Action::Read) {
+        return Err(not_found(def, rec.id));
+    }
+    if ruled_out(who, def, rec, action) {
+        return Err(KernelError::Forbidden {
+            action: action.verb(),
+            entity: format!("{} you do not own", def.plural.to_lowercase()),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a record about to be written against the record rule for `action`: its
+/// owner must be `who` (set to them when empty), or they would lose it from sight.
+fn rule_new_owner(
+    who: &Principal,
+    def: &EntityDef,
+    rec: &mut Record,
+    action: Action,
+) -> Result<(), KernelError> {
+    let (Some(me), Some(f)) = (who.own_only(def, action), def.owner()) else {
+        return Ok(());
+    };
+    match rec.get(f.name).as_ref_id() {
+        None => {
+            rec.values.insert(f.name, Value::Ref(me));
+            Ok(())
+        }
+        Some(owner) if owner == me => Ok(()),
+        Some(_) => Err(KernelError::invalid(
+            f.name,
+            format!(
+                "you may {} only {} you own: the owner must stay you (someone who may change every one can hand it over)",
+                action.verb(),
+                def.plural.to_lowercase()
+            ),
+        )),
+    }
+}
+
 /// Leaves out of `rec` the guarded fields `who` may not see (see [`FieldDef::guarded`]).
 pub(crate) fn redact(who: &Principal, def: &EntityDef, rec: &mut Record) {
     for f in def.fields.iter().filter(|f| f.guarded && !who.sees(def, f)) {
@@ -360,6 +429,7 @@ impl Kernel {
                     guard_confirmation(def, &who, None, &rec, false, confirmed)?;
                     resolve_member(txn, None, &mut rec)?;
                 }
+                rule_new_owner(&who, def, &mut rec, Action::Create)?;
                 guard_grants(txn, def, &who, None, Some(&rec), false)?;
                 guard_confirmation(def, &who, None, &rec, false, confirmed)?;
                 write_record(txn, def, &who, None, &rec, Op::Create)?;
@@ -402,12 +472,14 @@ impl Kernel {
             .write(move |txn| {
                 let now = to_stored_precision(clock.now());
                 let old = load(txn, def, who.company, id)?.ok_or_else(|| not_found(def, id))?;
+                rule_existing(&who, def, &old, Action::Write)?;
                 check_version(txn, def, &old, base_version)?;
                 let mut new = old.clone();
                 for (k, v) in parsed.values {
                     new.values.insert(k, v);
                 }
                 new.values.retain(|_, v| !v.is_empty());
+                rule_new_owner(&who, def, &mut new, Action::Write)?;
                 if def.code == MEMBERSHIP.code {
                     resolve_member(txn, Some(&old), &mut new)?;
                 }
@@ -473,6 +545,7 @@ impl Kernel {
             .write(move |txn| {
                 let now = to_stored_precision(clock.now());
                 let old = load(txn, def, who.company, id)?.ok_or_else(|| not_found(def, id))?;
+                rule_existing(&who, def, &old, Action::Delete)?;
                 if let Some(v) = base_version {
                     check_version(txn, def, &old, v)?;
                 }
@@ -527,6 +600,9 @@ impl Kernel {
         match read.get(Table::Records, &keys::record(def, who.company, id))? {
             Some(bytes) => {
                 let mut rec = Record::decode(def, &bytes)?;
+                if ruled_out(who, def, &rec, Action::Read) {
+                    return Err(not_found(def, id));
+                }
                 redact(who, def, &mut rec);
                 Ok(rec)
             }
@@ -552,7 +628,7 @@ impl Kernel {
     ) -> Result<ListPage, KernelError> {
         require(who, def, Action::Read)?;
         check_query(who, def, q)?;
-        let mut page = self.list_unchecked(who.company, def, q)?;
+        let mut page = self.list_unchecked(who.company, def, &ruled_query(who, def, q))?;
         for rec in &mut page.rows {
             redact(who, def, rec);
         }
@@ -569,7 +645,7 @@ impl Kernel {
         require(who, def, Action::Read)?;
         require(who, def, Action::Export)?;
         check_query(who, def, q)?;
-        let mut all = q.clone();
+        let mut all = ruled_query(who, def, q);
         all.offset = 0;
         all.limit = usize::MAX;
         let mut rows = self.list_unchecked(who.company, def, &all)?.rows;
@@ -725,8 +801,17 @@ impl Kernel {
                 ControlFlow::Continue(())
             },
         )?;
-        if seqs.is_empty() && read.get(Table::Records, &prefix)?.is_none() {
+        let current = read.get(Table::Records, &prefix)?;
+        if seqs.is_empty() && current.is_none() {
             return Err(not_found(def, id));
+        }
+        // A record rule: only the history of a record they may read now.
+        if who.own_only(def, Action::Read).is_some() {
+            match current {
+                Some(bytes)
+                    if !ruled_out(who, def, &Record::decode(def, &bytes)?, Action::Read) => {}
+                _ => return Err(not_found(def, id)),
+            }
         }
         let mut out = Vec::with_capacity(seqs.len());
         for seq in seqs {
@@ -756,7 +841,10 @@ impl Kernel {
                 continue;
             }
             if let Some(bytes) = read.get(Table::Records, &keys::record(def, who.company, id))? {
-                out.insert(id, Record::decode(def, &bytes)?.title(def));
+                let rec = Record::decode(def, &bytes)?;
+                if !ruled_out(who, def, &rec, Action::Read) {
+                    out.insert(id, rec.title(def));
+                }
             }
         }
         Ok(out)
@@ -779,11 +867,15 @@ impl Kernel {
         let page = self.list_unchecked(
             who.company,
             def,
-            &ListQuery {
-                sort,
-                limit,
-                ..ListQuery::default()
-            },
+            &ruled_query(
+                who,
+                def,
+                &ListQuery {
+                    sort,
+                    limit,
+                    ..ListQuery::default()
+                },
+            ),
         )?;
         Ok(page.rows.iter().map(|r| (r.id, r.title(def))).collect())
     }

@@ -146,6 +146,7 @@ pub fn demo_customer(n: u64, seed: u64) -> Customer {
         customer_since,
         tax_id: None,
         notes: None,
+        owner: None,
     }
 }
 

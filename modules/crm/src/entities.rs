@@ -1,5 +1,6 @@
 //! CRM's records: customers and the people at them.
 
+use nexus_kernel::builtin::User;
 use nexus_kernel::typed::field::{Choice, Date, Email, LongText, Money, Phone, Ref, Text};
 use nexus_kernel::{Creation, EntityDef, Module, Unique};
 
@@ -29,6 +30,10 @@ nexus_kernel::entity! {
         customer_since: Option<Date> = "Customer since" .indexed(),
         tax_id: Option<Text<40>> = "Tax ID",
         notes: Option<LongText> = "Notes",
+        // Not indexed: stores written before it have no index entries for it.
+        owner: Option<Ref<User>> = "Owner"
+            .list()
+            .help("The salesperson it belongs to: a Sales rep sees and changes only their own."),
     }
 }
 
@@ -56,6 +61,11 @@ pub static ROLES: &[nexus_kernel::RoleDef] = &[
         "Sales",
         "customer:rcwdx, contact:rcwdx, company:r, role:r, user:r",
         "Works with customers and contacts.",
+    ),
+    (
+        "Sales rep",
+        "customer:rcw@own, contact:rcw, company:r",
+        "Works with the customers they own (the customer's Owner), and their contacts.",
     ),
     (
         "Viewer",
