@@ -44,6 +44,24 @@ impl Bearer {
             .expect("POST")
     }
 
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body);
+        if let Some(key) = key {
+            req = req.header("idempotency-key", key);
+        }
+        req.send().await.expect("request")
+    }
+
     async fn delete(&self, path: &str) -> reqwest::Response {
         self.client
             .delete(format!("{}{path}", self.base))
@@ -649,6 +667,18 @@ async fn a_role_can_require_a_second_factor() {
             &json!({ "version": role["version"], "require_mfa": true }),
         )
         .await;
+    let body = api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+    assert!(
+        body["error"]["fields"]["current_password"].is_string(),
+        "requiring a second factor is confirmed with the password: {body}"
+    );
+    let res = admin
+        .patch(
+            &format!("/api/v1/role/{sales}"),
+            &json!({ "version": role["version"], "require_mfa": true,
+                "current_password": crate::common::ADMIN.1 }),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
 
     // Signed in, sol can do nothing but set it up (and see who they are).
@@ -1098,4 +1128,182 @@ async fn a_record_rule_keeps_a_sales_rep_to_the_customers_they_own() {
         .await;
     let body = api_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
     assert!(body.to_string().contains("owner"), "{body}");
+}
+
+/// What a hostile review of tokens found stays fixed: a token cannot change access even
+/// when its scopes name it, a narrower token cannot download what a wider one exported,
+/// an idempotent replay answers only the credential that sent the first request, a new
+/// token's secret is never kept for replays, and setting a user's password revokes
+/// their tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_cannot_widen_access_or_outlive_its_users_password() {
+    use reqwest::Method;
+    let s = boot(3).await;
+    let admin = s.admin().await;
+    let admin_password = crate::common::ADMIN.1;
+    let (wide, _) = made(
+        make_token(
+            &admin,
+            admin_password,
+            json!({ "name": "wide", "scopes": "user:rcwd, role:rwd, customer:rcx" }),
+        )
+        .await,
+    )
+    .await;
+    let wide = Bearer::new(&s, &wide);
+    let (narrow, _) = made(
+        make_token(
+            &admin,
+            admin_password,
+            json!({ "name": "narrow", "scopes": "customer:r" }),
+        )
+        .await,
+    )
+    .await;
+    let narrow = Bearer::new(&s, &narrow);
+
+    // Users and roles: readable through the token, never changed through it.
+    let sam_password = s.add_user("sam", "Sales").await;
+    let sam_id = crate::security::id_of(&admin, "user", "username", "sam").await;
+    let user: Value = wide
+        .get(&format!("/api/v1/user/{sam_id}"))
+        .await
+        .json()
+        .await
+        .expect("user");
+    let res = wide
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/user/{sam_id}"),
+            &json!({ "version": user["version"], "active": false }),
+            None,
+        )
+        .await;
+    api_error(res, StatusCode::FORBIDDEN, "token_not_allowed").await;
+    let sales = crate::security::id_of(&admin, "role", "name", "Sales").await;
+    let role: Value = wide
+        .get(&format!("/api/v1/role/{sales}"))
+        .await
+        .json()
+        .await
+        .expect("role");
+    let res = wide
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/role/{sales}"),
+            &json!({ "version": role["version"], "permissions": "*:rcwdx" }),
+            None,
+        )
+        .await;
+    api_error(res, StatusCode::FORBIDDEN, "token_not_allowed").await;
+    let res = wide
+        .send(
+            Method::POST,
+            "/api/v1/user",
+            &json!({ "username": "mallory", "name": "M", "role": sales, "active": true, "password": "mallory password 1" }),
+            None,
+        )
+        .await;
+    api_error(res, StatusCode::FORBIDDEN, "token_not_allowed").await;
+    api_error(
+        wide.delete(&format!("/api/v1/role/{sales}")).await,
+        StatusCode::FORBIDDEN,
+        "token_not_allowed",
+    )
+    .await;
+    assert_eq!(
+        admin.json(&format!("/api/v1/role/{sales}")).await["permissions"],
+        role["permissions"],
+        "nothing changed"
+    );
+
+    // An export made through the wide token is not the narrow token's to download.
+    let res = wide.post("/api/v1/customer/export", &json!({})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let location = res.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let done = crate::spine::finished_job(&admin, &location).await;
+    assert_eq!(done["state"], "done", "{done}");
+    let download = done["download"].as_str().expect("a download").to_owned();
+    let file = wide.get(&download).await;
+    assert_eq!(file.status(), StatusCode::OK);
+    let csv = file.text().await.expect("csv");
+    let first = csv
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split(',').nth(1))
+        .expect("a customer's name")
+        .to_owned();
+    let refused = narrow.get(&download).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let page = refused.text().await.expect("page");
+    assert!(!page.contains(&first), "no record in the refusal");
+
+    // A replayed key answers only the credential that sent it first.
+    let body = json!({ "name": "Keyed Ltd", "status": "Active" });
+    let first = wide
+        .send(Method::POST, "/api/v1/customer", &body, Some("k-1"))
+        .await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let again = wide
+        .send(Method::POST, "/api/v1/customer", &body, Some("k-1"))
+        .await;
+    assert_eq!(
+        again.status(),
+        StatusCode::CREATED,
+        "the same token replays"
+    );
+    let other = narrow
+        .send(Method::POST, "/api/v1/customer", &body, Some("k-1"))
+        .await;
+    assert_eq!(
+        other.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "another credential is another request: {}",
+        other.text().await.unwrap_or_default()
+    );
+    let list = admin.json("/api/v1/customer?f.name=Keyed%20Ltd").await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(1), "{list}");
+
+    // A new token's answer is never kept: the same key makes a second, different one.
+    let sam = s.api("sam", &sam_password).await;
+    let request = |key: &'static str| {
+        sam.client
+            .post(sam.url("/api/v1/tokens"))
+            .header("x-csrf-token", &sam.csrf)
+            .header("idempotency-key", key)
+            .json(&json!({ "name": "script", "scopes": "customer:r", "current_password": sam_password }))
+            .send()
+    };
+    let (one, _) = made(request("t-1").await.expect("POST")).await;
+    let (two, _) = made(request("t-1").await.expect("POST")).await;
+    assert_ne!(one, two);
+    let sams = Bearer::new(&s, &one);
+    assert_eq!(sams.get("/api/v1/customer").await.status(), StatusCode::OK);
+
+    // A new password (an administrator's reset) revokes every token of its user.
+    let version = admin.json(&format!("/api/v1/user/{sam_id}")).await["version"].clone();
+    let res = admin
+        .patch(
+            &format!("/api/v1/user/{sam_id}"),
+            &json!({ "version": version, "password": "a brand new secret", "current_password": admin_password }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    for secret in [&one, &two] {
+        api_error(
+            Bearer::new(&s, secret).get("/api/v1/customer").await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        )
+        .await;
+    }
+    assert_eq!(
+        admin.json("/api/v1/tokens?all=true").await["data"]
+            .as_array()
+            .map(|t| t.iter().filter(|t| t["username"] == "sam").count()),
+        Some(0)
+    );
 }

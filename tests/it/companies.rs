@@ -539,4 +539,29 @@ async fn box_wide_settings_are_for_the_boxs_administrators() {
     let again = switch_with_key(t.acme).await.expect("switch");
     assert!(again.headers().get("idempotent-replayed").is_none());
     assert_eq!(t.admin.json("/api/v1/me").await["company"]["id"], t.acme);
+
+    // Administering the box through Acme's role needs what that role needs: once it
+    // requires a second factor, a session working in Beta without one is no longer
+    // the box's administrator.
+    let in_beta = t.s.admin().await;
+    switch(&in_beta, t.beta).await;
+    let roles = t.admin.json("/api/v1/role?f.name=Administrator").await;
+    let role = &roles["data"][0];
+    let res = t
+        .admin
+        .patch(
+            &format!("/api/v1/role/{}", role["id"]),
+            &json!({ "version": role["version"], "require_mfa": true, "current_password": ADMIN.1 }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    for path in ["/admin", "/api/v1/audit/key"] {
+        let status = in_beta.get(path).await.status();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(
+        in_beta.json("/api/v1/me").await["company"]["id"],
+        t.beta,
+        "still Beta's administrator"
+    );
 }

@@ -113,6 +113,8 @@ impl Session {
 const TICKET_LIFETIME: Duration = Duration::minutes(5);
 /// Codes one ticket may try.
 const TICKET_ATTEMPTS: u32 = 5;
+/// Sign-ins that may wait for one user's code at once.
+const TICKETS_PER_USER: usize = 3;
 
 /// The outcome of a correct password.
 #[derive(Debug)]
@@ -226,6 +228,20 @@ impl Kernel {
                 let now = self.clock().now();
                 let mut throttle = self.throttle();
                 throttle.pending.retain(|_, p| p.expires > now);
+                // A few sign-ins may wait for one user's code at once (two browsers);
+                // more are the password's guesser multiplying its tries: the oldest go.
+                let mut waiting: Vec<(Vec<u8>, OffsetDateTime)> = throttle
+                    .pending
+                    .iter()
+                    .filter(|(_, p)| p.user == user)
+                    .map(|(k, p)| (k.clone(), p.expires))
+                    .collect();
+                if waiting.len() >= TICKETS_PER_USER {
+                    waiting.sort_by_key(|(_, expires)| *expires);
+                    for (k, _) in &waiting[..=waiting.len() - TICKETS_PER_USER] {
+                        throttle.pending.remove(k);
+                    }
+                }
                 throttle.pending.insert(
                     session_key(&ticket),
                     PendingSignIn {
@@ -365,6 +381,22 @@ impl Kernel {
             .await
     }
 
+    /// Counts an attempt at a secret (a code, a password given again) before it is
+    /// checked, so concurrent guesses cannot all slip in before the first failure is
+    /// recorded; refused while `key` is locked. A right answer calls
+    /// [`Kernel::clear_attempts`].
+    pub(crate) fn count_attempt(&self, key: &str, now: OffsetDateTime) -> Result<(), KernelError> {
+        let mut throttle = self.throttle();
+        throttle.check(key, now)?;
+        throttle.fail(key.to_string(), USER_FAILURES, now);
+        Ok(())
+    }
+
+    /// Forgets the attempts counted against `key` (its secret was given right).
+    pub(crate) fn clear_attempts(&self, key: &str) {
+        self.throttle().failures.remove(key);
+    }
+
     /// Stores a new session for `user` (their second factor's code used up in the same
     /// command, when one is given) and logs the sign-in.
     async fn open_session(
@@ -377,6 +409,12 @@ impl Kernel {
     ) -> Result<(String, Session), KernelError> {
         let now = self.clock().now();
         let name_key = user_key(username);
+        // A code is counted against the name before it is tried (a right one clears
+        // the count), so parallel guesses on many tickets meet the lock together.
+        let code_key = format!("code:{user}");
+        if code.is_some() {
+            self.count_attempt(&code_key, now)?;
+        }
         self.throttle().check(&name_key, now)?;
         let token = random_token();
         let stored = StoredSession {
@@ -423,7 +461,8 @@ impl Kernel {
             }
             Err(e) => return Err(e),
         }
-        self.throttle().failures.remove(&name_key);
+        self.clear_attempts(&name_key);
+        self.clear_attempts(&code_key);
         let session = self.session(&token)?;
         tracing::info!(username, ?from, "signed in");
         Ok((token, session))
@@ -503,7 +542,13 @@ impl Kernel {
             .and_then(|b| decode_u64(&b))
         {
             Some(first) if first == company => access::administers(&grants),
-            Some(first) => access::administers(&access::grants_in(read, first, user)?),
+            // Administering the box through the first company's role needs what that
+            // role needs: its second factor too.
+            Some(first) => {
+                access::administers(&access::grants_in(read, first, user)?)
+                    && (!crate::mfa::mfa_required(read, first, user)?
+                        || crate::mfa::enabled(read, user)?)
+            }
             None => false,
         };
         let principal = Principal::new(
@@ -577,20 +622,14 @@ impl Kernel {
         }
         let now = self.clock().now();
         let key = format!("confirm:{}:{}", who.company, who.user_id);
-        {
-            // Counted before the (slow) check, so concurrent guesses cannot all slip
-            // in before the first failure is recorded; a right password clears it.
-            let mut throttle = self.throttle();
-            throttle.check(&key, now)?;
-            throttle.fail(key.clone(), USER_FAILURES, now);
-        }
+        self.count_attempt(&key, now)?;
         let stored = self
             .store()
             .read()?
             .get(Table::Credentials, &u64_key(who.user_id))?
             .and_then(|b| String::from_utf8(b).ok());
         if password::verify(given, stored).await {
-            self.throttle().failures.remove(&key);
+            self.clear_attempts(&key);
             Ok(true)
         } else {
             Err(KernelError::invalid(

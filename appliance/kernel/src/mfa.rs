@@ -310,6 +310,10 @@ impl Kernel {
             ));
         }
         let value: u32 = value.parse().unwrap_or(u32::MAX);
+        // Guessing the code would bind a secret the guesser does not know; it is
+        // throttled like every secret.
+        let attempts = format!("mfa-confirm:{user}");
+        self.count_attempt(&attempts, self.clock().now())?;
         let (codes, hashes) = new_recovery_codes();
         let clock = self.shared_clock();
         let event = security_event(MFA_ENABLED, (who.company, user), &who.username, None);
@@ -338,6 +342,7 @@ impl Kernel {
                 Ok::<_, KernelError>(())
             })
             .await?;
+        self.clear_attempts(&attempts);
         tracing::info!(user, "second factor on");
         Ok(codes)
     }

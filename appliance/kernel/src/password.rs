@@ -76,20 +76,25 @@ fn listed(word: &str) -> bool {
 }
 
 /// Why `password` would be guessed from the lists of breached passwords, if it would:
-/// it is on the list (in any case), or it is a listed word with digits or symbols
-/// added at the end (`Summer2026!`).
+/// it is on the list (in any case, with or without its spaces), or it is a listed word
+/// with digits or symbols added before or after (`Summer2026!`, `!!password`).
 pub(crate) fn breached(password: &str) -> Option<&'static str> {
     let lower = password.to_lowercase();
-    if listed(&lower) {
-        return Some(
-            "this password is on lists of passwords leaked in breaches, which guessers try first; choose another (a few unrelated words make a good one)",
-        );
+    let joined: String = lower.split_whitespace().collect();
+    for word in [lower.trim(), joined.as_str()] {
+        if listed(word) {
+            return Some(
+                "this password is on lists of passwords leaked in breaches, which guessers try first; choose another (a few unrelated words make a good one)",
+            );
+        }
     }
-    let base = lower.trim_end_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation());
-    if base.len() != lower.len() && base.chars().count() >= 4 && listed(base) {
-        return Some(
-            "this is a password leaked in breaches with digits or symbols added, which guessers try early; choose another (a few unrelated words make a good one)",
-        );
+    for word in [lower.trim(), joined.as_str()] {
+        let base = word.trim_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation());
+        if base.len() != word.len() && base.chars().count() >= 4 && listed(base) {
+            return Some(
+                "this is a password leaked in breaches with digits or symbols added, which guessers try early; choose another (a few unrelated words make a good one)",
+            );
+        }
     }
     None
 }
@@ -114,6 +119,10 @@ mod breached_tests {
             "iloveyou12",
             "Summer2026!",
             "football!!!!",
+            "  password123  ",
+            "pass word 123",
+            "!!password",
+            "2026sunshine",
         ] {
             assert!(breached(weak).is_some(), "{weak}");
         }

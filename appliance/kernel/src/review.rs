@@ -69,7 +69,7 @@ impl Kernel {
         let company = who.company;
         let read = self.store().read()?;
         let now = self.clock().now();
-        let tokens = self.company_tokens(who)?;
+        let tokens = self.tokens_in(company)?;
         let mut people: Vec<(u64, User, Option<u64>, u64)> = Vec::new();
         for (_, bytes) in read.scan_prefix(Table::Records, &keys::scope(&USER, company))? {
             let record = Record::decode(&USER, &bytes)?;

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use nexus_store::{Reader, Table, Txn, decode_u64, prefix_end, u64_key};
 
 use crate::access;
-use crate::builtin::{COMPANY, MEMBERSHIP, Membership, ROLE, Role, USER, User};
+use crate::builtin::{COMPANY, MEMBERSHIP, Membership, ROLE, Role, SETTING, USER, User};
 use crate::entity::{Creation, EntityDef, FieldKind, Unique};
 use crate::error::{FieldErrors, KernelError};
 use crate::event::{self, Event, NewEvent, Op};
@@ -347,6 +347,24 @@ fn check_settable(who: &Principal, def: &EntityDef, parsed: &Parsed) -> Result<(
     }
 }
 
+/// Access itself — users, roles, memberships, companies, settings — is not changed
+/// through an API token: a script's credential must not be a way to more access.
+fn refuse_token_for_access(who: &Principal, def: &EntityDef) -> Result<(), KernelError> {
+    let access = [
+        USER.code,
+        ROLE.code,
+        MEMBERSHIP.code,
+        COMPANY.code,
+        SETTING.code,
+    ];
+    if who.via_token().is_some() && access.contains(&def.code) {
+        return Err(KernelError::TokenNotAllowed(
+            "change users, roles, memberships, companies or settings",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn not_found(def: &EntityDef, id: u64) -> KernelError {
     KernelError::NotFound(format!(
         "there is no {} with id {id} in your company",
@@ -369,6 +387,7 @@ impl Kernel {
         input: Input,
     ) -> Result<Record, KernelError> {
         require(who, def, Action::Create)?;
+        refuse_token_for_access(who, def)?;
         module_only(def)?;
         if def.creation == Creation::SystemOnly && !who.system {
             return Err(KernelError::Forbidden {
@@ -458,6 +477,7 @@ impl Kernel {
         input: Input,
     ) -> Result<Record, KernelError> {
         require(who, def, Action::Write)?;
+        refuse_token_for_access(who, def)?;
         module_only(def)?;
         let mut input = input;
         let confirmation = take_confirmation(&mut input);
@@ -509,7 +529,9 @@ impl Kernel {
                     && User::from_record(&old)?.active
                     && !User::from_record(&new)?.active;
                 if password_set || deactivated {
+                    // Whoever knew the old password may have made tokens with it.
                     crate::auth::end_sessions_in(txn, id)?;
+                    crate::tokens::revoke_all_in(txn, id)?;
                 }
                 Ok(new)
             })
@@ -529,6 +551,7 @@ impl Kernel {
         base_version: Option<u64>,
     ) -> Result<(), KernelError> {
         require(who, def, Action::Delete)?;
+        refuse_token_for_access(who, def)?;
         module_only(def)?;
         if def.code == COMPANY.code {
             // Another company is "not found", as everywhere.
@@ -1056,6 +1079,9 @@ fn guard_confirmation(
         match old {
             Some(o) if Role::from_record(o)?.permissions != Role::from_record(new)?.permissions => {
                 Some("Changing a role's permissions")
+            }
+            Some(o) if Role::from_record(o)?.require_mfa != Role::from_record(new)?.require_mfa => {
+                Some("Changing whether a role requires a second factor")
             }
             _ => None,
         }

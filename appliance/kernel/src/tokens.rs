@@ -403,16 +403,20 @@ impl Kernel {
         self.tokens_where(|t| t.user == who.user_id)
     }
 
-    /// Every token that acts in the company `who` works in, for reviewing access
-    /// (needs permission to view users).
+    /// Every token that acts in the company `who` works in, to revoke one (needs
+    /// permission to edit users).
     pub fn company_tokens(&self, who: &Principal) -> Result<Vec<TokenInfo>, KernelError> {
-        if !who.can("user", Action::Read) {
+        if !who.can("user", Action::Write) {
             return Err(KernelError::Forbidden {
                 action: Action::Read.verb(),
-                entity: "users' tokens".into(),
+                entity: "users' tokens (those who may edit users may)".into(),
             });
         }
-        let company = who.company;
+        self.tokens_in(who.company)
+    }
+
+    /// Every token acting in `company`, unchecked (the access review checks its own).
+    pub(crate) fn tokens_in(&self, company: u64) -> Result<Vec<TokenInfo>, KernelError> {
         self.tokens_where(|t| t.company == company)
     }
 

@@ -64,7 +64,7 @@ fn security_page(
     let who = auth.who();
     let status = state.kernel.mfa_status(who)?;
     let tokens = state.kernel.tokens_of(who)?;
-    let company_tokens = if who.can("user", Action::Read) && !who.must_enrol_mfa() {
+    let company_tokens = if who.can("user", Action::Write) && !who.must_enrol_mfa() {
         Some(state.kernel.company_tokens(who)?)
     } else {
         None
@@ -383,7 +383,7 @@ pub struct TokensQuery {
 }
 
 /// `GET /api/v1/tokens`: your tokens; `?all=true`, every token of the company (with
-/// permission to view users).
+/// permission to edit users).
 pub async fn api_tokens(
     State(state): State<AppState>,
     Query(q): Query<TokensQuery>,

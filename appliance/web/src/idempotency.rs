@@ -57,8 +57,10 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let applies = req.method() == Method::POST
         && req.uri().path().starts_with("/api/")
         // Sessions are not resources: a replayed sign-in or company switch would
-        // report a state the session is not in.
-        && !req.uri().path().starts_with("/api/v1/session");
+        // report a state the session is not in. A new token's answer carries its
+        // secret, which must be shown once and never kept.
+        && !req.uri().path().starts_with("/api/v1/session")
+        && !req.uri().path().starts_with("/api/v1/tokens");
     let Some(key) = req.headers().get(HEADER).filter(|_| applies) else {
         return next.run(req).await;
     };
@@ -69,11 +71,13 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         Ok(k) => k,
         Err(m) => return WebError::Malformed(m).api_response(),
     };
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     // Not signed in: the handler answers that, and there is nobody to keep a key for.
     let Ok(auth) = authenticate(&parts, &state) else {
         return next.run(Request::from_parts(parts, body)).await;
     };
+    // The request is authenticated once (a token's rate counts it once).
+    parts.extensions.insert(auth.clone());
     let bytes = match read_limited(body).await {
         Ok(b) => b,
         Err(e) => return e.api_response(),
@@ -87,7 +91,11 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .uri
         .path_and_query()
         .map_or(parts.uri.path(), |p| p.as_str());
+    // The credential is part of the request: a replay answers only the session or
+    // token that sent the first one (a narrower token must not read what it made).
+    let credential = auth.who().via_token().unwrap_or("session").to_owned();
     let fingerprint = request_fingerprint(&[
+        credential.as_bytes(),
         parts.method.as_str().as_bytes(),
         target.as_bytes(),
         content_type.as_bytes(),

@@ -501,6 +501,16 @@ pub async fn download(
             .into());
         }
     };
+    // The file holds records: whoever downloads it must read and export them now (a
+    // narrower token, or a role lowered since the export ran, gets nothing).
+    let exported = job
+        .payload
+        .get("entity")
+        .and_then(|e| e.as_str())
+        .unwrap_or_default();
+    let def = state.kernel.entity(exported)?;
+    state.kernel.authorize(auth.who(), def, Action::Read)?;
+    state.kernel.authorize(auth.who(), def, Action::Export)?;
     let path = export_file(
         &exports_dir(FsPath::new(&state.info.data_dir)),
         job.id,
@@ -617,6 +627,7 @@ pub async fn set_schedule(
     Path(name): Path<String>,
     submit: FormSubmit,
 ) -> Result<Response, WebError> {
+    submit.auth.session_token("change schedules")?;
     let every = field(&submit.pairs, "every_secs").unwrap_or("");
     let every: u64 = every.trim().parse().map_err(|_| {
         KernelError::invalid(

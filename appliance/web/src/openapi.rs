@@ -136,7 +136,7 @@ pub static PLATFORM: &[ApiOp] = &[
         method: "get",
         route: "/api/v1/tokens",
         operation: || {
-            json!({ "summary": "Your API tokens (never their secrets); with all=true, every token of the company (needs permission to view users)",
+            json!({ "summary": "Your API tokens (never their secrets); with all=true, every token of the company (needs permission to edit users)",
                 "parameters": [{ "name": "all", "in": "query", "required": false, "schema": { "type": "string", "enum": ["true", "false"] } }],
                 "responses": { "200": ok("tokens", json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": token_schema() } } })) } })
         },
@@ -673,12 +673,14 @@ pub async fn require_documented(
     let access = every_op()
         .find(|op| op.route == route && op.method == method)
         .map(|op| op.access);
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     if let Some(access @ Access::Needs(_)) = access
         && let Ok(auth) = crate::session::authenticate(&parts, &state)
-        && let Err(refused) = allowed(auth.who(), access)
     {
-        return refused.into_response();
+        if let Err(refused) = allowed(auth.who(), access) {
+            return refused.into_response();
+        }
+        parts.extensions.insert(auth);
     }
     next.run(Request::from_parts(parts, body)).await
 }

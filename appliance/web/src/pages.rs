@@ -526,6 +526,13 @@ fn require_admin(auth: &Auth) -> Result<(), WebError> {
     }
 }
 
+/// The box's administration changes (its certificate, its checks) are for a signed-in
+/// administrator, never a script's token.
+fn require_admin_session(auth: &Auth) -> Result<(), WebError> {
+    require_admin(auth)?;
+    auth.session_token("administer the box").map(drop)
+}
+
 fn admin_body(state: &AppState, auth: &Auth, tls_error: Option<&str>) -> Markup {
     let tls = state.tls.describe();
     let stats = state.kernel.writer_stats();
@@ -638,7 +645,7 @@ pub async fn verify_audit(
     State(state): State<AppState>,
     submit: FormSubmit,
 ) -> Result<Response, WebError> {
-    require_admin(&submit.auth)?;
+    require_admin_session(&submit.auth)?;
     let toast = match state.kernel.verify_audit() {
         Ok(r) => Toast::success(format!(
             "Audit chain intact: {} entries, head {}…",
@@ -664,7 +671,7 @@ pub async fn install_tls(
     State(state): State<AppState>,
     submit: FormSubmit,
 ) -> Result<Response, WebError> {
-    require_admin(&submit.auth)?;
+    require_admin_session(&submit.auth)?;
     let cert = field(&submit.pairs, "cert").unwrap_or("");
     let key = field(&submit.pairs, "key").unwrap_or("");
     match state.tls.install(cert.to_string(), key.to_string()).await {

@@ -52,6 +52,7 @@ pub fn pre_cookie(value: &str) -> HeaderValue {
 }
 
 /// A signed-in request: a session (cookie) or an API token (bearer).
+#[derive(Clone)]
 pub struct Auth {
     pub session: Session,
     /// The session cookie's token; empty for a request with an API token.
@@ -92,12 +93,19 @@ const ENROLMENT_PATHS: &[&str] = &[
 ];
 
 pub fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth, WebError> {
+    // A layer that ran before already authenticated this request (once: a token's
+    // request rate counts each request once).
+    if let Some(auth) = parts.extensions.get::<Auth>() {
+        return Ok(auth.clone());
+    }
     let auth = if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        // The scheme is case-insensitive (RFC 7235).
         let secret = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .ok_or(KernelError::Unauthenticated)?;
         Auth {
             session: state.kernel.token_session(secret)?,
