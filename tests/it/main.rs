@@ -17,6 +17,7 @@ mod e2e;
 mod invoices;
 mod ledger;
 mod pages;
+mod search;
 mod security;
 mod spine;
 mod stock;

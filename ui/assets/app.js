@@ -50,6 +50,46 @@
     toast("The appliance cannot be reached. Check the network and try again.", "error");
   });
 
+  // The top bar's search: arrows move through the suggestions, Enter opens the chosen
+  // one (or the search page), Esc closes them; Ctrl-K (or Cmd-K) opens it anywhere.
+  function suggestions() { return Array.prototype.slice.call(document.querySelectorAll("#search-suggest .suggest-item")); }
+  function setOpen(open) {
+    var box = document.getElementById("search-suggest"), input = document.getElementById("global-search");
+    if (!box || !input) return;
+    box.classList.toggle("open", open);
+    input.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (e.detail.target && e.detail.target.id === "search-suggest") setOpen(suggestions().length > 0);
+  });
+  document.addEventListener("keydown", function (e) {
+    var input = document.getElementById("global-search");
+    if ((e.ctrlKey || e.metaKey) && (e.key === "k" || e.key === "K")) {
+      if (input) { e.preventDefault(); input.focus(); input.select(); }
+      return;
+    }
+    if (!input || document.activeElement !== input) return;
+    var items = suggestions(), at = items.findIndex(function (a) { return a.classList.contains("chosen"); });
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      if (!items.length) return;
+      e.preventDefault();
+      if (at >= 0) items[at].classList.remove("chosen");
+      at = e.key === "ArrowDown" ? (at + 1) % items.length : (at <= 0 ? items.length - 1 : at - 1);
+      items[at].classList.add("chosen");
+      if (!items[at].id) items[at].id = "suggest-" + at;
+      input.setAttribute("aria-activedescendant", items[at].id || "");
+      items[at].scrollIntoView({ block: "nearest" });
+    } else if (e.key === "Enter" && at >= 0) {
+      e.preventDefault();
+      window.location = items[at].getAttribute("href");
+    } else if (e.key === "Escape") {
+      setOpen(false);
+    }
+  });
+  document.addEventListener("click", function (e) {
+    if (!e.target.closest || !e.target.closest("form.search")) setOpen(false);
+  });
+
   // Keyboard: "/" search, "n" new, "e" edit, "a" accept, Enter opens the focused row, Esc cancels.
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey) return;

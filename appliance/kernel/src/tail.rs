@@ -1,7 +1,8 @@
 //! Reading the event log, and the tailer contract for everything derived from it.
 //!
-//! A tailer is anything built from the event log: live updates now; the search
-//! indexer, webhooks, rollups and the PostgreSQL mirror later. The contract:
+//! A tailer is anything built from the event log: live updates and the search index
+//! (`nexus-search`) now; webhooks, rollups and the PostgreSQL mirror later. The
+//! contract:
 //!
 //! * it is given **whole commands**, in order (never half of one);
 //! * it keeps its **position** (the last sequence it applied) in the same place and the
@@ -18,14 +19,15 @@
 //! pruning comes, it stops at the lowest position of every registered tailer.
 
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
+use std::ops::{Bound, ControlFlow};
 use std::time::Duration;
 
 use nexus_store::{Table, decode_u64, u64_key};
 
 use crate::Kernel;
+use crate::entity::EntityDef;
 use crate::error::KernelError;
-use crate::event::Event;
+use crate::event::{Event, Image};
 
 /// One command's events, in order (contiguous in the log).
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +171,55 @@ impl Kernel {
                 if out.is_empty() { Err(e) } else { Ok(out) }
             }
         }
+    }
+
+    /// Every stored record of every entity in every company, from one snapshot, with
+    /// the log's head in that snapshot: what a derived index rebuilt from the store
+    /// holds at that position (it then follows the log from there). `visit` gets each
+    /// record's image as its events carry it; it breaks to stop early.
+    pub fn snapshot_records(
+        &self,
+        mut visit: impl FnMut(&'static EntityDef, u64, u64, &Image) -> ControlFlow<()>,
+    ) -> Result<u64, KernelError> {
+        let read = self.store().read()?;
+        let mut head = 0;
+        read.scan(Table::ChangeLog, .., true, |k, _| {
+            head = decode_u64(k).unwrap_or(0);
+            ControlFlow::Break(())
+        })?;
+        for def in crate::registry::entities() {
+            let mut failed = None;
+            let mut stopped = false;
+            let scope = def.code.to_be_bytes();
+            let end = nexus_store::prefix_end(&scope);
+            let range = (
+                Bound::Included(scope.as_slice()),
+                end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+            );
+            read.scan(
+                Table::Records,
+                range,
+                false,
+                |_, v| match crate::record::Record::decode(def, v) {
+                    Ok(rec) => {
+                        let flow = visit(def, rec.company, rec.id, &rec.audit_image(def));
+                        stopped = flow.is_break();
+                        flow
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        ControlFlow::Break(())
+                    }
+                },
+            )?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if stopped {
+                break;
+            }
+        }
+        Ok(head)
     }
 
     /// Up to `limit` events after `after`, in order (for replaying to a browser).

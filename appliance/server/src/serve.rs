@@ -34,6 +34,8 @@ pub enum BootError {
     Listen(SocketAddr, std::io::Error),
     #[error("the modules' entities do not fit together: {0}")]
     Modules(String),
+    #[error("the search index in {0}: {1}")]
+    Search(String, nexus_search::SearchError),
 }
 
 /// How many jobs run at once (the box has few cores; the writer needs one).
@@ -277,7 +279,18 @@ pub async fn start(
     nexus_web::jobs::register(&kernel, &config.data_dir)?;
     let job_tasks = nexus_kernel::jobs::start(&kernel, JOB_WORKERS).await?;
     let notary = Arc::new(nexus_web::audit::Notary::new(log_key(&config.data_dir)?));
-    let state = AppState::new(kernel.clone(), tls.clone(), info, notary.clone());
+    let search_dir = config.data_dir.join("search");
+    let search = Arc::new(
+        nexus_search::SearchIndex::open(&search_dir)
+            .map_err(|e| BootError::Search(search_dir.display().to_string(), e))?,
+    );
+    let state = AppState::new(
+        kernel.clone(),
+        tls.clone(),
+        info,
+        notary.clone(),
+        search.clone(),
+    );
     let app = nexus_web::router(state.clone());
 
     let handle: Handle<SocketAddr> = Handle::new();
@@ -317,6 +330,14 @@ pub async fn start(
         }
     });
 
+    let indexer = nexus_search::Indexer::new(kernel.clone(), search);
+    let index_kernel = kernel.clone();
+    let index_task = tokio::spawn(async move {
+        if let Err(e) = run_tailer(index_kernel, indexer).await {
+            tracing::error!(error = %e, "the search indexer stopped");
+        }
+    });
+
     // Checkpoints at a fixed cadence (and on demand: the API, every bundle).
     let cp_kernel = kernel.clone();
     let checkpoint_task = tokio::spawn(async move {
@@ -346,10 +367,16 @@ pub async fn start(
         kernel,
         handle,
         redirect_handle,
-        tasks: [https_task, http_task, tail_task, checkpoint_task]
-            .into_iter()
-            .chain(job_tasks)
-            .collect(),
+        tasks: [
+            https_task,
+            http_task,
+            tail_task,
+            index_task,
+            checkpoint_task,
+        ]
+        .into_iter()
+        .chain(job_tasks)
+        .collect(),
     })
 }
 

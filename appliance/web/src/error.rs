@@ -53,6 +53,11 @@ pub enum WebError {
          new key if it is missing"
     )]
     IdempotencyInterrupted(String),
+    #[error(
+        "search is not available just now ({0}); the index is rebuilt from the records by \
+         itself: try again in a moment"
+    )]
+    SearchUnavailable(String),
 }
 
 impl WebError {
@@ -99,6 +104,9 @@ impl WebError {
             WebError::IdempotencyInFlight(_) => (StatusCode::CONFLICT, "idempotency_in_flight"),
             WebError::IdempotencyInterrupted(_) => {
                 (StatusCode::CONFLICT, "idempotency_interrupted")
+            }
+            WebError::SearchUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "search_unavailable")
             }
         }
     }

@@ -22,6 +22,7 @@ pub mod module;
 pub mod openapi;
 mod pages;
 pub mod records;
+mod search;
 pub mod session;
 mod tools;
 pub mod views;
@@ -91,6 +92,8 @@ pub struct AppState {
     pub info: Arc<ApplianceInfo>,
     /// Signs the transparency log's checkpoints.
     pub notary: Arc<audit::Notary>,
+    /// The full-text index (kept by its tailer, `nexus_search::Indexer`).
+    pub search: Arc<nexus_search::SearchIndex>,
 }
 
 impl AppState {
@@ -99,6 +102,7 @@ impl AppState {
         tls: Arc<dyn TlsControl>,
         info: ApplianceInfo,
         notary: Arc<audit::Notary>,
+        search: Arc<nexus_search::SearchIndex>,
     ) -> AppState {
         let (live, _) = broadcast::channel(4096);
         AppState {
@@ -108,6 +112,7 @@ impl AppState {
             tls,
             info: Arc::new(info),
             notary,
+            search,
         }
     }
 
@@ -140,7 +145,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions", get(pages::sessions))
         .route("/sessions/{id}/end", post(pages::end_session))
         .route("/setup", get(pages::setup_form).post(pages::setup))
-        .route("/search", get(pages::search))
+        .route("/search", get(search::page))
+        .route("/search/suggest", get(search::suggest))
         .route("/m/{module}", get(pages::module))
         .route("/admin", get(pages::admin))
         .route("/admin/audit/verify", post(pages::verify_audit))
@@ -191,6 +197,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/audit/key", get(audit::key))
         .route("/api/v1/audit/inclusion", get(audit::inclusion))
         .route("/api/v1/audit/consistency", get(audit::consistency))
+        .route("/api/v1/search", get(search::api))
         .route("/api/v1/tools", get(tools::api_tools))
         .route("/api/v1/tools/{name}", post(tools::api_call_tool))
         .route("/api/v1/{entity}/export", post(jobs::api_start_export))

@@ -260,6 +260,40 @@ pub static PLATFORM: &[ApiOp] = &[
     },
     ApiOp {
         method: "get",
+        route: "/api/v1/search",
+        operation: || {
+            let fragments = json!({ "type": "array", "items": { "type": "object", "required": ["text", "hit"],
+                "properties": { "text": { "type": "string" }, "hit": { "type": "boolean" } } } });
+            json!({ "summary": "Full-text search over every record you may read (the hits the search box shows): every word must match, exactly, as a prefix (the last word) or within a typo or two",
+                "parameters": [
+                    { "name": "q", "in": "query", "required": true, "description": "the words; at most 500 characters and 16 different words (more is a 400)",
+                        "schema": { "type": "string", "maxLength": 500 } },
+                    { "name": "entity", "in": "query", "required": false, "description": "only these entities, comma-separated (customer,invoice)",
+                        "schema": { "type": "string" } },
+                    { "name": "from", "in": "query", "required": false, "description": "only records dated on or after (YYYY-MM-DD; a record's first date field)",
+                        "schema": { "type": "string", "format": "date" } },
+                    { "name": "to", "in": "query", "required": false, "description": "only records dated on or before (YYYY-MM-DD)",
+                        "schema": { "type": "string", "format": "date" } },
+                    { "name": "limit", "in": "query", "required": false, "description": "hits to return (default 20)",
+                        "schema": { "type": "integer", "minimum": 1, "maximum": 100 } }],
+                "responses": { "200": ok("the best hits, and how many you may see in all and per entity", json!({ "type": "object",
+                    "required": ["query", "total", "by_entity", "hits"],
+                    "properties": {
+                        "query": { "type": "string" },
+                        "total": { "type": "integer", "minimum": 0 },
+                        "by_entity": { "type": "array", "items": { "type": "object", "required": ["entity", "label", "count"],
+                            "properties": { "entity": { "type": "string" }, "label": { "type": "string" }, "count": { "type": "integer" } } } },
+                        "hits": { "type": "array", "items": { "type": "object",
+                            "required": ["entity", "id", "title", "url", "date", "score", "title_fragments", "snippet"],
+                            "properties": { "entity": { "type": "string" }, "id": { "type": "integer" }, "title": { "type": "string" },
+                                "url": { "type": "string" }, "date": { "type": ["string", "null"], "format": "date" },
+                                "score": { "type": "number" }, "title_fragments": fragments, "snippet": fragments } } } } })) } })
+        },
+        errors: &[400, 503],
+        access: Access::SignedIn,
+    },
+    ApiOp {
+        method: "get",
         route: "/api/v1/tools",
         operation: || {
             json!({ "summary": "The read-only tools you may call (the OpenAI tools format)",

@@ -5,7 +5,7 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use nexus_kernel::{Action, KernelError, ListQuery, SignIn, registry};
+use nexus_kernel::{KernelError, ListQuery, SignIn};
 use nexus_ui::Toast;
 use serde::Deserialize;
 
@@ -84,51 +84,6 @@ pub async fn module(
         body,
         Vec::new(),
     ))
-}
-
-#[derive(Deserialize)]
-pub struct SearchQuery {
-    #[serde(default)]
-    q: String,
-}
-
-pub async fn search(
-    State(state): State<AppState>,
-    auth: Auth,
-    Query(sq): Query<SearchQuery>,
-) -> Result<Markup, WebError> {
-    let who = auth.who();
-    let mut sections = Vec::new();
-    for def in registry::entities().filter(|d| who.can(d.name, Action::Read)) {
-        if sq.q.trim().is_empty() {
-            break;
-        }
-        let page = state.kernel.list(
-            who,
-            def,
-            &ListQuery {
-                search: Some(sq.q.clone()),
-                limit: 10,
-                ..Default::default()
-            },
-        )?;
-        if page.total > 0 {
-            sections.push((def, page));
-        }
-    }
-    let body = html! {
-        header .page-head { h1 { "Search" } }
-        form .filters method="get" action="/search" { input type="search" name="q" value=(sq.q) autofocus data-shortcut="search"; button type="submit" { "Search" } }
-        @if sections.is_empty() && !sq.q.trim().is_empty() { p { "Nothing found for “" (sq.q) "”." } }
-        @for (def, page) in &sections {
-            div .card .spaced {
-                h2 { (def.plural) " (" (page.total) ")" }
-                ul { @for r in &page.rows { li { a href={ "/e/" (def.name) "/" (r.id) } { (r.title(def)) } } } }
-                @if page.total > 10 { a href={ "/e/" (def.name) "?q=" (nexus_ui::grid::encode(&sq.q)) } { "All " (page.total) " →" } }
-            }
-        }
-    };
-    Ok(views::page(&auth, "Search", "", body, Vec::new()))
 }
 
 fn random_hex() -> String {

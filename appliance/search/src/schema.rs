@@ -1,0 +1,191 @@
+//! The index's fields, its analyzer, and how a record becomes a document.
+
+use std::collections::BTreeMap;
+
+use nexus_kernel::{EntityDef, Image};
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::Column;
+use tantivy::index::SegmentReader;
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
+};
+use tantivy::{DocId, Index, Score, TantivyDocument};
+use time::Date;
+
+/// The analyzer of every text field and of the reader's words: words of letters and
+/// digits, lower-cased, accents folded (`Zürich` is found as `zurich`), words over 40
+/// bytes dropped.
+pub(crate) const ANALYZER: &str = "nexus";
+
+pub(crate) fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .build()
+}
+
+pub(crate) fn register(index: &Index) {
+    index.tokenizers().register(ANALYZER, analyzer());
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Fields {
+    pub schema: Schema,
+    /// `company/entity/id`: the one term a record's document is replaced by.
+    pub key: Field,
+    pub company: Field,
+    /// The entity's stable code (fast: hits are counted per entity).
+    pub entity: Field,
+    pub record: Field,
+    /// The owner under a record rule; 0 when the entity has none or it is empty.
+    pub owner: Field,
+    pub title: Field,
+    pub body: Field,
+    /// Days since 1970-01-01 of the record's first date field.
+    pub day: Field,
+}
+
+impl Fields {
+    pub fn new() -> Fields {
+        let mut b = Schema::builder();
+        let text = TextOptions::default()
+            .set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(ANALYZER)
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            )
+            .set_stored();
+        let key = b.add_text_field("key", STRING);
+        let company = b.add_u64_field("company", INDEXED);
+        let entity = b.add_u64_field("entity", INDEXED | STORED | FAST);
+        let record = b.add_u64_field("record", STORED);
+        let owner = b.add_u64_field("owner", INDEXED);
+        let title = b.add_text_field("title", text.clone());
+        let body = b.add_text_field("body", text);
+        let day = b.add_i64_field("day", INDEXED | STORED);
+        Fields {
+            schema: b.build(),
+            key,
+            company,
+            entity,
+            record,
+            owner,
+            title,
+            body,
+            day,
+        }
+    }
+
+    /// The document of one record, from its image (as events and snapshots give it).
+    pub fn document(
+        &self,
+        def: &EntityDef,
+        company: u64,
+        id: u64,
+        image: &Image,
+    ) -> TantivyDocument {
+        let mut doc = TantivyDocument::default();
+        doc.add_text(self.key, key(company, def, id));
+        doc.add_u64(self.company, company);
+        doc.add_u64(self.entity, u64::from(def.code));
+        doc.add_u64(self.record, id);
+        let owner = def
+            .owner()
+            .and_then(|f| image.get(f.name))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        doc.add_u64(self.owner, owner);
+        let mut title = String::new();
+        if let Some(v) = image.get(def.title_field) {
+            super::text_of(v, &mut title);
+        }
+        if title.is_empty() {
+            title = format!("{} #{id}", def.label);
+        }
+        doc.add_text(self.title, &title);
+        let mut body = String::new();
+        for f in def.search_fields.iter().filter(|f| **f != def.title_field) {
+            if let Some(v) = image.get(*f) {
+                let before = body.len();
+                if !body.is_empty() {
+                    body.push_str(" · ");
+                }
+                super::text_of(v, &mut body);
+                if body.len() == before + " · ".len() {
+                    body.truncate(before);
+                }
+            }
+        }
+        doc.add_text(self.body, &body);
+        if let Some(d) = super::date_of(def, image) {
+            doc.add_i64(self.day, day_of(d));
+        }
+        doc
+    }
+}
+
+pub(crate) fn key(company: u64, def: &EntityDef, id: u64) -> String {
+    format!("{company}/{}/{id}", def.code)
+}
+
+const EPOCH: Date = time::macros::date!(1970 - 01 - 01);
+
+pub(crate) fn day_of(d: Date) -> i64 {
+    (d - EPOCH).whole_days()
+}
+
+pub(crate) fn date_of_day(day: i64) -> Option<Date> {
+    EPOCH.checked_add(time::Duration::days(day))
+}
+
+/// Counts the hits per entity code, in the same pass that finds them.
+pub(crate) struct EntityCounts;
+
+pub(crate) struct SegmentCounts {
+    column: Column<u64>,
+    counts: BTreeMap<u64, u64>,
+}
+
+impl Collector for EntityCounts {
+    type Fruit = BTreeMap<u64, u64>;
+    type Child = SegmentCounts;
+
+    fn for_segment(&self, _segment: u32, reader: &SegmentReader) -> tantivy::Result<SegmentCounts> {
+        Ok(SegmentCounts {
+            column: reader.fast_fields().u64("entity")?,
+            counts: BTreeMap::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<BTreeMap<u64, u64>>) -> tantivy::Result<Self::Fruit> {
+        let mut all = BTreeMap::new();
+        for fruit in fruits {
+            for (code, n) in fruit {
+                *all.entry(code).or_insert(0) += n;
+            }
+        }
+        Ok(all)
+    }
+}
+
+impl SegmentCollector for SegmentCounts {
+    type Fruit = BTreeMap<u64, u64>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        if let Some(code) = self.column.first(doc) {
+            *self.counts.entry(code).or_insert(0) += 1;
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.counts
+    }
+}

@@ -1,0 +1,276 @@
+//! Search over real HTTPS: a saved record is found through the full-text index that
+//! its tailer keeps; the API, the search page and the top bar's suggestions give the
+//! same hits; permissions (company, role, record rule) hold inside the query; bad
+//! queries get clear errors; the index survives a restart and is rebuilt when damaged.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::common::{Api, api_error, boot};
+
+/// Asks until the search answers `want` hits (the indexer follows the log on its
+/// own); gives up after ten seconds with the last answer.
+async fn search_until(api: &Api, q: &str, want: u64) -> Value {
+    let path = format!("/api/v1/search?q={}", q.replace(' ', "+"));
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let res = api.get(&path).await;
+        let status = res.status();
+        last = res.json().await.expect("json");
+        assert_eq!(status, StatusCode::OK, "GET {path}: {last}");
+        if last["total"] == want {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("search {q:?} never answered {want} hits: {last}");
+}
+
+/// Starts again on the same data once the stopped server's last connections have let
+/// go of the store.
+async fn restart(dir: tempfile::TempDir) -> crate::common::TestServer {
+    let config = crate::common::config(dir.path());
+    for _ in 0..100 {
+        match nexus::serve::start(&config, None, crate::common::test_clock()).await {
+            Ok(running) => {
+                return crate::common::TestServer {
+                    base: format!("https://localhost:{}", running.https.port()),
+                    ca_pem: std::fs::read_to_string(&running.ca_path).expect("CA"),
+                    running,
+                    clock: crate::common::test_clock(),
+                    dir,
+                };
+            }
+            Err(nexus::serve::BootError::Store(nexus_kernel::StoreError::Locked(_))) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("restart: {e}"),
+        }
+    }
+    panic!("the store stayed locked after shutdown");
+}
+
+fn titles(answer: &Value) -> Vec<String> {
+    let mut t: Vec<String> = answer["hits"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .filter_map(|x| x["title"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    t.sort();
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_records_are_found_within_the_readers_permissions() {
+    let s = boot(0).await;
+    let admin = s.admin().await;
+    let zurich = admin.customer("Zürcher Uhrenhaus").await;
+    let answer = search_until(&admin, "zurcher", 1).await;
+    let hit = &answer["hits"][0];
+    assert_eq!(hit["entity"], "customer");
+    assert_eq!(hit["id"], zurich["id"]);
+    assert_eq!(hit["url"], format!("/e/customer/{}", zurich["id"]));
+    assert_eq!(hit["title_fragments"][0]["hit"], true, "{hit}");
+    assert_eq!(answer["by_entity"][0]["entity"], "customer");
+    // As typed (a prefix) and with a typo.
+    search_until(&admin, "zurch", 1).await;
+    search_until(&admin, "uhrenhuas", 1).await;
+
+    // A sales rep sees their own customers only; the counts too.
+    let rep_pw = s.add_user("rex", "Sales rep").await;
+    let rep = s.api("rex", &rep_pw).await;
+    assert_eq!(search_until(&rep, "zurcher", 0).await["total"], 0);
+    let res = rep
+        .post(
+            "/api/v1/customer",
+            &serde_json::json!({ "name": "Zürcher Bank", "status": "Lead" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let own = search_until(&rep, "zurcher", 1).await;
+    assert_eq!(titles(&own), ["Zürcher Bank"]);
+    assert_eq!(own["by_entity"][0]["count"], 1);
+    assert_eq!(
+        titles(&search_until(&admin, "zurcher", 2).await),
+        ["Zürcher Bank", "Zürcher Uhrenhaus"]
+    );
+
+    // Another company's administrator finds nothing of this one.
+    let k = &s.running.kernel;
+    let other = k.create_company("Other AG", "EUR").await.expect("company");
+    let role = k.role_by_name(other, "Administrator").expect("role");
+    k.create_user(other, "olga", "Olga", "olga password 123", role)
+        .await
+        .expect("user");
+    let olga = s.api("olga", "olga password 123").await;
+    assert_eq!(
+        search_until(&olga, "zurcher", 0).await["hits"],
+        serde_json::json!([])
+    );
+
+    // An update is found by its new name only; a delete is gone.
+    let id = zurich["id"].as_u64().expect("id");
+    let res = admin
+        .patch(
+            &format!("/api/v1/customer/{id}"),
+            &serde_json::json!({ "name": "Basler Uhrenhaus", "version": zurich["version"] }),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    assert_eq!(
+        titles(&search_until(&admin, "uhrenhaus basler", 1).await),
+        ["Basler Uhrenhaus"]
+    );
+    assert_eq!(search_until(&admin, "zurcher", 1).await["total"], 1);
+
+    // Filters: an entity that exists, one that does not, dates.
+    let only_contacts = admin
+        .json("/api/v1/search?q=uhrenhaus&entity=contact")
+        .await;
+    assert_eq!(only_contacts["total"], 0);
+    let e = api_error(
+        admin.get("/api/v1/search?q=x&entity=nothing").await,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    )
+    .await;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nothing")
+    );
+    api_error(
+        admin.get("/api/v1/search?q=x&from=2026-02-30").await,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    )
+    .await;
+    api_error(
+        admin.get("/api/v1/search?q=x&limit=1000").await,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    )
+    .await;
+    // A 10 kB query is refused with its reason; operators are words, not syntax.
+    let long = format!("/api/v1/search?q={}", "a".repeat(10_000));
+    let e = api_error(admin.get(&long).await, StatusCode::BAD_REQUEST, "malformed").await;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("500 characters"),
+        "{e}"
+    );
+    for q in [
+        "%22basler",
+        "basler+AND+OR+NOT",
+        "basler%29%28*",
+        "%E2%80%AE%00",
+    ] {
+        let res = admin.get(&format!("/api/v1/search?q={q}")).await;
+        assert_eq!(res.status(), StatusCode::OK, "{q}");
+    }
+    // Signed out, nothing.
+    let res = s
+        .client()
+        .get(format!("{}/api/v1/search?q=basler", s.base))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_page_and_the_top_bar_show_the_same_hits_and_jump_to_pages() {
+    let s = boot(0).await;
+    let admin = s.admin().await;
+    admin.customer("Helvetia Handels AG").await;
+    search_until(&admin, "helvetia", 1).await;
+
+    let page = admin.get("/search?q=helvet").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("<mark>Helvetia</mark> Handels AG"), "{html}");
+    assert!(html.contains("Customers (1)"), "the count as a filter");
+
+    let suggest = admin.get("/search/suggest?q=helvet").await;
+    assert_eq!(suggest.status(), StatusCode::OK);
+    let html = suggest.text().await.expect("html");
+    assert!(html.contains("<mark>Helvetia</mark>"), "{html}");
+    assert!(html.contains("All results for"), "{html}");
+
+    // The palette: pages and actions by their words.
+    let html = admin
+        .get("/search/suggest?q=trial")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("Trial balance"), "{html}");
+    let html = admin
+        .get("/search/suggest?q=new+cust")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("href=\"/e/customer/new\""), "{html}");
+    // A viewer is offered no action they may not take.
+    let pw = s.add_user("vera", "Compliance officer").await;
+    let viewer = s.api("vera", &pw).await;
+    let html = viewer
+        .get("/search/suggest?q=new+cust")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(!html.contains("/e/customer/new"), "{html}");
+    assert!(!html.contains("Helvetia"), "{html}");
+    // A bad search is a message on the page, not an error page.
+    let long = format!("/search?q={}", "b".repeat(600));
+    let res = admin.get(&long).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.text()
+            .await
+            .expect("html")
+            .contains("at most 500 characters")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_survives_a_restart_and_a_damaged_one_is_rebuilt() {
+    let s = boot(0).await;
+    let admin = s.admin().await;
+    admin.customer("Rhein Logistik").await;
+    search_until(&admin, "rhein", 1).await;
+    drop(admin);
+    let dir = s.dir;
+    let index_dir = dir.path().join("data/search");
+    s.running.shutdown().await;
+
+    // Restarted: the index is where it was.
+    let s = restart(dir).await;
+    let admin = s.admin().await;
+    search_until(&admin, "rhein", 1).await;
+    drop(admin);
+    let dir = s.dir;
+    s.running.shutdown().await;
+
+    // Damaged while stopped: set aside, rebuilt from the store at start.
+    std::fs::write(index_dir.join("meta.json"), b"garbage").expect("damage");
+    let s = restart(dir).await;
+    let admin = s.admin().await;
+    search_until(&admin, "rhein", 1).await;
+    assert!(index_dir.with_extension("damaged").exists());
+}
