@@ -598,6 +598,38 @@ async function screenshotsAndSignOut() {
   assert(pageErrors.length === 0, `JavaScript errors on the pages: ${pageErrors.join("; ")}`);
 }
 
+// The top bar: Ctrl-K, type part of a word, arrows to the record, Enter opens it; the
+// same box jumps to a page by its words.
+async function searchFromTheTopBar() {
+  const page = (current = pages.admin);
+  await open(page, "/");
+  const choose = async (typed, href, what) => {
+    await page.evaluate(() => document.activeElement && document.activeElement.blur());
+    await page.keyboard.press("Control+k");
+    const focused = await page.evaluate(() => document.activeElement && document.activeElement.id === "global-search");
+    assert(focused, "Ctrl-K should focus the top bar's search box");
+    await page.keyboard.type(typed, { delay: 30 });
+    await until(`suggestions for ${show(typed)}`, () => page.locator("#search-suggest.open .suggest-item").count(), (n) => n >= 2);
+    for (let i = 0; i < 12; i++) {
+      await page.keyboard.press("ArrowDown");
+      const chosen = await page.locator("#search-suggest .suggest-item.chosen").getAttribute("href");
+      if (chosen === href) {
+        await page.keyboard.press("Enter");
+        return;
+      }
+    }
+    const offered = await page.locator("#search-suggest .suggest-item").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
+    fail(`${what}: no suggestion links to ${href}; offered ${show(offered)}`);
+  };
+  // "bak" is a prefix of Bakery, as typed; the record is found within a second of its save.
+  await choose("e2e bak", `/e/customer/${customerId}`, "the customer by a prefix");
+  await expectPath(page, new RegExp(`^/e/customer/${customerId}$`), "the customer's page from the search box");
+  await choose("trial bal", "/ledger/trial-balance", "a page by its words");
+  await expectPath(page, /^\/ledger\/trial-balance$/, "the trial balance from the palette");
+  await expectHeading(page, "Trial balance");
+  return "prefix search and the palette, by keyboard";
+}
+
 const STEPS = [
   ["0 start Chromium", startChromium],
   ["1 set up the administrator", setUpAdministrator],
@@ -606,6 +638,7 @@ const STEPS = [
   ["4 keyboard shortcuts / and n", keyboardShortcuts],
   ["5 create a customer (errors, then fixed)", createCustomerWithErrors],
   ["6 edit the record, history shows it", editOnRecordPage],
+  ["6b find it from the top bar, jump to a page", searchFromTheTopBar],
   ["7 create user bob (Sales)", createUser],
   ["8 live update from admin to bob", liveUpdateBetweenUsers],
   ["9 reconcile the bank with the a key", reconcileWithTheKeyboard],
