@@ -609,7 +609,11 @@ async function searchFromTheTopBar() {
     const focused = await page.evaluate(() => document.activeElement && document.activeElement.id === "global-search");
     assert(focused, "Ctrl-K should focus the top bar's search box");
     await page.keyboard.type(typed, { delay: 30 });
-    await until(`suggestions for ${show(typed)}`, () => page.locator("#search-suggest.open .suggest-item").count(), (n) => n >= 2);
+    await until(`suggestions for ${show(typed)}`, () => page.locator("#search-suggest.open .suggest-item").count(), (n) => n >= 2).catch(async (e) => {
+      const box = await page.evaluate(() => { const all = document.querySelectorAll("#search-suggest"); return `${all.length} boxes; form: ${(document.querySelector("form.search") || {}).outerHTML}; ` + Array.prototype.map.call(all, (b) => `${b.className}: ${b.innerHTML.slice(0, 400)}`).join(" | "); });
+      const value = await page.inputValue("#global-search").catch(() => "?");
+      fail(`${e.message}; the box holds ${show(value)}, the suggestions are ${show(box)}`);
+    });
     for (let i = 0; i < 12; i++) {
       await page.keyboard.press("ArrowDown");
       const chosen = await page.locator("#search-suggest .suggest-item.chosen").getAttribute("href");

@@ -198,6 +198,12 @@ async fn the_search_page_and_the_top_bar_show_the_same_hits_and_jump_to_pages() 
     admin.customer("Helvetia Handels AG").await;
     search_until(&admin, "helvetia", 1).await;
 
+    let home = admin.get("/").await.text().await.expect("html");
+    assert!(
+        home.contains(r#"hx-get="/search/suggest""#) && home.contains(r#"id="search-suggest""#),
+        "the top bar asks as you type: {}",
+        &home[..home.len().min(3000)]
+    );
     let page = admin.get("/search?q=helvet").await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("html");

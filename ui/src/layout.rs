@@ -105,7 +105,7 @@ impl Render for Page<'_> {
                                     form .search action="/search" method="get" role="search" {
                                         input #global-search type="search" name="q" placeholder="Search or jump to…   ( / or Ctrl-K )" aria-label="Search records, pages and actions" autocomplete="off" maxlength="500"
                                             role="combobox" aria-controls="search-suggest" aria-expanded="false" aria-autocomplete="list"
-                                            hx-get="/search/suggest" hx-trigger="input changed delay:120ms, search" hx-target="#search-suggest" hx-sync="this:replace";
+                                            hx-get="/search/suggest" hx-trigger="input changed delay:120ms, search" hx-target="#search-suggest" hx-swap="innerHTML" hx-sync="this:replace";
                                         div #search-suggest .suggest {}
                                     }
                                     div .who {
