@@ -279,4 +279,30 @@ async fn the_index_survives_a_restart_and_a_damaged_one_is_rebuilt() {
     let admin = s.admin().await;
     search_until(&admin, "rhein", 1).await;
     assert!(index_dir.with_extension("damaged").exists());
+    drop(admin);
+    let dir = s.dir;
+    s.running.shutdown().await;
+
+    // Gone while stopped: `nexus reindex` builds it again from the records.
+    std::fs::remove_dir_all(&index_dir).expect("remove the index");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .env("NEXUS_DATA_DIR", dir.path().join("data"))
+        .env("NEXUS_LOG", "warn")
+        .arg("reindex")
+        .output()
+        .expect("run nexus reindex");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("the search index in") && said.contains("records, up to event"),
+        "{said}"
+    );
+    assert!(index_dir.join("meta.json").exists());
+    let s = restart(dir).await;
+    let admin = s.admin().await;
+    search_until(&admin, "rhein", 1).await;
 }

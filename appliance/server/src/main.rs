@@ -44,6 +44,9 @@ enum Command {
         #[command(subcommand)]
         task: AuditTask,
     },
+    /// Rebuild the search index from the records (while the appliance is stopped; a
+    /// running appliance rebuilds a missing or damaged index by itself at start).
+    Reindex,
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -266,6 +269,7 @@ async fn main() -> ExitCode {
                 println!("{}\nfingerprint {}", v.encode(), v.fingerprint());
             })
             .map_err(|e| e.to_string()),
+        Command::Reindex => reindex(&config).await,
         Command::Config {
             task: ConfigTask::Example,
         } => {
@@ -495,6 +499,22 @@ async fn create_company(config: &Config, name: &str, currency: &str) -> Result<(
         .map_err(explain)?;
     println!(
         "created company {name} (id {id}); give it a user with `nexus admin create-user --company {id}`"
+    );
+    Ok(())
+}
+
+async fn reindex(config: &Config) -> Result<(), String> {
+    let kernel = open(config).await?;
+    let dir = config.data_dir.join("search");
+    let index = nexus_search::SearchIndex::open(&dir).map_err(|e| e.to_string())?;
+    let added = index
+        .rebuild(&kernel, |n| eprint!("\rindexing: {n} records"))
+        .map_err(|e| e.to_string())?;
+    eprintln!();
+    println!(
+        "the search index in {} holds {added} records, up to event {}",
+        dir.display(),
+        index.position()
     );
     Ok(())
 }
