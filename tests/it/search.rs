@@ -77,6 +77,14 @@ async fn saved_records_are_found_within_the_readers_permissions() {
     assert_eq!(hit["url"], format!("/e/customer/{}", zurich["id"]));
     assert_eq!(hit["title_fragments"][0]["hit"], true, "{hit}");
     assert_eq!(answer["by_entity"][0]["entity"], "customer");
+    // The indexer is a tailer like the others: its lag is in /metrics (and on the
+    // admin page, from the same list).
+    let metrics = admin.get("/metrics").await.text().await.expect("metrics");
+    assert!(
+        metrics.contains("nexus_tailer_lag{tailer=\"search\"}")
+            && metrics.contains("nexus_tailer_up{tailer=\"search\"} 1"),
+        "{metrics}"
+    );
     // As typed (a prefix) and with a typo.
     search_until(&admin, "zurch", 1).await;
     search_until(&admin, "uhrenhuas", 1).await;
