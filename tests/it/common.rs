@@ -63,6 +63,10 @@ pub async fn boot_fresh_in(dir: tempfile::TempDir, customers: u64) -> TestServer
     let running = serve::start(&config(dir.path()), Some(customers), clock.clone())
         .await
         .expect("boot");
+    serving(running, clock, dir)
+}
+
+fn serving(running: Running, clock: Arc<ManualClock>, dir: tempfile::TempDir) -> TestServer {
     let ca_pem = std::fs::read_to_string(&running.ca_path).expect("box CA");
     let base = format!("https://localhost:{}", running.https.port());
     TestServer {
@@ -72,6 +76,23 @@ pub async fn boot_fresh_in(dir: tempfile::TempDir, customers: u64) -> TestServer
         ca_pem,
         dir,
     }
+}
+
+/// Starts again on the data under `dir` once a stopped server's last connections
+/// have let go of the store.
+pub async fn restart(dir: tempfile::TempDir) -> TestServer {
+    let config = config(dir.path());
+    for _ in 0..100 {
+        let clock = test_clock();
+        match serve::start(&config, None, clock.clone()).await {
+            Ok(running) => return serving(running, clock, dir),
+            Err(serve::BootError::Store(nexus_kernel::StoreError::Locked(_))) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("restart: {e}"),
+        }
+    }
+    panic!("the store stayed locked after shutdown");
 }
 
 /// Starts an appliance whose administrator `admin` exists.
@@ -222,6 +243,13 @@ impl Api {
             .send()
             .await
             .expect("form POST")
+    }
+
+    /// The body of a page that must answer 200.
+    pub async fn text(&self, path: &str) -> String {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+        res.text().await.expect("text")
     }
 
     pub async fn json(&self, path: &str) -> Value {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{Api, api_error, boot};
+use crate::common::{Api, api_error, boot, restart};
 
 /// Asks until the search answers `want` hits (the indexer follows the log on its
 /// own); gives up after ten seconds with the last answer.
@@ -26,30 +26,6 @@ async fn search_until(api: &Api, q: &str, want: u64) -> Value {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("search {q:?} never answered {want} hits: {last}");
-}
-
-/// Starts again on the same data once the stopped server's last connections have let
-/// go of the store.
-async fn restart(dir: tempfile::TempDir) -> crate::common::TestServer {
-    let config = crate::common::config(dir.path());
-    for _ in 0..100 {
-        match nexus::serve::start(&config, None, crate::common::test_clock()).await {
-            Ok(running) => {
-                return crate::common::TestServer {
-                    base: format!("https://localhost:{}", running.https.port()),
-                    ca_pem: std::fs::read_to_string(&running.ca_path).expect("CA"),
-                    running,
-                    clock: crate::common::test_clock(),
-                    dir,
-                };
-            }
-            Err(nexus::serve::BootError::Store(nexus_kernel::StoreError::Locked(_))) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("restart: {e}"),
-        }
-    }
-    panic!("the store stayed locked after shutdown");
 }
 
 fn titles(answer: &Value) -> Vec<String> {
@@ -79,7 +55,7 @@ async fn saved_records_are_found_within_the_readers_permissions() {
     assert_eq!(answer["by_entity"][0]["entity"], "customer");
     // The indexer is a tailer like the others: its lag is in /metrics (and on the
     // admin page, from the same list).
-    let metrics = admin.get("/metrics").await.text().await.expect("metrics");
+    let metrics = admin.text("/metrics").await;
     assert!(
         metrics.contains("nexus_tailer_lag{tailer=\"search\"}")
             && metrics.contains("nexus_tailer_up{tailer=\"search\"} 1"),
@@ -206,60 +182,34 @@ async fn the_search_page_and_the_top_bar_show_the_same_hits_and_jump_to_pages() 
     admin.customer("Helvetia Handels AG").await;
     search_until(&admin, "helvetia", 1).await;
 
-    let home = admin.get("/").await.text().await.expect("html");
+    let home = admin.text("/").await;
     assert!(
         home.contains(r#"hx-get="/search/suggest""#) && home.contains(r#"id="search-suggest""#),
         "the top bar asks as you type: {}",
         &home[..home.len().min(3000)]
     );
-    let page = admin.get("/search?q=helvet").await;
-    assert_eq!(page.status(), StatusCode::OK);
-    let html = page.text().await.expect("html");
+    let html = admin.text("/search?q=helvet").await;
     assert!(html.contains("<mark>Helvetia</mark> Handels AG"), "{html}");
     assert!(html.contains("Customers (1)"), "the count as a filter");
 
-    let suggest = admin.get("/search/suggest?q=helvet").await;
-    assert_eq!(suggest.status(), StatusCode::OK);
-    let html = suggest.text().await.expect("html");
+    let html = admin.text("/search/suggest?q=helvet").await;
     assert!(html.contains("<mark>Helvetia</mark>"), "{html}");
     assert!(html.contains("All results for"), "{html}");
 
     // The palette: pages and actions by their words.
-    let html = admin
-        .get("/search/suggest?q=trial")
-        .await
-        .text()
-        .await
-        .expect("html");
+    let html = admin.text("/search/suggest?q=trial").await;
     assert!(html.contains("Trial balance"), "{html}");
-    let html = admin
-        .get("/search/suggest?q=new+cust")
-        .await
-        .text()
-        .await
-        .expect("html");
+    let html = admin.text("/search/suggest?q=new+cust").await;
     assert!(html.contains("href=\"/e/customer/new\""), "{html}");
     // A viewer is offered no action they may not take.
     let pw = s.add_user("vera", "Compliance officer").await;
     let viewer = s.api("vera", &pw).await;
-    let html = viewer
-        .get("/search/suggest?q=new+cust")
-        .await
-        .text()
-        .await
-        .expect("html");
+    let html = viewer.text("/search/suggest?q=new+cust").await;
     assert!(!html.contains("/e/customer/new"), "{html}");
     assert!(!html.contains("Helvetia"), "{html}");
     // A bad search is a message on the page, not an error page.
     let long = format!("/search?q={}", "b".repeat(600));
-    let res = admin.get(&long).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    assert!(
-        res.text()
-            .await
-            .expect("html")
-            .contains("at most 500 characters")
-    );
+    assert!(admin.text(&long).await.contains("at most 500 characters"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

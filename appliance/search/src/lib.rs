@@ -117,6 +117,8 @@ struct Writer {
     writer: IndexWriter,
     /// The last event applied (what the last commit's payload says).
     position: u64,
+    /// Whether the index holds a commit of this format (else it must be rebuilt).
+    built: bool,
 }
 
 /// The full-text index in one directory; shared by the indexer and the searchers.
@@ -125,8 +127,6 @@ pub struct SearchIndex {
     fields: Fields,
     reader: IndexReader,
     writer: Mutex<Writer>,
-    /// Whether the index holds a commit of this format (else it must be rebuilt).
-    built: Mutex<bool>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -197,8 +197,8 @@ impl SearchIndex {
             writer: Mutex::new(Writer {
                 writer,
                 position: payload.as_ref().map_or(0, |p| p.position),
+                built: payload.is_some(),
             }),
-            built: Mutex::new(payload.is_some()),
         })
     }
 
@@ -220,7 +220,7 @@ impl SearchIndex {
 
     /// Whether the index has never been built from the store (new, or set aside).
     pub fn needs_rebuild(&self) -> bool {
-        !*lock(&self.built)
+        !lock(&self.writer).built
     }
 
     /// The last event the index holds.
@@ -239,9 +239,8 @@ impl SearchIndex {
     }
 
     /// Empties the index and fills it from one snapshot of the store; the index then
-    /// holds the snapshot's head as its position. `progress(done, total)` is called
-    /// now and then (total: the records seen so far is not known ahead, so it is the
-    /// count of records when known, else 0).
+    /// holds the snapshot's head as its position. `progress(done)` is called every
+    /// thousand records and at the end.
     pub fn rebuild(
         &self,
         kernel: &Kernel,
@@ -271,7 +270,6 @@ impl SearchIndex {
             return Err(e.into());
         }
         self.commit(&mut w, head)?;
-        *lock(&self.built) = true;
         progress(added);
         Ok(added)
     }
@@ -324,6 +322,7 @@ impl SearchIndex {
         prepared.set_payload(&payload);
         prepared.commit()?;
         w.position = position;
+        w.built = true;
         self.reader.reload()?;
         Ok(())
     }

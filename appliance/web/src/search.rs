@@ -90,6 +90,22 @@ fn run(
     })
 }
 
+/// For a page: a search the reader's words or the index refused is a message shown
+/// in place of the hits, not an error page.
+fn shown(
+    state: &AppState,
+    who: &Principal,
+    request: &SearchRequest,
+) -> Result<(SearchResults, Option<String>), WebError> {
+    match run(state, who, request) {
+        Ok(r) => Ok((r, None)),
+        Err(e @ (WebError::Malformed(_) | WebError::SearchUnavailable(_))) => {
+            Ok((SearchResults::default(), Some(e.message())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn fragments(parts: &[Fragment]) -> Markup {
     html! { @for p in parts { @if p.hit { mark { (p.text) } } @else { (p.text) } } }
 }
@@ -103,13 +119,7 @@ pub async fn page(
 ) -> Result<Markup, WebError> {
     let params = Params::parse(raw.as_deref())?;
     let request = params.request(PAGE_HITS)?;
-    let (results, problem) = match run(&state, auth.who(), &request) {
-        Ok(r) => (r, None),
-        Err(e @ (WebError::Malformed(_) | WebError::SearchUnavailable(_))) => {
-            (SearchResults::default(), Some(e.message()))
-        }
-        Err(e) => return Err(e),
-    };
+    let (results, problem) = shown(&state, auth.who(), &request)?;
     let q = &params.q;
     let filter_href = |entity: &str| {
         let mut s = format!("/search?q={}", nexus_ui::grid::encode(q));
@@ -240,13 +250,7 @@ pub async fn suggest(
     }
     let request = params.request(SUGGEST_HITS)?;
     let entries = palette(auth.who(), &params.q);
-    let (results, problem) = match run(&state, auth.who(), &request) {
-        Ok(r) => (r, None),
-        Err(e @ (WebError::Malformed(_) | WebError::SearchUnavailable(_))) => {
-            (SearchResults::default(), Some(e.message()))
-        }
-        Err(e) => return Err(e),
-    };
+    let (results, problem) = shown(&state, auth.who(), &request)?;
     Ok(html! {
         div .suggest-list role="listbox" aria-label="Suggestions" {
             @if let Some(p) = &problem { p .error { (p) } }
