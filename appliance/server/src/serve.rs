@@ -66,7 +66,20 @@ impl Running {
         self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
         self.redirect_handle
             .graceful_shutdown(Some(Duration::from_secs(1)));
-        for t in self.tasks {
+        // The servers end once their connections have (each holds the kernel and the
+        // search index); only then does the store let go of its file.
+        let mut tasks = self.tasks.into_iter();
+        for mut server in tasks.by_ref().take(2) {
+            if tokio::time::timeout(Duration::from_secs(6), &mut server)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a server did not stop within its grace period");
+                server.abort();
+                let _ = server.await;
+            }
+        }
+        for t in tasks {
             t.abort();
             let _ = t.await;
         }
