@@ -634,6 +634,46 @@ async function searchFromTheTopBar() {
   return "prefix search and the palette, by keyboard";
 }
 
+// Documents: a file chosen in the record's drop zone and one dropped on it appear in its
+// panel; the document's page lists its version, and its Download link gives the bytes.
+async function attachDocuments() {
+  const page = (current = pages.admin);
+  await open(page, `/e/customer/${customerId}`);
+  const pdf = "%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n";
+  await page.setInputFiles("#documents .dropzone input[type=file]", {
+    name: "E2E offer.pdf",
+    mimeType: "application/pdf",
+    buffer: Buffer.from(pdf),
+  });
+  await until("the chosen file in the record's documents", () => text(page.locator("#documents")), (t) => t.includes("E2E offer.pdf") && t.includes("Documents (1)"));
+  const dropped = await page.evaluateHandle(() => {
+    const d = new DataTransfer();
+    d.items.add(new File(["call back on Monday"], "call notes.txt", { type: "text/plain" }));
+    return d;
+  });
+  await page.dispatchEvent("#documents .dropzone", "drop", { dataTransfer: dropped });
+  await until("the dropped file in the record's documents", () => text(page.locator("#documents")), (t) => t.includes("call notes.txt") && t.includes("Documents (2)"));
+  // A PNG that calls itself a PDF is refused, with the reason, and nothing is added.
+  await page.setInputFiles("#documents .dropzone input[type=file]", {
+    name: "fake.pdf",
+    mimeType: "application/pdf",
+    buffer: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]),
+  });
+  await until("a toast saying why fake.pdf was refused", () => page.locator("#toasts .toast-error").allTextContents(), (ts) => ts.some((t) => t.includes("fake.pdf") && t.includes("PNG image")));
+  assert((await text(page.locator("#documents"))).includes("Documents (2)"), "a refused file must not be listed");
+  await page.locator("#documents a", { hasText: "E2E offer.pdf" }).click();
+  await expectPath(page, /^\/documents\/\d+$/, "the document's page");
+  await expectHeading(page, "E2E offer.pdf");
+  await until("its version in the versions table", () => page.locator("table.doc-list tbody tr td").allTextContents(), (cells) => cells[0] === "1" && cells[1] === "E2E offer.pdf");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator(".actions a", { hasText: "Download" }).click()]);
+  assert(download.suggestedFilename() === "E2E offer.pdf", `the download is named ${show(download.suggestedFilename())}`);
+  const saved = await download.path();
+  const got = (await import("node:fs")).readFileSync(saved, "latin1");
+  assert(got === pdf, `the downloaded bytes differ: ${show(got.slice(0, 60))}`);
+  await page.screenshot({ path: shot("document.png"), fullPage: true });
+  return "chosen, dropped, refused with its reason, downloaded whole";
+}
+
 const STEPS = [
   ["0 start Chromium", startChromium],
   ["1 set up the administrator", setUpAdministrator],
@@ -643,6 +683,7 @@ const STEPS = [
   ["5 create a customer (errors, then fixed)", createCustomerWithErrors],
   ["6 edit the record, history shows it", editOnRecordPage],
   ["6b find it from the top bar, jump to a page", searchFromTheTopBar],
+  ["6c attach files to the record, download one", attachDocuments],
   ["7 create user bob (Sales)", createUser],
   ["8 live update from admin to bob", liveUpdateBetweenUsers],
   ["9 reconcile the bank with the a key", reconcileWithTheKeyboard],

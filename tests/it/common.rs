@@ -31,6 +31,7 @@ pub fn config(dir: &std::path::Path) -> Config {
         company_name: "Test Company".into(),
         currency: "CHF".into(),
         log_format: "text".into(),
+        max_upload_mib: 2,
     }
 }
 

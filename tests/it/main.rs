@@ -13,6 +13,7 @@ mod authorization;
 mod bank;
 mod companies;
 mod crash;
+mod documents;
 mod e2e;
 mod invoices;
 mod ledger;

@@ -140,6 +140,68 @@
     });
   });
 
+  // Documents: a file dropped on (or chosen in) a .dropzone is sent as the body of a
+  // POST to its data-upload address, one file after another. The answer replaces the
+  // record's documents panel, or (data-reload) the page follows HX-Redirect.
+  function upload(zone, files) {
+    var list = Array.prototype.slice.call(files);
+    var csrf = document.body.dataset.csrf;
+    zone.classList.add("busy");
+    var next = function () {
+      var file = list.shift();
+      if (!file) { zone.classList.remove("busy"); return; }
+      var url = zone.getAttribute("data-upload");
+      url += (url.indexOf("?") < 0 ? "?" : "&") + "name=" + encodeURIComponent(file.name);
+      fetch(url, { method: "POST", body: file, credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf, "HX-Request": "true", "Content-Type": "application/octet-stream" } })
+        .then(function (res) {
+          return res.text().then(function (text) {
+            if (!res.ok) { toast(file.name + ": " + text, "error"); return next(); }
+            var go = res.headers.get("HX-Redirect");
+            if (go) { window.location.assign(go); return; }
+            var panel = zone.closest("#documents");
+            if (panel) {
+              panel.outerHTML = text;
+              panel = document.getElementById("documents");
+              zone = panel.querySelector(".dropzone") || zone;
+            }
+            toast(file.name + " attached", "success");
+            next();
+          });
+        }, function () {
+          toast("The appliance cannot be reached. Check the network and try again.", "error");
+          zone.classList.remove("busy");
+        });
+    };
+    next();
+  }
+  document.addEventListener("change", function (e) {
+    var input = e.target;
+    var zone = input.closest && input.closest(".dropzone[data-upload]");
+    if (!zone || !input.files || !input.files.length) return;
+    upload(zone, input.files);
+    input.value = "";
+  });
+  ["dragenter", "dragover"].forEach(function (kind) {
+    document.addEventListener(kind, function (e) {
+      var zone = e.target.closest && e.target.closest(".dropzone[data-upload]");
+      if (!zone) return;
+      e.preventDefault();
+      zone.classList.add("over");
+    });
+  });
+  document.addEventListener("dragleave", function (e) {
+    var zone = e.target.closest && e.target.closest(".dropzone");
+    if (zone) zone.classList.remove("over");
+  });
+  document.addEventListener("drop", function (e) {
+    var zone = e.target.closest && e.target.closest(".dropzone[data-upload]");
+    if (!zone) return;
+    e.preventDefault();
+    zone.classList.remove("over");
+    if (e.dataTransfer && e.dataTransfer.files.length) upload(zone, e.dataTransfer.files);
+  });
+
   document.addEventListener("click", function (e) {
     var c = e.target.closest && e.target.closest("[data-cancel]");
     if (c) {

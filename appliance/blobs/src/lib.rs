@@ -9,18 +9,22 @@
 //! * A blob's name is the SHA-256 of its bytes ([`BlobStore::verify`] checks it).
 //! * An upload over its size limit is refused while it streams, and leaves nothing.
 //! * A blob is removed only by [`BlobStore::sweep`], which keeps every blob the caller
-//!   names as referenced and every blob newer than the grace cutoff (an upload whose
-//!   record is not committed yet is not garbage).
+//!   says is referenced and every blob an upload still *pins*: [`BlobStore::put`]
+//!   returns a [`Pin`] that the caller holds until the record naming the blob is
+//!   committed (or refused). Pinning (with the check whether the content exists and
+//!   the rename into place) and the sweep's check-and-remove of one blob happen under
+//!   one lock, so a sweep never removes a blob that an upload is about to name, and
+//!   it asks whether a blob is referenced at the moment it would remove it.
 //!
 //! The records that refer to blobs live in the kernel's store; this crate knows files
-//! only. Time is a parameter: the sweep's cutoff is given by the caller.
+//! only: the sweep asks its caller whether a blob is referenced. No time is read.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
@@ -36,6 +40,11 @@ impl BlobId {
     /// The SHA-256 of `bytes`.
     pub fn of(bytes: &[u8]) -> BlobId {
         BlobId(Sha256::digest(bytes).into())
+    }
+
+    /// The 32 bytes of the SHA-256.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 
     pub fn to_hex(self) -> String {
@@ -70,8 +79,8 @@ impl FromStr for BlobId {
     }
 }
 
-/// What an upload stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What an upload stored. Its [`Pin`] keeps the sweep from removing it until dropped.
+#[derive(Debug)]
 pub struct Blob {
     pub id: BlobId,
     pub size: u64,
@@ -81,6 +90,36 @@ pub struct Blob {
     pub mime: &'static str,
     /// Whether the same content was stored already (nothing new was written).
     pub existed: bool,
+    /// Hold it until the record naming the blob is committed (or refused).
+    pub pin: Pin,
+}
+
+/// Blobs pinned by uploads in flight: id → how many uploads hold it.
+type Pins = Arc<Mutex<HashMap<BlobId, usize>>>;
+
+fn lock_pins(pins: &Mutex<HashMap<BlobId, usize>>) -> MutexGuard<'_, HashMap<BlobId, usize>> {
+    // A panic while the lock was held leaves whole counts behind.
+    pins.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// An upload's hold on its blob: while it lives, a sweep keeps the blob.
+#[derive(Debug)]
+pub struct Pin {
+    id: BlobId,
+    pins: Pins,
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        let mut pins = lock_pins(&self.pins);
+        if let Some(n) = pins.get_mut(&self.id) {
+            *n -= 1;
+            if *n == 0 {
+                pins.remove(&self.id);
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,17 +154,21 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BlobError + '_ {
 pub struct Sweep {
     /// Blobs kept because something refers to them.
     pub referenced: usize,
-    /// Unreferenced blobs kept because they are newer than the cutoff.
-    pub young: usize,
+    /// Unreferenced blobs kept because an upload still pins them.
+    pub pinned: usize,
     /// Blobs removed, and their bytes.
     pub removed: usize,
     pub removed_bytes: u64,
 }
 
-/// The blob store under one directory.
+/// The blob store under one directory. Open it once per process and share the clones:
+/// they share the pins between uploads and the sweep.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    /// Locked while an upload pins its blob and puts it in place, and while the sweep
+    /// checks and removes one.
+    pins: Pins,
 }
 
 impl BlobStore {
@@ -139,7 +182,10 @@ impl BlobStore {
             let path = entry.map_err(io(&tmp))?.path();
             std::fs::remove_file(&path).map_err(io(&path))?;
         }
-        Ok(BlobStore { root })
+        Ok(BlobStore {
+            root,
+            pins: Pins::default(),
+        })
     }
 
     /// Where blob `id` lives: `ab/cd…` (two levels keep directories small).
@@ -195,21 +241,45 @@ impl BlobStore {
             }
         };
         let path = self.path(id);
-        if path.is_file() {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        // Pinned, checked and put in place under the sweep's lock (quick, local file
+        // operations); the pin is released by its drop even if this fails.
+        let placed = {
+            let mut pins = lock_pins(&self.pins);
+            *pins.entry(id).or_default() += 1;
+            let pin = Pin {
+                id,
+                pins: self.pins.clone(),
+            };
+            if path.is_file() {
+                Ok((pin, None))
+            } else {
+                // The root's entry for a new prefix directory must be durable too; an
+                // existing prefix needs only its own directory synced.
+                let new_prefix = !dir.is_dir();
+                std::fs::create_dir_all(&dir)
+                    .and_then(|()| std::fs::rename(&tmp, &path))
+                    .map(|()| (pin, Some(new_prefix)))
+                    .map_err(io(&path))
+            }
+        };
+        let (pin, new_prefix) = match placed {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e);
+            }
+        };
+        let Some(new_prefix) = new_prefix else {
             tokio::fs::remove_file(&tmp).await.map_err(io(&tmp))?;
             return Ok(Blob {
                 id,
                 size,
                 mime,
                 existed: true,
+                pin,
             });
-        }
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        // The root's entry for a new prefix directory must be durable too; an existing
-        // prefix needs only its own directory synced.
-        let new_prefix = !dir.is_dir();
-        tokio::fs::create_dir_all(&dir).await.map_err(io(&dir))?;
-        tokio::fs::rename(&tmp, &path).await.map_err(io(&path))?;
+        };
         sync_dir(&dir).await?;
         if new_prefix {
             sync_dir(&self.root).await?;
@@ -219,7 +289,33 @@ impl BlobStore {
             size,
             mime,
             existed: false,
+            pin,
         })
+    }
+
+    /// Bytes `start..=end` of blob `id` (or all of it) as a file positioned at `start`
+    /// and the number of bytes to read from it, for streaming a download.
+    pub async fn open_range(
+        &self,
+        id: BlobId,
+        range: Option<(u64, u64)>,
+    ) -> Result<(tokio::fs::File, u64), BlobError> {
+        let path = self.path(id);
+        let size = self.size(id).await?;
+        let (start, len) = match range {
+            None => (0, size),
+            Some((start, end)) if start <= end && end < size => (start, end - start + 1),
+            Some((start, end)) => return Err(BlobError::BadRange { start, end, size }),
+        };
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(id));
+            }
+            Err(e) => return Err(io(&path)(e)),
+        };
+        file.seek(SeekFrom::Start(start)).await.map_err(io(&path))?;
+        Ok((file, len))
     }
 
     /// The size of blob `id`.
@@ -299,26 +395,38 @@ impl BlobStore {
         Ok(out)
     }
 
-    /// Removes every blob that is neither in `referenced` nor modified after `cutoff`.
-    pub fn sweep(
+    /// Removes every blob that no upload pins and that `referenced` says nothing names,
+    /// asked for each blob at the moment it would be removed (under the pins' lock, so
+    /// an upload cannot pin it in between). An error of `referenced` stops the sweep.
+    pub fn sweep<E: fmt::Display>(
         &self,
-        referenced: &HashSet<BlobId>,
-        cutoff: SystemTime,
+        mut referenced: impl FnMut(BlobId) -> Result<bool, E>,
     ) -> Result<Sweep, BlobError> {
         let mut report = Sweep::default();
         for id in self.list()? {
-            if referenced.contains(&id) {
+            let path = self.path(id);
+            let pins = lock_pins(&self.pins);
+            if pins.contains_key(&id) {
+                report.pinned += 1;
+                continue;
+            }
+            let named = referenced(id).map_err(|e| BlobError::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::other(format!(
+                    "could not tell whether a document names it: {e}"
+                )),
+            })?;
+            if named {
                 report.referenced += 1;
                 continue;
             }
-            let path = self.path(id);
-            let meta = std::fs::metadata(&path).map_err(io(&path))?;
-            let modified = meta.modified().map_err(io(&path))?;
-            if modified > cutoff {
-                report.young += 1;
-                continue;
-            }
+            let meta = match std::fs::metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(&path)(e)),
+            };
             std::fs::remove_file(&path).map_err(io(&path))?;
+            drop(pins);
             report.removed += 1;
             report.removed_bytes += meta.len();
         }
@@ -345,6 +453,93 @@ async fn sync_dir(dir: &Path) -> Result<(), BlobError> {
             path: "a directory sync".into(),
             source,
         })
+}
+
+/// Media types whose content is recognised and whose usual file extensions are
+/// known: a file named with one of these extensions must have that content.
+const CLAIMS: &[(&[&str], &[&str])] = &[
+    (&["pdf"], &["application/pdf"]),
+    (&["png"], &["image/png"]),
+    (&["jpg", "jpeg"], &["image/jpeg"]),
+    (&["gif"], &["image/gif"]),
+    (&["webp"], &["image/webp"]),
+    (&["tif", "tiff"], &["image/tiff"]),
+    (
+        &["docx"],
+        &[
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/zip",
+        ],
+    ),
+    (
+        &["xlsx"],
+        &[
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/zip",
+        ],
+    ),
+    (&["zip"], &["application/zip"]),
+    (&["gz"], &["application/gzip"]),
+    (
+        &[
+            "txt", "csv", "md", "markdown", "html", "htm", "xml", "json", "eml",
+        ],
+        &["text/plain", "text/xml", "text/html"],
+    ),
+];
+
+/// Media types a business document store does not take: programs.
+const REFUSED: &[&str] = &[
+    "application/x-executable",
+    "application/x-elf",
+    "application/vnd.microsoft.portable-executable",
+    "application/x-msdownload",
+    "application/x-mach-binary",
+    "application/x-sharedlib",
+    "application/vnd.android.package-archive",
+];
+
+/// Whether content of type `mime` may be kept under the file name `name`: refused,
+/// with the reason in words, when it is a program, or when the name's extension
+/// claims a type the content is not (a PNG named `invoice.pdf`).
+pub fn admissible(name: &str, mime: &str) -> Result<(), String> {
+    if REFUSED.contains(&mime) {
+        return Err(format!(
+            "{name} is a program ({mime}); programs are not kept as documents"
+        ));
+    }
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match CLAIMS.iter().find(|(exts, _)| exts.contains(&ext.as_str())) {
+        Some((_, types)) if !types.contains(&mime) => Err(format!(
+            "{name} is not what its name says: its content is {} ({mime}), not a .{ext} file; rename it or upload the real file",
+            describe(mime)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A media type in words, for messages and document lists.
+pub fn describe(mime: &str) -> &'static str {
+    match mime {
+        "application/pdf" => "a PDF",
+        "image/png" => "a PNG image",
+        "image/jpeg" => "a JPEG image",
+        "image/gif" => "a GIF image",
+        "image/webp" => "a WebP image",
+        "image/tiff" => "a TIFF image",
+        "text/plain" | "text/xml" | "text/html" => "text",
+        "application/zip" => "a ZIP archive",
+        "application/gzip" => "a gzip archive",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => {
+            "a Word document"
+        }
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "an Excel workbook",
+        "application/octet-stream" => "unrecognised binary data",
+        _ => "a file of another kind",
+    }
 }
 
 /// The media type of content starting with `head`, from its magic numbers; text when

@@ -1,5 +1,4 @@
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime};
 
 use super::*;
 
@@ -124,39 +123,45 @@ async fn a_changed_file_no_longer_verifies() {
 }
 
 #[tokio::test]
-async fn a_sweep_keeps_what_is_referenced_or_young() {
+async fn a_sweep_keeps_what_is_referenced_or_pinned() {
     let (_dir, store) = store();
     let kept = store.put(&b"referenced"[..], 1024).await.expect("put");
     let gone = store.put(&b"orphan"[..], 1024).await.expect("put");
-    let young = store.put(&b"just uploaded"[..], 1024).await.expect("put");
-    let referenced = HashSet::from([kept.id]);
-    // Only files modified before the cutoff may go: the times are set, not read.
-    let at = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
-    for (id, modified) in [
-        (gone.id, at(1_000)),
-        (young.id, at(10_000)),
-        (kept.id, at(1_000)),
-    ] {
-        std::fs::File::options()
-            .write(true)
-            .open(store.path(id))
-            .expect("open")
-            .set_modified(modified)
-            .expect("set its time");
-    }
-    let cutoff = at(5_000);
-    let report = store.sweep(&referenced, cutoff).expect("sweep");
+    let held = store.put(&b"just uploaded"[..], 1024).await.expect("put");
+    let (kept_id, gone_id, held_id) = (kept.id, gone.id, held.id);
+    drop((kept, gone));
+    let mut asked = Vec::new();
+    let report = store
+        .sweep(|id| {
+            asked.push(id);
+            Ok::<_, String>(id == kept_id)
+        })
+        .expect("sweep");
     assert_eq!(
         report,
         Sweep {
             referenced: 1,
-            young: 1,
+            pinned: 1,
             removed: 1,
             removed_bytes: 6,
         }
     );
-    assert!(store.contains(kept.id) && store.contains(young.id));
-    assert!(!store.contains(gone.id));
+    assert!(store.contains(kept_id) && store.contains(held_id));
+    assert!(!store.contains(gone_id));
+    // A pinned blob is not even asked about; once released, it goes like any orphan.
+    assert!(!asked.contains(&held_id));
+    drop(held);
+    let report = store
+        .sweep(|id| Ok::<_, String>(id == kept_id))
+        .expect("sweep");
+    assert_eq!((report.removed, report.pinned), (1, 0));
+    assert!(!store.contains(held_id));
+    // When the references cannot be read, nothing more is removed.
+    let e = store
+        .sweep(|_| Err::<bool, _>("the store is closed"))
+        .expect_err("no answer");
+    assert!(e.to_string().contains("the store is closed"), "{e}");
+    assert!(store.contains(kept_id));
 }
 
 #[tokio::test]
@@ -208,4 +213,92 @@ async fn concurrent_uploads_of_the_same_file_end_as_one_blob() {
         .await
         .expect("whole");
     assert_eq!(files_in(&store.root.join("tmp")), 0);
+}
+
+/// The start of a Word document: a ZIP whose first entry is under `word/`.
+fn docx() -> Vec<u8> {
+    let mut b = b"PK\x03\x04".to_vec();
+    b.extend_from_slice(&[0u8; 26]);
+    b.extend_from_slice(b"word/document.xml");
+    b
+}
+
+#[tokio::test]
+async fn a_name_that_lies_about_the_content_or_a_program_is_not_admissible() {
+    let (_dir, store) = store();
+    let png = store.put(PNG, 1024).await.expect("png");
+    let word = store.put(&docx()[..], 1024).await.expect("docx");
+    let mut program = b"\x7fELF\x02\x01\x01".to_vec();
+    program.resize(64, 0);
+    let elf = store.put(&program[..], 1024).await.expect("elf");
+    assert_eq!(
+        word.mime,
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    );
+    assert_eq!(admissible("scan.png", png.mime), Ok(()));
+    assert_eq!(admissible("SCAN.PNG", png.mime), Ok(()));
+    assert_eq!(admissible("letter.docx", word.mime), Ok(()));
+    // An extension nobody claims, or none, takes the content as it is.
+    assert_eq!(admissible("scan", png.mime), Ok(()));
+    assert_eq!(admissible("scan.dat", png.mime), Ok(()));
+    let e = admissible("invoice.pdf", png.mime).expect_err("a PNG named .pdf");
+    assert!(
+        e.contains("a PNG image (image/png), not a .pdf file"),
+        "{e}"
+    );
+    let e = admissible("notes.txt", word.mime).expect_err("a Word file named .txt");
+    assert!(e.contains("a Word document"), "{e}");
+    let e = admissible("tool.pdf", elf.mime).expect_err("a program");
+    assert!(e.contains("programs are not kept"), "{e}");
+}
+
+#[tokio::test]
+async fn uploading_stored_content_again_pins_it_until_its_record_is_written() {
+    let (_dir, store) = store();
+    let first = store.put(&b"contract"[..], 1024).await.expect("put");
+    let id = first.id;
+    drop(first);
+    // Nothing names it any more, but the same file is being uploaded again …
+    let again = store.put(&b"contract"[..], 1024).await.expect("again");
+    assert!(again.existed);
+    let report = store.sweep(|_| Ok::<_, String>(false)).expect("sweep");
+    assert_eq!((report.pinned, report.removed), (1, 0), "{report:?}");
+    assert!(store.contains(id));
+    // … and two uploads of it pin it until both are done.
+    let third = store.put(&b"contract"[..], 1024).await.expect("third");
+    drop(again);
+    assert_eq!(
+        store
+            .sweep(|_| Ok::<_, String>(false))
+            .expect("sweep")
+            .pinned,
+        1
+    );
+    drop(third);
+    assert_eq!(
+        store
+            .sweep(|_| Ok::<_, String>(false))
+            .expect("sweep")
+            .removed,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_download_opens_the_file_at_its_range() {
+    let (_dir, store) = store();
+    let blob = store.put(&b"0123456789"[..], 1024).await.expect("put");
+    let (mut file, len) = store.open_range(blob.id, Some((2, 5))).await.expect("open");
+    let mut got = vec![0u8; len as usize];
+    file.read_exact(&mut got).await.expect("read");
+    assert_eq!(got, b"2345");
+    assert_eq!(store.open_range(blob.id, None).await.expect("whole").1, 10);
+    assert!(matches!(
+        store.open_range(blob.id, Some((5, 10))).await,
+        Err(BlobError::BadRange { size: 10, .. })
+    ));
+    assert!(matches!(
+        store.open_range(BlobId::of(b"absent"), None).await,
+        Err(BlobError::NotFound(_))
+    ));
 }

@@ -266,9 +266,18 @@ const DEFAULT_SCHEDULES: &[ScheduleDef] = &[
         "Forget finished jobs older than 30 days",
         24 * 3600,
     ),
+    (
+        "sweep-documents",
+        SWEEP_DOCUMENTS,
+        "Remove the files of deleted documents",
+        24 * 3600,
+    ),
 ];
 
 pub const PRUNE_IDEMPOTENCY: &str = "kernel.prune_idempotency";
+/// Removes the documents' files that nothing names any more; its handler is the
+/// server's, which owns the files (a schedule without a handler never runs).
+pub const SWEEP_DOCUMENTS: &str = "kernel.sweep_documents";
 pub const PRUNE_JOBS: &str = "kernel.prune_jobs";
 /// How long finished jobs are kept.
 const KEEP_FINISHED_MS: i64 = 30 * 24 * 3600 * 1000;

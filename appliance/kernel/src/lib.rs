@@ -9,6 +9,7 @@ mod access;
 mod auth;
 pub mod builtin;
 mod clock;
+pub mod documents;
 mod entity;
 mod error;
 mod event;
@@ -200,6 +201,8 @@ pub mod bench_support {
 
 #[cfg(test)]
 mod companies_tests;
+#[cfg(test)]
+mod documents_tests;
 #[cfg(test)]
 mod spine_tests;
 #[cfg(test)]

@@ -138,6 +138,18 @@ pub(crate) fn check_modules(modules: &[&'static Module]) -> Result<(), String> {
         .copied()
         .chain(modules.iter().flat_map(|m| m.entities.iter().copied()))
         .collect();
+    // Documents are the kernel's, outside the registry (see `documents`): no module's
+    // entity may take their name or storage code.
+    let doc = &crate::documents::DOCUMENT;
+    if let Some(e) = all
+        .iter()
+        .find(|e| e.name == doc.name || e.code == doc.code)
+    {
+        return Err(format!(
+            "entity {} takes the name or storage code ({}) of the kernel's documents",
+            e.name, doc.code
+        ));
+    }
     let mut tools = Vec::new();
     let mut kinds: Vec<&str> = Vec::new();
     for m in modules {

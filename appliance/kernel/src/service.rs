@@ -240,7 +240,7 @@ fn ruled_query(who: &Principal, def: &EntityDef, q: &ListQuery) -> ListQuery {
 
 /// Refuses `action` on a stored record the record rule keeps from `who`: "not found"
 /// when they may not even read it, else "not allowed".
-fn rule_existing(
+pub(crate) fn rule_existing(
     who: &Principal,
     def: &EntityDef,
     rec: &Record,
@@ -1237,7 +1237,10 @@ fn delete_record(
     gone.version = old.version + 1;
     gone.updated_at = now;
     gone.updated_by = who.user_id;
-    write_record(txn, def, who, Some(old), &gone, Op::Delete)
+    write_record(txn, def, who, Some(old), &gone, Op::Delete)?;
+    // Its documents go with it.
+    crate::documents::drop_attached_in(txn, who, def, old.id, now)?;
+    Ok(())
 }
 
 /// Refuses changes to users, roles and memberships that would give more than the

@@ -27,6 +27,8 @@ pub struct Config {
     pub currency: String,
     /// Log format: "text" or "json".
     pub log_format: String,
+    /// The largest document accepted as an upload, in MiB (1 to 10240).
+    pub max_upload_mib: u64,
 }
 
 impl Default for Config {
@@ -40,6 +42,7 @@ impl Default for Config {
             company_name: "Demo Company".into(),
             currency: "CHF".into(),
             log_format: "text".into(),
+            max_upload_mib: 25,
         }
     }
 }
@@ -72,6 +75,10 @@ const DOCS: &[(&str, &str)] = &[
         "Its currency (USD, EUR, GBP, CHF, CAD, AUD or JPY).",
     ),
     ("log_format", "Log format: \"text\" or \"json\"."),
+    (
+        "max_upload_mib",
+        "The largest document accepted as an upload, in MiB (1 to 10240).",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +98,14 @@ impl Config {
         // Only known names: other NEXUS_* variables (tests, tools) are not settings.
         let known: Vec<&str> = DOCS.iter().map(|(k, _)| *k).collect();
         fig = fig.merge(Env::prefixed("NEXUS_").only(&known));
-        fig.extract().map_err(|e| ConfigError(e.to_string()))
+        let config: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        if !(1..=10_240).contains(&config.max_upload_mib) {
+            return Err(ConfigError(format!(
+                "max_upload_mib is {}; it must be between 1 and 10240",
+                config.max_upload_mib
+            )));
+        }
+        Ok(config)
     }
 
     /// A commented example file with every setting at its default.
@@ -153,6 +167,14 @@ mod tests {
             jail.create_file("bad.toml", "htps_port = 1\n")?;
             let e = Config::load(Some(Path::new("bad.toml"))).expect_err("unknown key");
             assert!(e.to_string().contains("htps_port"), "{e}");
+            for (value, ok) in [("0", false), ("10241", false), ("1", true), ("10240", true)] {
+                jail.set_env("NEXUS_MAX_UPLOAD_MIB", value);
+                match Config::load(None) {
+                    Ok(c) => assert!(ok && c.max_upload_mib.to_string() == value, "{value}"),
+                    Err(e) => assert!(!ok && e.to_string().contains("between 1 and 10240"), "{e}"),
+                }
+            }
+            jail.set_env("NEXUS_MAX_UPLOAD_MIB", "25");
             jail.set_env("NEXUS_HTTPS_PORT", "many");
             let e = Config::load(None).expect_err("bad number");
             assert!(

@@ -36,6 +36,8 @@ pub enum BootError {
     Modules(String),
     #[error("the search index in {0}: {1}")]
     Search(String, nexus_search::SearchError),
+    #[error("the documents' files: {0}")]
+    Blobs(#[from] nexus_blobs::BlobError),
 }
 
 /// How many jobs run at once (the box has few cores; the writer needs one).
@@ -55,6 +57,8 @@ pub struct Running {
     pub setup_url: Option<String>,
     pub ca_path: std::path::PathBuf,
     pub kernel: Kernel,
+    /// The documents' files (`data_dir/blobs`).
+    pub blobs: nexus_blobs::BlobStore,
     handle: Handle<SocketAddr>,
     redirect_handle: Handle<SocketAddr>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -290,6 +294,8 @@ pub async fn start(
         metrics_token: metrics_token(&config.data_dir)?,
     };
     nexus_web::jobs::register(&kernel, &config.data_dir)?;
+    let blobs = nexus_blobs::BlobStore::open(config.data_dir.join("blobs"))?;
+    nexus_web::documents::register(&kernel, &blobs)?;
     let job_tasks = nexus_kernel::jobs::start(&kernel, JOB_WORKERS).await?;
     let notary = Arc::new(nexus_web::audit::Notary::new(log_key(&config.data_dir)?));
     let search_dir = config.data_dir.join("search");
@@ -303,6 +309,10 @@ pub async fn start(
         info,
         notary.clone(),
         search.clone(),
+        nexus_web::documents::DocumentStore {
+            blobs: blobs.clone(),
+            max_upload: config.max_upload_mib.saturating_mul(1024 * 1024),
+        },
     );
     let app = nexus_web::router(state.clone());
 
@@ -378,6 +388,7 @@ pub async fn start(
         setup_url,
         ca_path: tls.ca_path(),
         kernel,
+        blobs,
         handle,
         redirect_handle,
         tasks: [

@@ -67,6 +67,10 @@ pub enum Table {
     /// Second factors: `user id u64` → encoded TOTP enrolment (secret, last step used,
     /// hashes of the unused recovery codes). Owner: kernel (mfa).
     Mfa,
+    /// Blob references: `sha256 [32]` → how many document versions name that blob
+    /// (u64), changed with the versions; absent when none does. Owner: kernel
+    /// (documents).
+    Blobs,
 }
 
 impl Table {
@@ -74,7 +78,7 @@ impl Table {
     ///
     /// The write-ahead log names tables by their position here: append new tables at
     /// the end, never reorder (a test pins the order).
-    pub const ALL: [Table; 17] = [
+    pub const ALL: [Table; 18] = [
         Table::Meta,
         Table::Records,
         Table::Index,
@@ -92,6 +96,7 @@ impl Table {
         Table::Merkle,
         Table::Tokens,
         Table::Mfa,
+        Table::Blobs,
     ];
 
     /// Position in [`Table::ALL`].
@@ -119,6 +124,7 @@ impl Table {
             Table::Merkle => "merkle",
             Table::Tokens => "tokens",
             Table::Mfa => "mfa",
+            Table::Blobs => "blobs",
         }
     }
 
@@ -161,7 +167,8 @@ mod tests {
                 "jobs",
                 "merkle",
                 "tokens",
-                "mfa"
+                "mfa",
+                "blobs"
             ]
         );
     }

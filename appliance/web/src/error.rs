@@ -19,6 +19,10 @@ pub enum WebError {
     Csrf,
     #[error("the request is too large (the limit is {limit_kib} KiB)")]
     TooLarge { limit_kib: usize },
+    #[error("the file is larger than the limit of {limit_mib} MiB; nothing was stored")]
+    FileTooLarge { limit_mib: u64 },
+    #[error("{0}")]
+    FileRefused(String),
     #[error("{0}")]
     Malformed(String),
     #[error("send this request as {expected}")]
@@ -88,7 +92,10 @@ impl WebError {
                 KernelError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             WebError::Csrf => (StatusCode::FORBIDDEN, "csrf"),
-            WebError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            WebError::TooLarge { .. } | WebError::FileTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+            }
+            WebError::FileRefused(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "file_refused"),
             WebError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed"),
             WebError::UnsupportedMediaType { .. } => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")

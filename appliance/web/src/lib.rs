@@ -13,6 +13,7 @@ mod account;
 mod api;
 pub mod audit;
 pub mod body;
+pub mod documents;
 pub mod error;
 mod idempotency;
 pub mod jobs;
@@ -94,6 +95,8 @@ pub struct AppState {
     pub notary: Arc<audit::Notary>,
     /// The full-text index (kept by its tailer, `nexus_search::Indexer`).
     pub search: Arc<nexus_search::SearchIndex>,
+    /// The documents' files.
+    pub documents: documents::DocumentStore,
 }
 
 impl AppState {
@@ -103,6 +106,7 @@ impl AppState {
         info: ApplianceInfo,
         notary: Arc<audit::Notary>,
         search: Arc<nexus_search::SearchIndex>,
+        documents: documents::DocumentStore,
     ) -> AppState {
         let (live, _) = broadcast::channel(4096);
         AppState {
@@ -113,6 +117,7 @@ impl AppState {
             info: Arc::new(info),
             notary,
             search,
+            documents,
         }
     }
 
@@ -166,6 +171,18 @@ pub fn router(state: AppState) -> Router {
         .route("/e/{entity}/{id}", get(records::show).post(records::update))
         .route("/e/{entity}/{id}/delete", post(records::delete))
         .route("/e/{entity}/{id}/history", get(records::history))
+        .route(
+            "/e/{entity}/{id}/documents",
+            get(documents::panel_page).post(documents::upload),
+        )
+        .route("/documents/{id}", get(documents::page))
+        .route("/documents/{id}/content", get(documents::download))
+        .route("/documents/{id}/versions", post(documents::upload_version))
+        .route(
+            "/documents/{id}/versions/{revision}/content",
+            get(documents::download_version),
+        )
+        .route("/documents/{id}/delete", post(documents::delete))
         .route("/e/{entity}/{id}/row", get(records::row))
         .route(
             "/e/{entity}/{id}/cell/{field}",
@@ -206,7 +223,23 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/{entity}/{id}",
             get(api::get).patch(api::update).delete(api::delete),
         )
-        .route("/api/v1/{entity}/{id}/history", get(api::history));
+        .route("/api/v1/{entity}/{id}/history", get(api::history))
+        .route(
+            "/api/v1/{entity}/{id}/documents",
+            get(documents::api_list).post(documents::api_upload),
+        )
+        .route(
+            "/api/v1/documents/{id}",
+            get(documents::api_get).delete(documents::api_delete),
+        )
+        .route(
+            "/api/v1/documents/{id}/content",
+            get(documents::api_download),
+        )
+        .route(
+            "/api/v1/documents/{id}/versions",
+            post(documents::api_upload_version),
+        );
     let metrics = state.metrics.clone();
     Router::new()
         .merge(html)

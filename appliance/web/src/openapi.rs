@@ -47,6 +47,9 @@ pub enum Access {
     Needs(&'static str),
     /// Whoever may call the tool named in the path: read permission on what it reads.
     Tool,
+    /// Whoever may read (to see and download) or write (to replace and remove) the
+    /// record the document in the path is attached to; anyone else hears "not found".
+    Attached,
 }
 
 impl Access {
@@ -56,6 +59,7 @@ impl Access {
             Access::SignedIn => json!("signed-in"),
             Access::BoxAdmin => json!("box-admin"),
             Access::Tool => json!("tool"),
+            Access::Attached => json!("attached"),
             Access::Needs(grants) => json!({ "needs": grants }),
         }
     }
@@ -315,6 +319,66 @@ pub static PLATFORM: &[ApiOp] = &[
         errors: &[404, 422],
         access: Access::Tool,
     },
+    ApiOp {
+        method: "get",
+        route: "/api/v1/documents/{id}",
+        operation: || {
+            let mut schema = document_schema();
+            if let Some(required) = schema["required"].as_array_mut() {
+                required.push(json!("versions"));
+            }
+            schema["properties"]["versions"] = json!({ "type": "array", "description": "newest first",
+                "items": { "type": "object", "required": ["revision", "name", "size", "mime", "sha256", "at", "by"],
+                    "properties": { "revision": { "type": "integer" }, "name": { "type": "string" }, "size": { "type": "integer" },
+                        "mime": { "type": "string" }, "sha256": { "type": "string" }, "at": { "type": "string", "format": "date-time" },
+                        "by": { "type": "string" } } } });
+            json!({ "summary": "A document and its versions", "responses": { "200": ok("the document", schema) } })
+        },
+        errors: &[404],
+        access: Access::Attached,
+    },
+    ApiOp {
+        method: "delete",
+        route: "/api/v1/documents/{id}",
+        operation: || {
+            json!({ "summary": "Remove a document with all its versions",
+                "parameters": [{ "name": "version", "in": "query", "schema": { "type": "integer", "minimum": 1 } }],
+                "responses": { "204": { "description": "removed" } } })
+        },
+        errors: &[404, 409],
+        access: Access::Attached,
+    },
+    ApiOp {
+        method: "get",
+        route: "/api/v1/documents/{id}/content",
+        operation: || {
+            json!({ "summary": "A document's current content (Range requests are answered with 206)",
+                "parameters": [{ "name": "Range", "in": "header", "schema": { "type": "string" } }],
+                "responses": {
+                    "200": { "description": "the file: a PDF, an image or text as its type, anything else as application/octet-stream",
+                        "content": { "*/*": { "schema": { "type": "string", "format": "binary" } } } },
+                    "206": { "description": "the range asked for", "content": { "*/*": { "schema": { "type": "string", "format": "binary" } } } } } })
+        },
+        errors: &[404, 416],
+        access: Access::Attached,
+    },
+    ApiOp {
+        method: "post",
+        route: "/api/v1/documents/{id}/versions",
+        operation: || {
+            let mut params = upload_params();
+            if let Some(p) = params.as_array_mut() {
+                p[0]["required"] = json!(false);
+                p.push(json!({ "name": "version", "in": "query", "description": "the document's version you last read",
+                    "schema": { "type": "integer", "minimum": 1 } }));
+            }
+            json!({ "summary": "Upload a new version of a document (the body is the file)",
+                "parameters": params, "requestBody": upload_body(),
+                "responses": { "201": ok("the document at its new version", document_schema()) } })
+        },
+        errors: &[404, 409],
+        access: Access::Attached,
+    },
 ];
 
 /// The generic entity routes: documented per entity by [`entity_paths`].
@@ -322,8 +386,35 @@ static ENTITY_ROUTES: &[&str] = &[
     "/api/v1/{entity}",
     "/api/v1/{entity}/{id}",
     "/api/v1/{entity}/{id}/history",
+    "/api/v1/{entity}/{id}/documents",
     "/api/v1/{entity}/export",
 ];
+
+/// A document as the API shows it (`nexus_kernel::documents::DocumentInfo`).
+pub(crate) fn document_schema() -> J {
+    json!({ "type": "object",
+        "required": ["id", "name", "entity", "record", "size", "mime", "revision", "sha256", "updated_at", "updated_by", "version"],
+        "properties": {
+            "id": { "type": "integer", "minimum": 1 },
+            "name": { "type": "string", "maxLength": nexus_kernel::documents::MAX_NAME_CHARS },
+            "entity": { "type": "string" }, "record": { "type": "integer", "minimum": 1 },
+            "size": { "type": "integer", "minimum": 0 },
+            "mime": { "type": "string", "description": "detected from the content, never from the name" },
+            "revision": { "type": "integer", "minimum": 1, "description": "the document's version number" },
+            "sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+            "updated_at": { "type": "string", "format": "date-time" }, "updated_by": { "type": "string" },
+            "version": { "type": "integer", "minimum": 1, "description": "the record's version, for ?version= on a change" } } })
+}
+
+fn upload_body() -> J {
+    json!({ "required": true, "description": "the file itself (any type; it is typed from its content)",
+        "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } })
+}
+
+fn upload_params() -> J {
+    json!([{ "name": "name", "in": "query", "required": true, "description": "the file's name (its path is dropped)",
+        "schema": { "type": "string", "minLength": 1, "maxLength": crate::documents::MAX_GIVEN_NAME, "pattern": "\\S" } }])
+}
 
 fn ok(description: &str, schema: J) -> J {
     json!({ "description": description, "content": { "application/json": { "schema": schema } } })
@@ -351,8 +442,11 @@ fn status_text(code: u16) -> &'static str {
         403 => "forbidden: no permission, or the CSRF token is missing",
         404 => "not found (or in another company)",
         409 => "conflict: a stale version, or the state does not allow it",
-        413 => "the body is over 1 MiB",
-        415 => "the content type is not JSON",
+        413 => "the body is over 1 MiB (an uploaded file: over the appliance's upload limit)",
+        415 => {
+            "the content type is not JSON (an uploaded file: its content is a program, or not what its name says)"
+        }
+        416 => "the range asked for is outside the file",
         422 => "invalid fields; `fields` says which and why",
         429 => "too many attempts; retry after the Retry-After seconds",
         500 => "an internal error (details in the server log)",
@@ -539,6 +633,18 @@ fn entity_paths(def: &EntityDef, paths: &mut serde_json::Map<String, J>) {
     });
     export["post"]["x-access"] = needs(def, 'x');
     paths.insert(format!("/api/v1/{n}/export"), export);
+    let mut documents = json!({
+        "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } }],
+        "get": with_errors(json!({ "summary": format!("The documents attached to a {one}, oldest first"),
+            "responses": { "200": ok("documents", json!({ "type": "object", "required": ["data"],
+                "properties": { "data": { "type": "array", "items": document_schema() } } })) } }), &[404], true),
+        "post": with_errors(json!({ "summary": format!("Attach a file to a {one} (the body is the file)"),
+            "parameters": upload_params(), "requestBody": upload_body(),
+            "responses": { "201": ok("the new document", document_schema()) } }), &[404, 409], true),
+    });
+    documents["get"]["x-access"] = needs(def, 'r');
+    documents["post"]["x-access"] = json!({ "needs": format!("{n}:rw") });
+    paths.insert(format!("/api/v1/{n}/{{id}}/documents"), documents);
 }
 
 fn with_access(mut op: J, access: Access) -> J {

@@ -350,7 +350,10 @@ fn record_body(
             }
         }
         div .record {
-            div .card { (form) }
+            div {
+                div .card { (form) }
+                (crate::documents::panel(state, auth, def, rec.id)?)
+            }
             (views::history_partial(def, rec.id, rec.version, &history, None))
         }
     })
