@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::common::{Api, api_error, boot};
+use crate::search::search_until;
 
 const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
@@ -244,4 +245,132 @@ async fn the_same_file_on_two_records_is_stored_once_and_kept_while_one_names_it
     let doc = list["data"][0]["id"].as_u64().expect("doc");
     let res = download(&admin, &format!("/api/v1/documents/{doc}/content"), None).await;
     assert_eq!(res.bytes().await.expect("bytes").as_ref(), PDF);
+}
+
+/// A PDF of `pages`, each page's text in Helvetica.
+fn pdf(pages: &[&str]) -> Vec<u8> {
+    use pdf_writer::{Content, Finish as _, Name, Pdf, Rect, Ref, Str};
+    let mut pdf = Pdf::new();
+    let (catalog, tree, font) = (Ref::new(1), Ref::new(2), Ref::new(3));
+    let ids: Vec<(Ref, Ref)> = (0..pages.len() as i32)
+        .map(|i| (Ref::new(10 + 2 * i), Ref::new(11 + 2 * i)))
+        .collect();
+    pdf.catalog(catalog).pages(tree);
+    pdf.pages(tree)
+        .kids(ids.iter().map(|(p, _)| *p))
+        .count(pages.len() as i32);
+    pdf.type1_font(font).base_font(Name(b"Helvetica"));
+    for ((page_id, content_id), text) in ids.iter().zip(pages) {
+        let mut c = Content::new();
+        c.begin_text();
+        c.set_font(Name(b"F1"), 12.0);
+        c.next_line(72.0, 720.0);
+        c.show(Str(text.as_bytes()));
+        c.end_text();
+        pdf.stream(*content_id, &c.finish());
+        let mut page = pdf.page(*page_id);
+        page.media_box(Rect::new(0.0, 0.0, 595.0, 842.0))
+            .parent(tree)
+            .contents(*content_id);
+        page.resources().fonts().pair(Name(b"F1"), font);
+        page.finish();
+    }
+    pdf.finish()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_documents_text_is_found_at_its_page_by_those_who_may_read_its_record() {
+    let s = boot(0).await;
+    let admin = s.admin().await;
+    let customer = admin.customer("Initech").await;
+    let id = customer["id"].as_u64().expect("id");
+    let docs = format!("/api/v1/customer/{id}/documents");
+    let offer = pdf(&[
+        "Offer for the Zeppelin project",
+        "Delivery within thirty days",
+    ]);
+    let res = upload(&admin, &format!("{docs}?name=offer.pdf"), &offer).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let doc: Value = res.json().await.expect("json");
+    let doc_id = doc["id"].as_u64().expect("doc");
+
+    // Found by its text, at its page, as a hit on the record it is attached to.
+    let answer = search_until(&admin, "zeppelin", 1).await;
+    let hit = &answer["hits"][0];
+    assert_eq!(
+        (hit["entity"].as_str(), hit["id"].as_u64()),
+        (Some("customer"), Some(id)),
+        "{answer}"
+    );
+    assert_eq!(hit["title"], "offer.pdf");
+    assert_eq!(hit["document"]["id"], doc_id);
+    assert_eq!(hit["document"]["page"], 1);
+    assert_eq!(
+        hit["url"],
+        format!("/documents/{doc_id}/content?inline=1#page=1")
+    );
+    let answer = search_until(&admin, "thirty days", 1).await;
+    assert_eq!(
+        answer["hits"][0]["document"]["locator"], "page 2",
+        "{answer}"
+    );
+    let page = admin.text(&format!("/documents/{doc_id}")).await;
+    assert!(
+        page.contains("Its text is searchable (2 passages)"),
+        "{page}"
+    );
+    let found = admin.text("/search?q=zeppelin").await;
+    assert!(
+        found.contains("offer.pdf") && found.contains("page 1"),
+        "{found}"
+    );
+
+    // A viewer reads customers, so finds it; a sales rep only once the customer is theirs.
+    let password = s.add_user("vie", "Viewer").await;
+    let viewer = s.api("vie", &password).await;
+    search_until(&viewer, "zeppelin", 1).await;
+    let password = s.add_user("rep", "Sales rep").await;
+    let rep = s.api("rep", &password).await;
+    search_until(&rep, "zeppelin", 0).await;
+    let rep_id = admin.json("/api/v1/user?f.username=rep").await["data"][0]["id"].clone();
+    let res = admin
+        .patch(
+            &format!("/api/v1/customer/{id}"),
+            &serde_json::json!({ "version": customer["version"], "owner": rep_id }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    search_until(&rep, "zeppelin", 1).await;
+
+    // A file without readable text is kept and found by its name; its page says why.
+    let mut locked = b"%PDF-1.4\n1 0 obj << /Filter /Standard /V 5 /R 6 >> endobj\n".to_vec();
+    locked.extend_from_slice(b"trailer << /Root 2 0 R /Encrypt 1 0 R >>\n%%EOF\n");
+    let res = upload(&admin, &format!("{docs}?name=locked%20terms.pdf"), &locked).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "an unreadable file is still kept"
+    );
+    let locked_id = res.json::<Value>().await.expect("json")["id"]
+        .as_u64()
+        .expect("id");
+    let answer = search_until(&admin, "locked terms", 1).await;
+    assert_eq!(answer["hits"][0]["document"]["id"], locked_id);
+    let page = admin.text(&format!("/documents/{locked_id}")).await;
+    assert!(page.contains("the PDF is encrypted"), "{page}");
+
+    // HTML by its headings.
+    let html = b"<h1>Terms</h1><p>Payment within <b>ten</b> days of the invoice.</p>";
+    let res = upload(&admin, &format!("{docs}?name=terms.html"), html).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let answer = search_until(&admin, "payment ten", 1).await;
+    assert_eq!(
+        answer["hits"][0]["document"]["locator"], "Terms",
+        "{answer}"
+    );
+
+    // Removed: no longer found.
+    let res = admin.delete(&format!("/api/v1/documents/{doc_id}")).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    search_until(&admin, "zeppelin", 0).await;
 }

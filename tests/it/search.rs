@@ -12,7 +12,7 @@ use crate::common::{Api, api_error, boot, restart};
 
 /// Asks until the search answers `want` hits (the indexer follows the log on its
 /// own); gives up after ten seconds with the last answer.
-async fn search_until(api: &Api, q: &str, want: u64) -> Value {
+pub(crate) async fn search_until(api: &Api, q: &str, want: u64) -> Value {
     let path = format!("/api/v1/search?q={}", q.replace(' ', "+"));
     let mut last = Value::Null;
     for _ in 0..200 {

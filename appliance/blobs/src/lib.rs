@@ -349,6 +349,17 @@ impl BlobStore {
         Ok(out)
     }
 
+    /// Blob `id` whole, read on the calling thread (for work that is blocking anyway:
+    /// text extraction for the index).
+    pub fn read_blocking(&self, id: BlobId) -> Result<Vec<u8>, BlobError> {
+        let path = self.path(id);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(id)),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
     /// Reads blob `id` whole and checks that its content still has its name.
     pub async fn verify(&self, id: BlobId) -> Result<(), BlobError> {
         let path = self.path(id);

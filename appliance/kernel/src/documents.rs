@@ -191,12 +191,12 @@ fn entity(name: &str) -> Result<&'static EntityDef, KernelError> {
 }
 
 /// The documents attached to `def`'s record `id` in `company`, oldest first.
-fn attached_in(
+fn attached_records(
     r: &impl Reader,
     company: u64,
     def: &EntityDef,
     id: u64,
-) -> Result<Vec<Row<Document>>, KernelError> {
+) -> Result<Vec<Record>, KernelError> {
     let i = DOCUMENT
         .field_index("attached")
         .ok_or_else(|| KernelError::Internal("documents lack their attached field".into()))?;
@@ -204,14 +204,25 @@ fn attached_in(
     Value::Text(attached_key(def, id)).index_key(&mut prefix);
     let mut out = Vec::new();
     for (key, _) in r.scan_prefix(Table::Index, &prefix)? {
-        let Some(doc_id) = keys::id_suffix(&key) else {
-            continue;
-        };
-        if let Some(rec) = load(r, &DOCUMENT, company, doc_id)? {
-            out.push(Row::of(&rec)?);
+        if let Some(doc_id) = keys::id_suffix(&key)
+            && let Some(rec) = load(r, &DOCUMENT, company, doc_id)?
+        {
+            out.push(rec);
         }
     }
     Ok(out)
+}
+
+fn attached_in(
+    r: &impl Reader,
+    company: u64,
+    def: &EntityDef,
+    id: u64,
+) -> Result<Vec<Row<Document>>, KernelError> {
+    attached_records(r, company, def, id)?
+        .iter()
+        .map(Row::of)
+        .collect()
 }
 
 /// Every version of document `id` in `company`, newest first.
@@ -499,6 +510,37 @@ impl Kernel {
                 remove_in(txn, &actor, &Row::<Document>::of(&old)?, now)
             })
             .await
+    }
+
+    /// The owner (0: none) of `def`'s record `id` in `company` as committed, for the
+    /// indexes that apply record rules to what is attached to it. No permission is
+    /// checked: it is for the derived indexes, which check at search time.
+    pub fn record_owner(
+        &self,
+        company: u64,
+        def: &'static EntityDef,
+        id: u64,
+    ) -> Result<u64, KernelError> {
+        let Some(field) = def.owner() else {
+            return Ok(0);
+        };
+        Ok(load(&self.store().read()?, def, company, id)?
+            .and_then(|r| r.get(field.name).as_ref_id())
+            .unwrap_or(0))
+    }
+
+    /// The documents attached to `def`'s record `id` in `company`, as (id, audit
+    /// image), for the derived indexes (no permission is checked).
+    pub fn attached_documents(
+        &self,
+        company: u64,
+        def: &EntityDef,
+        id: u64,
+    ) -> Result<Vec<(u64, crate::event::Image)>, KernelError> {
+        Ok(attached_records(&self.store().read()?, company, def, id)?
+            .into_iter()
+            .map(|rec| (rec.id, rec.audit_image(&DOCUMENT)))
+            .collect())
     }
 
     /// Whether some document version, as committed now, names the blob with this

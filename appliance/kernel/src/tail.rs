@@ -187,7 +187,9 @@ impl Kernel {
             head = decode_u64(k).unwrap_or(0);
             ControlFlow::Break(())
         })?;
-        for def in crate::registry::entities() {
+        // Documents are records too, though not the registry's.
+        let documents: &'static EntityDef = &crate::documents::DOCUMENT;
+        for def in crate::registry::entities().chain([documents]) {
             let mut failed = None;
             let mut stopped = false;
             let scope = def.code.to_be_bytes();

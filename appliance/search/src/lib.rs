@@ -15,6 +15,12 @@
 //!   hits, so no hit, count or snippet they may not read ever leaves the index. A
 //!   guarded field is never a search field (the kernel's registry refuses it), so no
 //!   role-hidden value is in the index at all.
+//! * **Documents** attached to records are in the same index: one entry per passage
+//!   of their text (from a [`DocumentSource`]: the server extracts and caches it), or
+//!   one for the file name alone when it has none, under the key of the document and
+//!   with the company, entity, id and owner of the record it is attached to — so a
+//!   passage is found exactly by those who may read that record. When a record's
+//!   owner changes, its documents are indexed again with the new one.
 //! * The reader's words are never tantivy's query language: they are split into
 //!   terms by the same analyzer that indexed the text, each matched exactly, by
 //!   prefix (the word being typed) and within one or two typos.
@@ -25,7 +31,7 @@ mod schema;
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use nexus_kernel::{
     CommandEvents, EntityDef, FieldKind, Image, Kernel, KernelError, Principal, TailError, Tailer,
@@ -37,12 +43,36 @@ use tantivy::schema::Value as _;
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use time::Date;
 
+use nexus_kernel::documents::DOCUMENT;
 pub use query::{Fragment, MAX_QUERY_CHARS, MAX_QUERY_WORDS};
 use schema::Fields;
 
 /// The index's layout. An index written with another one is rebuilt from the store
 /// (it is derived: nothing is lost).
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
+
+/// One passage of a document's text, where it came from in the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocPassage {
+    pub locator: String,
+    pub page: Option<u32>,
+    pub text: String,
+}
+
+/// What the index needs to know of documents and records beyond the event log.
+pub trait DocumentSource: Send + Sync {
+    /// The passages of a document's content (`sha256`, typed `mime`, named `name`);
+    /// none when it holds no text or cannot be read (its name is indexed all the same).
+    fn passages(&self, sha256: &str, mime: &str, name: &str) -> Vec<DocPassage>;
+    /// The owner (a user id, 0 for none) of `def`'s record `id` in `company`, as a
+    /// record rule reads it.
+    fn owner(&self, company: u64, def: &'static EntityDef, id: u64) -> u64;
+    /// The documents attached to `def`'s record `id` in `company`: (id, image).
+    fn attached(&self, company: u64, def: &'static EntityDef, id: u64) -> Vec<(u64, Image)>;
+}
+
+/// The most characters of a passage shown under its hit.
+const SNIPPET_CHARS: usize = 240;
 
 /// The writer's memory budget (tantivy needs at least 15 MB per thread).
 const WRITER_BUDGET: usize = 32 * 1024 * 1024;
@@ -91,12 +121,32 @@ pub struct Hit {
     pub snippet: Vec<Fragment>,
     pub date: Option<Date>,
     pub score: f32,
+    /// Set when the hit is a passage of a document attached to the record.
+    pub document: Option<DocumentHit>,
+}
+
+/// The document a passage hit is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentHit {
+    pub id: u64,
+    /// Where in it (`page 3`, a heading; empty for the file name alone).
+    pub locator: String,
+    pub page: Option<u32>,
 }
 
 impl Hit {
-    /// Where the record opens in the web UI.
+    /// Where the hit opens in the web UI: the record, the document's page, or a PDF
+    /// at the page the passage is on.
     pub fn url(&self) -> String {
-        format!("/e/{}/{}", self.entity.name, self.record)
+        match &self.document {
+            Some(DocumentHit {
+                id, page: Some(p), ..
+            }) => {
+                format!("/documents/{id}/content?inline=1#page={p}")
+            }
+            Some(d) => format!("/documents/{}", d.id),
+            None => format!("/e/{}/{}", self.entity.name, self.record),
+        }
     }
 
     pub fn title_text(&self) -> String {
@@ -127,6 +177,7 @@ pub struct SearchIndex {
     fields: Fields,
     reader: IndexReader,
     writer: Mutex<Writer>,
+    documents: OnceLock<Arc<dyn DocumentSource>>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -199,6 +250,7 @@ impl SearchIndex {
                 position: payload.as_ref().map_or(0, |p| p.position),
                 built: payload.is_some(),
             }),
+            documents: OnceLock::new(),
         })
     }
 
@@ -211,6 +263,47 @@ impl SearchIndex {
             std::fs::rename(dir, &aside).map_err(|e| io(dir, e))?;
         }
         Ok(())
+    }
+
+    /// Where documents' text and records' owners come from (once, at start; without
+    /// one, documents are indexed by file name only, without a record rule's owner).
+    pub fn set_documents(&self, source: Arc<dyn DocumentSource>) {
+        let _ = self.documents.set(source);
+    }
+
+    /// The index entries of document `id` (its image `doc`) in `company`: a passage
+    /// each, or its name alone.
+    fn document_entries(&self, company: u64, id: u64, doc: &Image) -> Vec<TantivyDocument> {
+        let text = |k: &str| {
+            doc.get(k)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+        };
+        let Some((parent, record)) = text("attached")
+            .split_once('/')
+            .and_then(|(e, r)| Some((registry::entity(e)?, r.parse::<u64>().ok()?)))
+        else {
+            return Vec::new();
+        };
+        let name = text("name");
+        let source = self.documents.get();
+        let owner = source.map_or(0, |s| s.owner(company, parent, record));
+        let mut passages =
+            source.map_or_else(Vec::new, |s| s.passages(text("blob"), text("mime"), name));
+        if passages.is_empty() {
+            passages.push(DocPassage {
+                locator: String::new(),
+                page: None,
+                text: String::new(),
+            });
+        }
+        passages
+            .iter()
+            .map(|p| {
+                self.fields
+                    .passage(parent, company, record, owner, id, name, p)
+            })
+            .collect()
     }
 
     /// The directory it lives in.
@@ -251,13 +344,18 @@ impl SearchIndex {
         let mut added = 0u64;
         let mut failed = None;
         let head = kernel.snapshot_records(|def, company, id, image| {
-            if def.search_fields.is_empty() {
+            let docs = if def.code == DOCUMENT.code {
+                self.document_entries(company, id, image)
+            } else if def.search_fields.is_empty() {
                 return ControlFlow::Continue(());
-            }
-            let doc = self.fields.document(def, company, id, image);
-            if let Err(e) = w.writer.add_document(doc) {
-                failed = Some(e);
-                return ControlFlow::Break(());
+            } else {
+                vec![self.fields.document(def, company, id, image)]
+            };
+            for doc in docs {
+                if let Err(e) = w.writer.add_document(doc) {
+                    failed = Some(e);
+                    return ControlFlow::Break(());
+                }
             }
             added += 1;
             if added.is_multiple_of(1000) {
@@ -285,14 +383,30 @@ impl SearchIndex {
         if last <= w.position {
             return Ok(());
         }
+        let held = w.position;
         for event in commands
             .iter()
             .flat_map(|c| &c.events)
-            .filter(|e| e.seq > w.position)
+            .filter(|e| e.seq > held)
         {
+            if event.entity == DOCUMENT.name {
+                self.replace_document(&mut w, event.company, event.record, event.after.as_ref())?;
+                continue;
+            }
             let Some(def) = registry::entity(&event.entity) else {
                 continue;
             };
+            // A new owner: the record's documents are found by the new one only.
+            if let (Some(f), Some(source)) = (def.owner(), self.documents.get()) {
+                let owner = |i: Option<&Image>| i.and_then(|i| i.get(f.name)).cloned();
+                if event.after.is_some()
+                    && owner(event.before.as_ref()) != owner(event.after.as_ref())
+                {
+                    for (doc, image) in source.attached(event.company, def, event.record) {
+                        self.replace_document(&mut w, event.company, doc, Some(&image))?;
+                    }
+                }
+            }
             if def.search_fields.is_empty() {
                 continue;
             }
@@ -310,6 +424,26 @@ impl SearchIndex {
             }
         }
         self.commit(&mut w, last)
+    }
+
+    /// Replaces document `id`'s entries with those of `image` (none: it was removed).
+    fn replace_document(
+        &self,
+        w: &mut MutexGuard<'_, Writer>,
+        company: u64,
+        id: u64,
+        image: Option<&Image>,
+    ) -> Result<(), SearchError> {
+        w.writer.delete_term(Term::from_field_text(
+            self.fields.key,
+            &schema::key(company, &DOCUMENT, id),
+        ));
+        if let Some(image) = image {
+            for entry in self.document_entries(company, id, image) {
+                w.writer.add_document(entry)?;
+            }
+        }
+        Ok(())
     }
 
     fn commit(&self, w: &mut MutexGuard<'_, Writer>, position: u64) -> Result<(), SearchError> {
@@ -407,13 +541,29 @@ impl SearchIndex {
             .get_first(self.fields.day)
             .and_then(|v| v.as_i64())
             .and_then(schema::date_of_day);
+        let number = |f| doc.get_first(f).and_then(|v| v.as_u64()).unwrap_or(0);
+        let document = match number(self.fields.doc) {
+            0 => None,
+            id => Some(DocumentHit {
+                id,
+                locator: text(self.fields.locator),
+                page: u32::try_from(number(self.fields.page))
+                    .ok()
+                    .filter(|p| *p > 0),
+            }),
+        };
+        let mut snippet = query::highlight(&text(self.fields.body), words);
+        if document.is_some() {
+            snippet = query::around_first_hit(snippet, SNIPPET_CHARS);
+        }
         Ok(Some(Hit {
             entity,
             record,
             title: query::highlight(&text(self.fields.title), words),
-            snippet: query::highlight(&text(self.fields.body), words),
+            snippet,
             date,
             score,
+            document,
         }))
     }
 }

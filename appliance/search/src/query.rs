@@ -162,6 +162,62 @@ fn term_u64(field: tantivy::schema::Field, value: u64) -> TermQuery {
 
 /// `text` cut into pieces, the words that match the reader's (as the query matches
 /// them) marked.
+/// The part of highlighted `fragments` around their first hit: some words before it,
+/// then up to `max` characters in all, with `…` where text was left out.
+pub(crate) fn around_first_hit(fragments: Vec<Fragment>, max: usize) -> Vec<Fragment> {
+    const BEFORE: usize = 60;
+    let total: usize = fragments.iter().map(|f| f.text.chars().count()).sum();
+    if total <= max {
+        return fragments;
+    }
+    let first = fragments.iter().position(|f| f.hit).unwrap_or(0);
+    let mut out = Vec::new();
+    if first > 0 {
+        let lead = &fragments[first - 1].text;
+        let n = lead.chars().count();
+        let mut kept: String = lead.chars().skip(n.saturating_sub(BEFORE)).collect();
+        if n > BEFORE || first > 1 {
+            // Start at a word.
+            if let Some(space) = kept.find(' ') {
+                kept = kept[space + 1..].to_owned();
+            }
+            kept.insert(0, '…');
+        }
+        out.push(Fragment {
+            text: kept,
+            hit: false,
+        });
+    }
+    let mut left = max.saturating_sub(out.first().map_or(0, |f| f.text.chars().count()));
+    for f in &fragments[first..] {
+        if left == 0 {
+            break;
+        }
+        let n = f.text.chars().count();
+        if n <= left {
+            out.push(f.clone());
+            left -= n;
+        } else {
+            let mut cut: String = f.text.chars().take(left).collect();
+            if !f.hit
+                && let Some(space) = cut.rfind(' ')
+            {
+                cut.truncate(space);
+            }
+            out.push(Fragment {
+                text: cut,
+                hit: f.hit,
+            });
+            left = 0;
+        }
+    }
+    out.push(Fragment {
+        text: "…".into(),
+        hit: false,
+    });
+    out
+}
+
 pub(crate) fn highlight(text: &str, words: &Words) -> Vec<Fragment> {
     let mut out: Vec<Fragment> = Vec::new();
     let mut push = |piece: &str, hit: bool| {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use nexus_kernel::documents::DOCUMENT;
 use nexus_kernel::{EntityDef, Image};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
@@ -47,6 +48,12 @@ pub(crate) struct Fields {
     pub body: Field,
     /// Days since 1970-01-01 of the record's first date field.
     pub day: Field,
+    /// A document passage's document id (0 for a record).
+    pub doc: Field,
+    /// Where in its document a passage is (`page 3`, a heading); stored only.
+    pub locator: Field,
+    /// A passage's page, for documents that have pages (0: none).
+    pub page: Field,
 }
 
 impl Fields {
@@ -67,6 +74,9 @@ impl Fields {
         let title = b.add_text_field("title", text.clone());
         let body = b.add_text_field("body", text);
         let day = b.add_i64_field("day", INDEXED | STORED);
+        let doc = b.add_u64_field("doc", STORED);
+        let locator = b.add_text_field("locator", STORED);
+        let page = b.add_u64_field("page", STORED);
         Fields {
             schema: b.build(),
             key,
@@ -77,6 +87,9 @@ impl Fields {
             title,
             body,
             day,
+            doc,
+            locator,
+            page,
         }
     }
 
@@ -125,6 +138,35 @@ impl Fields {
             doc.add_i64(self.day, day_of(d));
         }
         doc
+    }
+}
+
+impl Fields {
+    /// One passage of document `doc` attached to `parent`'s record `record`: found as
+    /// that record is, by whoever may read it (its company, entity and `owner`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn passage(
+        &self,
+        parent: &EntityDef,
+        company: u64,
+        record: u64,
+        owner: u64,
+        doc: u64,
+        name: &str,
+        passage: &crate::DocPassage,
+    ) -> TantivyDocument {
+        let mut d = TantivyDocument::default();
+        d.add_text(self.key, key(company, &DOCUMENT, doc));
+        d.add_u64(self.company, company);
+        d.add_u64(self.entity, u64::from(parent.code));
+        d.add_u64(self.record, record);
+        d.add_u64(self.owner, owner);
+        d.add_text(self.title, name);
+        d.add_text(self.body, &passage.text);
+        d.add_u64(self.doc, doc);
+        d.add_text(self.locator, &passage.locator);
+        d.add_u64(self.page, u64::from(passage.page.unwrap_or(0)));
+        d
     }
 }
 

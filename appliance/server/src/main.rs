@@ -507,6 +507,13 @@ async fn reindex(config: &Config) -> Result<(), String> {
     let kernel = open(config).await?;
     let dir = config.data_dir.join("search");
     let index = nexus_search::SearchIndex::open(&dir).map_err(|e| e.to_string())?;
+    let blobs =
+        nexus_blobs::BlobStore::open(config.data_dir.join("blobs")).map_err(|e| e.to_string())?;
+    index.set_documents(std::sync::Arc::new(nexus::serve::document_text(
+        &kernel,
+        &blobs,
+        &config.data_dir,
+    )));
     let added = index
         .rebuild(&kernel, |n| eprint!("\rindexing: {n} records"))
         .map_err(|e| e.to_string())?;

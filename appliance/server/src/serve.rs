@@ -207,6 +207,15 @@ pub static MODULES: &[&nexus_web::WebModule] = &[
     &nexus_compliance::web::MODULE,
 ];
 
+/// Documents' text for the search index, kept under `data_dir/text`.
+pub fn document_text(
+    kernel: &Kernel,
+    blobs: &nexus_blobs::BlobStore,
+    data_dir: &Path,
+) -> nexus_web::documents::DocumentText {
+    nexus_web::documents::DocumentText::new(kernel.clone(), blobs.clone(), data_dir.join("text"))
+}
+
 /// Installs the modules (once per process).
 pub fn install_modules() -> Result<(), BootError> {
     nexus_web::module::install(MODULES).map_err(BootError::Modules)
@@ -303,6 +312,8 @@ pub async fn start(
         nexus_search::SearchIndex::open(&search_dir)
             .map_err(|e| BootError::Search(search_dir.display().to_string(), e))?,
     );
+    let text = Arc::new(document_text(&kernel, &blobs, &config.data_dir));
+    search.set_documents(text.clone());
     let state = AppState::new(
         kernel.clone(),
         tls.clone(),
@@ -311,6 +322,7 @@ pub async fn start(
         search.clone(),
         nexus_web::documents::DocumentStore {
             blobs: blobs.clone(),
+            text,
             max_upload: config.max_upload_mib.saturating_mul(1024 * 1024),
         },
     );

@@ -32,11 +32,156 @@ use crate::views;
 /// The job that removes blobs no document version names any more.
 pub const SWEEP_KIND: &str = nexus_kernel::jobs::SWEEP_DOCUMENTS;
 
-/// The documents' files and the largest upload accepted.
-#[derive(Debug, Clone)]
+/// The documents' files, their text, and the largest upload accepted.
+#[derive(Clone)]
 pub struct DocumentStore {
     pub blobs: BlobStore,
+    pub text: Arc<DocumentText>,
     pub max_upload: u64,
+}
+
+/// How long an upload waits for its text to be extracted before it is answered (the
+/// index extracts what is not ready when it gets there).
+const EXTRACT_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The largest file whose text is extracted (larger ones are found by name).
+const MAX_EXTRACTED: usize = 100 * 1024 * 1024;
+
+/// The layout of a cached extraction; another is extracted again.
+const TEXT_FORMAT: u32 = 1;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedText {
+    format: u32,
+    chunks: Vec<nexus_extract::Chunk>,
+    /// Why the text could not be read, in words.
+    error: Option<String>,
+}
+
+/// Documents' text for the search index: extracted once per content (and kind) and
+/// kept under `data/text/` — derived, so deleting it costs only extracting again.
+pub struct DocumentText {
+    kernel: Kernel,
+    blobs: BlobStore,
+    dir: std::path::PathBuf,
+}
+
+impl DocumentText {
+    pub fn new(kernel: Kernel, blobs: BlobStore, dir: std::path::PathBuf) -> DocumentText {
+        DocumentText { kernel, blobs, dir }
+    }
+
+    /// Where the text of `sha256` read as a `name` file is kept: the extension picks
+    /// the reader (a `.csv` and a `.txt` of the same bytes differ).
+    fn path(&self, sha256: &str, name: &str) -> Option<std::path::PathBuf> {
+        let id: BlobId = sha256.parse().ok()?;
+        let ext: String = name
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .filter(|e| e.len() <= 10 && e.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .unwrap_or_else(|| "none".into());
+        let hex = id.to_hex();
+        Some(self.dir.join(&hex[..2]).join(format!("{hex}.{ext}.json")))
+    }
+
+    fn cached_at(path: &std::path::Path) -> Option<CachedText> {
+        let bytes = std::fs::read(path).ok()?;
+        serde_json::from_slice::<CachedText>(&bytes)
+            .ok()
+            .filter(|c| c.format == TEXT_FORMAT)
+    }
+
+    /// What extraction found for this content, if it has run: the number of passages,
+    /// or why there is no text.
+    pub fn status(&self, sha256: &str, name: &str) -> Option<Result<usize, String>> {
+        let c = Self::cached_at(&self.path(sha256, name)?)?;
+        Some(match c.error {
+            Some(e) => Err(e),
+            None => Ok(c.chunks.len()),
+        })
+    }
+
+    /// The chunks of a document's text, extracted now unless kept from before.
+    /// Blocking: call it where blocking is fine.
+    pub fn chunks(
+        &self,
+        sha256: &str,
+        mime: &str,
+        name: &str,
+    ) -> Result<Vec<nexus_extract::Chunk>, String> {
+        let path = self
+            .path(sha256, name)
+            .ok_or_else(|| format!("\"{sha256}\" is not a document's content"))?;
+        if let Some(c) = Self::cached_at(&path) {
+            return c.error.map_or(Ok(c.chunks), Err);
+        }
+        let id: BlobId = sha256.parse().map_err(|e: BlobError| e.to_string())?;
+        let result = match self.blobs.read_blocking(id) {
+            Ok(bytes) if bytes.len() > MAX_EXTRACTED => Err(format!(
+                "the file is over {} MiB; it is found by its name only",
+                MAX_EXTRACTED / (1024 * 1024)
+            )),
+            Ok(bytes) => {
+                nexus_extract::extract(&bytes, mime, name, nexus_extract::Limits::default())
+                    .map(|p| nexus_extract::chunk(&p))
+                    .map_err(|e| e.to_string())
+            }
+            // A missing file is not cached: it may be a fault that is mended.
+            Err(e) => return Err(e.to_string()),
+        };
+        let cached = CachedText {
+            format: TEXT_FORMAT,
+            chunks: result.clone().unwrap_or_default(),
+            error: result.clone().err(),
+        };
+        if let Err(e) = write_atomically(&path, &cached) {
+            tracing::warn!(path = %path.display(), error = %e, "could not keep a document's text");
+        }
+        result
+    }
+}
+
+fn write_atomically(path: &std::path::Path, value: &CachedText) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("no directory"))?;
+    std::fs::create_dir_all(dir)?;
+    let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    let mut suffix = [0u8; 8];
+    rand::fill(&mut suffix);
+    let tmp = dir.join(format!(".{}.tmp", hex::encode(suffix)));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+impl nexus_search::DocumentSource for DocumentText {
+    fn passages(&self, sha256: &str, mime: &str, name: &str) -> Vec<nexus_search::DocPassage> {
+        self.chunks(sha256, mime, name)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| nexus_search::DocPassage {
+                locator: c.locator,
+                page: c.page,
+                text: c.text,
+            })
+            .collect()
+    }
+
+    fn owner(&self, company: u64, def: &'static EntityDef, id: u64) -> u64 {
+        // Unknown is nobody: a record rule then shows the passages to no one it limits.
+        self.kernel.record_owner(company, def, id).unwrap_or(0)
+    }
+
+    fn attached(
+        &self,
+        company: u64,
+        def: &'static EntityDef,
+        id: u64,
+    ) -> Vec<(u64, nexus_kernel::Image)> {
+        self.kernel
+            .attached_documents(company, def, id)
+            .unwrap_or_default()
+    }
 }
 
 fn parse_id(raw: &str) -> Result<u64, WebError> {
@@ -108,6 +253,13 @@ async fn store_upload(
         .map_err(blob_error)?;
     let name = nexus_kernel::documents::clean_file_name(name);
     nexus_blobs::admissible(&name, blob.mime).map_err(WebError::FileRefused)?;
+    // Its text is read now, off the runtime, so the index finds it ready; a file
+    // without readable text is kept all the same (its page says why).
+    let (text, sha, mime, file) = (docs.text.clone(), blob.id.to_hex(), blob.mime, name.clone());
+    let extraction = tokio::task::spawn_blocking(move || {
+        let _ = text.chunks(&sha, mime, &file);
+    });
+    let _ = tokio::time::timeout(EXTRACT_WAIT, extraction).await;
     Ok((
         StoredBlob {
             id: blob.id.to_hex(),
@@ -261,6 +413,13 @@ pub async fn page(
                 a href=(record_path(&doc)) { "← " (title) }
                 h1 { (doc.name) }
                 div .meta { (nexus_blobs::describe(&doc.mime)) " · " (size_text(doc.size)) " · version " (doc.revision) }
+                div .meta .text-status {
+                    @match state.documents.text.status(&doc.sha256, &doc.name) {
+                        Some(Ok(n)) => { "Its text is searchable (" (n) " passages)." }
+                        Some(Err(why)) => { "Its text is not searchable: " (why) ". Its name is." }
+                        None => { "Its text is being read for search." }
+                    }
+                }
             }
             div .actions {
                 a .button href={ "/documents/" (doc.id) "/content" } download { "Download" }

@@ -291,7 +291,9 @@ pub static PLATFORM: &[ApiOp] = &[
                             "required": ["entity", "id", "title", "url", "date", "score", "title_fragments", "snippet"],
                             "properties": { "entity": { "type": "string" }, "id": { "type": "integer" }, "title": { "type": "string" },
                                 "url": { "type": "string" }, "date": { "type": ["string", "null"], "format": "date" },
-                                "score": { "type": "number" }, "title_fragments": fragments, "snippet": fragments } } } } })) } })
+                                "score": { "type": "number" }, "title_fragments": fragments, "snippet": fragments,
+                                "document": { "type": ["object", "null"], "description": "set when the hit is a passage of a document attached to the record",
+                                    "properties": { "id": { "type": "integer" }, "locator": { "type": "string" }, "page": { "type": ["integer", "null"] } } } } } } } })) } })
         },
         errors: &[400, 503],
         access: Access::SignedIn,

@@ -169,6 +169,9 @@ pub async fn page(
                     @for h in hits {
                         li {
                             a href=(h.url()) { (fragments(&h.title)) }
+                            @if let Some(d) = &h.document {
+                                " " span .muted { "document" @if !d.locator.is_empty() { " · " (d.locator) } }
+                            }
                             @if let Some(d) = h.date { " " span .muted { (nexus_kernel::format_date(d)) } }
                             @if !h.snippet.is_empty() { div .snippet { (fragments(&h.snippet)) } }
                         }
@@ -262,7 +265,7 @@ pub async fn suggest(
                 p .suggest-head { "Records" }
                 @for h in &results.hits {
                     a .suggest-item role="option" href=(h.url()) {
-                        span .suggest-kind { (h.entity.label) }
+                        span .suggest-kind { @if h.document.is_some() { "Document" } @else { (h.entity.label) } }
                         " " (fragments(&h.title))
                         @if !h.snippet.is_empty() { span .snippet { " — " (fragments(&h.snippet)) } }
                     }
@@ -302,6 +305,9 @@ pub async fn api(
             "score": h.score,
             "title_fragments": h.title,
             "snippet": h.snippet,
+            "document": h.document.as_ref().map(|d| json!({
+                "id": d.id, "locator": d.locator, "page": d.page,
+            })),
         })).collect::<Vec<_>>(),
     })))
 }
