@@ -217,6 +217,66 @@ async fn a_file_on_a_record_is_read_through_it_versioned_and_swept_when_its_reco
     assert!(s.running.blobs.list().expect("blobs").is_empty());
 }
 
+/// The files under `dir`, at any depth.
+fn files_under(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| {
+        d.flatten()
+            .map(|e| {
+                if e.path().is_dir() {
+                    files_under(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_job_removes_the_files_and_their_text_and_a_bad_version_is_refused() {
+    let s = boot(0).await;
+    let admin = s.admin().await;
+    let id = admin.customer("Initech").await["id"].as_u64().expect("id");
+    let res = upload(
+        &admin,
+        &format!("/api/v1/customer/{id}/documents?name=notes.txt"),
+        b"call back",
+    )
+    .await;
+    let doc = res.json::<Value>().await.expect("json")["id"]
+        .as_u64()
+        .expect("doc");
+    let text_dir = s.dir.path().join("data/text");
+    assert_eq!(files_under(&text_dir), 1, "its text is kept");
+    let res = admin
+        .delete(&format!("/api/v1/documents/{doc}?version=abc"))
+        .await;
+    api_error(res, StatusCode::BAD_REQUEST, "malformed").await;
+    let res = admin
+        .delete(&format!("/api/v1/documents/{doc}?version=1"))
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // The daily job, run now: the file and the text extracted from it go.
+    let k = &s.running.kernel;
+    let who = k
+        .login(crate::common::ADMIN.0, crate::common::ADMIN.1, None)
+        .await
+        .expect("login")
+        .1
+        .principal;
+    let job = k
+        .enqueue(
+            &who,
+            nexus_kernel::JobSpec::new(nexus_web::documents::SWEEP_KIND, "sweep", Value::Null),
+        )
+        .await
+        .expect("enqueue");
+    let done = crate::spine::finished_job(&admin, &format!("/api/v1/jobs/{job}")).await;
+    assert_eq!(done["result"]["removed"], 1, "{done}");
+    assert!(s.running.blobs.list().expect("blobs").is_empty());
+    assert_eq!(files_under(&text_dir), 0, "the text went with its file");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_file_on_two_records_is_stored_once_and_kept_while_one_names_it() {
     let s = boot(0).await;

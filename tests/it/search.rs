@@ -256,11 +256,55 @@ async fn the_index_survives_a_restart_and_a_damaged_one_is_rebuilt() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        said.contains("the search index in") && said.contains("records, up to event"),
+        said.contains("the search index in") && said.contains("document passages), up to event"),
         "{said}"
     );
     assert!(index_dir.join("meta.json").exists());
     let s = restart(dir).await;
     let admin = s.admin().await;
     search_until(&admin, "rhein", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_rebuilds_the_index_as_a_job_while_searches_go_on() {
+    let s = boot(3).await;
+    let admin = s.admin().await;
+    admin.customer("Rheinhafen Logistik").await;
+    search_until(&admin, "rheinhafen", 1).await;
+    let page = admin.text("/admin").await;
+    assert!(
+        page.contains("Rebuild the search index"),
+        "the admin page offers it"
+    );
+
+    // Only the box's administrators may start it.
+    let password = s.add_user("sal", "Sales").await;
+    let sales = s.api("sal", &password).await;
+    let res = sales.htmx_form("/admin/search/rebuild", &[]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    let res = admin.htmx_form("/admin/search/rebuild", &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let target = res.headers()["hx-redirect"]
+        .to_str()
+        .expect("header")
+        .to_owned();
+    let id = target.strip_prefix("/jobs/").expect("a job's page");
+    let mut job = Value::Null;
+    for _ in 0..200 {
+        job = admin.json(&format!("/api/v1/jobs/{id}")).await;
+        if job["state"] == "done" || job["state"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(job["state"], "done", "{job}");
+    let records = job["result"]["records"].as_u64().expect("records");
+    assert!(records > 3, "it visited every record: {job}");
+    assert_eq!(job["progress"]["done"], records, "{job}");
+    assert_eq!(job["progress"]["total"], records, "{job}");
+    // The rebuilt index answers as before, and follows new records.
+    search_until(&admin, "rheinhafen", 1).await;
+    admin.customer("Rheinhafen Zwei").await;
+    search_until(&admin, "rheinhafen", 2).await;
 }

@@ -159,6 +159,8 @@ pub struct Sweep {
     /// Blobs removed, and their bytes.
     pub removed: usize,
     pub removed_bytes: u64,
+    /// Which they were (so what was derived from them can go too).
+    pub gone: Vec<BlobId>,
 }
 
 /// The blob store under one directory. Open it once per process and share the clones:
@@ -206,6 +208,9 @@ impl BlobStore {
         limit: u64,
     ) -> Result<Blob, BlobError> {
         let tmp = self.root.join("tmp").join(temp_name());
+        // Removes the temp file however this ends — an error, or the upload dropped
+        // half-way (a client gone, a time limit) — unless it was put in place.
+        let mut guard = TempGuard(Some(tmp.clone()));
         let written = async {
             let mut file = tokio::fs::File::create(&tmp).await.map_err(io(&tmp))?;
             let mut hasher = Sha256::new();
@@ -243,32 +248,39 @@ impl BlobStore {
         let path = self.path(id);
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         // Pinned, checked and put in place under the sweep's lock (quick, local file
-        // operations); the pin is released by its drop even if this fails.
+        // operations). The pin is made only once the lock is let go: its drop takes
+        // the lock too.
         let placed = {
             let mut pins = lock_pins(&self.pins);
-            *pins.entry(id).or_default() += 1;
-            let pin = Pin {
-                id,
-                pins: self.pins.clone(),
-            };
-            if path.is_file() {
-                Ok((pin, None))
+            let placed = if path.is_file() {
+                Ok(None)
             } else {
                 // The root's entry for a new prefix directory must be durable too; an
                 // existing prefix needs only its own directory synced.
                 let new_prefix = !dir.is_dir();
                 std::fs::create_dir_all(&dir)
                     .and_then(|()| std::fs::rename(&tmp, &path))
-                    .map(|()| (pin, Some(new_prefix)))
+                    .map(|()| Some(new_prefix))
                     .map_err(io(&path))
+            };
+            if let Ok(fresh) = &placed {
+                *pins.entry(id).or_default() += 1;
+                if fresh.is_some() {
+                    guard.0 = None;
+                }
             }
+            placed
         };
-        let (pin, new_prefix) = match placed {
+        let new_prefix = match placed {
             Ok(p) => p,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 return Err(e);
             }
+        };
+        let pin = Pin {
+            id,
+            pins: self.pins.clone(),
         };
         let Some(new_prefix) = new_prefix else {
             tokio::fs::remove_file(&tmp).await.map_err(io(&tmp))?;
@@ -350,9 +362,18 @@ impl BlobStore {
     }
 
     /// Blob `id` whole, read on the calling thread (for work that is blocking anyway:
-    /// text extraction for the index).
-    pub fn read_blocking(&self, id: BlobId) -> Result<Vec<u8>, BlobError> {
+    /// text extraction for the index), if it is at most `limit` bytes (its size is
+    /// looked at before anything is read).
+    pub fn read_blocking(&self, id: BlobId, limit: u64) -> Result<Vec<u8>, BlobError> {
         let path = self.path(id);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() > limit => return Err(BlobError::TooLarge { limit }),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(id));
+            }
+            Err(e) => return Err(io(&path)(e)),
+        }
         match std::fs::read(&path) {
             Ok(bytes) => Ok(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(id)),
@@ -440,8 +461,20 @@ impl BlobStore {
             drop(pins);
             report.removed += 1;
             report.removed_bytes += meta.len();
+            report.gone.push(id);
         }
         Ok(report)
+    }
+}
+
+/// Removes its temp file when dropped, unless disarmed (`None`).
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

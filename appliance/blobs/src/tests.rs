@@ -1,5 +1,7 @@
 use std::collections::HashSet;
 
+use tokio::io::AsyncWriteExt;
+
 use super::*;
 
 fn store() -> (tempfile::TempDir, BlobStore) {
@@ -144,6 +146,7 @@ async fn a_sweep_keeps_what_is_referenced_or_pinned() {
             pinned: 1,
             removed: 1,
             removed_bytes: 6,
+            gone: vec![gone_id],
         }
     );
     assert!(store.contains(kept_id) && store.contains(held_id));
@@ -301,4 +304,55 @@ async fn a_download_opens_the_file_at_its_range() {
         store.open_range(BlobId::of(b"absent"), None).await,
         Err(BlobError::NotFound(_))
     ));
+}
+
+#[tokio::test]
+async fn a_blob_that_cannot_be_put_in_place_is_refused_and_the_store_goes_on() {
+    let (_dir, store) = store();
+    let id = BlobId::of(b"blocked");
+    // Its prefix directory cannot be made: a file stands where it would be.
+    std::fs::write(store.root.join(&id.to_hex()[..2]), b"in the way").expect("block");
+    let e = store
+        .put(&b"blocked"[..], 1024)
+        .await
+        .expect_err("cannot be placed");
+    assert!(matches!(e, BlobError::Io { .. }), "{e}");
+    assert_eq!(files_in(&store.root.join("tmp")), 0, "no temp file is left");
+    // Nothing is left pinned or locked: other uploads and the sweep go on.
+    let next = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        store.put(&b"another file"[..], 1024),
+    )
+    .await
+    .expect("the store is not stuck")
+    .expect("put");
+    drop(next);
+    let report = store.sweep(|_| Ok::<_, String>(false)).expect("sweep");
+    assert_eq!((report.pinned, report.removed), (0, 1), "{report:?}");
+}
+
+#[tokio::test]
+async fn an_upload_dropped_half_way_leaves_no_temp_file() {
+    let (_dir, store) = store();
+    let (mut tx, rx) = tokio::io::duplex(64);
+    let upload = tokio::spawn({
+        let store = store.clone();
+        async move { store.put(rx, 1 << 20).await }
+    });
+    tx.write_all(b"the first half of a file")
+        .await
+        .expect("write");
+    tx.flush().await.expect("flush");
+    // Until the temp file exists, the upload has not begun writing.
+    for _ in 0..100 {
+        if files_in(&store.root.join("tmp")) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(files_in(&store.root.join("tmp")), 1);
+    upload.abort();
+    assert!(upload.await.expect_err("aborted").is_cancelled());
+    assert_eq!(files_in(&store.root.join("tmp")), 0);
+    assert!(store.list().expect("list").is_empty());
 }

@@ -169,10 +169,76 @@ pub(crate) fn docx(bytes: &[u8], limits: Limits) -> Result<Vec<Passage>, Extract
     Ok(out)
 }
 
+/// The cells of the rectangle from a sheet's first cell to its last (by their `r`
+/// references), without unpacking any value.
+fn sheet_span(xml: &[u8]) -> Result<u64, ExtractError> {
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let (mut rows, mut cols) = ((u64::MAX, 0u64), (u64::MAX, 0u64));
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Eof) => break,
+            Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().as_ref() == b"c" => {
+                for a in e.attributes().flatten() {
+                    if a.key.local_name().as_ref() == b"r"
+                        && let Some((r, c)) = cell_ref(&a.value)
+                    {
+                        rows = (rows.0.min(r), rows.1.max(r));
+                        cols = (cols.0.min(c), cols.1.max(c));
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Err(ExtractError::Damaged(format!(
+                    "a sheet is not well-formed XML ({e})"
+                )));
+            }
+        }
+        buf.clear();
+    }
+    if rows.1 == 0 {
+        return Ok(0);
+    }
+    Ok((rows.1 - rows.0 + 1).saturating_mul(cols.1 - cols.0 + 1))
+}
+
+/// `B12` as (row 12, column 2).
+fn cell_ref(r: &[u8]) -> Option<(u64, u64)> {
+    let letters = r.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    if letters == 0 || letters > 3 || letters == r.len() {
+        return None;
+    }
+    let col = r[..letters]
+        .iter()
+        .fold(0u64, |n, b| n * 26 + u64::from(b - b'A' + 1));
+    let row = std::str::from_utf8(&r[letters..]).ok()?.parse().ok()?;
+    Some((row, col))
+}
+
 /// A workbook's sheets, each by rows (the first row is taken as the header).
 pub(crate) fn xlsx(bytes: &[u8], limits: Limits) -> Result<Vec<Passage>, ExtractError> {
     use calamine::Reader;
-    archive(bytes, limits)?;
+    let mut zip = archive(bytes, limits)?;
+    // The reader lays each sheet out as a dense grid from its first cell to its last:
+    // two cells far apart would ask for billions. The spans are measured first.
+    let sheets: Vec<String> = zip
+        .file_names()
+        .filter_map(Result::ok)
+        .filter(|n| n.starts_with("xl/worksheets/") && n.ends_with(".xml"))
+        .map(|n| n.into_owned())
+        .collect();
+    let mut grid: u64 = 0;
+    for name in sheets {
+        let xml = entry(&mut zip, &name, limits.max_unpacked)?;
+        grid = grid.saturating_add(sheet_span(&xml)?);
+        if grid > limits.max_cells as u64 {
+            return Err(ExtractError::TooLarge(format!(
+                "{} cells",
+                limits.max_cells
+            )));
+        }
+    }
     let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
         .map_err(|e| ExtractError::Damaged(format!("the workbook cannot be read ({e})")))?;
     let mut out = Vec::new();

@@ -312,3 +312,41 @@ fn chunks_cut_at_boundaries_and_overlap() {
         3 * TARGET
     );
 }
+
+#[test]
+fn two_cells_far_apart_do_not_make_a_workbook_of_billions() {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "top left").expect("A1");
+    sheet
+        .write_string(1_048_575, 16_383, "bottom right")
+        .expect("XFD1048576");
+    let bytes = book.save_to_buffer().expect("xlsx");
+    assert!(bytes.len() < 20_000, "it is tiny: {}", bytes.len());
+    let e = extract(&bytes, XLSX, "sparse.xlsx", Limits::default()).expect_err("too wide");
+    assert_eq!(e, ExtractError::TooLarge("2000000 cells".into()));
+}
+
+#[test]
+fn an_archive_whose_headers_lie_is_cut_at_the_limit_as_it_unpacks() {
+    // A real entry of 3 MiB of zeros, whose local and central headers then claim 10 bytes.
+    let mut bytes = zip(&[("word/document.xml", &vec![0u8; 3 * 1024 * 1024])]);
+    let size = (3u32 * 1024 * 1024).to_le_bytes();
+    let mut patched = 0;
+    for at in 0..bytes.len().saturating_sub(4) {
+        if bytes[at..at + 4] == size {
+            bytes[at..at + 4].copy_from_slice(&10u32.to_le_bytes());
+            patched += 1;
+        }
+    }
+    assert!(patched >= 1, "the sizes were found");
+    let limits = Limits {
+        max_unpacked: 1024 * 1024,
+        ..Limits::default()
+    };
+    let e = extract(&bytes, DOCX, "liar.docx", limits).expect_err("a liar");
+    assert!(
+        matches!(&e, ExtractError::TooLarge(_) | ExtractError::Damaged(_)),
+        "never unpacked past the limit: {e:?}"
+    );
+}

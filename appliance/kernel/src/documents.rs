@@ -543,6 +543,18 @@ impl Kernel {
             .collect())
     }
 
+    /// How many records the store holds, of every entity in every company, documents
+    /// included (what a rebuild of the index visits).
+    pub fn record_total(&self) -> Result<u64, KernelError> {
+        Ok(self
+            .store()
+            .read()?
+            .scan_prefix(Table::Counts, &[])?
+            .iter()
+            .filter_map(|(_, v)| decode_u64(v))
+            .sum())
+    }
+
     /// Whether some document version, as committed now, names the blob with this
     /// SHA-256: what the blob store's sweep asks before it removes one.
     pub fn blob_referenced(&self, sha256: &[u8; 32]) -> Result<bool, KernelError> {

@@ -64,11 +64,6 @@ pub trait DocumentSource: Send + Sync {
     /// The passages of a document's content (`sha256`, typed `mime`, named `name`);
     /// none when it holds no text or cannot be read (its name is indexed all the same).
     fn passages(&self, sha256: &str, mime: &str, name: &str) -> Vec<DocPassage>;
-    /// The owner (a user id, 0 for none) of `def`'s record `id` in `company`, as a
-    /// record rule reads it.
-    fn owner(&self, company: u64, def: &'static EntityDef, id: u64) -> u64;
-    /// The documents attached to `def`'s record `id` in `company`: (id, image).
-    fn attached(&self, company: u64, def: &'static EntityDef, id: u64) -> Vec<(u64, Image)>;
 }
 
 /// The most characters of a passage shown under its hit.
@@ -265,15 +260,21 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Where documents' text and records' owners come from (once, at start; without
-    /// one, documents are indexed by file name only, without a record rule's owner).
+    /// Where documents' text comes from (once, at start; without one, documents are
+    /// indexed by file name only).
     pub fn set_documents(&self, source: Arc<dyn DocumentSource>) {
         let _ = self.documents.set(source);
     }
 
     /// The index entries of document `id` (its image `doc`) in `company`: a passage
     /// each, or its name alone.
-    fn document_entries(&self, company: u64, id: u64, doc: &Image) -> Vec<TantivyDocument> {
+    fn document_entries(
+        &self,
+        kernel: &Kernel,
+        company: u64,
+        id: u64,
+        doc: &Image,
+    ) -> Result<Vec<TantivyDocument>, SearchError> {
         let text = |k: &str| {
             doc.get(k)
                 .and_then(serde_json::Value::as_str)
@@ -283,11 +284,11 @@ impl SearchIndex {
             .split_once('/')
             .and_then(|(e, r)| Some((registry::entity(e)?, r.parse::<u64>().ok()?)))
         else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let name = text("name");
         let source = self.documents.get();
-        let owner = source.map_or(0, |s| s.owner(company, parent, record));
+        let owner = kernel.record_owner(company, parent, record)?;
         let mut passages =
             source.map_or_else(Vec::new, |s| s.passages(text("blob"), text("mime"), name));
         if passages.is_empty() {
@@ -297,13 +298,13 @@ impl SearchIndex {
                 text: String::new(),
             });
         }
-        passages
+        Ok(passages
             .iter()
             .map(|p| {
                 self.fields
                     .passage(parent, company, record, owner, id, name, p)
             })
-            .collect()
+            .collect())
     }
 
     /// The directory it lives in.
@@ -332,8 +333,9 @@ impl SearchIndex {
     }
 
     /// Empties the index and fills it from one snapshot of the store; the index then
-    /// holds the snapshot's head as its position. `progress(done)` is called every
-    /// thousand records and at the end.
+    /// holds the snapshot's head as its position. `progress(records)` is called every
+    /// thousand records visited and at the end; the answer is the entries added (a
+    /// document adds one per passage). Searches see the old entries until it commits.
     pub fn rebuild(
         &self,
         kernel: &Kernel,
@@ -342,10 +344,21 @@ impl SearchIndex {
         let mut w = lock(&self.writer);
         w.writer.delete_all_documents()?;
         let mut added = 0u64;
+        let mut visited = 0u64;
         let mut failed = None;
         let head = kernel.snapshot_records(|def, company, id, image| {
+            visited += 1;
+            if visited.is_multiple_of(1000) {
+                progress(visited);
+            }
             let docs = if def.code == DOCUMENT.code {
-                self.document_entries(company, id, image)
+                match self.document_entries(kernel, company, id, image) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        failed = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
             } else if def.search_fields.is_empty() {
                 return ControlFlow::Continue(());
             } else {
@@ -353,29 +366,26 @@ impl SearchIndex {
             };
             for doc in docs {
                 if let Err(e) = w.writer.add_document(doc) {
-                    failed = Some(e);
+                    failed = Some(e.into());
                     return ControlFlow::Break(());
                 }
-            }
-            added += 1;
-            if added.is_multiple_of(1000) {
-                progress(added);
+                added += 1;
             }
             ControlFlow::Continue(())
         })?;
         if let Some(e) = failed {
             w.writer.rollback()?;
-            return Err(e.into());
+            return Err(e);
         }
         self.commit(&mut w, head)?;
-        progress(added);
+        progress(visited);
         Ok(added)
     }
 
     /// Applies whole commands of the event log, in order, and commits them with the
     /// new position. Events at or before the position already held are skipped, so a
     /// command given twice (after a rebuild, a retry) changes nothing.
-    pub fn apply(&self, commands: &[CommandEvents]) -> Result<(), SearchError> {
+    pub fn apply(&self, kernel: &Kernel, commands: &[CommandEvents]) -> Result<(), SearchError> {
         let Some(last) = commands.last().map(CommandEvents::last_seq) else {
             return Ok(());
         };
@@ -390,20 +400,28 @@ impl SearchIndex {
             .filter(|e| e.seq > held)
         {
             if event.entity == DOCUMENT.name {
-                self.replace_document(&mut w, event.company, event.record, event.after.as_ref())?;
+                self.replace_document(
+                    kernel,
+                    &mut w,
+                    event.company,
+                    event.record,
+                    event.after.as_ref(),
+                )?;
                 continue;
             }
             let Some(def) = registry::entity(&event.entity) else {
                 continue;
             };
             // A new owner: the record's documents are found by the new one only.
-            if let (Some(f), Some(source)) = (def.owner(), self.documents.get()) {
+            if let Some(f) = def.owner() {
                 let owner = |i: Option<&Image>| i.and_then(|i| i.get(f.name)).cloned();
                 if event.after.is_some()
                     && owner(event.before.as_ref()) != owner(event.after.as_ref())
                 {
-                    for (doc, image) in source.attached(event.company, def, event.record) {
-                        self.replace_document(&mut w, event.company, doc, Some(&image))?;
+                    for (doc, image) in
+                        kernel.attached_documents(event.company, def, event.record)?
+                    {
+                        self.replace_document(kernel, &mut w, event.company, doc, Some(&image))?;
                     }
                 }
             }
@@ -429,6 +447,7 @@ impl SearchIndex {
     /// Replaces document `id`'s entries with those of `image` (none: it was removed).
     fn replace_document(
         &self,
+        kernel: &Kernel,
         w: &mut MutexGuard<'_, Writer>,
         company: u64,
         id: u64,
@@ -439,7 +458,7 @@ impl SearchIndex {
             &schema::key(company, &DOCUMENT, id),
         ));
         if let Some(image) = image {
-            for entry in self.document_entries(company, id, image) {
+            for entry in self.document_entries(kernel, company, id, image)? {
                 w.writer.add_document(entry)?;
             }
         }
@@ -595,7 +614,8 @@ impl Tailer for Indexer {
     }
 
     fn apply(&mut self, commands: &[CommandEvents]) -> Result<(), TailError> {
-        blocking(|| self.index.apply(commands)).map_err(|e| TailError::Retry(e.to_string()))
+        blocking(|| self.index.apply(&self.kernel, commands))
+            .map_err(|e| TailError::Retry(e.to_string()))
     }
 }
 

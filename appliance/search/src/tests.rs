@@ -104,7 +104,7 @@ fn catch_up(kernel: &Kernel, index: &SearchIndex) {
         if batch.is_empty() {
             return;
         }
-        index.apply(&batch).expect("apply");
+        index.apply(kernel, &batch).expect("apply");
     }
 }
 
@@ -215,7 +215,7 @@ async fn records_are_found_by_word_prefix_and_typo_and_changes_follow_the_log() 
 
     // Applying what is already held changes nothing.
     let all = f.kernel.commands_since(0, 10_000).expect("all");
-    index.apply(&all).expect("again");
+    index.apply(&f.kernel, &all).expect("again");
     assert!(find(&index, &f.admin, "quarterly").hits.is_empty());
     assert_eq!(
         titles(&find(&index, &f.admin, "hamburg")),

@@ -510,7 +510,6 @@ async fn reindex(config: &Config) -> Result<(), String> {
     let blobs =
         nexus_blobs::BlobStore::open(config.data_dir.join("blobs")).map_err(|e| e.to_string())?;
     index.set_documents(std::sync::Arc::new(nexus::serve::document_text(
-        &kernel,
         &blobs,
         &config.data_dir,
     )));
@@ -519,7 +518,7 @@ async fn reindex(config: &Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     eprintln!();
     println!(
-        "the search index in {} holds {added} records, up to event {}",
+        "the search index in {} holds {added} entries (records and document passages), up to event {}",
         dir.display(),
         index.position()
     );

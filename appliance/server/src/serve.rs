@@ -209,11 +209,10 @@ pub static MODULES: &[&nexus_web::WebModule] = &[
 
 /// Documents' text for the search index, kept under `data_dir/text`.
 pub fn document_text(
-    kernel: &Kernel,
     blobs: &nexus_blobs::BlobStore,
     data_dir: &Path,
 ) -> nexus_web::documents::DocumentText {
-    nexus_web::documents::DocumentText::new(kernel.clone(), blobs.clone(), data_dir.join("text"))
+    nexus_web::documents::DocumentText::new(blobs.clone(), data_dir.join("text"))
 }
 
 /// Installs the modules (once per process).
@@ -304,16 +303,17 @@ pub async fn start(
     };
     nexus_web::jobs::register(&kernel, &config.data_dir)?;
     let blobs = nexus_blobs::BlobStore::open(config.data_dir.join("blobs"))?;
-    nexus_web::documents::register(&kernel, &blobs)?;
-    let job_tasks = nexus_kernel::jobs::start(&kernel, JOB_WORKERS).await?;
-    let notary = Arc::new(nexus_web::audit::Notary::new(log_key(&config.data_dir)?));
     let search_dir = config.data_dir.join("search");
     let search = Arc::new(
         nexus_search::SearchIndex::open(&search_dir)
             .map_err(|e| BootError::Search(search_dir.display().to_string(), e))?,
     );
-    let text = Arc::new(document_text(&kernel, &blobs, &config.data_dir));
+    let text = Arc::new(document_text(&blobs, &config.data_dir));
     search.set_documents(text.clone());
+    nexus_web::documents::register(&kernel, &blobs, Some(text.clone()))?;
+    nexus_web::search::register(&kernel, &search)?;
+    let job_tasks = nexus_kernel::jobs::start(&kernel, JOB_WORKERS).await?;
+    let notary = Arc::new(nexus_web::audit::Notary::new(log_key(&config.data_dir)?));
     let state = AppState::new(
         kernel.clone(),
         tls.clone(),

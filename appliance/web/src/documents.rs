@@ -56,19 +56,47 @@ struct CachedText {
     chunks: Vec<nexus_extract::Chunk>,
     /// Why the text could not be read, in words.
     error: Option<String>,
+    /// Written before extraction begins and replaced by its result: found still set by
+    /// the next extraction (they run one at a time), it means the last one never
+    /// ended — the appliance stopped during it — and the file is not tried again.
+    #[serde(default)]
+    started: bool,
 }
 
+/// What a document whose extraction once stopped the appliance is told.
+const STOPPED_BEFORE: &str = "reading its text stopped the appliance once, so it is not read again";
+
 /// Documents' text for the search index: extracted once per content (and kind) and
-/// kept under `data/text/` — derived, so deleting it costs only extracting again.
+/// kept under `data/text/` — derived, so deleting it costs only extracting again. It
+/// holds no kernel: the kernel's job handlers hold it.
 pub struct DocumentText {
-    kernel: Kernel,
     blobs: BlobStore,
     dir: std::path::PathBuf,
+    /// One extraction at a time: memory stays bounded by one document's, and a
+    /// `started` mark seen under it belongs to a run that is over.
+    one_at_a_time: std::sync::Mutex<()>,
 }
 
 impl DocumentText {
-    pub fn new(kernel: Kernel, blobs: BlobStore, dir: std::path::PathBuf) -> DocumentText {
-        DocumentText { kernel, blobs, dir }
+    pub fn new(blobs: BlobStore, dir: std::path::PathBuf) -> DocumentText {
+        DocumentText {
+            blobs,
+            dir,
+            one_at_a_time: std::sync::Mutex::new(()),
+        }
+    }
+
+    /// Removes what was extracted from blob `id` (its file is gone).
+    fn forget(&self, id: BlobId) {
+        let hex = id.to_hex();
+        let Ok(entries) = std::fs::read_dir(self.dir.join(&hex[..2])) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&hex) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Where the text of `sha256` read as a `name` file is kept: the extension picks
@@ -97,6 +125,7 @@ impl DocumentText {
         let c = Self::cached_at(&self.path(sha256, name)?)?;
         Some(match c.error {
             Some(e) => Err(e),
+            None if c.started => return None,
             None => Ok(c.chunks.len()),
         })
     }
@@ -112,27 +141,59 @@ impl DocumentText {
         let path = self
             .path(sha256, name)
             .ok_or_else(|| format!("\"{sha256}\" is not a document's content"))?;
-        if let Some(c) = Self::cached_at(&path) {
-            return c.error.map_or(Ok(c.chunks), Err);
+        let done = |c: CachedText| c.error.map_or(Ok(c.chunks), Err);
+        if let Some(c) = Self::cached_at(&path).filter(|c| !c.started) {
+            return done(c);
+        }
+        let _one = self
+            .one_at_a_time
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match Self::cached_at(&path) {
+            // Another extraction finished it while this one waited.
+            Some(c) if !c.started => return done(c),
+            // Marked as started, yet nothing is extracting it now.
+            Some(_) => {
+                let failed = CachedText {
+                    format: TEXT_FORMAT,
+                    chunks: Vec::new(),
+                    error: Some(STOPPED_BEFORE.into()),
+                    started: false,
+                };
+                let _ = write_atomically(&path, &failed);
+                return Err(STOPPED_BEFORE.into());
+            }
+            None => {}
         }
         let id: BlobId = sha256.parse().map_err(|e: BlobError| e.to_string())?;
-        let result = match self.blobs.read_blocking(id) {
-            Ok(bytes) if bytes.len() > MAX_EXTRACTED => Err(format!(
+        let bytes = match self.blobs.read_blocking(id, MAX_EXTRACTED as u64) {
+            Ok(bytes) => Ok(bytes),
+            Err(BlobError::TooLarge { .. }) => Err(format!(
                 "the file is over {} MiB; it is found by its name only",
                 MAX_EXTRACTED / (1024 * 1024)
             )),
-            Ok(bytes) => {
-                nexus_extract::extract(&bytes, mime, name, nexus_extract::Limits::default())
-                    .map(|p| nexus_extract::chunk(&p))
-                    .map_err(|e| e.to_string())
-            }
             // A missing file is not cached: it may be a fault that is mended.
             Err(e) => return Err(e.to_string()),
         };
+        let started = CachedText {
+            format: TEXT_FORMAT,
+            chunks: Vec::new(),
+            error: None,
+            started: true,
+        };
+        if let Err(e) = write_atomically(&path, &started) {
+            tracing::warn!(path = %path.display(), error = %e, "could not mark a document's text as being read");
+        }
+        let result = bytes.and_then(|bytes| {
+            nexus_extract::extract(&bytes, mime, name, nexus_extract::Limits::default())
+                .map(|p| nexus_extract::chunk(&p))
+                .map_err(|e| e.to_string())
+        });
         let cached = CachedText {
             format: TEXT_FORMAT,
             chunks: result.clone().unwrap_or_default(),
             error: result.clone().err(),
+            started: false,
         };
         if let Err(e) = write_atomically(&path, &cached) {
             tracing::warn!(path = %path.display(), error = %e, "could not keep a document's text");
@@ -166,27 +227,21 @@ impl nexus_search::DocumentSource for DocumentText {
             })
             .collect()
     }
-
-    fn owner(&self, company: u64, def: &'static EntityDef, id: u64) -> u64 {
-        // Unknown is nobody: a record rule then shows the passages to no one it limits.
-        self.kernel.record_owner(company, def, id).unwrap_or(0)
-    }
-
-    fn attached(
-        &self,
-        company: u64,
-        def: &'static EntityDef,
-        id: u64,
-    ) -> Vec<(u64, nexus_kernel::Image)> {
-        self.kernel
-            .attached_documents(company, def, id)
-            .unwrap_or_default()
-    }
 }
 
 fn parse_id(raw: &str) -> Result<u64, WebError> {
     raw.parse()
         .map_err(|_| WebError::Malformed(format!("\"{raw}\" is not a record id")))
+}
+
+/// A `version` given (a number, 1 or more), or none.
+fn parse_version(raw: Option<&str>) -> Result<Option<u64>, WebError> {
+    raw.map(|v| {
+        v.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            WebError::Malformed(format!("\"{v}\" is not a version (a number, 1 or more)"))
+        })
+    })
+    .transpose()
 }
 
 fn query_param(raw: Option<&str>, name: &str) -> Option<String> {
@@ -359,11 +414,31 @@ async fn attach(
     // Who may attach is asked first: a caller who may not learns nothing more.
     state.kernel.may_attach(auth.who(), entity, id)?;
     let name = upload_name(raw, headers)?;
-    let (blob, _pin) = store_upload(&state.documents, &name, body).await?;
-    Ok(state
-        .kernel
-        .attach(auth.who(), entity, id, &name, blob)
-        .await?)
+    let (blob, pin) = store_upload(&state.documents, &name, body).await?;
+    let (kernel, who, entity) = (state.kernel.clone(), auth.who().clone(), entity.to_owned());
+    committed(pin, async move {
+        kernel.attach(&who, &entity, id, &name, blob).await
+    })
+    .await
+}
+
+/// Runs a document write on a task of its own that holds the blob's pin until the
+/// write has committed (or failed), even if the request is given up meanwhile.
+async fn committed(
+    pin: nexus_blobs::Pin,
+    write: impl std::future::Future<Output = Result<DocumentInfo, KernelError>> + Send + 'static,
+) -> Result<DocumentInfo, WebError> {
+    let task = tokio::spawn(async move {
+        let out = write.await;
+        drop(pin);
+        out
+    });
+    match task.await {
+        Ok(out) => Ok(out?),
+        Err(e) => Err(WebError::Kernel(KernelError::Internal(format!(
+            "a document write stopped: {e}"
+        )))),
+    }
 }
 
 async fn new_version(
@@ -374,22 +449,18 @@ async fn new_version(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<DocumentInfo, WebError> {
-    let base = query_param(raw, "version")
-        .map(|v| {
-            v.parse::<u64>()
-                .map_err(|_| WebError::Malformed(format!("\"{v}\" is not a version")))
-        })
-        .transpose()?;
+    let base = parse_version(query_param(raw, "version").as_deref())?;
     let (doc, _) = state.kernel.document(auth.who(), id)?;
     state
         .kernel
         .may_attach(auth.who(), doc.entity, doc.record)?;
     let name = upload_name(raw, headers).unwrap_or(doc.name.clone());
-    let (blob, _pin) = store_upload(&state.documents, &name, body).await?;
-    Ok(state
-        .kernel
-        .add_version(auth.who(), id, base, Some(&name), blob)
-        .await?)
+    let (blob, pin) = store_upload(&state.documents, &name, body).await?;
+    let (kernel, who) = (state.kernel.clone(), auth.who().clone());
+    committed(pin, async move {
+        kernel.add_version(&who, id, base, Some(&name), blob).await
+    })
+    .await
 }
 
 /// `GET /documents/{id}`: the document, its record and its versions.
@@ -499,7 +570,7 @@ pub async fn delete(
     form: FormSubmit,
 ) -> Result<Response, WebError> {
     let id = parse_id(&id)?;
-    let version = field(&form.pairs, "version").and_then(|v| v.parse().ok());
+    let version = parse_version(field(&form.pairs, "version"))?;
     let (doc, _) = state.kernel.document(form.auth.who(), id)?;
     state
         .kernel
@@ -789,7 +860,7 @@ pub async fn api_delete(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
-    let version = query_param(raw.as_deref(), "version").and_then(|v| v.parse().ok());
+    let version = parse_version(query_param(raw.as_deref(), "version").as_deref())?;
     state
         .kernel
         .remove_document(auth.who(), parse_id(&id)?, version)
@@ -797,8 +868,9 @@ pub async fn api_delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The sweep job: removes the blobs no document version names and no upload pins.
-struct Sweep(BlobStore);
+/// The sweep job: removes the blobs no document version names and no upload pins,
+/// and the text extracted from them.
+struct Sweep(BlobStore, Option<Arc<DocumentText>>);
 
 impl JobHandler for Sweep {
     fn kind(&self) -> &'static str {
@@ -807,8 +879,19 @@ impl JobHandler for Sweep {
 
     fn run(&self, ctx: JobContext) -> JobFuture<'_> {
         Box::pin(async move {
-            let report = sweep(&ctx.kernel, &self.0)
-                .map_err(|e| nexus_kernel::JobError::Retry(e.to_string()))?;
+            let (kernel, blobs, text) = (ctx.kernel.clone(), self.0.clone(), self.1.clone());
+            let report = tokio::task::spawn_blocking(move || {
+                let report = sweep(&kernel, &blobs)?;
+                if let Some(text) = text {
+                    for id in &report.gone {
+                        text.forget(*id);
+                    }
+                }
+                Ok::<_, WebError>(report)
+            })
+            .await
+            .map_err(|e| nexus_kernel::JobError::Retry(e.to_string()))?
+            .map_err(|e| nexus_kernel::JobError::Retry(e.to_string()))?;
             Ok(json!({
                 "referenced": report.referenced,
                 "pinned": report.pinned,
@@ -827,9 +910,13 @@ pub fn sweep(kernel: &Kernel, blobs: &BlobStore) -> Result<nexus_blobs::Sweep, W
         .map_err(blob_error)
 }
 
-/// Registers the sweep job over `blobs`.
-pub fn register(kernel: &Kernel, blobs: &BlobStore) -> Result<(), KernelError> {
-    kernel.register_job(Arc::new(Sweep(blobs.clone())))
+/// Registers the sweep job over `blobs` (and the text kept from them).
+pub fn register(
+    kernel: &Kernel,
+    blobs: &BlobStore,
+    text: Option<Arc<DocumentText>>,
+) -> Result<(), KernelError> {
+    kernel.register_job(Arc::new(Sweep(blobs.clone(), text)))
 }
 
 #[cfg(test)]

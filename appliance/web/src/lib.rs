@@ -23,7 +23,7 @@ pub mod module;
 pub mod openapi;
 mod pages;
 pub mod records;
-mod search;
+pub mod search;
 pub mod session;
 mod tools;
 pub mod views;
@@ -156,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin", get(pages::admin))
         .route("/admin/audit/verify", post(pages::verify_audit))
         .route("/admin/tls", post(pages::install_tls))
+        .route("/admin/search/rebuild", post(search::rebuild))
         .route("/ca.crt", get(pages::ca_cert))
         .route("/events", get(live::events))
         .route("/e/{entity}", get(records::list).post(records::create))

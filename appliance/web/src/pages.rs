@@ -483,7 +483,7 @@ fn require_admin(auth: &Auth) -> Result<(), WebError> {
 
 /// The box's administration changes (its certificate, its checks) are for a signed-in
 /// administrator, never a script's token.
-fn require_admin_session(auth: &Auth) -> Result<(), WebError> {
+pub(crate) fn require_admin_session(auth: &Auth) -> Result<(), WebError> {
     require_admin(auth)?;
     auth.session_token("administer the box").map(drop)
 }
@@ -525,6 +525,7 @@ fn admin_body(state: &AppState, auth: &Auth, tls_error: Option<&str>) -> Markup 
         }
         (transparency_card(state))
         (tailers_card(state))
+        (crate::search::admin_card(state, auth))
         div .card .spaced {
             h2 { "HTTPS certificate" }
             dl .facts {

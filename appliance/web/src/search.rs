@@ -311,3 +311,97 @@ pub async fn api(
         })).collect::<Vec<_>>(),
     })))
 }
+
+/// The job that rebuilds the search index from the store while the appliance runs.
+pub const REINDEX_KIND: &str = "web.reindex_search";
+
+/// Rebuilds the index from one snapshot of the store (searches keep the old entries
+/// until it commits; the indexer then goes on from the snapshot's head), reporting
+/// the records visited against those the store holds.
+struct Reindex(std::sync::Arc<nexus_search::SearchIndex>);
+
+impl nexus_kernel::JobHandler for Reindex {
+    fn kind(&self) -> &'static str {
+        REINDEX_KIND
+    }
+
+    fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(6 * 3600)
+    }
+
+    fn run(&self, ctx: nexus_kernel::JobContext) -> nexus_kernel::JobFuture<'_> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        Box::pin(async move {
+            let retry = |e: &dyn std::fmt::Display| nexus_kernel::JobError::Retry(e.to_string());
+            let total = ctx.kernel.record_total().map_err(|e| retry(&e))?;
+            let done = std::sync::Arc::new(AtomicU64::new(0));
+            let (index, kernel, seen) = (self.0.clone(), ctx.kernel.clone(), done.clone());
+            let mut work = tokio::task::spawn_blocking(move || {
+                index.rebuild(&kernel, |n| seen.store(n, Ordering::Relaxed))
+            });
+            let added = loop {
+                tokio::select! {
+                    finished = &mut work => break finished.map_err(|e| retry(&e))?.map_err(|e| retry(&e))?,
+                    () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
+                        let n = done.load(Ordering::Relaxed);
+                        ctx.progress(n, total.max(n)).await?;
+                    }
+                }
+            };
+            let n = done.load(Ordering::Relaxed);
+            ctx.progress(n, n).await?;
+            Ok(json!({ "records": n, "entries": added, "position": self.0.position() }))
+        })
+    }
+}
+
+/// Registers the rebuild job over `index`.
+pub fn register(
+    kernel: &nexus_kernel::Kernel,
+    index: &std::sync::Arc<nexus_search::SearchIndex>,
+) -> Result<(), nexus_kernel::KernelError> {
+    kernel.register_job(std::sync::Arc::new(Reindex(index.clone())))
+}
+
+/// `POST /admin/search/rebuild`: starts the rebuild, shows its job's page.
+pub async fn rebuild(
+    State(state): State<AppState>,
+    submit: crate::session::FormSubmit,
+) -> Result<axum::response::Response, WebError> {
+    crate::pages::require_admin_session(&submit.auth)?;
+    let id = state
+        .kernel
+        .enqueue(
+            submit.auth.who(),
+            nexus_kernel::JobSpec::new(
+                REINDEX_KIND,
+                "Rebuild the search index",
+                serde_json::Value::Null,
+            ),
+        )
+        .await?;
+    Ok(crate::records::redirect(
+        submit.htmx,
+        &format!("/jobs/{id}"),
+    ))
+}
+
+/// The admin page's card: what the index holds and the rebuild button.
+pub fn admin_card(state: &AppState, auth: &Auth) -> Markup {
+    let head = state.kernel.log_head();
+    let position = state.search.position();
+    html! {
+        div .card .spaced #search-index {
+            h2 { "Search index" }
+            p {
+                (state.search.len().unwrap_or(0)) " entries (records and document passages), up to event "
+                (position) @if head > position { " (" (head - position) " behind)" } "."
+            }
+            p .muted { "It is rebuilt from the records by itself when it is missing or damaged. Rebuild it here after restoring a backup or when results look wrong; searches go on meanwhile." }
+            form method="post" action="/admin/search/rebuild" {
+                input type="hidden" name="_csrf" value=(auth.csrf());
+                button type="submit" { "Rebuild the search index" }
+            }
+        }
+    }
+}
