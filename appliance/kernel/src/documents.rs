@@ -396,6 +396,21 @@ impl Kernel {
         target(&self.store().read()?, who, def, id, Action::Write).map(|_| ())
     }
 
+    /// Document `id`, if `who` may replace or remove it (write its record; still at
+    /// `base_version`, when given): asked before an upload's body is read. Checked
+    /// again by the change itself.
+    pub fn may_change_document(
+        &self,
+        who: &Principal,
+        id: u64,
+        base_version: Option<u64>,
+    ) -> Result<DocumentInfo, KernelError> {
+        let read = self.store().read()?;
+        let doc = Row::<Document>::of(&writable(&read, who, id, base_version)?)?;
+        let by = last_actors(&read, who.company, std::slice::from_ref(&doc))?;
+        info(&doc, &by)
+    }
+
     /// Attaches a stored blob to `entity`'s record `id` as a new document (version 1),
     /// for whoever may write that record.
     pub async fn attach(
@@ -566,7 +581,7 @@ impl Kernel {
 /// it is still at `base_version`, when given). Someone who may not read that record
 /// hears "not found".
 fn writable(
-    txn: &Txn<'_, '_>,
+    txn: &impl Reader,
     who: &Principal,
     id: u64,
     base_version: Option<u64>,

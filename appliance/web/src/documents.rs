@@ -26,6 +26,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::body::field;
 use crate::error::WebError;
+use crate::records::parse_id;
 use crate::session::{ApiWrite, Auth, FormSubmit};
 use crate::views;
 
@@ -227,11 +228,6 @@ impl nexus_search::DocumentSource for DocumentText {
             })
             .collect()
     }
-}
-
-fn parse_id(raw: &str) -> Result<u64, WebError> {
-    raw.parse()
-        .map_err(|_| WebError::Malformed(format!("\"{raw}\" is not a record id")))
 }
 
 /// A `version` given (a number, 1 or more), or none.
@@ -450,11 +446,8 @@ async fn new_version(
     body: Body,
 ) -> Result<DocumentInfo, WebError> {
     let base = parse_version(query_param(raw, "version").as_deref())?;
-    let (doc, _) = state.kernel.document(auth.who(), id)?;
-    state
-        .kernel
-        .may_attach(auth.who(), doc.entity, doc.record)?;
-    let name = upload_name(raw, headers).unwrap_or(doc.name.clone());
+    let doc = state.kernel.may_change_document(auth.who(), id, base)?;
+    let name = upload_name(raw, headers).unwrap_or(doc.name);
     let (blob, pin) = store_upload(&state.documents, &name, body).await?;
     let (kernel, who) = (state.kernel.clone(), auth.who().clone());
     committed(pin, async move {
@@ -571,7 +564,9 @@ pub async fn delete(
 ) -> Result<Response, WebError> {
     let id = parse_id(&id)?;
     let version = parse_version(field(&form.pairs, "version"))?;
-    let (doc, _) = state.kernel.document(form.auth.who(), id)?;
+    let doc = state
+        .kernel
+        .may_change_document(form.auth.who(), id, version)?;
     state
         .kernel
         .remove_document(form.auth.who(), id, version)
@@ -819,17 +814,6 @@ pub async fn api_get(
         .map_err(|e| WebError::Kernel(KernelError::Internal(e.to_string())))?;
     out["versions"] = json!(versions);
     Ok(axum::Json(out).into_response())
-}
-
-/// `GET /api/v1/documents/{id}/content`.
-pub async fn api_download(
-    state: State<AppState>,
-    auth: Auth,
-    id: Path<String>,
-    raw: RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, WebError> {
-    download(state, auth, id, raw, headers).await
 }
 
 /// `POST /api/v1/documents/{id}/versions?name=…&version=…`: the body is the new version.

@@ -233,10 +233,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/documents/{id}",
             get(documents::api_get).delete(documents::api_delete),
         )
-        .route(
-            "/api/v1/documents/{id}/content",
-            get(documents::api_download),
-        )
+        .route("/api/v1/documents/{id}/content", get(documents::download))
         .route(
             "/api/v1/documents/{id}/versions",
             post(documents::api_upload_version),

@@ -24,7 +24,7 @@ pub fn is_htmx(headers: &HeaderMap) -> bool {
     headers.contains_key("hx-request") && !headers.contains_key("hx-boosted")
 }
 
-fn parse_id(raw: &str) -> Result<u64, WebError> {
+pub(crate) fn parse_id(raw: &str) -> Result<u64, WebError> {
     raw.parse::<u64>()
         .ok()
         .filter(|id| *id > 0)
