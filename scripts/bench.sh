@@ -3,7 +3,8 @@
 # PostgreSQL (with a tailer's lag beside the load), ledger posting and trial balances,
 # HTTPS list latency, durable job-queue throughput against PostgreSQL's SKIP LOCKED
 # queue (jobs), and the open time after SIGKILL on a store of more than a gigabyte
-# (crash-open). Arguments go to `nexus-bench all`, e.g.
+# (crash-open); on its own, vector search against hnswlib and faiss (vectors, which
+# installs them and the embedding model). Arguments go to `nexus-bench all`, e.g.
 #
 #   scripts/bench.sh --seconds 5 --json bench.json
 #
@@ -27,11 +28,16 @@ fi
 
 section=all
 case "${1:-}" in
-    writes | ledger | list | jobs | crash-open | all)
+    writes | ledger | list | jobs | crash-open | tlog | vectors | all)
         section="$1"
         shift
         ;;
 esac
+
+if [ "$section" = vectors ]; then
+    scripts/install-ann-peers.sh
+    scripts/install-embedding-model.sh
+fi
 
 cargo build --release -p nexus-bench -p nexus
 exec "${CARGO_TARGET_DIR:-$repo/target}/release/nexus-bench" "$section" "$@"

@@ -32,6 +32,8 @@ pub fn config(dir: &std::path::Path) -> Config {
         currency: "CHF".into(),
         log_format: "text".into(),
         max_upload_mib: 2,
+        // Search by meaning embeds every record: only the tests of it turn it on.
+        embedding_model: String::new(),
     }
 }
 
@@ -77,6 +79,41 @@ fn serving(running: Running, clock: Arc<ManualClock>, dir: tempfile::TempDir) ->
         ca_pem,
         dir,
     }
+}
+
+/// The embedding model `scripts/install-embedding-model.sh` makes (`make test` runs it).
+pub fn embedding_model() -> String {
+    let model = nexus_ai::installed_model();
+    assert!(
+        model.is_file(),
+        "{} is missing: run scripts/install-embedding-model.sh",
+        model.display()
+    );
+    model.display().to_string()
+}
+
+/// Like [`boot_fresh`], searching by meaning too.
+pub async fn boot_fresh_with_vectors(customers: u64) -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = config(dir.path());
+    config.embedding_model = embedding_model();
+    let clock = test_clock();
+    let running = serve::start(&config, Some(customers), clock.clone())
+        .await
+        .expect("boot");
+    serving(running, clock, dir)
+}
+
+/// Like [`boot`], searching by meaning too.
+pub async fn boot_with_vectors(customers: u64) -> TestServer {
+    let s = boot_fresh_with_vectors(customers).await;
+    let k = &s.running.kernel;
+    let company = k.default_company().expect("company").expect("exists");
+    let role = k.role_by_name(company, "Administrator").expect("role");
+    k.create_user(company, ADMIN.0, "Ada Admin", ADMIN.1, role)
+        .await
+        .expect("admin");
+    s
 }
 
 /// Starts again on the data under `dir` once a stopped server's last connections

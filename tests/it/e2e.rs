@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::common::boot_fresh;
+use crate::common::boot_fresh_with_vectors;
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -21,7 +21,7 @@ async fn a_person_sets_up_the_box_and_works_with_customers_in_chromium() {
         playwright.exists() && PathBuf::from("/usr/bin/chromium").exists(),
         "the browser test needs Chromium and playwright-core: run scripts/install-test-deps.sh"
     );
-    let s = boot_fresh(300).await;
+    let s = boot_fresh_with_vectors(300).await;
     let out_dir = root.join("target/e2e");
     let _ = std::fs::remove_dir_all(&out_dir);
     let setup = s.running.setup_url.clone().expect("setup url");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{Api, api_error, boot, restart};
+use crate::common::{Api, api_error, boot, boot_with_vectors, restart};
 
 /// Asks until the search answers `want` hits (the indexer follows the log on its
 /// own); gives up after ten seconds with the last answer.
@@ -307,4 +307,107 @@ async fn an_administrator_rebuilds_the_index_as_a_job_while_searches_go_on() {
     search_until(&admin, "rheinhafen", 1).await;
     admin.customer("Rheinhafen Zwei").await;
     search_until(&admin, "rheinhafen", 2).await;
+}
+
+/// Asks `GET /api/v1/search?q=&mode=` until `done` holds for the answer (the vector
+/// indexer follows the log on its own, behind the full-text one); gives up after
+/// twenty seconds with the last answer.
+async fn search_mode_until(api: &Api, q: &str, mode: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let path = format!("/api/v1/search?q={}&mode={mode}", q.replace(' ', "+"));
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        let res = api.get(&path).await;
+        let status = res.status();
+        last = res.json().await.expect("json");
+        assert_eq!(status, StatusCode::OK, "GET {path}: {last}");
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("search {q:?} ({mode}) never answered as expected: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_found_by_meaning_within_the_readers_permissions() {
+    let s = boot_with_vectors(0).await;
+    let admin = s.admin().await;
+    admin.customer("Alpine Coffee Roasters").await;
+    admin.customer("Helvetia Steel Works").await;
+    let first = |a: &Value| {
+        a["hits"][0]["title"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    // No word in common: found by meaning alone.
+    let q = "espresso beans supplier";
+    let meaning = search_mode_until(&admin, q, "vector", |a| {
+        first(a) == "Alpine Coffee Roasters"
+    })
+    .await;
+    assert_eq!(meaning["retrieval"], "vector");
+    assert_eq!(meaning["hits"][0]["found_by"], "meaning", "{meaning}");
+    assert!(
+        meaning["hits"][0]["similarity"]
+            .as_f64()
+            .is_some_and(|s| s >= 0.3),
+        "{meaning}"
+    );
+    let hybrid = search_mode_until(&admin, q, "hybrid", |a| {
+        first(a) == "Alpine Coffee Roasters"
+    })
+    .await;
+    assert_eq!(hybrid["retrieval"], "hybrid");
+    let words = admin
+        .get(&format!(
+            "/api/v1/search?q={}&mode=text",
+            q.replace(' ', "+")
+        ))
+        .await;
+    let words: Value = words.json().await.expect("json");
+    assert_eq!(words["total"], 0, "{words}");
+    assert_eq!(words["retrieval"], "text");
+    // The default is hybrid.
+    let default: Value = admin
+        .get("/api/v1/search?q=espresso+beans+supplier")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(first(&default), "Alpine Coffee Roasters", "{default}");
+
+    // The vector indexer is a tailer like the others.
+    let metrics = admin.text("/metrics").await;
+    assert!(
+        metrics.contains("nexus_tailer_up{tailer=\"vectors\"} 1"),
+        "{metrics}"
+    );
+
+    // A sales rep finds their own customers only, by meaning too.
+    let rep_pw = s.add_user("rex", "Sales rep").await;
+    let rep = s.api("rex", &rep_pw).await;
+    let res = rep
+        .post(
+            "/api/v1/customer",
+            &serde_json::json!({ "name": "Bean Counter Cafe", "status": "Lead" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let own = search_mode_until(&rep, q, "vector", |a| {
+        !a["hits"].as_array().is_none_or(Vec::is_empty)
+    })
+    .await;
+    assert_eq!(titles(&own), ["Bean Counter Cafe"], "{own}");
+
+    // A mode that is not one is refused in words.
+    let res = admin.get("/api/v1/search?q=coffee&mode=magic").await;
+    let body = api_error(res, StatusCode::BAD_REQUEST, "malformed").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("text, vector or hybrid")),
+        "{body}"
+    );
 }

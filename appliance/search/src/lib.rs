@@ -27,6 +27,7 @@
 
 mod query;
 mod schema;
+mod vectors;
 
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
@@ -45,11 +46,20 @@ use time::Date;
 
 use nexus_kernel::documents::DOCUMENT;
 pub use query::{Fragment, MAX_QUERY_CHARS, MAX_QUERY_WORDS};
-use schema::Fields;
+use schema::{Entry, Fields};
+pub use vectors::{EF_CONSTRUCTION, EF_SEARCH, M, VECTOR_FORMAT, VectorIndex};
+
+/// What one event changes in the indexes: the entries under `key` are replaced by
+/// `entries` (none: the record or document is gone).
+#[derive(Debug)]
+pub(crate) struct Change {
+    pub key: String,
+    pub entries: Vec<Entry>,
+}
 
 /// The index's layout. An index written with another one is rebuilt from the store
 /// (it is derived: nothing is lost).
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// One passage of a document's text, where it came from in the document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +114,8 @@ pub struct SearchRequest {
     pub to: Option<Date>,
     /// How many hits to return (at most 100).
     pub limit: usize,
+    /// By words, by meaning, or both (the default).
+    pub retrieval: Retrieval,
 }
 
 /// One record that matched.
@@ -118,6 +130,89 @@ pub struct Hit {
     pub score: f32,
     /// Set when the hit is a passage of a document attached to the record.
     pub document: Option<DocumentHit>,
+    /// Which index found it.
+    pub found_by: FoundBy,
+    /// How alike in meaning (cosine), when the vector index found it.
+    pub similarity: Option<f32>,
+}
+
+/// Which index found a hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FoundBy {
+    /// Its words match the reader's.
+    #[default]
+    Words,
+    /// It means something close (the vector index), though its words differ.
+    Meaning,
+    Both,
+}
+
+/// How hits are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Retrieval {
+    /// By words alone (BM25 with typos and prefixes).
+    Text,
+    /// By meaning alone (the vector index), when there is one.
+    Vector,
+    /// Both, fused by reciprocal rank (words alone when there is no vector index).
+    #[default]
+    Hybrid,
+}
+
+impl Retrieval {
+    pub fn parse(s: &str) -> Option<Retrieval> {
+        match s {
+            "text" => Some(Retrieval::Text),
+            "vector" => Some(Retrieval::Vector),
+            "hybrid" => Some(Retrieval::Hybrid),
+            _ => None,
+        }
+    }
+}
+
+/// How many of each index's best a hybrid search fuses.
+const FUSED: usize = 50;
+
+/// Reciprocal rank fusion's constant (Cormack et al.: 60).
+const RRF_K: f32 = 60.0;
+
+/// The least cosine similarity at which a vector neighbour is a hit at all (unrelated
+/// texts score about 0 to 0.2 with all-MiniLM-L6-v2).
+pub const MIN_SIMILARITY: f32 = 0.3;
+
+/// A candidate of a search, with its rank in each index that found it.
+struct Ranked {
+    id: (String, u32),
+    address: DocAddress,
+    words: Option<(usize, f32)>,
+    meaning: Option<(usize, f32)>,
+}
+
+impl Ranked {
+    fn fused(&self) -> f32 {
+        let rrf =
+            |r: Option<(usize, f32)>| r.map_or(0.0, |(rank, _)| 1.0 / (RRF_K + rank as f32 + 1.0));
+        rrf(self.words) + rrf(self.meaning)
+    }
+
+    /// What the hit reports as its score: the fused rank when both indexes ranked,
+    /// else the one index's own score.
+    fn score(&self) -> f32 {
+        match (self.words, self.meaning) {
+            (Some((_, s)), None) => s,
+            (None, Some((_, s))) => s,
+            _ => self.fused(),
+        }
+    }
+
+    fn found_by(&self) -> FoundBy {
+        match (self.words.is_some(), self.meaning.is_some()) {
+            (true, true) => FoundBy::Both,
+            (false, true) => FoundBy::Meaning,
+            _ => FoundBy::Words,
+        }
+    }
 }
 
 /// The document a passage hit is in.
@@ -173,6 +268,7 @@ pub struct SearchIndex {
     reader: IndexReader,
     writer: Mutex<Writer>,
     documents: OnceLock<Arc<dyn DocumentSource>>,
+    vectors: OnceLock<Arc<VectorIndex>>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -246,6 +342,7 @@ impl SearchIndex {
                 built: payload.is_some(),
             }),
             documents: OnceLock::new(),
+            vectors: OnceLock::new(),
         })
     }
 
@@ -266,15 +363,15 @@ impl SearchIndex {
         let _ = self.documents.set(source);
     }
 
-    /// The index entries of document `id` (its image `doc`) in `company`: a passage
-    /// each, or its name alone.
+    /// The entries of document `id` (its image `doc`) in `company`: a passage each,
+    /// or its name alone.
     fn document_entries(
         &self,
         kernel: &Kernel,
         company: u64,
         id: u64,
         doc: &Image,
-    ) -> Result<Vec<TantivyDocument>, SearchError> {
+    ) -> Result<Vec<Entry>, SearchError> {
         let text = |k: &str| {
             doc.get(k)
                 .and_then(serde_json::Value::as_str)
@@ -298,13 +395,134 @@ impl SearchIndex {
                 text: String::new(),
             });
         }
-        Ok(passages
-            .iter()
-            .map(|p| {
-                self.fields
-                    .passage(parent, company, record, owner, id, name, p)
-            })
+        Ok((0u32..)
+            .zip(&passages)
+            .map(|(part, p)| Entry::passage(parent, company, record, owner, id, name, part, p))
             .collect())
+    }
+
+    /// Every entry of one snapshot of the store, given to `visit` with the number of
+    /// records visited so far; the answer is the snapshot's head. Documents are read
+    /// through the [`DocumentSource`].
+    pub(crate) fn snapshot_entries(
+        &self,
+        kernel: &Kernel,
+        mut visit: impl FnMut(u64, Entry) -> Result<(), SearchError>,
+    ) -> Result<u64, SearchError> {
+        let mut visited = 0u64;
+        let mut failed = None;
+        let head = kernel.snapshot_records(|def, company, id, image| {
+            visited += 1;
+            let entries = if def.code == DOCUMENT.code {
+                match self.document_entries(kernel, company, id, image) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        failed = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+            } else if def.search_fields.is_empty() {
+                return ControlFlow::Continue(());
+            } else {
+                vec![Entry::record(def, company, id, image)]
+            };
+            for entry in entries {
+                if let Err(e) = visit(visited, entry) {
+                    failed = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(head),
+        }
+    }
+
+    /// What the events after `held` in `commands` change in the indexes, in order.
+    pub(crate) fn changes(
+        &self,
+        kernel: &Kernel,
+        commands: &[CommandEvents],
+        held: u64,
+    ) -> Result<Vec<Change>, SearchError> {
+        let mut changes = Vec::new();
+        for event in commands
+            .iter()
+            .flat_map(|c| &c.events)
+            .filter(|e| e.seq > held)
+        {
+            if event.entity == DOCUMENT.name {
+                changes.push(self.document_change(
+                    kernel,
+                    event.company,
+                    event.record,
+                    event.after.as_ref(),
+                )?);
+                continue;
+            }
+            let Some(def) = registry::entity(&event.entity) else {
+                continue;
+            };
+            // A new owner: the record's documents are found by the new one only.
+            if let Some(f) = def.owner() {
+                let owner = |i: Option<&Image>| i.and_then(|i| i.get(f.name)).cloned();
+                if event.after.is_some()
+                    && owner(event.before.as_ref()) != owner(event.after.as_ref())
+                {
+                    for (doc, image) in
+                        kernel.attached_documents(event.company, def, event.record)?
+                    {
+                        changes.push(self.document_change(
+                            kernel,
+                            event.company,
+                            doc,
+                            Some(&image),
+                        )?);
+                    }
+                }
+            }
+            if def.search_fields.is_empty() {
+                continue;
+            }
+            changes.push(Change {
+                key: schema::key(event.company, def, event.record),
+                entries: event
+                    .after
+                    .iter()
+                    .map(|after| Entry::record(def, event.company, event.record, after))
+                    .collect(),
+            });
+        }
+        Ok(changes)
+    }
+
+    /// Document `id`'s entries replaced by those of `image` (none: it was removed).
+    fn document_change(
+        &self,
+        kernel: &Kernel,
+        company: u64,
+        id: u64,
+        image: Option<&Image>,
+    ) -> Result<Change, SearchError> {
+        Ok(Change {
+            key: schema::key(company, &DOCUMENT, id),
+            entries: match image {
+                Some(image) => self.document_entries(kernel, company, id, image)?,
+                None => Vec::new(),
+            },
+        })
+    }
+
+    /// The vector index searches also look in (once, at start; without one, search is
+    /// by words alone).
+    pub fn set_vectors(&self, vectors: Arc<VectorIndex>) {
+        let _ = self.vectors.set(vectors);
+    }
+
+    pub fn vectors(&self) -> Option<&Arc<VectorIndex>> {
+        self.vectors.get()
     }
 
     /// The directory it lives in.
@@ -345,38 +563,24 @@ impl SearchIndex {
         w.writer.delete_all_documents()?;
         let mut added = 0u64;
         let mut visited = 0u64;
-        let mut failed = None;
-        let head = kernel.snapshot_records(|def, company, id, image| {
-            visited += 1;
-            if visited.is_multiple_of(1000) {
-                progress(visited);
-            }
-            let docs = if def.code == DOCUMENT.code {
-                match self.document_entries(kernel, company, id, image) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        failed = Some(e);
-                        return ControlFlow::Break(());
-                    }
+        let built = self.snapshot_entries(kernel, |n, entry| {
+            if n != visited {
+                visited = n;
+                if visited.is_multiple_of(1000) {
+                    progress(visited);
                 }
-            } else if def.search_fields.is_empty() {
-                return ControlFlow::Continue(());
-            } else {
-                vec![self.fields.document(def, company, id, image)]
-            };
-            for doc in docs {
-                if let Err(e) = w.writer.add_document(doc) {
-                    failed = Some(e.into());
-                    return ControlFlow::Break(());
-                }
-                added += 1;
             }
-            ControlFlow::Continue(())
-        })?;
-        if let Some(e) = failed {
-            w.writer.rollback()?;
-            return Err(e);
-        }
+            w.writer.add_document(self.fields.document(&entry))?;
+            added += 1;
+            Ok(())
+        });
+        let head = match built {
+            Ok(head) => head,
+            Err(e) => {
+                w.writer.rollback()?;
+                return Err(e);
+            }
+        };
         self.commit(&mut w, head)?;
         progress(visited);
         Ok(added)
@@ -393,76 +597,14 @@ impl SearchIndex {
         if last <= w.position {
             return Ok(());
         }
-        let held = w.position;
-        for event in commands
-            .iter()
-            .flat_map(|c| &c.events)
-            .filter(|e| e.seq > held)
-        {
-            if event.entity == DOCUMENT.name {
-                self.replace_document(
-                    kernel,
-                    &mut w,
-                    event.company,
-                    event.record,
-                    event.after.as_ref(),
-                )?;
-                continue;
-            }
-            let Some(def) = registry::entity(&event.entity) else {
-                continue;
-            };
-            // A new owner: the record's documents are found by the new one only.
-            if let Some(f) = def.owner() {
-                let owner = |i: Option<&Image>| i.and_then(|i| i.get(f.name)).cloned();
-                if event.after.is_some()
-                    && owner(event.before.as_ref()) != owner(event.after.as_ref())
-                {
-                    for (doc, image) in
-                        kernel.attached_documents(event.company, def, event.record)?
-                    {
-                        self.replace_document(kernel, &mut w, event.company, doc, Some(&image))?;
-                    }
-                }
-            }
-            if def.search_fields.is_empty() {
-                continue;
-            }
-            w.writer.delete_term(Term::from_field_text(
-                self.fields.key,
-                &schema::key(event.company, def, event.record),
-            ));
-            if let Some(after) = &event.after {
-                w.writer.add_document(self.fields.document(
-                    def,
-                    event.company,
-                    event.record,
-                    after,
-                ))?;
+        for change in self.changes(kernel, commands, w.position)? {
+            w.writer
+                .delete_term(Term::from_field_text(self.fields.key, &change.key));
+            for entry in &change.entries {
+                w.writer.add_document(self.fields.document(entry))?;
             }
         }
         self.commit(&mut w, last)
-    }
-
-    /// Replaces document `id`'s entries with those of `image` (none: it was removed).
-    fn replace_document(
-        &self,
-        kernel: &Kernel,
-        w: &mut MutexGuard<'_, Writer>,
-        company: u64,
-        id: u64,
-        image: Option<&Image>,
-    ) -> Result<(), SearchError> {
-        w.writer.delete_term(Term::from_field_text(
-            self.fields.key,
-            &schema::key(company, &DOCUMENT, id),
-        ));
-        if let Some(image) = image {
-            for entry in self.document_entries(kernel, company, id, image)? {
-                w.writer.add_document(entry)?;
-            }
-        }
-        Ok(())
     }
 
     fn commit(&self, w: &mut MutexGuard<'_, Writer>, position: u64) -> Result<(), SearchError> {
@@ -481,6 +623,12 @@ impl SearchIndex {
     }
 
     /// The hits `who` may read for `request`, best first, with counts.
+    ///
+    /// By [`Retrieval::Hybrid`] (with a vector index) the hits are the words' best and
+    /// the meaning's nearest, fused by reciprocal rank; every one of them — those the
+    /// vectors found too — is read back through the full-text index under the reader's
+    /// [`query::scope`], so a hit they may not read is never shown whichever index
+    /// found it. The counts are of the records whose words match.
     pub fn search(
         &self,
         who: &Principal,
@@ -498,37 +646,166 @@ impl SearchIndex {
         if readable.is_empty() {
             return Ok(SearchResults::default());
         }
-        let q = query::build(&self.fields, who, &readable, &words, request);
-        let searcher = self.reader.searcher();
         let limit = request.limit.clamp(1, 100);
-        let (top, total, counts) = searcher.search(
-            &q,
-            &(
-                TopDocs::with_limit(limit).order_by_score(),
-                Count,
-                schema::EntityCounts,
-            ),
-        )?;
-        let mut hits = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            if let Some(hit) = self.hit(&searcher, address, score, &words)? {
+        let vectors = match request.retrieval {
+            Retrieval::Text => None,
+            Retrieval::Vector | Retrieval::Hybrid => self.vectors.get(),
+        };
+        let by_words = vectors.is_none() || request.retrieval != Retrieval::Vector;
+        let pool = if vectors.is_some() {
+            FUSED.max(limit)
+        } else {
+            limit
+        };
+        let searcher = self.reader.searcher();
+        // By words: the ranking, and the counts inside the reader's permissions.
+        let (top, total, counts) = if by_words {
+            let q = query::build(&self.fields, who, &readable, &words, request);
+            searcher.search(
+                &q,
+                &(
+                    TopDocs::with_limit(pool).order_by_score(),
+                    Count,
+                    schema::EntityCounts,
+                ),
+            )?
+        } else {
+            (Vec::new(), 0, Default::default())
+        };
+        let mut ranked: Vec<Ranked> = Vec::new();
+        for (rank, (score, address)) in top.into_iter().enumerate() {
+            let id = self.identity(&searcher, address)?;
+            ranked.push(Ranked {
+                id,
+                address,
+                words: Some((rank, score)),
+                meaning: None,
+            });
+        }
+        // By meaning: the nearest the reader may see, found again by words' index.
+        if let Some(vectors) = vectors {
+            let near = self.nearest(vectors, who, &readable, request, pool)?;
+            for (rank, n) in near.into_iter().enumerate() {
+                let id = (n.key, n.part);
+                if let Some(r) = ranked.iter_mut().find(|r| r.id == id) {
+                    r.meaning = Some((rank, n.similarity));
+                    continue;
+                }
+                let scope = query::scope(&self.fields, who, &readable, request);
+                let q = query::entry(&self.fields, &id.0, id.1, scope);
+                if let Some((_, address)) = searcher
+                    .search(&q, &TopDocs::with_limit(1).order_by_score())?
+                    .into_iter()
+                    .next()
+                {
+                    ranked.push(Ranked {
+                        id,
+                        address,
+                        words: None,
+                        meaning: Some((rank, n.similarity)),
+                    });
+                }
+            }
+        }
+        ranked.sort_by(|a, b| b.fused().total_cmp(&a.fused()));
+        ranked.truncate(limit);
+        let mut hits = Vec::with_capacity(ranked.len());
+        for r in ranked {
+            if let Some(mut hit) = self.hit(&searcher, r.address, r.score(), &words)? {
+                hit.found_by = r.found_by();
+                hit.similarity = r.meaning.map(|m| m.1);
                 hits.push(hit);
             }
         }
-        let mut by_entity: Vec<(&'static EntityDef, u64)> = counts
-            .into_iter()
-            .filter_map(|(code, n)| {
-                registry::entities()
-                    .find(|d| u64::from(d.code) == code)
-                    .map(|d| (d, n))
-            })
-            .collect();
+        let mut by_entity: Vec<(&'static EntityDef, u64)> = if by_words {
+            counts
+                .into_iter()
+                .filter_map(|(code, n)| {
+                    registry::entities()
+                        .find(|d| u64::from(d.code) == code)
+                        .map(|d| (d, n))
+                })
+                .collect()
+        } else {
+            let mut counted: Vec<(&'static EntityDef, u64)> = Vec::new();
+            for h in &hits {
+                match counted.iter_mut().find(|(d, _)| d.code == h.entity.code) {
+                    Some(c) => c.1 += 1,
+                    None => counted.push((h.entity, 1)),
+                }
+            }
+            counted
+        };
         by_entity.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.plural.cmp(b.0.plural)));
         Ok(SearchResults {
+            total: if by_words {
+                total as u64
+            } else {
+                hits.len() as u64
+            },
             hits,
-            total: total as u64,
             by_entity,
         })
+    }
+
+    /// The entries nearest `request`'s words in meaning that `who` may read, at least
+    /// [`MIN_SIMILARITY`] alike.
+    fn nearest(
+        &self,
+        vectors: &VectorIndex,
+        who: &Principal,
+        readable: &[&'static EntityDef],
+        request: &SearchRequest,
+        k: usize,
+    ) -> Result<Vec<vectors::Near>, SearchError> {
+        // The engine may be busy with the indexer's batch: wait off the runtime.
+        let query = blocking(|| vectors.embedder().embed(&[request.text.as_str()]))
+            .map_err(|e| SearchError::Index(e.to_string()))?;
+        let Some(query) = query.into_iter().next() else {
+            return Ok(Vec::new());
+        };
+        // The same scope as the words' query, as a test of each point.
+        let allowed: Vec<(u16, Option<u64>)> = readable
+            .iter()
+            .map(|d| (d.code, who.own_only(d, nexus_kernel::Action::Read)))
+            .collect();
+        let from = request.from.map(schema::day_of);
+        let to = request.to.map(schema::day_of);
+        let dated = from.is_some() || to.is_some();
+        let allow = |p: &vectors::Point| {
+            p.company == who.company
+                && allowed
+                    .iter()
+                    .any(|(code, own)| *code == p.entity && own.is_none_or(|u| u == p.owner))
+                && (!dated
+                    || p.day
+                        .is_some_and(|d| from.is_none_or(|f| d >= f) && to.is_none_or(|t| d <= t)))
+        };
+        Ok(vectors
+            .nearest(&query, k, allow)
+            .into_iter()
+            .filter(|n| n.similarity >= MIN_SIMILARITY)
+            .collect())
+    }
+
+    /// The `(key, part)` of a stored entry.
+    fn identity(
+        &self,
+        searcher: &tantivy::Searcher,
+        address: DocAddress,
+    ) -> Result<(String, u32), SearchError> {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let key = doc
+            .get_first(self.fields.key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let part = doc
+            .get_first(self.fields.part)
+            .and_then(|v| v.as_u64())
+            .and_then(|p| u32::try_from(p).ok())
+            .unwrap_or(0);
+        Ok((key, part))
     }
 
     fn hit(
@@ -583,6 +860,8 @@ impl SearchIndex {
             date,
             score,
             document,
+            found_by: FoundBy::Words,
+            similarity: None,
         }))
     }
 }
@@ -615,6 +894,52 @@ impl Tailer for Indexer {
 
     fn apply(&mut self, commands: &[CommandEvents]) -> Result<(), TailError> {
         blocking(|| self.index.apply(&self.kernel, commands))
+            .map_err(|e| TailError::Retry(e.to_string()))
+    }
+}
+
+/// The tailer that keeps a [`VectorIndex`]: a tailer of its own, so that the time
+/// embeddings take holds up only the vectors, never the full-text index's freshness.
+pub struct VectorIndexer {
+    kernel: Kernel,
+    search: Arc<SearchIndex>,
+    vectors: Arc<VectorIndex>,
+}
+
+impl VectorIndexer {
+    pub fn new(
+        kernel: Kernel,
+        search: Arc<SearchIndex>,
+        vectors: Arc<VectorIndex>,
+    ) -> VectorIndexer {
+        VectorIndexer {
+            kernel,
+            search,
+            vectors,
+        }
+    }
+}
+
+impl Tailer for VectorIndexer {
+    fn name(&self) -> &'static str {
+        "vectors"
+    }
+
+    fn position(&mut self, _head: u64) -> Result<u64, TailError> {
+        if self.vectors.needs_rebuild() {
+            let added = blocking(|| self.vectors.rebuild(&self.search, &self.kernel, |_| {}))
+                .map_err(|e| TailError::Retry(e.to_string()))?;
+            tracing::info!(
+                vectors = added,
+                model = self.vectors.model(),
+                "vector index rebuilt from the store"
+            );
+        }
+        Ok(self.vectors.position())
+    }
+
+    fn apply(&mut self, commands: &[CommandEvents]) -> Result<(), TailError> {
+        blocking(|| self.vectors.apply(&self.search, &self.kernel, commands))
             .map_err(|e| TailError::Retry(e.to_string()))
     }
 }

@@ -78,9 +78,8 @@ fn typos(n: usize) -> u8 {
 }
 
 /// The one query: every word (exactly, as a prefix if it is the last being typed, or
-/// within its typos, as a whole word) in the title or the search fields, **and** the reader's company,
-/// **and** one of the entities they may read — under a record rule, only their own
-/// records of it — **and** the request's date range.
+/// within its typos, as a whole word) in the title or the search fields, **and** what
+/// the reader may see ([`scope`]).
 pub(crate) fn build(
     fields: &Fields,
     who: &Principal,
@@ -126,6 +125,20 @@ pub(crate) fn build(
         }
         must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
     }
+    must.extend(scope(fields, who, readable, request));
+    BooleanQuery::new(must)
+}
+
+/// What the reader may see, as clauses that every query of theirs carries: their
+/// company, **and** one of the entities they may read — under a record rule, only
+/// their own records of it — **and** the request's date range.
+pub(crate) fn scope(
+    fields: &Fields,
+    who: &Principal,
+    readable: &[&'static EntityDef],
+    request: &SearchRequest,
+) -> Vec<(Occur, Box<dyn Query>)> {
+    let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     must.push((Occur::Must, Box::new(term_u64(fields.company, who.company))));
     let entities: Vec<(Occur, Box<dyn Query>)> = readable
         .iter()
@@ -153,6 +166,30 @@ pub(crate) fn build(
             Box::new(RangeQuery::new(bound(request.from), bound(request.to))),
         ));
     }
+    must
+}
+
+/// One entry (`key`, `part`), if it is inside `scope`.
+pub(crate) fn entry(
+    fields: &Fields,
+    key: &str,
+    part: u32,
+    scope: Vec<(Occur, Box<dyn Query>)>,
+) -> BooleanQuery {
+    let mut must: Vec<(Occur, Box<dyn Query>)> = vec![
+        (
+            Occur::Must,
+            Box::new(TermQuery::new(
+                Term::from_field_text(fields.key, key),
+                IndexRecordOption::Basic,
+            )),
+        ),
+        (
+            Occur::Must,
+            Box::new(term_u64(fields.part, u64::from(part))),
+        ),
+    ];
+    must.extend(scope);
     BooleanQuery::new(must)
 }
 

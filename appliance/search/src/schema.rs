@@ -38,6 +38,8 @@ pub(crate) struct Fields {
     pub schema: Schema,
     /// `company/entity/id`: the one term a record's document is replaced by.
     pub key: Field,
+    /// A passage's place in its document (0 for a record): with `key`, one entry.
+    pub part: Field,
     pub company: Field,
     /// The entity's stable code (fast: hits are counted per entity).
     pub entity: Field,
@@ -66,7 +68,8 @@ impl Fields {
                     .set_index_option(IndexRecordOption::WithFreqsAndPositions),
             )
             .set_stored();
-        let key = b.add_text_field("key", STRING);
+        let key = b.add_text_field("key", STRING | STORED);
+        let part = b.add_u64_field("part", INDEXED | STORED);
         let company = b.add_u64_field("company", INDEXED);
         let entity = b.add_u64_field("entity", INDEXED | STORED | FAST);
         let record = b.add_u64_field("record", STORED);
@@ -80,6 +83,7 @@ impl Fields {
         Fields {
             schema: b.build(),
             key,
+            part,
             company,
             entity,
             record,
@@ -93,25 +97,63 @@ impl Fields {
         }
     }
 
-    /// The document of one record, from its image (as events and snapshots give it).
-    pub fn document(
-        &self,
-        def: &EntityDef,
-        company: u64,
-        id: u64,
-        image: &Image,
-    ) -> TantivyDocument {
+    /// The tantivy document of an entry.
+    pub fn document(&self, e: &Entry) -> TantivyDocument {
         let mut doc = TantivyDocument::default();
-        doc.add_text(self.key, key(company, def, id));
-        doc.add_u64(self.company, company);
-        doc.add_u64(self.entity, u64::from(def.code));
-        doc.add_u64(self.record, id);
+        doc.add_text(self.key, &e.key);
+        doc.add_u64(self.part, u64::from(e.part));
+        doc.add_u64(self.company, e.company);
+        doc.add_u64(self.entity, u64::from(e.entity));
+        doc.add_u64(self.record, e.record);
+        doc.add_u64(self.owner, e.owner);
+        doc.add_text(self.title, &e.title);
+        doc.add_text(self.body, &e.body);
+        if let Some(day) = e.day {
+            doc.add_i64(self.day, day);
+        }
+        if e.doc != 0 {
+            doc.add_u64(self.doc, e.doc);
+            doc.add_text(self.locator, &e.locator);
+            doc.add_u64(self.page, u64::from(e.page));
+        }
+        doc
+    }
+}
+
+/// One entry of the indexes (the same for the full-text and the vector index): a
+/// record with search fields, or one passage of a document attached to a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// `company/entity/id` of the record, or of the document for a passage: the term
+    /// its entries are replaced by.
+    pub key: String,
+    /// The passage's place in its document (0 for a record).
+    pub part: u32,
+    pub company: u64,
+    /// The code of the entity a reader must be allowed to read (the parent's for a
+    /// passage).
+    pub entity: u16,
+    pub record: u64,
+    /// The owner under a record rule; 0 when the entity has none or it is empty.
+    pub owner: u64,
+    pub title: String,
+    pub body: String,
+    /// Days since 1970-01-01 of the record's first date field.
+    pub day: Option<i64>,
+    /// The document a passage is of (0 for a record).
+    pub doc: u64,
+    pub locator: String,
+    pub page: u32,
+}
+
+impl Entry {
+    /// The entry of one record, from its image (as events and snapshots give it).
+    pub fn record(def: &EntityDef, company: u64, id: u64, image: &Image) -> Entry {
         let owner = def
             .owner()
             .and_then(|f| image.get(f.name))
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0);
-        doc.add_u64(self.owner, owner);
         let mut title = String::new();
         if let Some(v) = image.get(def.title_field) {
             super::text_of(v, &mut title);
@@ -119,7 +161,6 @@ impl Fields {
         if title.is_empty() {
             title = format!("{} #{id}", def.label);
         }
-        doc.add_text(self.title, &title);
         let mut body = String::new();
         for f in def.search_fields.iter().filter(|f| **f != def.title_field) {
             if let Some(v) = image.get(*f) {
@@ -133,40 +174,59 @@ impl Fields {
                 }
             }
         }
-        doc.add_text(self.body, &body);
-        if let Some(d) = super::date_of(def, image) {
-            doc.add_i64(self.day, day_of(d));
+        Entry {
+            key: key(company, def, id),
+            part: 0,
+            company,
+            entity: def.code,
+            record: id,
+            owner,
+            title,
+            body,
+            day: super::date_of(def, image).map(day_of),
+            doc: 0,
+            locator: String::new(),
+            page: 0,
         }
-        doc
     }
-}
 
-impl Fields {
-    /// One passage of document `doc` attached to `parent`'s record `record`: found as
-    /// that record is, by whoever may read it (its company, entity and `owner`).
+    /// Passage number `part` of document `doc` attached to `parent`'s record `record`:
+    /// found as that record is, by whoever may read it (its company, entity and
+    /// `owner`).
     #[allow(clippy::too_many_arguments)]
     pub fn passage(
-        &self,
         parent: &EntityDef,
         company: u64,
         record: u64,
         owner: u64,
         doc: u64,
         name: &str,
+        part: u32,
         passage: &crate::DocPassage,
-    ) -> TantivyDocument {
-        let mut d = TantivyDocument::default();
-        d.add_text(self.key, key(company, &DOCUMENT, doc));
-        d.add_u64(self.company, company);
-        d.add_u64(self.entity, u64::from(parent.code));
-        d.add_u64(self.record, record);
-        d.add_u64(self.owner, owner);
-        d.add_text(self.title, name);
-        d.add_text(self.body, &passage.text);
-        d.add_u64(self.doc, doc);
-        d.add_text(self.locator, &passage.locator);
-        d.add_u64(self.page, u64::from(passage.page.unwrap_or(0)));
-        d
+    ) -> Entry {
+        Entry {
+            key: key(company, &DOCUMENT, doc),
+            part,
+            company,
+            entity: parent.code,
+            record,
+            owner,
+            title: name.to_owned(),
+            body: passage.text.clone(),
+            day: None,
+            doc,
+            locator: passage.locator.clone(),
+            page: passage.page.unwrap_or(0),
+        }
+    }
+
+    /// What the vector index embeds: the title, then the text.
+    pub fn text(&self) -> String {
+        match (self.title.is_empty(), self.body.is_empty()) {
+            (_, true) => self.title.clone(),
+            (true, false) => self.body.clone(),
+            (false, false) => format!("{}\n{}", self.title, self.body),
+        }
     }
 }
 

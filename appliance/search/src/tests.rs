@@ -406,3 +406,332 @@ async fn filters_bad_words_and_a_damaged_index() {
     assert_eq!(added, held, "{:?}", rebuilt.len());
     assert_eq!(find(&rebuilt, &f.admin, "audit").total, 3);
 }
+
+/// The vector index with the real model (all-MiniLM-L6-v2 through llama.cpp), loaded
+/// once for all the tests of this binary.
+fn embedder() -> Arc<nexus_ai::Embedder> {
+    static MODEL: std::sync::OnceLock<Arc<nexus_ai::Embedder>> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let path = nexus_ai::installed_model();
+            match nexus_ai::Embedder::load(&path, nexus_ai::EmbedderOptions::default()) {
+                Ok(e) => Arc::new(e),
+                Err(e) => {
+                    panic!("{e} (scripts/install-embedding-model.sh makes it; make test runs it)")
+                }
+            }
+        })
+        .clone()
+}
+
+struct Both {
+    text: Arc<SearchIndex>,
+    vectors: Arc<VectorIndex>,
+}
+
+fn both(f: &Fixture, name: &str) -> Both {
+    let text =
+        Arc::new(SearchIndex::open(f.dir.path().join(format!("{name}-search"))).expect("index"));
+    let vectors = Arc::new(
+        VectorIndex::open(f.dir.path().join(format!("{name}-vectors")), embedder())
+            .expect("vectors"),
+    );
+    text.set_vectors(vectors.clone());
+    Both { text, vectors }
+}
+
+fn catch_up_both(kernel: &Kernel, b: &Both) {
+    catch_up(kernel, &b.text);
+    loop {
+        let batch = kernel
+            .commands_since(b.vectors.position(), 1000)
+            .expect("commands");
+        if batch.is_empty() {
+            return;
+        }
+        b.vectors
+            .apply(&b.text, kernel, &batch)
+            .expect("apply vectors");
+    }
+}
+
+fn by(index: &SearchIndex, who: &Principal, text: &str, retrieval: Retrieval) -> SearchResults {
+    index
+        .search(
+            who,
+            &SearchRequest {
+                text: text.into(),
+                limit: 10,
+                retrieval,
+                ..Default::default()
+            },
+        )
+        .expect("search")
+}
+
+fn first_title(r: &SearchResults) -> String {
+    r.hits.first().map(Hit::title_text).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meaning_finds_what_the_words_miss() {
+    let f = fixture().await;
+    let b = both(&f, "meaning");
+    // The fixture's users are entries too.
+    catch_up_both(&f.kernel, &b);
+    let (users, _) = b.vectors.len();
+    note(
+        &f.kernel,
+        &f.admin,
+        &[
+            ("subject", "Invoice for March is overdue"),
+            ("text", "The customer has not settled it yet."),
+        ],
+    )
+    .await;
+    note(
+        &f.kernel,
+        &f.admin,
+        &[
+            ("subject", "Warehouse delivery"),
+            ("text", "Forty pallets of steel arrived in Zurich."),
+        ],
+    )
+    .await;
+    note(
+        &f.kernel,
+        &f.admin,
+        &[
+            ("subject", "Office cat"),
+            ("text", "The cat sat on the mat all afternoon."),
+        ],
+    )
+    .await;
+    catch_up_both(&f.kernel, &b);
+    assert_eq!(b.vectors.len(), (users + 3, users + 3));
+
+    // No word of the question is in any note.
+    let q = "late payment of the bill";
+    assert!(by(&b.text, &f.admin, q, Retrieval::Text).hits.is_empty());
+    let meaning = by(&b.text, &f.admin, q, Retrieval::Vector);
+    assert_eq!(first_title(&meaning), "Invoice for March is overdue");
+    assert_eq!(meaning.hits[0].found_by, FoundBy::Meaning);
+    assert!(
+        meaning.hits[0]
+            .similarity
+            .is_some_and(|s| s >= MIN_SIMILARITY)
+    );
+    let hybrid = by(&b.text, &f.admin, q, Retrieval::Hybrid);
+    assert_eq!(first_title(&hybrid), "Invoice for March is overdue");
+    // An unrelated neighbour is not a hit at all.
+    assert!(
+        hybrid.hits.iter().all(|h| h.title_text() != "Office cat"),
+        "{:?}",
+        titles(&hybrid)
+    );
+
+    // Words and meaning agree: found by both, ranked first.
+    let both = by(&b.text, &f.admin, "steel pallets", Retrieval::Hybrid);
+    assert_eq!(first_title(&both), "Warehouse delivery");
+    assert_eq!(both.hits[0].found_by, FoundBy::Both);
+    // Without a vector index, hybrid is words alone.
+    let words_only = SearchIndex::open(f.dir.path().join("words-only")).expect("index");
+    catch_up(&f.kernel, &words_only);
+    assert!(
+        by(&words_only, &f.admin, q, Retrieval::Hybrid)
+            .hits
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meaning_stays_inside_the_readers_permissions() {
+    let f = fixture().await;
+    let b = both(&f, "perm");
+    let rep = sign_in(&f.kernel, f.company, "rita", "Note rep").await;
+    let outsider = sign_in(&f.kernel, f.company, "otto", "Outsider").await;
+    note(&f.kernel, &rep, &[("subject", "My overdue invoice")]).await;
+    note(
+        &f.kernel,
+        &f.admin,
+        &[("subject", "Someone else's unpaid bill")],
+    )
+    .await;
+    let other = f
+        .kernel
+        .create_company("Beta", "EUR")
+        .await
+        .expect("company");
+    let beta = sign_in(&f.kernel, other, "bert", "Administrator").await;
+    note(&f.kernel, &beta, &[("subject", "Beta's late payment")]).await;
+    catch_up_both(&f.kernel, &b);
+
+    let q = "late payment of the bill";
+    for exact_below in [usize::MAX, 0] {
+        // Both ways of searching: every point compared, and the graph walked.
+        b.vectors.set_exact_below(exact_below);
+        let admin = titles(&by(&b.text, &f.admin, q, Retrieval::Vector));
+        assert_eq!(
+            admin,
+            ["My overdue invoice", "Someone else's unpaid bill"],
+            "{exact_below}"
+        );
+        let own = titles(&by(&b.text, &rep, q, Retrieval::Vector));
+        assert_eq!(own, ["My overdue invoice"], "{exact_below}");
+        assert!(by(&b.text, &outsider, q, Retrieval::Hybrid).hits.is_empty());
+        let beta_sees = titles(&by(&b.text, &beta, q, Retrieval::Hybrid));
+        assert_eq!(beta_sees, ["Beta's late payment"], "{exact_below}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_and_removals_are_followed_and_survive_a_restart() {
+    let f = fixture().await;
+    let b = both(&f, "changes");
+    catch_up_both(&f.kernel, &b);
+    let (users, _) = b.vectors.len();
+    let n = note(&f.kernel, &f.admin, &[("subject", "Broken coffee machine")]).await;
+    note(&f.kernel, &f.admin, &[("subject", "Quarterly tax return")]).await;
+    catch_up_both(&f.kernel, &b);
+    let q = "the espresso maker does not work";
+    assert_eq!(
+        first_title(&by(&b.text, &f.admin, q, Retrieval::Vector)),
+        "Broken coffee machine"
+    );
+
+    f.kernel
+        .update(
+            &f.admin,
+            &NOTE,
+            n.id,
+            n.version,
+            form(&[("subject", "Holiday schedule for December")]),
+        )
+        .await
+        .expect("update");
+    catch_up_both(&f.kernel, &b);
+    // One live vector per note; the old one a tombstone in the graph.
+    assert_eq!(b.vectors.len(), (users + 2, users + 3));
+    let after = by(&b.text, &f.admin, q, Retrieval::Vector);
+    assert!(
+        after
+            .hits
+            .iter()
+            .all(|h| h.title_text() != "Broken coffee machine")
+    );
+    assert_eq!(
+        first_title(&by(
+            &b.text,
+            &f.admin,
+            "when are the christmas holidays",
+            Retrieval::Vector
+        )),
+        "Holiday schedule for December"
+    );
+
+    // Reopened: the vectors come back from their file, nothing embedded again.
+    let position = b.vectors.position();
+    drop(b);
+    let b = both(&f, "changes");
+    assert!(!b.vectors.needs_rebuild());
+    assert_eq!(b.vectors.position(), position);
+    assert_eq!(b.vectors.len(), (users + 2, users + 2));
+    assert_eq!(
+        first_title(&by(
+            &b.text,
+            &f.admin,
+            "when are the christmas holidays",
+            Retrieval::Vector
+        )),
+        "Holiday schedule for December"
+    );
+
+    f.kernel
+        .delete(&f.admin, &NOTE, n.id, None)
+        .await
+        .expect("delete");
+    catch_up_both(&f.kernel, &b);
+    assert_eq!(b.vectors.len(), (users + 1, users + 2));
+    b.vectors.compact().expect("compact");
+    assert_eq!(b.vectors.len(), (users + 1, users + 1));
+    let left = titles(&by(
+        &b.text,
+        &f.admin,
+        "holidays in december",
+        Retrieval::Vector,
+    ));
+    assert!(
+        !left.contains(&"Holiday schedule for December".to_string()),
+        "{left:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_or_foreign_vector_file_is_rebuilt_from_the_store() {
+    let f = fixture().await;
+    note(&f.kernel, &f.admin, &[("subject", "Broken coffee machine")]).await;
+    let b = both(&f, "damaged");
+    assert!(b.vectors.needs_rebuild());
+    // An empty graph answers nothing (hnsw_rs itself would panic without a point).
+    assert!(
+        by(&b.text, &f.admin, "coffee", Retrieval::Vector)
+            .hits
+            .is_empty()
+    );
+    assert!(
+        by(&b.text, &f.admin, "coffee", Retrieval::Hybrid)
+            .hits
+            .is_empty()
+    );
+    b.text.rebuild(&f.kernel, |_| {}).expect("rebuild text");
+    let mut seen = 0;
+    let embedded = b
+        .vectors
+        .rebuild(&b.text, &f.kernel, |n| seen = n)
+        .expect("rebuild");
+    // The note and the fixture's user.
+    assert!(embedded >= 2, "{embedded}");
+    assert_eq!(seen, embedded);
+    assert_eq!(b.vectors.len(), (embedded as usize, embedded as usize));
+    assert!(!b.vectors.needs_rebuild());
+    let dir = b.vectors.dir().to_path_buf();
+    drop(b);
+
+    std::fs::write(dir.join("vectors.redb"), b"not a database at all").expect("write");
+    let b = both(&f, "damaged");
+    assert!(b.vectors.needs_rebuild(), "a damaged file starts over");
+    assert!(
+        dir.with_extension("damaged").join("vectors.redb").exists(),
+        "and is kept aside"
+    );
+    b.vectors
+        .rebuild(&b.text, &f.kernel, |_| {})
+        .expect("rebuild");
+    assert_eq!(
+        first_title(&by(
+            &b.text,
+            &f.admin,
+            "the espresso maker does not work",
+            Retrieval::Vector
+        )),
+        "Broken coffee machine"
+    );
+    drop(b);
+
+    // Vectors another model made mean nothing to this one.
+    {
+        let db = redb::Database::open(dir.join("vectors.redb")).expect("open");
+        let txn = redb::Database::begin_write(&db).expect("txn");
+        {
+            let mut meta = txn
+                .open_table(redb::TableDefinition::<&str, &[u8]>::new("meta"))
+                .expect("meta");
+            meta.insert("model", b"another-model (768 dimensions)".as_slice())
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let b = both(&f, "damaged");
+    assert!(b.vectors.needs_rebuild());
+    assert!(b.vectors.is_empty());
+}

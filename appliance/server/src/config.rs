@@ -29,6 +29,9 @@ pub struct Config {
     pub log_format: String,
     /// The largest document accepted as an upload, in MiB (1 to 10240).
     pub max_upload_mib: u64,
+    /// The GGUF embedding model of search by meaning (relative: inside the data
+    /// directory); none there, or "": search by words alone.
+    pub embedding_model: String,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             currency: "CHF".into(),
             log_format: "text".into(),
             max_upload_mib: 25,
+            embedding_model: "models/all-MiniLM-L6-v2.gguf".into(),
         }
     }
 }
@@ -79,6 +83,10 @@ const DOCS: &[(&str, &str)] = &[
         "max_upload_mib",
         "The largest document accepted as an upload, in MiB (1 to 10240).",
     ),
+    (
+        "embedding_model",
+        "The GGUF embedding model of search by meaning (relative: inside data_dir); \"\" or none there: search by words alone.",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +114,12 @@ impl Config {
             )));
         }
         Ok(config)
+    }
+
+    /// Where the embedding model is (none: search by words alone).
+    pub fn embedding_model_path(&self) -> Option<PathBuf> {
+        let p = self.embedding_model.trim();
+        (!p.is_empty()).then(|| self.data_dir.join(p))
     }
 
     /// A commented example file with every setting at its default.

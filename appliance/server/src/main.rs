@@ -522,6 +522,25 @@ async fn reindex(config: &Config) -> Result<(), String> {
         dir.display(),
         index.position()
     );
+    let Some(model) = config.embedding_model_path().filter(|p| p.exists()) else {
+        println!("search by meaning is off (no embedding model): no vectors to rebuild");
+        return Ok(());
+    };
+    let embedder = nexus_ai::Embedder::load(&model, nexus_ai::EmbedderOptions::default())
+        .map_err(|e| e.to_string())?;
+    let dir = config.data_dir.join("vectors");
+    let vectors = nexus_search::VectorIndex::open(&dir, std::sync::Arc::new(embedder))
+        .map_err(|e| e.to_string())?;
+    let embedded = vectors
+        .rebuild(&index, &kernel, |n| eprint!("\rembedding: {n} entries"))
+        .map_err(|e| e.to_string())?;
+    eprintln!();
+    println!(
+        "the vector index in {} holds {embedded} vectors by {}, up to event {}",
+        dir.display(),
+        vectors.model(),
+        vectors.position()
+    );
     Ok(())
 }
 

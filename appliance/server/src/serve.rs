@@ -365,6 +365,18 @@ pub async fn start(
         }
     });
 
+    let vector_task = match open_vectors(config, &search).await {
+        Some(vectors) => {
+            let indexer = nexus_search::VectorIndexer::new(kernel.clone(), search.clone(), vectors);
+            let vector_kernel = kernel.clone();
+            tokio::spawn(async move {
+                if let Err(e) = run_tailer(vector_kernel, indexer).await {
+                    tracing::error!(error = %e, "the vector indexer stopped");
+                }
+            })
+        }
+        None => tokio::spawn(async {}),
+    };
     let indexer = nexus_search::Indexer::new(kernel.clone(), search);
     let index_kernel = kernel.clone();
     let index_task = tokio::spawn(async move {
@@ -408,12 +420,53 @@ pub async fn start(
             http_task,
             tail_task,
             index_task,
+            vector_task,
             checkpoint_task,
         ]
         .into_iter()
         .chain(job_tasks)
         .collect(),
     })
+}
+
+/// Loads the embedding model and opens the vector index beside the full-text one, which
+/// then searches by meaning too. No model (or one that does not load) leaves search by
+/// words alone, and says why in the log; it never stops the appliance from starting.
+async fn open_vectors(
+    config: &Config,
+    search: &Arc<nexus_search::SearchIndex>,
+) -> Option<Arc<nexus_search::VectorIndex>> {
+    let path = config.embedding_model_path()?;
+    if !path.exists() {
+        tracing::info!(
+            model = %path.display(),
+            "search by meaning is off: no embedding model there (scripts/install-embedding-model.sh DATA_DIR/models installs one)"
+        );
+        return None;
+    }
+    let dir = config.data_dir.join("vectors");
+    let opened = tokio::task::spawn_blocking(move || {
+        let embedder = nexus_ai::Embedder::load(&path, nexus_ai::EmbedderOptions::default())
+            .map_err(|e| e.to_string())?;
+        nexus_search::VectorIndex::open(&dir, Arc::new(embedder)).map_err(|e| e.to_string())
+    })
+    .await;
+    match opened {
+        Ok(Ok(vectors)) => {
+            tracing::info!(model = vectors.model(), "search by meaning is on");
+            let vectors = Arc::new(vectors);
+            search.set_vectors(vectors.clone());
+            Some(vectors)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "search by meaning is off: the embedding model cannot be used");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "search by meaning is off");
+            None
+        }
+    }
 }
 
 /// `localhost:PORT` for a wildcard or loopback bind, else the address.

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use maud::{Markup, html};
 use nexus_kernel::{Action, Creation, Principal, registry};
-use nexus_search::{Fragment, SearchError, SearchRequest, SearchResults};
+use nexus_search::{FoundBy, Fragment, Retrieval, SearchError, SearchRequest, SearchResults};
 use serde::Deserialize;
 use serde_json::{Value as J, json};
 
@@ -33,6 +33,9 @@ struct Params {
     to: String,
     #[serde(default)]
     limit: Option<usize>,
+    /// `text`, `vector` or `hybrid`; empty: the view's own.
+    #[serde(default)]
+    mode: String,
 }
 
 impl Params {
@@ -41,7 +44,11 @@ impl Params {
             .map_err(|e| WebError::Malformed(format!("the search parameters cannot be read: {e}")))
     }
 
-    fn request(&self, default_limit: usize) -> Result<SearchRequest, WebError> {
+    fn request(
+        &self,
+        default_limit: usize,
+        retrieval: Retrieval,
+    ) -> Result<SearchRequest, WebError> {
         let date = |name: &str, v: &str| -> Result<Option<time::Date>, WebError> {
             if v.trim().is_empty() {
                 return Ok(None);
@@ -64,6 +71,12 @@ impl Params {
                 )));
             }
         }
+        let retrieval = match self.mode.trim() {
+            "" => retrieval,
+            m => Retrieval::parse(m).ok_or_else(|| {
+                WebError::Malformed(format!("mode: use text, vector or hybrid (not {m:?})"))
+            })?,
+        };
         let limit = self.limit.unwrap_or(default_limit);
         if !(1..=100).contains(&limit) {
             return Err(WebError::Malformed("limit: use 1 to 100".into()));
@@ -74,6 +87,7 @@ impl Params {
             from: date("from", &self.from)?,
             to: date("to", &self.to)?,
             limit,
+            retrieval,
         })
     }
 }
@@ -118,7 +132,7 @@ pub async fn page(
     RawQuery(raw): RawQuery,
 ) -> Result<Markup, WebError> {
     let params = Params::parse(raw.as_deref())?;
-    let request = params.request(PAGE_HITS)?;
+    let request = params.request(PAGE_HITS, Retrieval::Hybrid)?;
     let (results, problem) = shown(&state, auth.who(), &request)?;
     let q = &params.q;
     let filter_href = |entity: &str| {
@@ -127,7 +141,11 @@ pub async fn page(
             s.push_str("&entity=");
             s.push_str(entity);
         }
-        for (k, v) in [("from", &params.from), ("to", &params.to)] {
+        for (k, v) in [
+            ("from", &params.from),
+            ("to", &params.to),
+            ("mode", &params.mode),
+        ] {
             if !v.is_empty() {
                 s.push_str(&format!("&{k}={}", nexus_ui::grid::encode(v)));
             }
@@ -173,6 +191,7 @@ pub async fn page(
                                 " " span .muted { "document" @if !d.locator.is_empty() { " · " (d.locator) } }
                             }
                             @if let Some(d) = h.date { " " span .muted { (nexus_kernel::format_date(d)) } }
+                            @if h.found_by == FoundBy::Meaning { " " span .badge title="Its words differ from yours; its meaning is close" { "similar meaning" } }
                             @if !h.snippet.is_empty() { div .snippet { (fragments(&h.snippet)) } }
                         }
                     }
@@ -251,7 +270,8 @@ pub async fn suggest(
     if params.q.trim().is_empty() {
         return Ok(html! {});
     }
-    let request = params.request(SUGGEST_HITS)?;
+    // As the reader types: words and prefixes (a half-typed word means nothing yet).
+    let request = params.request(SUGGEST_HITS, Retrieval::Text)?;
     let entries = palette(auth.who(), &params.q);
     let (results, problem) = shown(&state, auth.who(), &request)?;
     Ok(html! {
@@ -288,10 +308,18 @@ pub async fn api(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<J>, WebError> {
     let params = Params::parse(raw.as_deref())?;
-    let request = params.request(20)?;
+    let request = params.request(20, Retrieval::Hybrid)?;
     let results = run(&state, auth.who(), &request)?;
+    let vectors = state.search.vectors().is_some();
+    let retrieval = match request.retrieval {
+        Retrieval::Text => "text",
+        Retrieval::Vector if vectors => "vector",
+        Retrieval::Hybrid if vectors => "hybrid",
+        _ => "text",
+    };
     Ok(Json(json!({
         "query": params.q,
+        "retrieval": retrieval,
         "total": results.total,
         "by_entity": results.by_entity.iter().map(|(d, n)| json!({
             "entity": d.name, "label": d.plural, "count": n,
@@ -303,6 +331,8 @@ pub async fn api(
             "url": h.url(),
             "date": h.date.map(nexus_kernel::format_date),
             "score": h.score,
+            "found_by": h.found_by,
+            "similarity": h.similarity,
             "title_fragments": h.title,
             "snippet": h.snippet,
             "document": h.document.as_ref().map(|d| json!({

@@ -12,7 +12,9 @@
 //!   on a store of more than a gigabyte ([`crash_open`]).
 //! * `jobs` — durable job-queue throughput against PostgreSQL doing it the pg-boss way
 //!   ([`jobs`]).
-//! * `all` — every section in turn.
+//! * `vectors` — hnsw_rs at the vector index's parameters against hnswlib and faiss,
+//!   with exact ground truth, and the embedding engine's speed ([`vectors`]).
+//! * `all` — every section in turn (but `tlog` and `vectors`).
 //!
 //! Adding a section takes four steps: a module with its `Args` (a `clap::Args` struct), a
 //! `run(&Runtime, &Args) -> Result<Report>` that prints its own tables and returns a
@@ -30,6 +32,7 @@ mod load;
 mod machine;
 mod pg;
 mod tlog;
+mod vectors;
 mod writes;
 
 use std::fs::File;
@@ -74,7 +77,10 @@ enum Section {
     /// The transparency log: creates/s with its Merkle tree against without, proof
     /// latency on a tree of ten million entries, and bundle verification speed.
     Tlog(tlog::Args),
-    /// Every section in turn (but `tlog`, which runs on its own).
+    /// Vector search: recall@10 and queries/s of hnsw_rs against hnswlib and faiss at
+    /// equal M, ef and threads, and embeddings per second.
+    Vectors(vectors::Args),
+    /// Every section in turn (but `tlog` and `vectors`, which run on their own).
     All(AllArgs),
 }
 
@@ -148,6 +154,8 @@ struct Report {
     crash_open: Option<crash_open::Report>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tlog: Option<tlog::Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vectors: Option<vectors::Report>,
 }
 
 fn main() -> ExitCode {
@@ -177,6 +185,7 @@ fn run(cli: &Cli) -> Result<()> {
         jobs: None,
         crash_open: None,
         tlog: None,
+        vectors: None,
     };
     report.machine.print();
     match &cli.section {
@@ -186,6 +195,7 @@ fn run(cli: &Cli) -> Result<()> {
         }
         Section::List(args) => report.list = Some(runtime.block_on(list::run(args))?),
         Section::Tlog(args) => report.tlog = Some(tlog::run(&runtime, args)?),
+        Section::Vectors(args) => report.vectors = Some(vectors::run(args)?),
         Section::CrashOpen(args) => {
             report.crash_open = Some(crash_open::run(
                 &runtime,
