@@ -59,6 +59,10 @@ pub(crate) struct Point {
     pub entity: u16,
     pub owner: u64,
     pub day: Option<i64>,
+    /// Its vector, for the exact comparison of small indexes (hnsw_rs keeps its own
+    /// copy, but iterating its points while another thread inserts deadlocks: its
+    /// iterator takes a read lock it already holds).
+    pub vector: Vec<f32>,
 }
 
 struct Graph {
@@ -316,7 +320,7 @@ impl VectorIndex {
                         items
                             .insert(slot, encode(&entry, &vector).as_slice())
                             .map_err(|e| self.error(e))?;
-                        graph.add(slot, point_of(&entry));
+                        graph.add(slot, point_of(&entry, vector.clone()));
                         batch.push((vector, slot_id(slot)));
                         slot += 1;
                     }
@@ -397,7 +401,7 @@ impl VectorIndex {
                 items
                     .insert(slot, encode(entry, &vector).as_slice())
                     .map_err(|e| self.error(e))?;
-                added.push((slot, point_of(entry), vector));
+                added.push((slot, point_of(entry, vector.clone()), vector));
                 slot += 1;
             }
         }
@@ -509,7 +513,7 @@ impl VectorIndex {
         allow: impl Fn(&Point) -> bool,
     ) -> Vec<Near> {
         let g = read(&self.graph);
-        // hnsw_rs's iterator assumes an entry point: an empty graph has none.
+        // An empty graph has no entry point to start a search from.
         if g.inserted == 0 {
             return Vec::new();
         }
@@ -521,13 +525,13 @@ impl VectorIndex {
         };
         let exact_below = self.exact_below.load(std::sync::atomic::Ordering::Relaxed);
         let mut found: Vec<(usize, f32)> = if g.live <= exact_below {
-            let mut all: Vec<(usize, f32)> = Vec::new();
-            for point in g.hnsw.get_point_indexation() {
-                let slot = point.get_origin_id();
-                if visible(slot).is_some() {
-                    all.push((slot, dot(query, point.get_v())));
-                }
-            }
+            let mut all: Vec<(usize, f32)> = g
+                .points
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, p)| p.as_ref().filter(|p| allow(p)).map(|p| (slot, p)))
+                .map(|(slot, p)| (slot, dot(query, &p.vector)))
+                .collect();
             all.sort_by(|a, b| b.1.total_cmp(&a.1));
             all.truncate(k);
             all
@@ -620,8 +624,9 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn point_of(e: &Entry) -> Point {
+fn point_of(e: &Entry, vector: Vec<f32>) -> Point {
     Point {
+        vector,
         key: e.key.clone(),
         part: e.part,
         company: e.company,
@@ -678,6 +683,7 @@ fn decode(bytes: &[u8], dimension: usize) -> Option<(Point, Vec<f32>)> {
             entity,
             owner,
             day: (day != i64::MIN).then_some(day),
+            vector: vector.clone(),
         },
         vector,
     ))
