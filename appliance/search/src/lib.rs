@@ -684,7 +684,15 @@ impl SearchIndex {
         }
         // By meaning: the nearest the reader may see, found again by words' index.
         if let Some(vectors) = vectors {
-            let near = self.nearest(vectors, who, &readable, request, pool)?;
+            // The engine failing costs meaning, never words: a hybrid search falls back.
+            let near = match self.nearest(vectors, who, &readable, request, pool) {
+                Ok(near) => near,
+                Err(e) if request.retrieval == Retrieval::Hybrid => {
+                    tracing::warn!(error = %e, "search by meaning failed; answering by words alone");
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            };
             for (rank, n) in near.into_iter().enumerate() {
                 let id = (n.key, n.part);
                 if let Some(r) = ranked.iter_mut().find(|r| r.id == id) {

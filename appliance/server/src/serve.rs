@@ -365,6 +365,15 @@ pub async fn start(
         }
     });
 
+    let indexer = nexus_search::Indexer::new(kernel.clone(), search.clone());
+    let index_kernel = kernel.clone();
+    let index_task = tokio::spawn(async move {
+        if let Err(e) = run_tailer(index_kernel, indexer).await {
+            tracing::error!(error = %e, "the search indexer stopped");
+        }
+    });
+
+    // Loading the model and the vectors does not hold up the full-text indexer.
     let vector_task = match open_vectors(config, &search).await {
         Some(vectors) => {
             let indexer = nexus_search::VectorIndexer::new(kernel.clone(), search.clone(), vectors);
@@ -377,14 +386,6 @@ pub async fn start(
         }
         None => tokio::spawn(async {}),
     };
-    let indexer = nexus_search::Indexer::new(kernel.clone(), search);
-    let index_kernel = kernel.clone();
-    let index_task = tokio::spawn(async move {
-        if let Err(e) = run_tailer(index_kernel, indexer).await {
-            tracing::error!(error = %e, "the search indexer stopped");
-        }
-    });
-
     // Checkpoints at a fixed cadence (and on demand: the API, every bundle).
     let cp_kernel = kernel.clone();
     let checkpoint_task = tokio::spawn(async move {
