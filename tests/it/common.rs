@@ -106,14 +106,7 @@ pub async fn boot_fresh_with_vectors(customers: u64) -> TestServer {
 
 /// Like [`boot`], searching by meaning too.
 pub async fn boot_with_vectors(customers: u64) -> TestServer {
-    let s = boot_fresh_with_vectors(customers).await;
-    let k = &s.running.kernel;
-    let company = k.default_company().expect("company").expect("exists");
-    let role = k.role_by_name(company, "Administrator").expect("role");
-    k.create_user(company, ADMIN.0, "Ada Admin", ADMIN.1, role)
-        .await
-        .expect("admin");
-    s
+    with_admin(boot_fresh_with_vectors(customers).await).await
 }
 
 /// Starts again on the data under `dir` once a stopped server's last connections
@@ -140,7 +133,11 @@ pub async fn boot(customers: u64) -> TestServer {
 
 /// Like [`boot`], with the data under `dir`.
 pub async fn boot_in(dir: tempfile::TempDir, customers: u64) -> TestServer {
-    let s = boot_fresh_in(dir, customers).await;
+    with_admin(boot_fresh_in(dir, customers).await).await
+}
+
+/// The server with its administrator `admin` made.
+async fn with_admin(s: TestServer) -> TestServer {
     let k = &s.running.kernel;
     let company = k.default_company().expect("company").expect("exists");
     let role = k.role_by_name(company, "Administrator").expect("role");

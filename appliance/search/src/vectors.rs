@@ -215,30 +215,12 @@ impl VectorIndex {
             }
             let position = number("position")?;
             let next_slot = number("next_slot")?.unwrap_or(1);
-            let mut graph = Graph::new(0);
-            if position.is_some() {
+            let graph = if position.is_some() {
                 let items = read.open_table(ITEMS).map_err(|e| index_error(&file, e))?;
-                let count = items.len().map_err(|e| index_error(&file, e))?;
-                graph = Graph::new(usize::try_from(count).unwrap_or(usize::MAX));
-                let mut batch: Vec<(Vec<f32>, usize)> = Vec::new();
-                for row in items.iter().map_err(|e| index_error(&file, e))? {
-                    let (slot, value) = row.map_err(|e| index_error(&file, e))?;
-                    let (point, vector) = decode(value.value(), dimension).ok_or_else(|| {
-                        SearchError::Index(format!(
-                            "{}: damaged vector {}",
-                            file.display(),
-                            slot.value()
-                        ))
-                    })?;
-                    graph.add(slot.value(), point);
-                    batch.push((vector, slot_id(slot.value())));
-                    if batch.len() == 10_000 {
-                        graph.insert(&batch);
-                        batch.clear();
-                    }
-                }
-                graph.insert(&batch);
-            }
+                load_graph(&items, dimension).map_err(|e| index_error(&file, e))?
+            } else {
+                Graph::new(0)
+            };
             (
                 Writer {
                     position: position.unwrap_or(0),
@@ -447,25 +429,7 @@ impl VectorIndex {
         let dimension = self.embedder.dimension();
         let read_txn = self.db.begin_read().map_err(|e| self.error(e))?;
         let items = read_txn.open_table(ITEMS).map_err(|e| self.error(e))?;
-        let count = items.len().map_err(|e| self.error(e))?;
-        let mut graph = Graph::new(usize::try_from(count).unwrap_or(usize::MAX));
-        let mut batch = Vec::new();
-        for row in items.iter().map_err(|e| self.error(e))? {
-            let (slot, value) = row.map_err(|e| self.error(e))?;
-            let Some((point, vector)) = decode(value.value(), dimension) else {
-                return Err(SearchError::Index(format!(
-                    "damaged vector {}",
-                    slot.value()
-                )));
-            };
-            graph.add(slot.value(), point);
-            batch.push((vector, slot_id(slot.value())));
-            if batch.len() == 10_000 {
-                graph.insert(&batch);
-                batch.clear();
-            }
-        }
-        graph.insert(&batch);
+        let graph = load_graph(&items, dimension).map_err(|e| self.error(e))?;
         *write(&self.graph) = graph;
         drop(w);
         Ok(())
@@ -614,6 +578,26 @@ impl Graph {
             }
         }
     }
+}
+
+/// The graph of every vector in `items` (at open, and when compacting).
+fn load_graph(items: &redb::ReadOnlyTable<u64, &[u8]>, dimension: usize) -> Result<Graph, String> {
+    let count = items.len().map_err(|e| e.to_string())?;
+    let mut graph = Graph::new(usize::try_from(count).unwrap_or(usize::MAX));
+    let mut batch: Vec<(Vec<f32>, usize)> = Vec::new();
+    for row in items.iter().map_err(|e| e.to_string())? {
+        let (slot, value) = row.map_err(|e| e.to_string())?;
+        let (point, vector) = decode(value.value(), dimension)
+            .ok_or_else(|| format!("damaged vector {}", slot.value()))?;
+        graph.add(slot.value(), point);
+        batch.push((vector, slot_id(slot.value())));
+        if batch.len() == 10_000 {
+            graph.insert(&batch);
+            batch.clear();
+        }
+    }
+    graph.insert(&batch);
+    Ok(graph)
 }
 
 fn slot_id(slot: u64) -> usize {
