@@ -4,7 +4,9 @@
 # HTTPS list latency, durable job-queue throughput against PostgreSQL's SKIP LOCKED
 # queue (jobs), and the open time after SIGKILL on a store of more than a gigabyte
 # (crash-open); on its own, vector search against hnswlib and faiss (vectors, which
-# installs them and the embedding model). Arguments go to `nexus-bench all`, e.g.
+# installs them and the embedding model) and search quality on a labelled set beside
+# bm25s (quality, which installs the set, bm25s and the model). Arguments go to
+# `nexus-bench all`, e.g.
 #
 #   scripts/bench.sh --seconds 5 --json bench.json
 #
@@ -28,7 +30,7 @@ fi
 
 section=all
 case "${1:-}" in
-    writes | ledger | list | jobs | crash-open | tlog | vectors | all)
+    writes | ledger | list | jobs | crash-open | tlog | vectors | quality | all)
         section="$1"
         shift
         ;;
@@ -36,6 +38,10 @@ esac
 
 if [ "$section" = vectors ]; then
     scripts/install-ann-peers.sh
+    scripts/install-embedding-model.sh
+fi
+if [ "$section" = quality ]; then
+    scripts/install-retrieval-set.sh
     scripts/install-embedding-model.sh
 fi
 

@@ -45,7 +45,7 @@ use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Tantivy
 use time::Date;
 
 use nexus_kernel::documents::DOCUMENT;
-pub use query::{Fragment, MAX_QUERY_CHARS, MAX_QUERY_WORDS};
+pub use query::{ANY_WORD_FROM, Fragment, MAX_QUERY_CHARS, MAX_QUERY_WORDS};
 use schema::{Entry, Fields};
 pub use vectors::{EF_CONSTRUCTION, EF_SEARCH, M, VECTOR_FORMAT, VectorIndex};
 
@@ -59,7 +59,7 @@ pub(crate) struct Change {
 
 /// The index's layout. An index written with another one is rebuilt from the store
 /// (it is derived: nothing is lost).
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 /// One passage of a document's text, where it came from in the document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,7 +249,13 @@ impl Hit {
 #[derive(Debug, Clone, Default)]
 pub struct SearchResults {
     pub hits: Vec<Hit>,
+    /// Records whose words match (by meaning alone: the hits).
     pub total: u64,
+    /// Whether the words' hits may have only some of the words: a search of
+    /// [`ANY_WORD_FROM`] words or more is read as a question, and keywords that no
+    /// record has together match, by words alone, those with any of them, best first
+    /// (beside meaning they find nothing by words).
+    pub some_words: bool,
     pub by_entity: Vec<(&'static EntityDef, u64)>,
 }
 
@@ -659,16 +665,38 @@ impl SearchIndex {
         };
         let searcher = self.reader.searcher();
         // By words: the ranking, and the counts inside the reader's permissions.
+        // Keywords match every word; a question, or keywords no record has together
+        // (by words alone), any of them.
+        let mut some_words = words.terms.len() >= query::ANY_WORD_FROM;
+        let question = words.content();
         let (top, total, counts) = if by_words {
-            let q = query::build(&self.fields, who, &readable, &words, request);
-            searcher.search(
-                &q,
-                &(
-                    TopDocs::with_limit(pool).order_by_score(),
-                    Count,
-                    schema::EntityCounts,
-                ),
-            )?
+            let run = |every_word: bool| {
+                let q = query::build(
+                    &self.fields,
+                    who,
+                    &readable,
+                    if every_word { &words } else { &question },
+                    request,
+                    every_word,
+                    &searcher,
+                );
+                searcher.search(
+                    &q,
+                    &(
+                        TopDocs::with_limit(pool).order_by_score(),
+                        Count,
+                        schema::EntityCounts,
+                    ),
+                )
+            };
+            let mut found = run(!some_words)?;
+            // With meaning beside them, keywords that match nothing together are left
+            // to it: their single words' hits would only crowd its nearest out.
+            if !some_words && found.1 == 0 && words.terms.len() > 1 && vectors.is_none() {
+                some_words = true;
+                found = run(false)?;
+            }
+            found
         } else {
             (Vec::new(), 0, Default::default())
         };
@@ -719,7 +747,8 @@ impl SearchIndex {
         ranked.truncate(limit);
         let mut hits = Vec::with_capacity(ranked.len());
         for r in ranked {
-            if let Some(mut hit) = self.hit(&searcher, r.address, r.score(), &words)? {
+            let marked = if some_words { &question } else { &words };
+            if let Some(mut hit) = self.hit(&searcher, r.address, r.score(), marked)? {
                 hit.found_by = r.found_by();
                 hit.similarity = r.meaning.map(|m| m.1);
                 hits.push(hit);
@@ -746,6 +775,7 @@ impl SearchIndex {
         };
         by_entity.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.plural.cmp(b.0.plural)));
         Ok(SearchResults {
+            some_words: by_words && some_words,
             total: if by_words {
                 total as u64
             } else {

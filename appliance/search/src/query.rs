@@ -17,7 +17,7 @@ use crate::{SearchError, SearchRequest};
 /// The longest search taken, in characters.
 pub const MAX_QUERY_CHARS: usize = 500;
 /// The most distinct words a search may have.
-pub const MAX_QUERY_WORDS: usize = 16;
+pub const MAX_QUERY_WORDS: usize = 32;
 
 /// A piece of a title or snippet; `hit` pieces matched the reader's words.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -37,6 +37,46 @@ pub(crate) struct Words {
     /// Whether the last word may be unfinished (no space after it): it also matches
     /// as a prefix.
     pub last_is_prefix: bool,
+}
+
+/// Words that say little on their own in the languages a Swiss firm writes (English,
+/// German, French; as the analyzer folds them): a question is matched without them.
+const STOP_WORDS: &[&str] = &[
+    // English
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i",
+    "if", "in", "is", "it", "my", "of", "on", "or", "our", "so", "that", "the", "there", "this",
+    "to", "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "you",
+    // German
+    "aber", "auf", "aus", "bei", "das", "dem", "den", "der", "des", "die", "ein", "eine", "einen",
+    "einer", "es", "fur", "ich", "im", "ist", "mit", "nach", "oder", "sich", "sie", "sind", "uber",
+    "und", "von", "was", "wie", "wir", "zu", "zum", "zur", // French
+    "au", "aux", "ce", "ces", "comment", "dans", "de", "du", "elle", "en", "est", "et", "il", "je",
+    "la", "le", "les", "leur", "nous", "ou", "par", "pas", "pour", "qu", "que", "qui", "quoi",
+    "se", "sont", "sur", "un", "une", "vous",
+];
+
+impl Words {
+    /// The words a question is matched by: without [`STOP_WORDS`], unless it has
+    /// nothing else.
+    pub(crate) fn content(&self) -> Words {
+        let terms: Vec<String> = self
+            .terms
+            .iter()
+            .filter(|t| !STOP_WORDS.contains(&t.as_str()))
+            .cloned()
+            .collect();
+        if terms.is_empty() {
+            return Words {
+                terms: self.terms.clone(),
+                last_is_prefix: self.last_is_prefix,
+            };
+        }
+        let last_is_prefix = self.last_is_prefix && terms.last() == self.terms.last();
+        Words {
+            terms,
+            last_is_prefix,
+        }
+    }
 }
 
 pub(crate) fn words(text: &str) -> Result<Words, SearchError> {
@@ -77,56 +117,114 @@ fn typos(n: usize) -> u8 {
     }
 }
 
-/// The one query: every word (exactly, as a prefix if it is the last being typed, or
-/// within its typos, as a whole word) in the title or the search fields, **and** what
-/// the reader may see ([`scope`]).
+/// From how many distinct words a search is read as a question rather than as
+/// keywords: it matches records with **any** of its words, ranked by BM25 (those with
+/// more of the rarer words first), where a shorter one matches only records with
+/// every word.
+pub const ANY_WORD_FROM: usize = 4;
+
+/// The one query: the words (each exactly, as a prefix if it is the last being typed,
+/// or within its typos, as a whole word) **and** what the reader may see ([`scope`]).
+///
+/// Keywords (`every_word`) must each be in the title (twice the weight) or the search
+/// fields. A question's words need only be there one at a time, and are matched
+/// against the title and the search fields as one text, so that BM25 ranks it as
+/// defined (a title that many records share would otherwise outweigh rarer words).
 pub(crate) fn build(
     fields: &Fields,
     who: &Principal,
     readable: &[&'static EntityDef],
     words: &Words,
     request: &SearchRequest,
+    every_word: bool,
+    searcher: &tantivy::Searcher,
 ) -> BooleanQuery {
-    let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     let last = words.terms.len().saturating_sub(1);
-    for (i, word) in words.terms.iter().enumerate() {
-        let n = word.chars().count();
-        let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (field, boost) in [(fields.title, 2.0), (fields.body, 1.0)] {
-            let term = Term::from_field_text(field, word);
+    let clauses: Vec<(Occur, Box<dyn Query>)> = words
+        .terms
+        .iter()
+        .enumerate()
+        .map(|(i, word)| {
+            let occur = if every_word {
+                Occur::Must
+            } else {
+                Occur::Should
+            };
+            // A question's words that the index holds are taken as written: a typo's
+            // or a prefix's matches score flat, not by rarity, and a common word's
+            // near neighbours would drown the rare words' ranking.
+            let known = !every_word
+                && searcher
+                    .doc_freq(&Term::from_field_text(fields.all, word))
+                    .is_ok_and(|n| n > 0);
+            let clause: Box<dyn Query> = Box::new(word_query(
+                fields,
+                word,
+                !every_word,
+                !known && i == last && words.last_is_prefix,
+                !known,
+            ));
+            (occur, clause)
+        })
+        .collect();
+    let mut must: Vec<(Occur, Box<dyn Query>)> = if every_word {
+        clauses
+    } else {
+        vec![(Occur::Must, Box::new(BooleanQuery::new(clauses)))]
+    };
+    must.extend(scope(fields, who, readable, request));
+    BooleanQuery::new(must)
+}
+
+/// One word in the title (twice the weight) or the body — or, when `whole`, in the two
+/// as one text — exactly, as a prefix when `prefix`, or within its typos when
+/// `with_typos`.
+fn word_query(
+    fields: &Fields,
+    word: &str,
+    whole: bool,
+    prefix: bool,
+    with_typos: bool,
+) -> BooleanQuery {
+    let n = word.chars().count();
+    let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let weighted: &[(tantivy::schema::Field, f32)] = if whole {
+        &[(fields.all, 1.0)]
+    } else {
+        &[(fields.title, 2.0), (fields.body, 1.0)]
+    };
+    for &(field, boost) in weighted {
+        let term = Term::from_field_text(field, word);
+        any.push((
+            Occur::Should,
+            Box::new(BoostQuery::new(
+                Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+                boost,
+            )),
+        ));
+        if prefix && n >= 2 {
             any.push((
                 Occur::Should,
                 Box::new(BoostQuery::new(
-                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
-                    boost,
+                    Box::new(FuzzyTermQuery::new_prefix(term.clone(), 0, true)),
+                    0.8 * boost,
                 )),
             ));
-            if i == last && words.last_is_prefix && n >= 2 {
-                any.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(
-                        Box::new(FuzzyTermQuery::new_prefix(term.clone(), 0, true)),
-                        0.8 * boost,
-                    )),
-                ));
-            }
-            // Typos count against whole words only: a prefix with a typo matches
-            // too much ("zurch" would find "purchase").
-            let d = typos(n);
-            if d > 0 {
-                any.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(
-                        Box::new(FuzzyTermQuery::new(term, d, true)),
-                        0.3 * boost,
-                    )),
-                ));
-            }
         }
-        must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+        // Typos count against whole words only: a prefix with a typo matches too
+        // much ("zurch" would find "purchase").
+        let d = typos(n);
+        if with_typos && d > 0 {
+            any.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(FuzzyTermQuery::new(term, d, true)),
+                    0.3 * boost,
+                )),
+            ));
+        }
     }
-    must.extend(scope(fields, who, readable, request));
-    BooleanQuery::new(must)
+    BooleanQuery::new(any)
 }
 
 /// What the reader may see, as clauses that every query of theirs carries: their

@@ -48,6 +48,9 @@ pub(crate) struct Fields {
     pub owner: Field,
     pub title: Field,
     pub body: Field,
+    /// The title and the body as one text (indexed only, without positions): what a
+    /// question is matched against, so that BM25 weighs them as one document.
+    pub all: Field,
     /// Days since 1970-01-01 of the record's first date field.
     pub day: Field,
     /// A document passage's document id (0 for a record).
@@ -76,6 +79,14 @@ impl Fields {
         let owner = b.add_u64_field("owner", INDEXED);
         let title = b.add_text_field("title", text.clone());
         let body = b.add_text_field("body", text);
+        let all = b.add_text_field(
+            "all",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(ANALYZER)
+                    .set_index_option(IndexRecordOption::WithFreqs),
+            ),
+        );
         let day = b.add_i64_field("day", INDEXED | STORED);
         let doc = b.add_u64_field("doc", STORED);
         let locator = b.add_text_field("locator", STORED);
@@ -90,6 +101,7 @@ impl Fields {
             owner,
             title,
             body,
+            all,
             day,
             doc,
             locator,
@@ -108,6 +120,8 @@ impl Fields {
         doc.add_u64(self.owner, e.owner);
         doc.add_text(self.title, &e.title);
         doc.add_text(self.body, &e.body);
+        doc.add_text(self.all, &e.title);
+        doc.add_text(self.all, &e.body);
         if let Some(day) = e.day {
             doc.add_i64(self.day, day);
         }

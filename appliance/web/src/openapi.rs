@@ -268,9 +268,9 @@ pub static PLATFORM: &[ApiOp] = &[
         operation: || {
             let fragments = json!({ "type": "array", "items": { "type": "object", "required": ["text", "hit"],
                 "properties": { "text": { "type": "string" }, "hit": { "type": "boolean" } } } });
-            json!({ "summary": "Full-text search over every record you may read (the hits the search box shows): every word must match, exactly, as a prefix (the last word) or within a typo or two",
+            json!({ "summary": "Full-text search over every record you may read (the hits the search box shows): up to 3 words, every word must match (exactly, as a prefix for the last word, or within a typo or two), else any of them; 4 words or more are a question, matched by any of its words with BM25 over title and text as one",
                 "parameters": [
-                    { "name": "q", "in": "query", "required": true, "description": "the words; at most 500 characters and 16 different words (more is a 400)",
+                    { "name": "q", "in": "query", "required": true, "description": "the words; at most 500 characters and 32 different words (more is a 400); from 4 words on, hits need only some of them (`some_words` in the answer)",
                         "schema": { "type": "string", "maxLength": 500 } },
                     { "name": "entity", "in": "query", "required": false, "description": "only these entities, comma-separated (customer,invoice)",
                         "schema": { "type": "string" } },

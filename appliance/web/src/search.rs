@@ -180,6 +180,9 @@ pub async fn page(
         @if problem.is_none() && results.hits.is_empty() && !q.trim().is_empty() {
             p { "Nothing found for “" (q) "”." }
         }
+        @if results.some_words && !results.hits.is_empty() {
+            p .muted { "Records with some of your words, those with more of the rarer ones first." }
+        }
         @for (def, hits) in &groups {
             section .card .spaced {
                 h2 { (def.plural) }
@@ -321,6 +324,7 @@ pub async fn api(
         "query": params.q,
         "retrieval": retrieval,
         "total": results.total,
+        "some_words": results.some_words,
         "by_entity": results.by_entity.iter().map(|(d, n)| json!({
             "entity": d.name, "label": d.plural, "count": n,
         })).collect::<Vec<_>>(),

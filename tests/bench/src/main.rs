@@ -14,7 +14,9 @@
 //!   ([`jobs`]).
 //! * `vectors` — hnsw_rs at the vector index's parameters against hnswlib and faiss,
 //!   with exact ground truth, and the embedding engine's speed ([`vectors`]).
-//! * `all` — every section in turn (but `tlog` and `vectors`).
+//! * `quality` — nDCG@10 and recall@100 of search by words, by meaning and hybrid on a
+//!   labelled set (the Python FAQ), beside bm25s's BM25 on the same set ([`quality`]).
+//! * `all` — every section in turn (but `tlog`, `vectors` and `quality`).
 //!
 //! Adding a section takes four steps: a module with its `Args` (a `clap::Args` struct), a
 //! `run(&Runtime, &Args) -> Result<Report>` that prints its own tables and returns a
@@ -31,6 +33,7 @@ mod list;
 mod load;
 mod machine;
 mod pg;
+mod quality;
 mod tlog;
 mod vectors;
 mod writes;
@@ -80,7 +83,10 @@ enum Section {
     /// Vector search: recall@10 and queries/s of hnsw_rs against hnswlib and faiss at
     /// equal M, ef and threads, and embeddings per second.
     Vectors(vectors::Args),
-    /// Every section in turn (but `tlog` and `vectors`, which run on their own).
+    /// Search quality: nDCG@10 and recall@100 by words, by meaning and hybrid on the
+    /// Python FAQ, beside bm25s's BM25.
+    Quality(quality::Args),
+    /// Every section in turn (but `tlog`, `vectors` and `quality`, which run on their own).
     All(AllArgs),
 }
 
@@ -156,6 +162,8 @@ struct Report {
     tlog: Option<tlog::Report>,
     #[serde(skip_serializing_if = "Option::is_none")]
     vectors: Option<vectors::Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quality: Option<quality::Report>,
 }
 
 fn main() -> ExitCode {
@@ -186,6 +194,7 @@ fn run(cli: &Cli) -> Result<()> {
         crash_open: None,
         tlog: None,
         vectors: None,
+        quality: None,
     };
     report.machine.print();
     match &cli.section {
@@ -196,6 +205,7 @@ fn run(cli: &Cli) -> Result<()> {
         Section::List(args) => report.list = Some(runtime.block_on(list::run(args))?),
         Section::Tlog(args) => report.tlog = Some(tlog::run(&runtime, args)?),
         Section::Vectors(args) => report.vectors = Some(vectors::run(args)?),
+        Section::Quality(args) => report.quality = Some(quality::run(&runtime, args)?),
         Section::CrashOpen(args) => {
             report.crash_open = Some(crash_open::run(
                 &runtime,
