@@ -820,7 +820,7 @@ impl SearchIndex {
                         .is_some_and(|d| from.is_none_or(|f| d >= f) && to.is_none_or(|t| d <= t)))
         };
         Ok(vectors
-            .nearest(&query, k, allow)
+            .nearest(&query, k, who.company, allow)
             .into_iter()
             .filter(|n| n.similarity >= MIN_SIMILARITY)
             .collect())

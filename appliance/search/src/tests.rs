@@ -689,6 +689,20 @@ async fn meaning_stays_inside_the_readers_permissions() {
         let beta_sees = titles(&by(&b.text, &beta, q, Retrieval::Hybrid));
         assert_eq!(beta_sees, ["Beta's late payment"], "{exact_below}");
     }
+
+    // A small company is searched exactly, however large the whole index: Beta has
+    // fewer points than Acme, and the bound lies between them.
+    let (acme_points, _) = b.vectors.exactly(f.company);
+    let (beta_points, before) = b.vectors.exactly(other);
+    assert!(beta_points < acme_points, "{beta_points} < {acme_points}");
+    b.vectors.set_exact_below(beta_points);
+    let beta_sees = titles(&by(&b.text, &beta, q, Retrieval::Vector));
+    assert_eq!(beta_sees, ["Beta's late payment"]);
+    let (_, after) = b.vectors.exactly(other);
+    assert_eq!(after, before + 1, "Beta compared exactly");
+    let admin = titles(&by(&b.text, &f.admin, q, Retrieval::Vector));
+    assert_eq!(admin, ["My overdue invoice", "Someone else's unpaid bill"]);
+    assert_eq!(b.vectors.exactly(other).1, after, "Acme walked the graph");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -804,6 +818,22 @@ async fn a_damaged_or_foreign_vector_file_is_rebuilt_from_the_store() {
     let dir = b.vectors.dir().to_path_buf();
     drop(b);
 
+    // A file another process holds (`nexus reindex` beside the server) is left alone:
+    // the error says so, and every vector is there once it lets go.
+    {
+        let holder = redb::Database::create(dir.join("vectors.redb")).expect("hold");
+        let Err(e) = VectorIndex::open(&dir, embedder()) else {
+            panic!("opened a file another process holds");
+        };
+        assert!(e.to_string().contains("vectors.redb"), "{e}");
+        assert!(!dir.with_extension("damaged").exists(), "nothing set aside");
+        drop(holder);
+    }
+    let again = VectorIndex::open(&dir, embedder()).expect("reopen");
+    assert!(!again.needs_rebuild(), "kept");
+    assert_eq!(again.len(), (embedded as usize, embedded as usize));
+    drop(again);
+
     std::fs::write(dir.join("vectors.redb"), b"not a database at all").expect("write");
     let b = both(&f, "damaged");
     assert!(b.vectors.needs_rebuild(), "a damaged file starts over");
@@ -841,4 +871,62 @@ async fn a_damaged_or_foreign_vector_file_is_rebuilt_from_the_store() {
     let b = both(&f, "damaged");
     assert!(b.vectors.needs_rebuild());
     assert!(b.vectors.is_empty());
+}
+
+#[test]
+fn a_text_the_engine_refuses_is_left_to_words_and_a_stopped_engine_is_retried() {
+    let entry = |record: u64, body: &str| schema::Entry {
+        key: format!("1/950/{record}"),
+        part: 0,
+        company: 1,
+        entity: 950,
+        record,
+        owner: 0,
+        title: format!("Note {record}"),
+        body: body.into(),
+        day: None,
+        doc: 0,
+        locator: String::new(),
+        page: 0,
+    };
+    // More entries than one chunk, one of them poison in each of two chunks.
+    let entries: Vec<schema::Entry> = (1..=40)
+        .map(|i| entry(i, if i == 3 || i == 37 { "poison" } else { "fine" }))
+        .collect();
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let engine = |texts: &[String]| {
+        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if texts.iter().any(|t| t.contains("poison")) {
+            Err(nexus_ai::AiError::Embed("llama_decode returned -1".into()))
+        } else {
+            Ok(texts.iter().map(|t| vec![t.len() as f32]).collect())
+        }
+    };
+    let vectors = vectors::embed_each(&entries, engine).expect("the others are embedded");
+    assert_eq!(
+        vectors.len(),
+        entries.len(),
+        "one answer per entry, in order"
+    );
+    for (i, v) in vectors.iter().enumerate() {
+        let record = i as u64 + 1;
+        match v {
+            None => assert!(record == 3 || record == 37, "record {record} refused"),
+            Some(v) => {
+                assert!(record != 3 && record != 37, "record {record} embedded");
+                assert_eq!(v, &vec![entries[i].text().len() as f32], "its own vector");
+            }
+        }
+    }
+    assert_eq!(vectors.iter().filter(|v| v.is_none()).count(), 2);
+    // The two refused chunks were tried text by text; the clean one once.
+    let chunks = entries.len().div_ceil(32);
+    assert!(calls.into_inner() > chunks);
+
+    // An engine that stopped fails the call: the tailer retries it later, nothing skipped.
+    let stopped = |_: &[String]| -> Result<Vec<Vec<f32>>, nexus_ai::AiError> {
+        Err(nexus_ai::AiError::Stopped)
+    };
+    let e = vectors::embed_each(&entries, stopped).expect_err("stopped");
+    assert!(e.to_string().contains("stopped"), "{e}");
 }

@@ -17,7 +17,7 @@
 //!   graph, so no point they may not read is ever a candidate. Small indexes (and so
 //!   every small company's reading) are searched exactly instead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -71,6 +71,9 @@ struct Graph {
     points: Vec<Option<Point>>,
     /// The live slots of each key.
     keys: HashMap<String, Vec<u64>>,
+    /// The live slots of each company: a company small enough is searched exactly,
+    /// however large the whole index.
+    companies: HashMap<u64, HashSet<usize>>,
     live: usize,
     /// Points in the graph, dead ones included.
     inserted: usize,
@@ -82,6 +85,7 @@ impl Graph {
             hnsw: new_hnsw(capacity),
             points: Vec::new(),
             keys: HashMap::new(),
+            companies: HashMap::new(),
             live: 0,
             inserted: 0,
         }
@@ -113,6 +117,9 @@ pub struct VectorIndex {
     writer: Mutex<Writer>,
     /// At most this many live points, a search compares with every one.
     exact_below: std::sync::atomic::AtomicUsize,
+    /// Searches that compared with every candidate (tests check the path taken).
+    #[cfg(test)]
+    exact_searches: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for VectorIndex {
@@ -134,9 +141,10 @@ pub(crate) struct Near {
 
 impl VectorIndex {
     /// Opens (or creates) the index in `dir` for vectors made by `embedder`. A file
-    /// that cannot be read, or holds another format or another model's vectors, is set
-    /// aside as `dir.damaged` (or replaced, for another model) and the index starts
-    /// empty: [`VectorIndex::needs_rebuild`] then says so.
+    /// that is damaged, or holds another format or another model's vectors, is set
+    /// aside as `dir.damaged` and the index starts empty: [`VectorIndex::needs_rebuild`]
+    /// then says so. A file that cannot be opened now — another process holds it, the
+    /// disk refuses — is left as it is, and the error says why.
     pub fn open(
         dir: impl Into<PathBuf>,
         embedder: Arc<Embedder>,
@@ -149,7 +157,9 @@ impl VectorIndex {
         );
         match Self::try_open(&dir, &embedder, &model) {
             Ok(v) => Ok(v),
-            Err(e) => {
+            // Held by another process, or the disk refusing now: the file is kept.
+            Err(Unopened::Unavailable(e)) => Err(e),
+            Err(Unopened::Unusable(e)) => {
                 tracing::warn!(dir = %dir.display(), error = %e, "vector index unusable; rebuilding it from the store");
                 let aside = dir.with_extension("damaged");
                 if aside.exists() {
@@ -158,7 +168,7 @@ impl VectorIndex {
                 if dir.exists() {
                     std::fs::rename(&dir, &aside).map_err(|e| io(&dir, e))?;
                 }
-                Self::try_open(&dir, &embedder, &model)
+                Self::try_open(&dir, &embedder, &model).map_err(Unopened::into_error)
             }
         }
     }
@@ -167,33 +177,47 @@ impl VectorIndex {
         dir: &Path,
         embedder: &Arc<Embedder>,
         model: &str,
-    ) -> Result<VectorIndex, SearchError> {
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    ) -> Result<VectorIndex, Unopened> {
+        std::fs::create_dir_all(dir).map_err(|e| Unopened::Unavailable(io(dir, e)))?;
         let file = dir.join("vectors.redb");
-        let db = redb::Database::create(&file).map_err(|e| index_error(&file, e))?;
+        let unusable = |e: &dyn std::fmt::Display| Unopened::Unusable(index_error(&file, e));
+        let storage = |e: redb::StorageError| Unopened::of_storage(&file, e);
+        let db = redb::Database::create(&file).map_err(|e| match e {
+            redb::DatabaseError::Storage(e) => storage(e),
+            redb::DatabaseError::RepairAborted | redb::DatabaseError::UpgradeRequired(_) => {
+                unusable(&e)
+            }
+            // Already open (another process: `nexus reindex` beside the server, say),
+            // another locking protocol, a transaction in progress.
+            e => Unopened::Unavailable(index_error(&file, e)),
+        })?;
+        let table = |e: redb::TableError| match e {
+            redb::TableError::Storage(e) => storage(e),
+            e => unusable(&e),
+        };
         let dimension = embedder.dimension();
         let (writer, graph) = {
-            let read = db.begin_read().map_err(|e| index_error(&file, e))?;
+            let read = db.begin_read().map_err(|e| match e {
+                redb::TransactionError::Storage(e) => storage(e),
+                e => Unopened::Unavailable(index_error(&file, e)),
+            })?;
             let meta = match read.open_table(META) {
                 Ok(t) => Some(t),
                 Err(redb::TableError::TableDoesNotExist(_)) => None,
-                Err(e) => return Err(index_error(&file, e)),
+                Err(e) => return Err(table(e)),
             };
-            let get = |k: &str| -> Result<Option<Vec<u8>>, SearchError> {
+            let get = |k: &str| -> Result<Option<Vec<u8>>, Unopened> {
                 match &meta {
                     None => Ok(None),
-                    Some(t) => Ok(t
-                        .get(k)
-                        .map_err(|e| index_error(&file, e))?
-                        .map(|v| v.value().to_vec())),
+                    Some(t) => Ok(t.get(k).map_err(storage)?.map(|v| v.value().to_vec())),
                 }
             };
-            let number = |k: &str| -> Result<Option<u64>, SearchError> {
+            let number = |k: &str| -> Result<Option<u64>, Unopened> {
                 get(k)?
                     .map(|v| {
                         <[u8; 8]>::try_from(v.as_slice())
                             .map(u64::from_le_bytes)
-                            .map_err(|_| SearchError::Index(format!("{}: bad {k}", file.display())))
+                            .map_err(|_| unusable(&format!("bad {k}")))
                     })
                     .transpose()
             };
@@ -201,23 +225,23 @@ impl VectorIndex {
                 None => {}
                 Some(f) if f == u64::from(VECTOR_FORMAT) => {}
                 Some(f) => {
-                    return Err(SearchError::Index(format!(
+                    return Err(Unopened::Unusable(SearchError::Index(format!(
                         "the vector index has format {f}, this binary writes {VECTOR_FORMAT}"
-                    )));
+                    ))));
                 }
             }
             let made_by = get("model")?.map(|m| String::from_utf8_lossy(&m).into_owned());
             if made_by.as_deref().is_some_and(|m| m != model) {
-                return Err(SearchError::Index(format!(
+                return Err(Unopened::Unusable(SearchError::Index(format!(
                     "the vectors were made by {}, the model now is {model}",
                     made_by.unwrap_or_default()
-                )));
+                ))));
             }
             let position = number("position")?;
             let next_slot = number("next_slot")?.unwrap_or(1);
             let graph = if position.is_some() {
-                let items = read.open_table(ITEMS).map_err(|e| index_error(&file, e))?;
-                load_graph(&items, dimension).map_err(|e| index_error(&file, e))?
+                let items = read.open_table(ITEMS).map_err(table)?;
+                load_graph(&items, dimension).map_err(|e| unusable(&e))?
             } else {
                 Graph::new(0)
             };
@@ -238,6 +262,8 @@ impl VectorIndex {
             graph: RwLock::new(graph),
             writer: Mutex::new(writer),
             exact_below: std::sync::atomic::AtomicUsize::new(EXACT_BELOW),
+            #[cfg(test)]
+            exact_searches: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -299,6 +325,7 @@ impl VectorIndex {
                     let vectors = self.embed(pending)?;
                     let mut batch = Vec::with_capacity(pending.len());
                     for (entry, vector) in pending.drain(..).zip(vectors) {
+                        let Some(vector) = vector else { continue };
                         items
                             .insert(slot, encode(&entry, &vector).as_slice())
                             .map_err(|e| self.error(e))?;
@@ -380,6 +407,7 @@ impl VectorIndex {
                 items.remove(*s).map_err(|e| self.error(e))?;
             }
             for (entry, vector) in entries.iter().zip(vectors) {
+                let Some(vector) = vector else { continue };
                 items
                     .insert(slot, encode(entry, &vector).as_slice())
                     .map_err(|e| self.error(e))?;
@@ -455,25 +483,22 @@ impl VectorIndex {
         Ok(())
     }
 
-    /// The vectors of `entries`, a chunk at a time.
-    fn embed(&self, entries: &[Entry]) -> Result<Vec<Vec<f32>>, SearchError> {
-        let mut out = Vec::with_capacity(entries.len());
-        for chunk in entries.chunks(EMBED_CHUNK) {
-            let texts: Vec<String> = chunk.iter().map(Entry::text).collect();
-            out.extend(
-                self.embedder
-                    .embed(&texts)
-                    .map_err(|e| SearchError::Index(e.to_string()))?,
-            );
-        }
-        Ok(out)
+    /// The vectors of `entries` (see [`embed_each`]).
+    fn embed(&self, entries: &[Entry]) -> Result<Vec<Option<Vec<f32>>>, SearchError> {
+        embed_each(entries, |texts| self.embedder.embed(texts))
     }
 
     /// The `k` live points nearest `query` that `allow` lets through, nearest first.
+    ///
+    /// Every point `allow` admits is of `company`. Up to [`EXACT_BELOW`] live points in
+    /// the whole index, or in that company, the search compares with each of them
+    /// (exact, and no slower than a graph walk that a filter few points pass would
+    /// make a scan of); beyond, it walks the graph through the filter.
     pub(crate) fn nearest(
         &self,
         query: &[f32],
         k: usize,
+        company: u64,
         allow: impl Fn(&Point) -> bool,
     ) -> Vec<Near> {
         let g = read(&self.graph);
@@ -488,17 +513,22 @@ impl VectorIndex {
                 .filter(|p| allow(p))
         };
         let exact_below = self.exact_below.load(std::sync::atomic::Ordering::Relaxed);
-        let mut found: Vec<(usize, f32)> = if g.live <= exact_below {
-            let mut all: Vec<(usize, f32)> = g
-                .points
-                .iter()
-                .enumerate()
-                .filter_map(|(slot, p)| p.as_ref().filter(|p| allow(p)).map(|p| (slot, p)))
-                .map(|(slot, p)| (slot, dot(query, &p.vector)))
+        let exact = |slots: &mut dyn Iterator<Item = usize>| {
+            #[cfg(test)]
+            self.exact_searches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut all: Vec<(usize, f32)> = slots
+                .filter_map(|slot| visible(slot).map(|p| (slot, dot(query, &p.vector))))
                 .collect();
-            all.sort_by(|a, b| b.1.total_cmp(&a.1));
+            all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             all.truncate(k);
             all
+        };
+        let own = g.companies.get(&company);
+        let mut found: Vec<(usize, f32)> = if g.live <= exact_below {
+            exact(&mut (0..g.points.len()))
+        } else if own.is_none_or(|slots| slots.len() <= exact_below) {
+            exact(&mut own.into_iter().flatten().copied())
         } else {
             let filter = |id: &usize| visible(*id).is_some();
             g.hnsw
@@ -528,6 +558,17 @@ impl VectorIndex {
             .store(n, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The live points of `company`, and how many searches compared exactly so far.
+    #[cfg(test)]
+    pub(crate) fn exactly(&self, company: u64) -> (usize, usize) {
+        let g = read(&self.graph);
+        (
+            g.companies.get(&company).map_or(0, HashSet::len),
+            self.exact_searches
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
     fn error(&self, e: impl std::fmt::Display) -> SearchError {
         SearchError::Index(format!("{}: {e}", self.dir.display()))
     }
@@ -540,15 +581,29 @@ impl Graph {
             self.points.resize(i + 1, None);
         }
         self.keys.entry(point.key.clone()).or_default().push(slot);
-        if self.points[i].replace(point).is_none() {
-            self.live += 1;
+        let company = point.company;
+        match self.points[i].replace(point) {
+            Some(old) if old.company != company => {
+                if let Some(slots) = self.companies.get_mut(&old.company) {
+                    slots.remove(&i);
+                }
+            }
+            Some(_) => {}
+            None => self.live += 1,
         }
+        self.companies.entry(company).or_default().insert(i);
     }
 
     fn remove(&mut self, slot: u64) {
         let i = slot_id(slot);
         if let Some(point) = self.points.get_mut(i).and_then(Option::take) {
             self.live -= 1;
+            if let Some(slots) = self.companies.get_mut(&point.company) {
+                slots.remove(&i);
+                if slots.is_empty() {
+                    self.companies.remove(&point.company);
+                }
+            }
             if let Some(slots) = self.keys.get_mut(&point.key) {
                 slots.retain(|s| *s != slot);
                 if slots.is_empty() {
@@ -671,6 +726,79 @@ fn decode(bytes: &[u8], dimension: usize) -> Option<(Point, Vec<f32>)> {
         },
         vector,
     ))
+}
+
+/// The vectors of `entries`, a chunk at a time, from `engine`. A chunk the engine
+/// refuses is tried again one text at a time, and a text it refuses alone gets `None`:
+/// that entry is found by its words only (and logged), so one text can neither hold
+/// up the others nor stop the tailer for good. An engine that stopped or cannot start
+/// fails the whole call, to be retried.
+pub(crate) fn embed_each(
+    entries: &[Entry],
+    engine: impl Fn(&[String]) -> Result<Vec<Vec<f32>>, nexus_ai::AiError>,
+) -> Result<Vec<Option<Vec<f32>>>, SearchError> {
+    let failed = |e: nexus_ai::AiError| SearchError::Index(e.to_string());
+    let mut out = Vec::with_capacity(entries.len());
+    for chunk in entries.chunks(EMBED_CHUNK) {
+        let texts: Vec<String> = chunk.iter().map(Entry::text).collect();
+        match engine(&texts) {
+            Ok(vectors) => out.extend(vectors.into_iter().map(Some)),
+            Err(nexus_ai::AiError::Embed(_)) => {
+                for (entry, text) in chunk.iter().zip(&texts) {
+                    match engine(std::slice::from_ref(text)) {
+                        Ok(mut v) => out.push(v.pop()),
+                        Err(nexus_ai::AiError::Embed(e)) => {
+                            tracing::warn!(
+                                key = %entry.key,
+                                part = entry.part,
+                                error = %e,
+                                "the embedding engine refuses this entry; it is found by its words only"
+                            );
+                            out.push(None);
+                        }
+                        Err(e) => return Err(failed(e)),
+                    }
+                }
+            }
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Ok(out)
+}
+
+/// Why a vector file did not open: it is unusable (damaged, of another format or
+/// model: set it aside and rebuild), or unavailable now (held by another process, a
+/// disk that refuses: keep it, and report).
+enum Unopened {
+    Unusable(SearchError),
+    Unavailable(SearchError),
+}
+
+impl Unopened {
+    /// A storage error is the file's fault when it says its bytes are wrong; any other
+    /// (permissions, a full or failing disk, a closed database) is the moment's.
+    fn of_storage(file: &Path, e: redb::StorageError) -> Unopened {
+        let damaged = match &e {
+            redb::StorageError::Corrupted(_) | redb::StorageError::ValueTooLarge(_) => true,
+            redb::StorageError::Io(io) => matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+            ),
+            _ => false,
+        };
+        let e = index_error(file, e);
+        if damaged {
+            Unopened::Unusable(e)
+        } else {
+            Unopened::Unavailable(e)
+        }
+    }
+
+    fn into_error(self) -> SearchError {
+        match self {
+            Unopened::Unusable(e) | Unopened::Unavailable(e) => e,
+        }
+    }
 }
 
 fn index_error(file: &Path, e: impl std::fmt::Display) -> SearchError {
