@@ -5,7 +5,8 @@
 # queue (jobs), and the open time after SIGKILL on a store of more than a gigabyte
 # (crash-open); on its own, vector search against hnswlib and faiss (vectors, which
 # installs them and the embedding model) and search quality on a labelled set beside
-# bm25s (quality, which installs the set, bm25s and the model). Arguments go to
+# bm25s (quality, which installs the set, bm25s and the model), and full-text search
+# over HTTPS with a million customers (search). Arguments go to
 # `nexus-bench all`, e.g.
 #
 #   scripts/bench.sh --seconds 5 --json bench.json
@@ -30,7 +31,7 @@ fi
 
 section=all
 case "${1:-}" in
-    writes | ledger | list | jobs | crash-open | tlog | vectors | quality | all)
+    writes | ledger | list | jobs | crash-open | tlog | vectors | quality | search | all)
         section="$1"
         shift
         ;;

@@ -786,6 +786,52 @@ impl SearchIndex {
         })
     }
 
+    /// What the words' query of [`SearchIndex::search`] costs, alone: the best
+    /// `request.limit` and the count, with the reader's [`query::scope`] in it or —
+    /// `scoped: false` — without (the raw query the benchmark compares with). Returns
+    /// the count. Not for serving: without the scope it sees every company.
+    #[doc(hidden)]
+    pub fn words_only(
+        &self,
+        who: &Principal,
+        request: &SearchRequest,
+        scoped: bool,
+    ) -> Result<u64, SearchError> {
+        let words = query::words(&request.text)?;
+        let readable: Vec<&'static EntityDef> = registry::entities()
+            .filter(|d| !d.search_fields.is_empty())
+            .filter(|d| who.can(d.name, nexus_kernel::Action::Read))
+            .collect();
+        let searcher = self.reader.searcher();
+        let every_word = words.terms.len() < query::ANY_WORD_FROM;
+        let q = if scoped {
+            query::build(
+                &self.fields,
+                who,
+                &readable,
+                &words,
+                request,
+                every_word,
+                &searcher,
+            )
+        } else {
+            tantivy::query::BooleanQuery::new(query::matching(
+                &self.fields,
+                &words,
+                every_word,
+                &searcher,
+            ))
+        };
+        let (_, count) = searcher.search(
+            &q,
+            &(
+                TopDocs::with_limit(request.limit.clamp(1, 100)).order_by_score(),
+                Count,
+            ),
+        )?;
+        Ok(count as u64)
+    }
+
     /// The entries nearest `request`'s words in meaning that `who` may read, at least
     /// [`MIN_SIMILARITY`] alike.
     fn nearest(

@@ -139,6 +139,18 @@ pub(crate) fn build(
     every_word: bool,
     searcher: &tantivy::Searcher,
 ) -> BooleanQuery {
+    let mut must = matching(fields, words, every_word, searcher);
+    must.extend(scope(fields, who, readable, request));
+    BooleanQuery::new(must)
+}
+
+/// The words' clauses of [`build`], without the scope.
+pub(crate) fn matching(
+    fields: &Fields,
+    words: &Words,
+    every_word: bool,
+    searcher: &tantivy::Searcher,
+) -> Vec<(Occur, Box<dyn Query>)> {
     let last = words.terms.len().saturating_sub(1);
     let clauses: Vec<(Occur, Box<dyn Query>)> = words
         .terms
@@ -167,13 +179,11 @@ pub(crate) fn build(
             (occur, clause)
         })
         .collect();
-    let mut must: Vec<(Occur, Box<dyn Query>)> = if every_word {
+    if every_word {
         clauses
     } else {
         vec![(Occur::Must, Box::new(BooleanQuery::new(clauses)))]
-    };
-    must.extend(scope(fields, who, readable, request));
-    BooleanQuery::new(must)
+    }
 }
 
 /// One word in the title (twice the weight) or the body — or, when `whole`, in the two

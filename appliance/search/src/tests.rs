@@ -280,6 +280,19 @@ async fn a_reader_never_sees_a_hit_or_a_count_they_may_not_read() {
         find(&index, &f.admin, "margin").hits.is_empty(),
         "a guarded field is not indexed"
     );
+    // The benchmark's raw query is the same words without the scope: it sees the
+    // other company's note too.
+    let alpine = SearchRequest {
+        text: "alpine".into(),
+        limit: 20,
+        ..Default::default()
+    };
+    assert_eq!(
+        index.words_only(&f.admin, &alpine, true).expect("scoped"),
+        2
+    );
+    assert_eq!(index.words_only(&rep, &alpine, true).expect("own"), 1);
+    assert_eq!(index.words_only(&f.admin, &alpine, false).expect("raw"), 3);
 }
 
 #[tokio::test]

@@ -48,9 +48,18 @@ pub struct Workload {
 }
 
 /// Stops the appliance when the benchmark ends, however it ends.
-struct Appliance {
+pub(crate) struct Appliance {
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+impl Appliance {
+    /// Stops the process and keeps its data directory (until this is dropped).
+    pub(crate) fn stop(&mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir.path().join("data")
+    }
 }
 
 impl Drop for Appliance {
@@ -60,8 +69,8 @@ impl Drop for Appliance {
     }
 }
 
-const USER: &str = "bench";
-const PASSWORD: &str = "bench password 1";
+pub(crate) const USER: &str = "bench";
+pub(crate) const PASSWORD: &str = "bench password 1";
 
 fn nexus_binary(args: &Args) -> Result<PathBuf> {
     locate_nexus(args.nexus_bin.as_deref())
@@ -95,8 +104,14 @@ pub(crate) fn nexus(bin: &Path, data: &Path) -> Command {
     cmd
 }
 
-/// Creates the user, seeds the data and starts serving; returns the HTTPS port.
-fn start(bin: &Path, records: u64) -> Result<(Appliance, u16, String, f64)> {
+/// Creates the users (`username`, role; each with [`PASSWORD`]), seeds `records`
+/// demo customers and starts serving; returns the HTTPS port, the box CA and the
+/// seconds it took until it listened.
+pub(crate) fn start(
+    bin: &Path,
+    records: u64,
+    users: &[(&str, &str)],
+) -> Result<(Appliance, u16, String, f64)> {
     let base = std::env::var_os("NEXUS_BENCH_DIR")
         .map_or_else(|| PathBuf::from("/var/tmp"), PathBuf::from);
     let dir = tempfile::Builder::new()
@@ -109,28 +124,32 @@ fn start(bin: &Path, records: u64) -> Result<(Appliance, u16, String, f64)> {
             ))
         })?;
     let data = dir.path().join("data");
-    let mut create = nexus(bin, &data)
-        .args([
-            "admin",
-            "create-user",
-            "--username",
-            USER,
-            "--full-name",
-            "Bench User",
-            "--role",
-            "Viewer",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| Error::msg(format!("cannot run {}: {e}", bin.display())))?;
-    if let Some(mut stdin) = create.stdin.take() {
-        writeln!(stdin, "{PASSWORD}")
-            .map_err(|e| Error::msg(format!("writing the password: {e}")))?;
-    }
-    let status = create.wait().map_err(|e| Error::msg(e.to_string()))?;
-    if !status.success() {
-        return Err(Error::msg("`nexus admin create-user` failed"));
+    for (username, role) in users {
+        let mut create = nexus(bin, &data)
+            .args([
+                "admin",
+                "create-user",
+                "--username",
+                username,
+                "--full-name",
+                "Bench User",
+                "--role",
+                role,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| Error::msg(format!("cannot run {}: {e}", bin.display())))?;
+        if let Some(mut stdin) = create.stdin.take() {
+            writeln!(stdin, "{PASSWORD}")
+                .map_err(|e| Error::msg(format!("writing the password: {e}")))?;
+        }
+        let status = create.wait().map_err(|e| Error::msg(e.to_string()))?;
+        if !status.success() {
+            return Err(Error::msg(format!(
+                "`nexus admin create-user --username {username}` failed"
+            )));
+        }
     }
     let started = Instant::now();
     let mut child = nexus(bin, &data)
@@ -158,10 +177,10 @@ fn start(bin: &Path, records: u64) -> Result<(Appliance, u16, String, f64)> {
         .ok_or_else(|| Error::msg(format!("nexus did not say where it listens: {first:?}")))?;
     let ca = std::fs::read_to_string(data.join("tls/box-ca.crt"))
         .map_err(|e| Error::msg(format!("reading the box CA: {e}")))?;
-    Ok((Appliance { child, _dir: dir }, port, ca, seed_seconds))
+    Ok((Appliance { child, dir }, port, ca, seed_seconds))
 }
 
-fn client(ca_pem: &str) -> Result<reqwest::Client> {
+pub(crate) fn client(ca_pem: &str) -> Result<reqwest::Client> {
     client_builder(ca_pem)?
         .build()
         .map_err(|e| Error::msg(format!("HTTP client: {e}")))
@@ -237,18 +256,26 @@ impl Client for User {
     }
 }
 
-async fn sign_in(http: &reqwest::Client, base: &str) -> Result<()> {
+/// Signs `username` in (with [`PASSWORD`]) on this client's cookie jar; returns the
+/// session's CSRF token, which every write must send as `x-csrf-token`.
+pub(crate) async fn sign_in(http: &reqwest::Client, base: &str, username: &str) -> Result<String> {
     let res = http
         .post(format!("{base}/api/v1/session"))
-        .json(&serde_json::json!({ "username": USER, "password": PASSWORD }))
+        .json(&serde_json::json!({ "username": username, "password": PASSWORD }))
         .send()
         .await
         .map_err(|e| Error::msg(format!("sign-in: {e}")))?;
-    if res.status().is_success() {
-        Ok(())
-    } else {
-        Err(Error::msg(format!("sign-in refused: {}", res.status())))
+    if !res.status().is_success() {
+        return Err(Error::msg(format!("sign-in refused: {}", res.status())));
     }
+    let body: serde_json::Value = res
+        .json()
+        .await
+        .map_err(|e| Error::msg(format!("sign-in: {e}")))?;
+    body["csrf_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::msg("sign-in: no csrf_token in the answer"))
 }
 
 pub async fn run(args: &Args) -> Result<Report> {
@@ -261,7 +288,7 @@ pub async fn run(args: &Args) -> Result<Report> {
     let (_appliance, port, ca, seed_seconds) = tokio::task::spawn_blocking({
         let bin = bin.clone();
         let records = args.records;
-        move || start(&bin, records)
+        move || start(&bin, records, &[(USER, "Viewer")])
     })
     .await
     .map_err(|e| Error::msg(e.to_string()))??;
@@ -283,7 +310,7 @@ pub async fn run(args: &Args) -> Result<Report> {
         let mut users = Vec::with_capacity(args.clients);
         for _ in 0..args.clients {
             let http = client(&ca)?;
-            sign_in(&http, &base).await?;
+            sign_in(&http, &base, USER).await?;
             users.push(User {
                 http,
                 base: base.clone(),

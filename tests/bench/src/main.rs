@@ -14,9 +14,12 @@
 //!   ([`jobs`]).
 //! * `vectors` — hnsw_rs at the vector index's parameters against hnswlib and faiss,
 //!   with exact ground truth, and the embedding engine's speed ([`vectors`]).
+//! * `search` — full-text search over HTTPS against the real binary at 1 and 16
+//!   searchers, freshness under writes, and the permissions' cost in the query
+//!   ([`search`]).
 //! * `quality` — nDCG@10 and recall@100 of search by words, by meaning and hybrid on a
 //!   labelled set (the Python FAQ), beside bm25s's BM25 on the same set ([`quality`]).
-//! * `all` — every section in turn (but `tlog`, `vectors` and `quality`).
+//! * `all` — every section in turn (but `tlog`, `vectors`, `search` and `quality`).
 //!
 //! Adding a section takes four steps: a module with its `Args` (a `clap::Args` struct), a
 //! `run(&Runtime, &Args) -> Result<Report>` that prints its own tables and returns a
@@ -34,6 +37,7 @@ mod load;
 mod machine;
 mod pg;
 mod quality;
+mod search;
 mod tlog;
 mod vectors;
 mod writes;
@@ -83,10 +87,14 @@ enum Section {
     /// Vector search: recall@10 and queries/s of hnsw_rs against hnswlib and faiss at
     /// equal M, ef and threads, and embeddings per second.
     Vectors(vectors::Args),
+    /// Full-text search over HTTPS (1M customers and their contacts): latency at 1 and
+    /// 16 searchers, freshness at 1,000 writes/s, and the permissions' cost in the query.
+    Search(search::Args),
     /// Search quality: nDCG@10 and recall@100 by words, by meaning and hybrid on the
     /// Python FAQ, beside bm25s's BM25.
     Quality(quality::Args),
-    /// Every section in turn (but `tlog`, `vectors` and `quality`, which run on their own).
+    /// Every section in turn (but `tlog`, `vectors`, `search` and `quality`, which run on
+    /// their own).
     All(AllArgs),
 }
 
@@ -164,6 +172,8 @@ struct Report {
     vectors: Option<vectors::Report>,
     #[serde(skip_serializing_if = "Option::is_none")]
     quality: Option<quality::Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    search: Option<search::Report>,
 }
 
 fn main() -> ExitCode {
@@ -195,6 +205,7 @@ fn run(cli: &Cli) -> Result<()> {
         tlog: None,
         vectors: None,
         quality: None,
+        search: None,
     };
     report.machine.print();
     match &cli.section {
@@ -205,6 +216,7 @@ fn run(cli: &Cli) -> Result<()> {
         Section::List(args) => report.list = Some(runtime.block_on(list::run(args))?),
         Section::Tlog(args) => report.tlog = Some(tlog::run(&runtime, args)?),
         Section::Vectors(args) => report.vectors = Some(vectors::run(args)?),
+        Section::Search(args) => report.search = Some(search::run(&runtime, args)?),
         Section::Quality(args) => report.quality = Some(quality::run(&runtime, args)?),
         Section::CrashOpen(args) => {
             report.crash_open = Some(crash_open::run(
