@@ -59,7 +59,7 @@ pub(crate) struct Change {
 
 /// The index's layout. An index written with another one is rebuilt from the store
 /// (it is derived: nothing is lost).
-pub const FORMAT: u32 = 4;
+pub const FORMAT: u32 = 5;
 
 /// One passage of a document's text, where it came from in the document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -670,23 +670,25 @@ impl SearchIndex {
         let mut some_words = words.terms.len() >= query::ANY_WORD_FROM;
         let question = words.content();
         let (top, total, counts) = if by_words {
+            let reader = query::reader(who, &readable);
             let run = |every_word: bool| {
-                let q = query::build(
+                let mut clauses = query::matching(
                     &self.fields,
-                    who,
-                    &readable,
                     if every_word { &words } else { &question },
-                    request,
                     every_word,
                     &searcher,
                 );
+                clauses.extend(query::dated(&self.fields, request));
                 searcher.search(
-                    &q,
-                    &(
-                        TopDocs::with_limit(pool).order_by_score(),
-                        Count,
-                        schema::EntityCounts,
-                    ),
+                    &tantivy::query::BooleanQuery::new(clauses),
+                    &schema::Scoped {
+                        reader: reader.clone(),
+                        inner: (
+                            TopDocs::with_limit(pool).order_by_score(),
+                            Count,
+                            schema::EntityCounts,
+                        ),
+                    },
                 )
             };
             let mut found = run(!some_words)?;
@@ -787,9 +789,9 @@ impl SearchIndex {
     }
 
     /// What the words' query of [`SearchIndex::search`] costs, alone: the best
-    /// `request.limit` and the count, with the reader's [`query::scope`] in it or —
-    /// `scoped: false` — without (the raw query the benchmark compares with). Returns
-    /// the count. Not for serving: without the scope it sees every company.
+    /// `request.limit` and the count, collected inside the reader's scope or —
+    /// `scoped: false` — not (the raw query the benchmark compares with). Returns the
+    /// count. Not for serving: without the scope it sees every company.
     #[doc(hidden)]
     pub fn words_only(
         &self,
@@ -804,31 +806,24 @@ impl SearchIndex {
             .collect();
         let searcher = self.reader.searcher();
         let every_word = words.terms.len() < query::ANY_WORD_FROM;
-        let q = if scoped {
-            query::build(
-                &self.fields,
-                who,
-                &readable,
-                &words,
-                request,
-                every_word,
-                &searcher,
-            )
+        let mut clauses = query::matching(&self.fields, &words, every_word, &searcher);
+        clauses.extend(query::dated(&self.fields, request));
+        let q = tantivy::query::BooleanQuery::new(clauses);
+        let top = TopDocs::with_limit(request.limit.clamp(1, 100)).order_by_score();
+        let count = if scoped {
+            let reader = query::reader(who, &readable);
+            searcher
+                .search(
+                    &q,
+                    &schema::Scoped {
+                        reader,
+                        inner: (top, Count),
+                    },
+                )?
+                .1
         } else {
-            tantivy::query::BooleanQuery::new(query::matching(
-                &self.fields,
-                &words,
-                every_word,
-                &searcher,
-            ))
+            searcher.search(&q, &(top, Count))?.1
         };
-        let (_, count) = searcher.search(
-            &q,
-            &(
-                TopDocs::with_limit(request.limit.clamp(1, 100)).order_by_score(),
-                Count,
-            ),
-        )?;
         Ok(count as u64)
     }
 

@@ -123,28 +123,14 @@ fn typos(n: usize) -> u8 {
 /// every word.
 pub const ANY_WORD_FROM: usize = 4;
 
-/// The one query: the words (each exactly, as a prefix if it is the last being typed,
-/// or within its typos, as a whole word) **and** what the reader may see ([`scope`]).
+/// The words' clauses (each word exactly, as a prefix if it is the last being typed,
+/// or within its typos, as a whole word); the reader's scope is applied to what they
+/// match as it is collected ([`reader`], [`schema::Scoped`]).
 ///
 /// Keywords (`every_word`) must each be in the title (twice the weight) or the search
 /// fields. A question's words need only be there one at a time, and are matched
 /// against the title and the search fields as one text, so that BM25 ranks it as
 /// defined (a title that many records share would otherwise outweigh rarer words).
-pub(crate) fn build(
-    fields: &Fields,
-    who: &Principal,
-    readable: &[&'static EntityDef],
-    words: &Words,
-    request: &SearchRequest,
-    every_word: bool,
-    searcher: &tantivy::Searcher,
-) -> BooleanQuery {
-    let mut must = matching(fields, words, every_word, searcher);
-    must.extend(scope(fields, who, readable, request));
-    BooleanQuery::new(must)
-}
-
-/// The words' clauses of [`build`], without the scope.
 pub(crate) fn matching(
     fields: &Fields,
     words: &Words,
@@ -240,6 +226,34 @@ fn word_query(
 /// What the reader may see, as clauses that every query of theirs carries: their
 /// company, **and** one of the entities they may read — under a record rule, only
 /// their own records of it — **and** the request's date range.
+/// The reader's scope of [`scope`] without the date range, as the collector's test
+/// ([`schema::Scoped`]) applies it.
+pub(crate) fn reader(who: &Principal, readable: &[&'static EntityDef]) -> schema::Reader {
+    schema::Reader {
+        company: who.company,
+        entities: readable
+            .iter()
+            .map(|def| (u64::from(def.code), who.own_only(def, Action::Read)))
+            .collect(),
+    }
+}
+
+/// The request's date range, as a clause (none without one).
+pub(crate) fn dated(fields: &Fields, request: &SearchRequest) -> Option<(Occur, Box<dyn Query>)> {
+    if request.from.is_none() && request.to.is_none() {
+        return None;
+    }
+    let bound = |d: Option<time::Date>| {
+        d.map_or(Bound::Unbounded, |d| {
+            Bound::Included(Term::from_field_i64(fields.day, schema::day_of(d)))
+        })
+    };
+    Some((
+        Occur::Must,
+        Box::new(RangeQuery::new(bound(request.from), bound(request.to))),
+    ))
+}
+
 pub(crate) fn scope(
     fields: &Fields,
     who: &Principal,
@@ -263,17 +277,7 @@ pub(crate) fn scope(
         })
         .collect();
     must.push((Occur::Must, Box::new(BooleanQuery::new(entities))));
-    if request.from.is_some() || request.to.is_some() {
-        let bound = |d: Option<time::Date>| {
-            d.map_or(Bound::Unbounded, |d| {
-                Bound::Included(Term::from_field_i64(fields.day, schema::day_of(d)))
-            })
-        };
-        must.push((
-            Occur::Must,
-            Box::new(RangeQuery::new(bound(request.from), bound(request.to))),
-        ));
-    }
+    must.extend(dated(fields, request));
     must
 }
 
