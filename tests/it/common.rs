@@ -113,6 +113,17 @@ pub async fn boot_with_vectors(customers: u64) -> TestServer {
 /// have let go of the store.
 pub async fn restart(dir: tempfile::TempDir) -> TestServer {
     let config = config(dir.path());
+    restart_as(config, dir).await
+}
+
+/// Like [`restart`], searching by meaning too.
+pub async fn restart_with_vectors(dir: tempfile::TempDir) -> TestServer {
+    let mut config = config(dir.path());
+    config.embedding_model = embedding_model();
+    restart_as(config, dir).await
+}
+
+async fn restart_as(config: Config, dir: tempfile::TempDir) -> TestServer {
     for _ in 0..100 {
         let clock = test_clock();
         match serve::start(&config, None, clock.clone()).await {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{Api, api_error, boot, boot_with_vectors, restart};
+use crate::common::{Api, api_error, boot, boot_with_vectors, restart, restart_with_vectors};
 
 /// Asks until the search answers `want` hits (the indexer follows the log on its
 /// own); gives up after ten seconds with the last answer.
@@ -416,4 +416,18 @@ async fn records_are_found_by_meaning_within_the_readers_permissions() {
             .is_some_and(|m| m.contains("text, vector or hybrid")),
         "{body}"
     );
+
+    // Stopped: the graph is saved beside the vectors, and read at the next start.
+    drop((admin, rep));
+    let dir = s.dir;
+    s.running.shutdown().await;
+    let manifest = dir.path().join("data/vectors/graph/manifest.json");
+    let saved = std::fs::read_to_string(&manifest).expect("the graph saved at shutdown");
+    assert!(saved.contains("\"rows\":"), "{saved}");
+    let s = restart_with_vectors(dir).await;
+    let admin = s.admin().await;
+    search_mode_until(&admin, q, "vector", |a| {
+        first(a) == "Alpine Coffee Roasters"
+    })
+    .await;
 }

@@ -26,8 +26,10 @@
 //!   prefix (the word being typed) and within one or two typos.
 
 mod query;
+pub mod saved;
 mod schema;
 mod vectors;
+mod walk;
 
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
@@ -47,7 +49,10 @@ use time::Date;
 use nexus_kernel::documents::DOCUMENT;
 pub use query::{ANY_WORD_FROM, Fragment, MAX_QUERY_CHARS, MAX_QUERY_WORDS};
 use schema::{Entry, Fields};
-pub use vectors::{EF_CONSTRUCTION, EF_SEARCH, M, VECTOR_FORMAT, VectorIndex};
+pub use vectors::{
+    EF_CONSTRUCTION, EF_SEARCH, FREEZE_AFTER, M, SAVE_AFTER, VECTOR_FORMAT, VectorIndex,
+};
+pub use walk::Walk;
 
 /// What one event changes in the indexes: the entries under `key` are replaced by
 /// `entries` (none: the record or document is gone).

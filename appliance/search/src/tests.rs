@@ -800,6 +800,139 @@ async fn changes_and_removals_are_followed_and_survive_a_restart() {
     );
 }
 
+/// What the graph (not the exact comparison) answers to a few questions.
+fn walked(b: &Both, who: &Principal) -> Vec<Vec<String>> {
+    b.vectors.set_exact_below(0);
+    [
+        "the espresso maker does not work",
+        "when are the christmas holidays",
+        "paying the tax office",
+        "a new laptop for the intern",
+    ]
+    .iter()
+    .map(|q| titles(&by(&b.text, who, q, Retrieval::Vector)))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_graph_is_saved_read_back_at_open_and_built_again_when_its_save_is_bad() {
+    let f = fixture().await;
+    let b = both(&f, "saved");
+    let coffee = note(&f.kernel, &f.admin, &[("subject", "Broken coffee machine")]).await;
+    for subject in [
+        "Quarterly tax return",
+        "Holiday schedule for December",
+        "Laptop order for the new intern",
+    ] {
+        note(&f.kernel, &f.admin, &[("subject", subject)]).await;
+    }
+    catch_up_both(&f.kernel, &b);
+    assert_eq!(
+        b.vectors.read_at_open(),
+        0,
+        "a new index has nothing to read"
+    );
+    b.vectors.save().expect("save");
+    let saved = b.vectors.dir().join("graph");
+    assert!(saved.join("manifest.json").exists());
+    let (_, rows) = b.vectors.len();
+
+    // Changed after the save: a note removed, one added; the save is not redone.
+    f.kernel
+        .delete(&f.admin, &NOTE, coffee.id, None)
+        .await
+        .expect("delete");
+    note(
+        &f.kernel,
+        &f.admin,
+        &[("subject", "Espresso maker repaired")],
+    )
+    .await;
+    catch_up_both(&f.kernel, &b);
+    let answers = walked(&b, &f.admin);
+    assert!(
+        answers[0].contains(&"Espresso maker repaired".to_string()),
+        "{answers:?}"
+    );
+    assert!(
+        !answers
+            .concat()
+            .contains(&"Broken coffee machine".to_string())
+    );
+    let len = b.vectors.len();
+    drop(b);
+
+    // Reopened: the graph is read, the removal found in the vector file, the added note
+    // inserted again; the same questions get the same answers.
+    let b = both(&f, "saved");
+    assert_eq!(b.vectors.read_at_open(), rows);
+    assert_eq!(b.vectors.len(), len);
+    assert_eq!(walked(&b, &f.admin), answers);
+    b.vectors.save().expect("save the added row");
+    drop(b);
+
+    // A save with a byte changed, half of it gone, or a manifest that is not one: the
+    // graph is built from the vectors, answers the same, and is saved anew.
+    type Spoil<'a> = &'a dyn Fn(&std::path::Path);
+    let damage: [(&str, Spoil); 3] = [
+        ("nodes.hnsw.graph", &|p| {
+            let mut bytes = std::fs::read(p).expect("read");
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x5a;
+            std::fs::write(p, bytes).expect("write");
+        }),
+        ("nodes.hnsw.data", &|p| {
+            std::fs::remove_file(p).expect("remove")
+        }),
+        ("manifest.json", &|p| {
+            std::fs::write(p, b"{").expect("write")
+        }),
+    ];
+    for (name, spoil) in damage {
+        spoil(&saved.join(name));
+        let b = both(&f, "saved");
+        assert_eq!(b.vectors.read_at_open(), 0, "{name}: built");
+        assert_eq!(walked(&b, &f.admin), answers, "{name}");
+        drop(b);
+        let b = both(&f, "saved");
+        assert_eq!(
+            b.vectors.read_at_open(),
+            len.0,
+            "{name}: saved anew, live rows only"
+        );
+        drop(b);
+    }
+
+    // The vector file made again numbers its entries afresh: a save of the old one is
+    // not read into it.
+    let old = copy_dir(&saved);
+    let b = both(&f, "saved");
+    b.vectors
+        .rebuild(&b.text, &f.kernel, |_| {})
+        .expect("rebuild");
+    drop(b);
+    std::fs::remove_dir_all(&saved).expect("remove");
+    std::fs::rename(&old, &saved).expect("restore the old save");
+    let b = both(&f, "saved");
+    assert_eq!(
+        b.vectors.read_at_open(),
+        0,
+        "an earlier file's save is not used"
+    );
+    assert_eq!(walked(&b, &f.admin), answers);
+}
+
+/// A copy of a save's directory beside it.
+fn copy_dir(saved: &std::path::Path) -> std::path::PathBuf {
+    let copy = saved.with_extension("copy");
+    std::fs::create_dir_all(&copy).expect("dir");
+    for entry in std::fs::read_dir(saved).expect("list") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).expect("copy");
+    }
+    copy
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_or_foreign_vector_file_is_rebuilt_from_the_store() {
     let f = fixture().await;

@@ -4,14 +4,20 @@
 //! * **Durable where it is expensive**: every embedding is kept in a redb file of its
 //!   own (`data/vectors/vectors.redb`), with the event it has applied up to in the
 //!   same transaction (the tailer contract), and the identity of the model that made
-//!   them. The HNSW graph (hnsw_rs) is built in memory from those vectors when the
-//!   index opens; it costs seconds, the embeddings it would otherwise take cost
-//!   minutes. A file that is damaged, of another [`VECTOR_FORMAT`] or made by another
+//!   them. The HNSW graph (hnsw_rs) is saved beside them and read back when the index
+//!   opens (see `saved`), or built from the vectors where no usable save is there; a
+//!   build costs minutes, the embeddings it would otherwise take cost hours. A file that is damaged, of another [`VECTOR_FORMAT`] or made by another
 //!   model is set aside and the index rebuilt from the store.
 //! * **Deletions are tombstones**: hnsw_rs cannot remove a point, so a replaced or
 //!   removed entry's point stays in the graph, marked dead, and is filtered out of
 //!   every search. When the dead are a quarter of the graph it is rebuilt from the
 //!   live points ([`VectorIndex::compact`]).
+//! * **Searched through a compact copy**: hnsw_rs builds the graph, a [`Walk`] holds
+//!   its links as flat arrays and searches them (hnsw_rs's own search is a fifth as
+//!   fast). The points inserted since the copy was made are compared one by one, and
+//!   the copy is made again when they are more than [`FREEZE_AFTER`] or an eighth of
+//!   those it holds. The vectors are kept once, as rows in insertion order (a node of
+//!   the graph is its row), beside hnsw_rs's own copy.
 //! * **Permissions inside the search**: the reader's company, readable entities,
 //!   owner rule and date range are a filter that hnsw_rs applies while it walks the
 //!   graph, so no point they may not read is ever a candidate. Small indexes (and so
@@ -27,7 +33,9 @@ use redb::{
     ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _, TableDefinition,
 };
 
+use crate::saved;
 use crate::schema::Entry;
+use crate::walk::{Walk, dot};
 use crate::{SearchError, io, lock};
 
 /// The layout of the vector file. Another one is set aside and rebuilt.
@@ -42,6 +50,14 @@ pub const EF_SEARCH: usize = 64;
 /// At most this many live points, a search compares with every one (exact, and
 /// faster than the graph at this size).
 const EXACT_BELOW: usize = 5_000;
+
+/// Points inserted since the compact copy of the graph was made, beyond which it is made
+/// again (until then they are compared one by one).
+pub const FREEZE_AFTER: usize = 1_024;
+
+/// Rows added since the graph was last saved beyond which it is saved again (when they
+/// are also an eighth of all): an open after a crash inserts at most about this many.
+pub const SAVE_AFTER: usize = 4_096;
 
 /// Texts embedded per call to the engine: a search's query waits at most this long
 /// behind the indexer.
@@ -59,36 +75,49 @@ pub(crate) struct Point {
     pub entity: u16,
     pub owner: u64,
     pub day: Option<i64>,
-    /// Its vector, for the exact comparison of small indexes (hnsw_rs keeps its own
-    /// copy, but iterating its points while another thread inserts deadlocks: its
-    /// iterator takes a read lock it already holds).
-    pub vector: Vec<f32>,
 }
 
+/// The points of one graph, numbered by row: the order they were inserted in, which is
+/// their data id in hnsw_rs and their node in the [`Walk`].
 struct Graph {
     hnsw: Hnsw<'static, f32, DistDot>,
-    /// By slot (the graph's data id); `None`: a tombstone (or never used).
+    dimension: usize,
+    /// Row `r`'s vector at `r * dimension` (hnsw_rs keeps its own copy, but iterating
+    /// its points while another thread inserts deadlocks: its iterator takes a read
+    /// lock it already holds).
+    rows: Vec<f32>,
+    /// By row; `None`: a tombstone.
     points: Vec<Option<Point>>,
-    /// The live slots of each key.
-    keys: HashMap<String, Vec<u64>>,
-    /// The live slots of each company: a company small enough is searched exactly,
+    /// By row: its key in the vector file (tombstones too, for the saved graph).
+    slots: Vec<u64>,
+    /// The live rows of each key.
+    keys: HashMap<String, Vec<usize>>,
+    /// The live rows of each company: a company small enough is searched exactly,
     /// however large the whole index.
     companies: HashMap<u64, HashSet<usize>>,
     live: usize,
-    /// Points in the graph, dead ones included.
-    inserted: usize,
+    /// The graph's links, for the rows before `walk.nodes()`.
+    walk: Walk,
 }
 
 impl Graph {
-    fn new(capacity: usize) -> Graph {
+    fn new(capacity: usize, dimension: usize) -> Graph {
         Graph {
             hnsw: new_hnsw(capacity),
+            dimension,
+            rows: Vec::new(),
             points: Vec::new(),
+            slots: Vec::new(),
             keys: HashMap::new(),
             companies: HashMap::new(),
             live: 0,
-            inserted: 0,
+            walk: Walk::default(),
         }
+    }
+
+    fn vector(&self, row: usize) -> &[f32] {
+        let start = row * self.dimension;
+        self.rows.get(start..start + self.dimension).unwrap_or(&[])
     }
 }
 
@@ -105,6 +134,11 @@ struct Writer {
     position: u64,
     next_slot: u64,
     built: bool,
+    /// Names this vector file's numbering of slots: a new one when the file is made
+    /// again, so that a graph saved for the old one is not taken for it.
+    generation: u64,
+    /// The rows of the graph last saved (0: none).
+    saved: usize,
 }
 
 /// The vector index in one directory, with the model that fills it.
@@ -115,6 +149,8 @@ pub struct VectorIndex {
     model: String,
     graph: RwLock<Graph>,
     writer: Mutex<Writer>,
+    /// Rows of the graph read from its save at open (0: built from the vectors).
+    read_at_open: usize,
     /// At most this many live points, a search compares with every one.
     exact_below: std::sync::atomic::AtomicUsize,
     /// Searches that compared with every candidate (tests check the path taken).
@@ -239,32 +275,125 @@ impl VectorIndex {
             }
             let position = number("position")?;
             let next_slot = number("next_slot")?.unwrap_or(1);
-            let graph = if position.is_some() {
-                let items = read.open_table(ITEMS).map_err(table)?;
-                load_graph(&items, dimension).map_err(|e| unusable(&e))?
-            } else {
-                Graph::new(0)
+            let generation = number("generation")?;
+            let (graph, saved) = match (position, generation) {
+                (None, _) => (Graph::new(0, dimension), 0),
+                (Some(_), Some(generation)) => {
+                    let items = read.open_table(ITEMS).map_err(table)?;
+                    open_graph(dir, &items, dimension, generation).map_err(|e| unusable(&e))?
+                }
+                // Written before graphs were saved: no save can be of it.
+                (Some(_), None) => {
+                    let items = read.open_table(ITEMS).map_err(table)?;
+                    (load_graph(&items, dimension).map_err(|e| unusable(&e))?, 0)
+                }
             };
             (
                 Writer {
                     position: position.unwrap_or(0),
                     next_slot,
                     built: position.is_some(),
+                    generation: generation.unwrap_or_else(rand::random),
+                    saved,
                 },
                 graph,
             )
         };
-        Ok(VectorIndex {
+        let index = VectorIndex {
             dir: dir.to_path_buf(),
             db,
             embedder: Arc::clone(embedder),
             model: model.to_owned(),
             graph: RwLock::new(graph),
+            read_at_open: writer.saved,
             writer: Mutex::new(writer),
             exact_below: std::sync::atomic::AtomicUsize::new(EXACT_BELOW),
             #[cfg(test)]
             exact_searches: std::sync::atomic::AtomicUsize::new(0),
-        })
+        };
+        {
+            let mut w = lock(&index.writer);
+            if w.built {
+                // A file of an earlier binary gets its generation now, before any save.
+                index
+                    .write_generation(w.generation)
+                    .map_err(Unopened::Unavailable)?;
+                let built_here = w.saved == 0 && index.unsaved(&w) > 0;
+                if built_here || index.save_due(&w) {
+                    index.save_graph(&mut w);
+                }
+            }
+        }
+        Ok(index)
+    }
+
+    /// Saves the graph if rows were added since it was last saved, so that the next
+    /// open reads it instead of building it (the server does this as it stops). An
+    /// error leaves the last save, and the next open builds what it lacks.
+    pub fn save(&self) -> Result<(), SearchError> {
+        let mut w = lock(&self.writer);
+        if !w.built || self.unsaved(&w) == 0 {
+            return Ok(());
+        }
+        self.save_graph_or_err(&mut w)
+    }
+
+    /// Rows of the graph read from its save when the index opened (0: it was built from
+    /// the vectors).
+    pub fn read_at_open(&self) -> usize {
+        self.read_at_open
+    }
+
+    /// Rows added since the graph was last saved.
+    fn unsaved(&self, w: &Writer) -> usize {
+        read(&self.graph).points.len().saturating_sub(w.saved)
+    }
+
+    /// Whether so many rows were added since the last save that an open after a crash
+    /// would spend long inserting them: more than [`SAVE_AFTER`] and an eighth of all.
+    fn save_due(&self, w: &Writer) -> bool {
+        let all = read(&self.graph).points.len();
+        let unsaved = all.saturating_sub(w.saved);
+        unsaved > SAVE_AFTER && unsaved * 8 > all
+    }
+
+    /// Saves the graph (the writer held: nobody inserts meanwhile), or says in the log
+    /// why not.
+    fn save_graph(&self, w: &mut Writer) {
+        if let Err(e) = self.save_graph_or_err(w) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "the vector graph could not be saved; the next start builds what it lacks");
+        }
+    }
+
+    fn save_graph_or_err(&self, w: &mut Writer) -> Result<(), SearchError> {
+        let g = read(&self.graph);
+        if g.points.is_empty() {
+            return Ok(());
+        }
+        saved::save(&self.dir, w.generation, g.dimension, &g.hnsw, &g.slots)
+            .map_err(SearchError::Index)?;
+        w.saved = g.points.len();
+        Ok(())
+    }
+
+    fn write_generation(&self, generation: u64) -> Result<(), SearchError> {
+        let read_txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let stored = read_txn
+            .open_table(META)
+            .map_err(|e| self.error(e))?
+            .get("generation")
+            .map_err(|e| self.error(e))?
+            .map(|v| v.value().to_vec());
+        drop(read_txn);
+        if stored.as_deref() == Some(generation.to_le_bytes().as_slice()) {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        txn.open_table(META)
+            .map_err(|e| self.error(e))?
+            .insert("generation", generation.to_le_bytes().as_slice())
+            .map_err(|e| self.error(e))?;
+        txn.commit().map_err(|e| self.error(e))
     }
 
     /// The directory it lives in.
@@ -294,7 +423,7 @@ impl VectorIndex {
     /// Live vectors, and points in the graph (tombstones included).
     pub fn len(&self) -> (usize, usize) {
         let g = read(&self.graph);
-        (g.live, g.inserted)
+        (g.live, g.points.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -314,7 +443,7 @@ impl VectorIndex {
         let mut w = lock(&self.writer);
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         txn.delete_table(ITEMS).map_err(|e| self.error(e))?;
-        let mut graph = Graph::new(0);
+        let mut graph = Graph::new(0, self.embedder.dimension());
         let mut slot = 1u64;
         let mut pending: Vec<Entry> = Vec::new();
         let mut embedded = 0u64;
@@ -329,12 +458,11 @@ impl VectorIndex {
                         items
                             .insert(slot, encode(&entry, &vector).as_slice())
                             .map_err(|e| self.error(e))?;
-                        graph.add(slot, point_of(&entry, vector.clone()));
-                        batch.push((vector, slot_id(slot)));
+                        batch.push((point_of(&entry), slot, vector));
                         slot += 1;
                     }
-                    graph.insert(&batch);
                     embedded += batch.len() as u64;
+                    graph.extend(batch);
                     progress(embedded);
                     Ok(())
                 };
@@ -348,12 +476,18 @@ impl VectorIndex {
             flush(&mut pending, &mut graph)?;
             head
         };
-        self.write_meta(&txn, head, slot)?;
+        // Slots number the entries afresh: a graph saved for the old file is not of it.
+        let generation = rand::random();
+        self.write_meta(&txn, head, slot, generation)?;
         txn.commit().map_err(|e| self.error(e))?;
+        graph.freeze();
         *write(&self.graph) = graph;
         w.position = head;
         w.next_slot = slot;
         w.built = true;
+        w.generation = generation;
+        w.saved = 0;
+        self.save_graph(&mut w);
         Ok(embedded)
     }
 
@@ -389,13 +523,14 @@ impl VectorIndex {
             .flat_map(|c| c.entries.iter().cloned())
             .collect();
         let vectors = self.embed(&entries)?;
-        // What goes: every live slot of a changed key.
-        let gone: Vec<u64> = {
+        // What goes: every live row of a changed key, and its slot in the file.
+        let gone: Vec<(usize, u64)> = {
             let g = read(&self.graph);
             kept.iter()
                 .filter_map(|c| g.keys.get(&c.key))
                 .flatten()
-                .copied()
+                .filter(|&&row| g.points.get(row).is_some_and(Option::is_some))
+                .filter_map(|&row| Some((row, *g.slots.get(row)?)))
                 .collect()
         };
         let mut slot = w.next_slot;
@@ -403,7 +538,7 @@ impl VectorIndex {
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         {
             let mut items = txn.open_table(ITEMS).map_err(|e| self.error(e))?;
-            for s in &gone {
+            for (_, s) in &gone {
                 items.remove(*s).map_err(|e| self.error(e))?;
             }
             for (entry, vector) in entries.iter().zip(vectors) {
@@ -411,32 +546,48 @@ impl VectorIndex {
                 items
                     .insert(slot, encode(entry, &vector).as_slice())
                     .map_err(|e| self.error(e))?;
-                added.push((slot, point_of(entry, vector.clone()), vector));
+                added.push((point_of(entry), slot, vector));
                 slot += 1;
             }
         }
-        self.write_meta(&txn, last, slot)?;
+        self.write_meta(&txn, last, slot, w.generation)?;
         txn.commit().map_err(|e| self.error(e))?;
-        // Into the graph first (not yet searchable: no point is recorded for them),
-        // then the points swapped in one step.
-        let batch: Vec<(Vec<f32>, usize)> = added
-            .iter()
-            .map(|(s, _, v)| (v.clone(), slot_id(*s)))
-            .collect();
-        read(&self.graph).insert_shared(&batch);
+        // Into hnsw_rs first (not yet searchable: no point is recorded for those rows;
+        // only this writer adds rows, so they are the next ones), then the points
+        // swapped in one step, then a new compact copy if the one searched is behind.
         {
+            let g = read(&self.graph);
+            let first = g.points.len();
+            let batch: Vec<(&[f32], usize)> = added
+                .iter()
+                .zip(first..)
+                .map(|((_, _, v), row)| (v.as_slice(), row))
+                .collect();
+            g.insert_shared(&batch);
+        }
+        let stale = {
             let mut g = write(&self.graph);
-            for s in gone {
-                g.remove(s);
+            for (row, _) in gone {
+                g.remove(row);
             }
-            for (s, point, _) in added {
-                g.add(s, point);
+            for (point, slot, vector) in added {
+                g.add(point, slot, &vector);
             }
-            g.inserted += batch.len();
+            g.stale()
+        };
+        if stale {
+            let walk = {
+                let g = read(&self.graph);
+                Walk::of(&g.hnsw, g.points.len())
+            };
+            write(&self.graph).walk = walk;
         }
         w.position = last;
         w.next_slot = slot;
         w.built = true;
+        if self.save_due(&w) {
+            self.save_graph(&mut w);
+        }
         drop(w);
         if self.wants_compaction() {
             self.compact()?;
@@ -446,19 +597,23 @@ impl VectorIndex {
 
     fn wants_compaction(&self) -> bool {
         let g = read(&self.graph);
-        g.inserted > 10_000 && (g.inserted - g.live) * 4 > g.inserted
+        let all = g.points.len();
+        all > 10_000 && (all - g.live) * 4 > all
     }
 
     /// Rebuilds the graph from the live vectors alone (the stored vectors, not new
     /// embeddings), dropping every tombstone; searches use the old graph until the new
     /// one is ready.
     pub fn compact(&self) -> Result<(), SearchError> {
-        let w = lock(&self.writer);
+        let mut w = lock(&self.writer);
         let dimension = self.embedder.dimension();
         let read_txn = self.db.begin_read().map_err(|e| self.error(e))?;
         let items = read_txn.open_table(ITEMS).map_err(|e| self.error(e))?;
         let graph = load_graph(&items, dimension).map_err(|e| self.error(e))?;
         *write(&self.graph) = graph;
+        // The rows are numbered afresh: the last save no longer matches them.
+        w.saved = 0;
+        self.save_graph(&mut w);
         drop(w);
         Ok(())
     }
@@ -468,12 +623,14 @@ impl VectorIndex {
         txn: &redb::WriteTransaction,
         position: u64,
         next_slot: u64,
+        generation: u64,
     ) -> Result<(), SearchError> {
         let mut meta = txn.open_table(META).map_err(|e| self.error(e))?;
         for (k, v) in [
             ("format", u64::from(VECTOR_FORMAT)),
             ("position", position),
             ("next_slot", next_slot),
+            ("generation", generation),
         ] {
             meta.insert(k, v.to_le_bytes().as_slice())
                 .map_err(|e| self.error(e))?;
@@ -493,7 +650,8 @@ impl VectorIndex {
     /// Every point `allow` admits is of `company`. Up to [`EXACT_BELOW`] live points in
     /// the whole index, or in that company, the search compares with each of them
     /// (exact, and no slower than a graph walk that a filter few points pass would
-    /// make a scan of); beyond, it walks the graph through the filter.
+    /// make a scan of); beyond, it walks the compact copy of the graph through the
+    /// filter, and compares with each of the points inserted since the copy.
     pub(crate) fn nearest(
         &self,
         query: &[f32],
@@ -502,46 +660,49 @@ impl VectorIndex {
         allow: impl Fn(&Point) -> bool,
     ) -> Vec<Near> {
         let g = read(&self.graph);
-        // An empty graph has no entry point to start a search from.
-        if g.inserted == 0 {
+        if g.live == 0 || query.len() != g.dimension {
             return Vec::new();
         }
-        let visible = |slot: usize| {
+        let visible = |row: usize| {
             g.points
-                .get(slot)
+                .get(row)
                 .and_then(Option::as_ref)
                 .filter(|p| allow(p))
         };
-        let exact_below = self.exact_below.load(std::sync::atomic::Ordering::Relaxed);
-        let exact = |slots: &mut dyn Iterator<Item = usize>| {
-            #[cfg(test)]
-            self.exact_searches
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut all: Vec<(usize, f32)> = slots
-                .filter_map(|slot| visible(slot).map(|p| (slot, dot(query, &p.vector))))
+        let scan = |rows: &mut dyn Iterator<Item = usize>| {
+            let mut all: Vec<(usize, f32)> = rows
+                .filter(|&row| visible(row).is_some())
+                .map(|row| (row, dot(query, g.vector(row))))
                 .collect();
             all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             all.truncate(k);
             all
         };
+        let exact = |rows: &mut dyn Iterator<Item = usize>| {
+            #[cfg(test)]
+            self.exact_searches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            scan(rows)
+        };
+        let exact_below = self.exact_below.load(std::sync::atomic::Ordering::Relaxed);
         let own = g.companies.get(&company);
-        let mut found: Vec<(usize, f32)> = if g.live <= exact_below {
+        let found: Vec<(usize, f32)> = if g.live <= exact_below {
             exact(&mut (0..g.points.len()))
-        } else if own.is_none_or(|slots| slots.len() <= exact_below) {
+        } else if own.is_none_or(|rows| rows.len() <= exact_below) {
             exact(&mut own.into_iter().flatten().copied())
         } else {
-            let filter = |id: &usize| visible(*id).is_some();
-            g.hnsw
-                .search_filter(query, k, EF_SEARCH.max(k), Some(&filter))
-                .into_iter()
-                .map(|n| (n.d_id, 1.0 - n.distance))
-                .collect()
+            let mut found = g.walk.search(&g.rows, query, k, EF_SEARCH.max(k), |row| {
+                visible(row).is_some()
+            });
+            found.extend(scan(&mut (g.walk.nodes()..g.points.len())));
+            found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            found.truncate(k);
+            found
         };
-        found.truncate(k);
         found
             .into_iter()
-            .filter_map(|(slot, similarity)| {
-                visible(slot).map(|p| Near {
+            .filter_map(|(row, similarity)| {
+                visible(row).map(|p| Near {
                     key: p.key.clone(),
                     part: p.part,
                     similarity,
@@ -575,97 +736,182 @@ impl VectorIndex {
 }
 
 impl Graph {
-    fn add(&mut self, slot: u64, point: Point) {
-        let i = slot_id(slot);
-        if self.points.len() <= i {
-            self.points.resize(i + 1, None);
-        }
-        self.keys.entry(point.key.clone()).or_default().push(slot);
-        let company = point.company;
-        match self.points[i].replace(point) {
-            Some(old) if old.company != company => {
-                if let Some(slots) = self.companies.get_mut(&old.company) {
-                    slots.remove(&i);
-                }
-            }
-            Some(_) => {}
-            None => self.live += 1,
-        }
-        self.companies.entry(company).or_default().insert(i);
+    /// A point as the next row (its vector already in hnsw_rs under that row, or to be
+    /// inserted by the caller).
+    fn add(&mut self, point: Point, slot: u64, vector: &[f32]) {
+        let row = self.points.len();
+        self.slots.push(slot);
+        self.rows.extend_from_slice(vector);
+        // A vector of another width (never from one engine) keeps the rows aligned.
+        self.rows.resize((row + 1) * self.dimension, 0.0);
+        self.keys.entry(point.key.clone()).or_default().push(row);
+        self.companies.entry(point.company).or_default().insert(row);
+        self.points.push(Some(point));
+        self.live += 1;
     }
 
-    fn remove(&mut self, slot: u64) {
-        let i = slot_id(slot);
-        if let Some(point) = self.points.get_mut(i).and_then(Option::take) {
+    fn remove(&mut self, row: usize) {
+        if let Some(point) = self.points.get_mut(row).and_then(Option::take) {
             self.live -= 1;
-            if let Some(slots) = self.companies.get_mut(&point.company) {
-                slots.remove(&i);
-                if slots.is_empty() {
+            if let Some(rows) = self.companies.get_mut(&point.company) {
+                rows.remove(&row);
+                if rows.is_empty() {
                     self.companies.remove(&point.company);
                 }
             }
-            if let Some(slots) = self.keys.get_mut(&point.key) {
-                slots.retain(|s| *s != slot);
-                if slots.is_empty() {
+            if let Some(rows) = self.keys.get_mut(&point.key) {
+                rows.retain(|r| *r != row);
+                if rows.is_empty() {
                     self.keys.remove(&point.key);
                 }
             }
         }
     }
 
-    /// Points into the graph of a graph being built.
-    fn insert(&mut self, batch: &[(Vec<f32>, usize)]) {
-        self.insert_shared(batch);
-        self.inserted += batch.len();
+    /// Points as the next rows, into hnsw_rs and recorded, in a graph nobody searches
+    /// yet (at open, while rebuilding or compacting).
+    fn extend(&mut self, batch: Vec<(Point, u64, Vec<f32>)>) {
+        let first = self.points.len();
+        {
+            let refs: Vec<(&[f32], usize)> = batch
+                .iter()
+                .zip(first..)
+                .map(|((_, _, v), row)| (v.as_slice(), row))
+                .collect();
+            self.insert_shared(&refs);
+        }
+        for (point, slot, vector) in batch {
+            self.add(point, slot, &vector);
+        }
     }
 
-    /// Points into a graph searches are using (hnsw_rs locks inside).
-    fn insert_shared(&self, batch: &[(Vec<f32>, usize)]) {
-        if batch.is_empty() {
-            return;
+    /// A row of a saved graph found live in the vector file.
+    fn revive(&mut self, row: usize, point: Point) {
+        self.keys.entry(point.key.clone()).or_default().push(row);
+        self.companies.entry(point.company).or_default().insert(row);
+        if let Some(p) = self.points.get_mut(row)
+            && p.replace(point).is_none()
+        {
+            self.live += 1;
         }
-        let refs: Vec<(&Vec<f32>, usize)> = batch.iter().map(|(v, s)| (v, *s)).collect();
-        if refs.len() > 64 {
-            self.hnsw.parallel_insert(&refs);
+    }
+
+    /// Vectors into hnsw_rs under their rows, in a graph searches may be using (hnsw_rs
+    /// locks inside).
+    fn insert_shared(&self, batch: &[(&[f32], usize)]) {
+        if batch.len() > 64 {
+            self.hnsw.parallel_insert_slice(&batch.to_vec());
         } else {
-            for (v, s) in refs {
-                self.hnsw.insert((v.as_slice(), s));
+            for &(v, row) in batch {
+                self.hnsw.insert_slice((v, row));
             }
         }
+    }
+
+    /// Whether the compact copy is far enough behind to be made again.
+    fn stale(&self) -> bool {
+        let behind = self.points.len() - self.walk.nodes().min(self.points.len());
+        behind > FREEZE_AFTER || behind * 8 > self.walk.nodes()
+    }
+
+    /// A compact copy of every row's links (no one inserts meanwhile).
+    fn freeze(&mut self) {
+        self.walk = Walk::of(&self.hnsw, self.points.len());
     }
 }
 
 /// The graph of every vector in `items` (at open, and when compacting).
 fn load_graph(items: &redb::ReadOnlyTable<u64, &[u8]>, dimension: usize) -> Result<Graph, String> {
     let count = items.len().map_err(|e| e.to_string())?;
-    let mut graph = Graph::new(usize::try_from(count).unwrap_or(usize::MAX));
-    let mut batch: Vec<(Vec<f32>, usize)> = Vec::new();
+    let mut graph = Graph::new(usize::try_from(count).unwrap_or(usize::MAX), dimension);
+    let mut batch: Vec<(Point, u64, Vec<f32>)> = Vec::new();
     for row in items.iter().map_err(|e| e.to_string())? {
         let (slot, value) = row.map_err(|e| e.to_string())?;
         let (point, vector) = decode(value.value(), dimension)
             .ok_or_else(|| format!("damaged vector {}", slot.value()))?;
-        graph.add(slot.value(), point);
-        batch.push((vector, slot_id(slot.value())));
+        batch.push((point, slot.value(), vector));
         if batch.len() == 10_000 {
-            graph.insert(&batch);
-            batch.clear();
+            graph.extend(std::mem::take(&mut batch));
         }
     }
-    graph.insert(&batch);
+    graph.extend(batch);
+    graph.freeze();
     Ok(graph)
 }
 
-fn slot_id(slot: u64) -> usize {
-    usize::try_from(slot).unwrap_or(usize::MAX)
+/// The graph of the vectors in `items` at open: the saved graph where there is a usable
+/// one (the entries written since inserted into it), else built from the vectors. With
+/// the rows of the save it came from (0: built).
+fn open_graph(
+    dir: &Path,
+    items: &redb::ReadOnlyTable<u64, &[u8]>,
+    dimension: usize,
+    generation: u64,
+) -> Result<(Graph, usize), String> {
+    let why = match saved::load(dir, generation, dimension) {
+        Ok(None) => None,
+        Ok(Some(save)) => {
+            let rows = save.slots.len();
+            match graph_of_save(items, save, dimension) {
+                Ok(graph) => {
+                    tracing::info!(dir = %dir.display(), rows, inserted = graph.points.len() - rows, "vector graph read from its save");
+                    return Ok((graph, rows));
+                }
+                Err(e) => Some(e),
+            }
+        }
+        Err(e) => Some(e),
+    };
+    if let Some(why) = why {
+        tracing::warn!(dir = %dir.display(), error = %why, "the saved vector graph is not used; building it from the vectors");
+    }
+    Ok((load_graph(items, dimension)?, 0))
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+/// A saved graph brought up to `items`: a row whose slot `items` no longer holds is a
+/// tombstone, an entry no row names is inserted. A row whose vector differs from its
+/// entry's makes the save unusable.
+fn graph_of_save(
+    items: &redb::ReadOnlyTable<u64, &[u8]>,
+    save: saved::Saved,
+    dimension: usize,
+) -> Result<Graph, String> {
+    let rows = save.slots.len();
+    let row_of: HashMap<u64, usize> = save.slots.iter().zip(0..).map(|(s, r)| (*s, r)).collect();
+    let mut graph = Graph {
+        hnsw: save.hnsw,
+        dimension,
+        rows: save.vectors,
+        points: vec![None; rows],
+        slots: save.slots,
+        keys: HashMap::new(),
+        companies: HashMap::new(),
+        live: 0,
+        walk: Walk::default(),
+    };
+    let mut unsaved: Vec<(Point, u64, Vec<f32>)> = Vec::new();
+    for item in items.iter().map_err(|e| e.to_string())? {
+        let (slot, value) = item.map_err(|e| e.to_string())?;
+        let slot = slot.value();
+        let (point, vector) =
+            decode(value.value(), dimension).ok_or_else(|| format!("damaged vector {slot}"))?;
+        match row_of.get(&slot) {
+            Some(&row) if graph.vector(row) == vector.as_slice() => graph.revive(row, point),
+            Some(&row) => {
+                return Err(format!(
+                    "the saved graph's row {row} is not the vector of slot {slot}"
+                ));
+            }
+            None => unsaved.push((point, slot, vector)),
+        }
+    }
+    graph.extend(unsaved);
+    graph.freeze();
+    Ok(graph)
 }
 
-fn point_of(e: &Entry, vector: Vec<f32>) -> Point {
+fn point_of(e: &Entry) -> Point {
     Point {
-        vector,
         key: e.key.clone(),
         part: e.part,
         company: e.company,
@@ -722,7 +968,6 @@ fn decode(bytes: &[u8], dimension: usize) -> Option<(Point, Vec<f32>)> {
             entity,
             owner,
             day: (day != i64::MIN).then_some(day),
-            vector: vector.clone(),
         },
         vector,
     ))

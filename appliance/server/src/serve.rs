@@ -61,11 +61,14 @@ pub struct Running {
     pub blobs: nexus_blobs::BlobStore,
     handle: Handle<SocketAddr>,
     redirect_handle: Handle<SocketAddr>,
+    /// Saved as the appliance stops, so that the next start reads its graph.
+    vectors: Option<Arc<nexus_search::VectorIndex>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
-    /// Stops accepting, lets requests in flight finish (up to 5 s), stops the tailers.
+    /// Stops accepting, lets requests in flight finish (up to 5 s), stops the tailers,
+    /// and saves the vector graph (the next start reads it instead of building it).
     pub async fn shutdown(self) {
         self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
         self.redirect_handle
@@ -86,6 +89,16 @@ impl Running {
         for t in tasks {
             t.abort();
             let _ = t.await;
+        }
+        if let Some(vectors) = self.vectors {
+            // Waits for a batch the vector indexer was applying: the save holds its lock.
+            match tokio::task::spawn_blocking(move || vectors.save()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "the vector graph was not saved; the next start builds what it lacks");
+                }
+                Err(e) => tracing::warn!(error = %e, "the vector graph was not saved"),
+            }
         }
     }
 
@@ -374,7 +387,8 @@ pub async fn start(
     });
 
     // Loading the model and the vectors does not hold up the full-text indexer.
-    let vector_task = match open_vectors(config, &search).await {
+    let vectors = open_vectors(config, &search).await;
+    let vector_task = match vectors.clone() {
         Some(vectors) => {
             let indexer = nexus_search::VectorIndexer::new(kernel.clone(), search.clone(), vectors);
             let vector_kernel = kernel.clone();
@@ -416,6 +430,7 @@ pub async fn start(
         blobs,
         handle,
         redirect_handle,
+        vectors,
         tasks: [
             https_task,
             http_task,

@@ -1,5 +1,7 @@
-//! Vector search: hnsw_rs at the parameters the appliance's vector index uses
-//! (`nexus_search::M`, `EF_CONSTRUCTION`, and `EF_SEARCH` upwards), side by side with
+//! Vector search: the graph hnsw_rs builds at the parameters the appliance's vector
+//! index uses (`nexus_search::M`, `EF_CONSTRUCTION`, and `EF_SEARCH` upwards), searched
+//! as the index searches it (its compact copy, `nexus_search::Walk`, with and without a
+//! per-point filter as permissions are checked) and by hnsw_rs itself, side by side with
 //! hnswlib and faiss (`HNSWFlat`) from PyPI on the same vectors, the same parameters and
 //! the same threads (every core to build, one to search), all scored against exact brute
 //! force; and how fast the engine embeds (all-MiniLM-L6-v2 through llama.cpp).
@@ -192,8 +194,9 @@ fn one(args: &Args, n: usize) -> Result<Run> {
     println!("  exact ground truth in {:.1} s", t.elapsed().as_secs_f64());
 
     let mut results = Vec::new();
-    // Ours: hnsw_rs as the vector index builds it, searched as it searches (a filter
-    // that looks each candidate up, as the reader's permissions do).
+    // Ours: hnsw_rs as the vector index builds it, searched as the index searches it
+    // (the compact copy, with a filter that looks each candidate up as the reader's
+    // permissions do) and as hnsw_rs searches it.
     let hnsw: Hnsw<'static, f32, DistDot> = Hnsw::new(
         nexus_search::M,
         n,
@@ -206,6 +209,44 @@ fn one(args: &Args, n: usize) -> Result<Run> {
     hnsw.parallel_insert(&refs);
     let build = t.elapsed().as_secs_f64();
     let allowed: Vec<bool> = vec![true; n];
+    let t = Instant::now();
+    let walk = nexus_search::Walk::of(&hnsw, n);
+    println!(
+        "  compact copy of the graph in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    let rows: Vec<f32> = base.concat();
+    // What opening the index costs with the graph saved (read back) against without
+    // (the build above).
+    {
+        let base = std::env::var_os("NEXUS_BENCH_DIR")
+            .map_or_else(|| PathBuf::from("/var/tmp"), PathBuf::from);
+        let dir = tempfile::Builder::new()
+            .prefix("nexus-bench-graph-")
+            .tempdir_in(&base)
+            .context(|| format!("a scratch directory in {}", base.display()))?;
+        let slots: Vec<u64> = (1..=n as u64).collect();
+        let t = Instant::now();
+        nexus_search::saved::save(dir.path(), 1, DIM, &hnsw, &slots).map_err(Error::msg)?;
+        let saved_s = t.elapsed().as_secs_f64();
+        let bytes: u64 = std::fs::read_dir(nexus_search::saved::path(dir.path()))
+            .context(|| "the save")?
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        let t = Instant::now();
+        let back = nexus_search::saved::load(dir.path(), 1, DIM)
+            .map_err(Error::msg)?
+            .ok_or_else(|| Error::msg("the save just written is not there"))?;
+        let walk_back = nexus_search::Walk::of(&back.hnsw, n);
+        let read_s = t.elapsed().as_secs_f64();
+        println!(
+            "  graph saved in {saved_s:.2} s ({:.0} MiB), read back with its compact copy in {read_s:.2} s ({:.0}x faster than building it)",
+            bytes as f64 / (1 << 20) as f64,
+            build / read_s.max(1e-9),
+        );
+        drop((walk_back, back));
+    }
     let recall_of = |found: &[Vec<usize>]| -> f64 {
         found
             .iter()
@@ -215,6 +256,34 @@ fn one(args: &Args, n: usize) -> Result<Run> {
             / truth.len() as f64
     };
     for &ef in &args.ef {
+        for filtered in [false, true] {
+            let t = Instant::now();
+            let found: Vec<Vec<usize>> = queries
+                .iter()
+                .map(|q| {
+                    let hits = if filtered {
+                        walk.search(&rows, q, K, ef, |id| {
+                            allowed.get(id).copied().unwrap_or(false)
+                        })
+                    } else {
+                        walk.search(&rows, q, K, ef, |_| true)
+                    };
+                    hits.into_iter().map(|(id, _)| id).collect()
+                })
+                .collect();
+            let took = t.elapsed().as_secs_f64();
+            results.push(Measured {
+                engine: if filtered {
+                    "nexus + filter".into()
+                } else {
+                    "nexus".into()
+                },
+                ef,
+                build_s: build,
+                qps: queries.len() as f64 / took,
+                recall: recall_of(&found),
+            });
+        }
         for filtered in [false, true] {
             let t = Instant::now();
             let found: Vec<Vec<usize>> = queries
@@ -243,6 +312,8 @@ fn one(args: &Args, n: usize) -> Result<Run> {
             });
         }
     }
+    drop(walk);
+    drop(rows);
     drop(hnsw);
 
     // The peers, on the same files.

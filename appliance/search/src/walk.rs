@@ -1,0 +1,444 @@
+//! A compact copy of an hnsw_rs graph, to search it fast.
+//!
+//! hnsw_rs builds the graph (on every core, with its own neighbour selection) and keeps
+//! each link as an `Arc` behind a lock: a search through it clones and allocates at
+//! every step, takes a lock per node and marks the visited in a hash map, and so
+//! answers at a fifth of hnswlib's rate on the same graph. A [`Walk`] holds the same
+//! links as flat arrays of node numbers, and searches them as hnswlib does: a greedy
+//! descent through the upper layers (each layer until no neighbour is nearer), then a
+//! best-first search of the ground layer keeping `ef` results, the visited marked in an
+//! array of stamps reused from one search to the next.
+//!
+//! A node is the data id it was inserted into hnsw_rs with; the ids must be `0..nodes`
+//! and the vectors are rows of one slice, node `i` at `i * dimension`. The filter is
+//! asked of each node as it would become a result: a node it refuses still leads on to
+//! its neighbours (as in hnswlib), so a filter that lets few through costs more steps,
+//! never wrong answers.
+//!
+//! The copy does not follow later inserts: whoever inserts makes a new one (see the
+//! vector index, which searches the points inserted since exactly).
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Mutex;
+
+use hnsw_rs::prelude::{Distance, Hnsw};
+
+/// Stamp arrays kept for later searches (one per concurrent search, up to this many).
+const POOLED: usize = 64;
+
+/// The links of an hnsw_rs graph as flat arrays.
+#[derive(Debug, Default)]
+pub struct Walk {
+    nodes: usize,
+    /// The ground layer: node `i`'s links are `links[offsets[i]..offsets[i + 1]]`.
+    offsets: Vec<u32>,
+    links: Vec<u32>,
+    /// The links of a node in layers 1 ..= its level, for the nodes above the ground.
+    upper: HashMap<u32, Vec<Vec<u32>>>,
+    /// Where every search starts: a node of the top layer, and that layer.
+    entry: Option<(u32, u8)>,
+    visited: Mutex<Vec<Visited>>,
+}
+
+impl Walk {
+    /// A copy of the links among the first `nodes` data ids of `hnsw` (points and links
+    /// with ids beyond are left out). No other thread may insert into `hnsw` meanwhile:
+    /// hnsw_rs's iterator holds a read lock that a waiting insert would deadlock.
+    pub fn of<D: Distance<f32> + Send + Sync>(hnsw: &Hnsw<'_, f32, D>, nodes: usize) -> Walk {
+        // hnsw_rs's iterator unwraps the entry point an empty graph lacks.
+        if hnsw.get_nb_point() == 0 || nodes == 0 {
+            return Walk::default();
+        }
+        let Ok(max) = u32::try_from(nodes) else {
+            return Walk::default();
+        };
+        let mut ground: Vec<Vec<u32>> = vec![Vec::new(); nodes];
+        let mut upper = HashMap::new();
+        let mut entry: Option<(u32, u8)> = None;
+        for point in hnsw.get_point_indexation() {
+            let Some(node) = u32::try_from(point.get_origin_id())
+                .ok()
+                .filter(|n| *n < max)
+            else {
+                continue;
+            };
+            let level = point.get_point_id().0;
+            let keep = |layer: &Vec<hnsw_rs::prelude::Neighbour>| -> Vec<u32> {
+                layer
+                    .iter()
+                    .filter_map(|n| u32::try_from(n.d_id).ok().filter(|n| *n < max))
+                    .collect()
+            };
+            let mut layers = point.get_neighborhood_id();
+            layers.truncate(usize::from(level) + 1);
+            if let Some(first) = layers.first() {
+                ground[node as usize] = keep(first);
+            }
+            if level > 0 {
+                upper.insert(node, layers.iter().skip(1).map(keep).collect());
+            }
+            if entry.is_none_or(|(_, top)| level > top) {
+                entry = Some((node, level));
+            }
+        }
+        let mut offsets = Vec::with_capacity(nodes + 1);
+        let mut links = Vec::with_capacity(ground.iter().map(Vec::len).sum());
+        offsets.push(0);
+        for list in ground {
+            links.extend(list);
+            offsets.push(u32::try_from(links.len()).unwrap_or(u32::MAX));
+        }
+        Walk {
+            nodes,
+            offsets,
+            links,
+            upper,
+            entry,
+            visited: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The nodes it holds (`0..nodes`).
+    pub fn nodes(&self) -> usize {
+        self.nodes
+    }
+
+    /// The `k` nodes nearest `query` (by dot product: the vectors are unit length) that
+    /// `allow` lets through, as `(node, similarity)`, nearest first, searching with `ef`
+    /// candidates (at least `k`). `rows` holds node `i`'s vector at `i * query.len()`; a
+    /// node without a row is never a result.
+    pub fn search(
+        &self,
+        rows: &[f32],
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        allow: impl Fn(usize) -> bool,
+    ) -> Vec<(usize, f32)> {
+        let Some((mut at, top)) = self.entry else {
+            return Vec::new();
+        };
+        if k == 0 || query.is_empty() {
+            return Vec::new();
+        }
+        let ef = ef.max(k);
+        let dimension = query.len();
+        let distance = |node: u32| {
+            let start = node as usize * dimension;
+            rows.get(start..start + dimension)
+                .map_or(f32::INFINITY, |v| 1.0 - dot(query, v))
+        };
+        let mut at_distance = distance(at);
+        for layer in (1..=usize::from(top)).rev() {
+            loop {
+                let mut moved = false;
+                let links = self
+                    .upper
+                    .get(&at)
+                    .and_then(|layers| layers.get(layer - 1))
+                    .map_or(&[][..], Vec::as_slice);
+                for &n in links {
+                    let d = distance(n);
+                    if d < at_distance {
+                        (at, at_distance) = (n, d);
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+
+        let mut visited = self.take_visited();
+        visited.start(self.nodes);
+        visited.first(at);
+        // The nearest unexplored first; the results with the farthest on top.
+        let mut candidates = BinaryHeap::with_capacity(ef * 4);
+        let mut results: BinaryHeap<Near> = BinaryHeap::with_capacity(ef + 1);
+        candidates.push(Reverse(Near(at_distance, at)));
+        if at_distance.is_finite() && allow(at as usize) {
+            results.push(Near(at_distance, at));
+        }
+        let mut bound = results.peek().map_or(f32::INFINITY, |n| n.0);
+        while let Some(Reverse(Near(d, node))) = candidates.pop() {
+            if d > bound && results.len() >= ef {
+                break;
+            }
+            for &n in self.ground(node) {
+                if !visited.first(n) {
+                    continue;
+                }
+                let dn = distance(n);
+                if !dn.is_finite() || (results.len() >= ef && dn >= bound) {
+                    continue;
+                }
+                candidates.push(Reverse(Near(dn, n)));
+                if allow(n as usize) {
+                    results.push(Near(dn, n));
+                    if results.len() > ef {
+                        results.pop();
+                    }
+                    bound = results.peek().map_or(f32::INFINITY, |n| n.0);
+                }
+            }
+        }
+        self.give_back(visited);
+        let mut found = results.into_sorted_vec();
+        found.truncate(k);
+        found
+            .into_iter()
+            .map(|Near(d, n)| (n as usize, 1.0 - d))
+            .collect()
+    }
+
+    fn ground(&self, node: u32) -> &[u32] {
+        let i = node as usize;
+        match (self.offsets.get(i), self.offsets.get(i + 1)) {
+            (Some(&a), Some(&b)) => self.links.get(a as usize..b as usize).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    fn take_visited(&self) -> Visited {
+        self.visited
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, v: Visited) {
+        let mut pool = self
+            .visited
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pool.len() < POOLED {
+            pool.push(v);
+        }
+    }
+}
+
+/// A node and its distance, ordered by distance (then node, so that ties are stable).
+#[derive(Debug, Clone, Copy)]
+struct Near(f32, u32);
+
+impl PartialEq for Near {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Near {}
+
+impl PartialOrd for Near {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Near {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
+}
+
+/// Which nodes a search has seen: a node is seen when its mark is the search's stamp,
+/// so starting a search is one increment, not a clearing of the array.
+#[derive(Debug, Default)]
+struct Visited {
+    marks: Vec<u16>,
+    stamp: u16,
+}
+
+impl Visited {
+    fn start(&mut self, nodes: usize) {
+        if self.marks.len() < nodes {
+            self.marks.resize(nodes, 0);
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.marks.fill(0);
+            self.stamp = 1;
+        }
+    }
+
+    /// Whether `node` is seen for the first time (a node beyond the array never is).
+    fn first(&mut self, node: u32) -> bool {
+        match self.marks.get_mut(node as usize) {
+            Some(m) if *m != self.stamp => {
+                *m = self.stamp;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The dot product, in eight lanes the compiler turns into vector instructions.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use hnsw_rs::prelude::DistDot;
+
+    use super::*;
+
+    const DIM: usize = 32;
+
+    /// splitmix64, so that every run sees the same vectors.
+    fn random(seed: &mut u64) -> f32 {
+        *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+
+    fn unit_rows(n: usize, seed: &mut u64) -> Vec<f32> {
+        let mut rows = Vec::with_capacity(n * DIM);
+        for _ in 0..n {
+            let v: Vec<f32> = (0..DIM).map(|_| random(seed)).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            rows.extend(v.iter().map(|x| x / norm));
+        }
+        rows
+    }
+
+    fn graph(rows: &[f32]) -> Hnsw<'static, f32, DistDot> {
+        let n = rows.len() / DIM;
+        let hnsw = Hnsw::new(16, n.max(1), 16, 100, DistDot {});
+        let data: Vec<(&[f32], usize)> = rows.chunks(DIM).zip(0..).collect();
+        for d in data {
+            hnsw.insert_slice(d);
+        }
+        hnsw
+    }
+
+    fn exact(rows: &[f32], q: &[f32], k: usize, allow: impl Fn(usize) -> bool) -> Vec<usize> {
+        let mut all: Vec<(usize, f32)> = rows
+            .chunks(DIM)
+            .enumerate()
+            .filter(|(i, _)| allow(*i))
+            .map(|(i, v)| (i, dot(q, v)))
+            .collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1));
+        all.into_iter().take(k).map(|(i, _)| i).collect()
+    }
+
+    #[test]
+    fn the_walk_finds_what_brute_force_finds() {
+        let mut seed = 7;
+        let rows = unit_rows(3_000, &mut seed);
+        let queries = unit_rows(100, &mut seed);
+        let walk = Walk::of(&graph(&rows), 3_000);
+        assert_eq!(walk.nodes(), 3_000);
+        let mut hit = 0;
+        for q in queries.chunks(DIM) {
+            let found = walk.search(&rows, q, 10, 64, |_| true);
+            assert_eq!(found.len(), 10);
+            assert!(
+                found.windows(2).all(|w| w[0].1 >= w[1].1),
+                "nearest first: {found:?}"
+            );
+            for (node, similarity) in &found {
+                let v = &rows[node * DIM..(node + 1) * DIM];
+                assert!((dot(q, v) - similarity).abs() < 1e-5, "its own similarity");
+            }
+            let truth = exact(&rows, q, 10, |_| true);
+            hit += found.iter().filter(|(n, _)| truth.contains(n)).count();
+        }
+        let recall = hit as f64 / 1_000.0;
+        assert!(recall >= 0.95, "recall@10 {recall}");
+    }
+
+    #[test]
+    fn a_refused_node_is_never_a_result_but_leads_on() {
+        let mut seed = 11;
+        let rows = unit_rows(2_000, &mut seed);
+        let walk = Walk::of(&graph(&rows), 2_000);
+        let q = &rows[..DIM];
+        // The query is node 0 itself: refused, it is not found, its neighbours are.
+        let even = |n: usize| n.is_multiple_of(2) && n != 0;
+        let found = walk.search(&rows, q, 10, 200, even);
+        assert_eq!(found.len(), 10);
+        assert!(found.iter().all(|(n, _)| even(*n)), "{found:?}");
+        let truth = exact(&rows, q, 10, even);
+        let hit = found.iter().filter(|(n, _)| truth.contains(n)).count();
+        assert!(hit >= 9, "{hit} of the 10 nearest allowed");
+        // Nothing allowed: nothing found, and the search ends.
+        assert!(walk.search(&rows, q, 10, 64, |_| false).is_empty());
+    }
+
+    #[test]
+    fn an_empty_graph_a_short_copy_and_missing_rows_answer_without_panicking() {
+        let empty: Hnsw<'static, f32, DistDot> = Hnsw::new(16, 10, 16, 100, DistDot {});
+        let walk = Walk::of(&empty, 10);
+        assert!(walk.search(&[], &[1.0; DIM], 5, 64, |_| true).is_empty());
+
+        let mut seed = 3;
+        let rows = unit_rows(500, &mut seed);
+        let hnsw = graph(&rows);
+        // A copy of the first 100 nodes: links to the others are left out.
+        let walk = Walk::of(&hnsw, 100);
+        let found = walk.search(&rows, &rows[..DIM], 500, 500, |_| true);
+        assert!(found.iter().all(|(n, _)| *n < 100), "{found:?}");
+        assert!(found.len() <= 100);
+        // Rows missing for most nodes: those are never results.
+        let found = walk.search(&rows[..10 * DIM], &rows[..DIM], 50, 64, |_| true);
+        assert!(found.iter().all(|(n, _)| *n < 10), "{found:?}");
+        assert_eq!(found.first().map(|f| f.0), Some(0), "the query's own node");
+        // More asked than held, and nothing asked.
+        let all = Walk::of(&hnsw, 500).search(&rows, &rows[..DIM], 600, 10, |_| true);
+        let mut nodes: Vec<usize> = all.iter().map(|(n, _)| *n).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        assert_eq!(nodes.len(), all.len(), "each node once");
+        assert!(
+            (490..=500).contains(&all.len()),
+            "about all 500: {}",
+            all.len()
+        );
+        assert!(walk.search(&rows, &rows[..DIM], 0, 64, |_| true).is_empty());
+    }
+
+    #[test]
+    fn stamps_wrap_without_forgetting_a_search() {
+        let mut v = Visited::default();
+        for _ in 0..70_000 {
+            v.start(4);
+            assert!(v.first(1));
+            assert!(!v.first(1));
+            assert!(!v.first(9), "beyond the array");
+        }
+    }
+
+    #[test]
+    fn dot_is_the_dot_product_at_any_length() {
+        for n in [0, 1, 7, 8, 9, 384, 385] {
+            let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5).collect();
+            let b: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.25).collect();
+            let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!(
+                (dot(&a, &b) - plain).abs() <= plain.abs() * 1e-5 + 1e-5,
+                "{n}"
+            );
+        }
+    }
+}
