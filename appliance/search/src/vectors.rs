@@ -578,7 +578,7 @@ impl VectorIndex {
         if stale {
             let walk = {
                 let g = read(&self.graph);
-                Walk::of(&g.hnsw, g.points.len())
+                Walk::after(&g.hnsw, g.points.len(), &g.walk)
             };
             write(&self.graph).walk = walk;
         }

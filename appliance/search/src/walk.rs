@@ -22,7 +22,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Mutex;
 
-use hnsw_rs::prelude::{Distance, Hnsw};
+use hnsw_rs::prelude::{DistDot, Hnsw};
 
 /// Stamp arrays kept for later searches (one per concurrent search, up to this many).
 const POOLED: usize = 64;
@@ -34,6 +34,8 @@ pub struct Walk {
     /// The ground layer: node `i`'s links are `links[offsets[i]..offsets[i + 1]]`.
     offsets: Vec<u32>,
     links: Vec<u32>,
+    /// Of each node's ground links as hnsw_rs held them (see [`Walk::after`]).
+    fingerprints: Vec<u64>,
     /// The links of a node in layers 1 ..= its level, for the nodes above the ground.
     upper: HashMap<u32, Vec<Vec<u32>>>,
     /// Where every search starts: a node of the top layer, and that layer.
@@ -43,9 +45,17 @@ pub struct Walk {
 
 impl Walk {
     /// A copy of the links among the first `nodes` data ids of `hnsw` (points and links
-    /// with ids beyond are left out). No other thread may insert into `hnsw` meanwhile:
+    /// with ids beyond are left out), its full ground-layer lists thinned as hnswlib
+    /// thins them (see [`diverse`]). No other thread may insert into `hnsw` meanwhile:
     /// hnsw_rs's iterator holds a read lock that a waiting insert would deadlock.
-    pub fn of<D: Distance<f32> + Send + Sync>(hnsw: &Hnsw<'_, f32, D>, nodes: usize) -> Walk {
+    pub fn of(hnsw: &Hnsw<'_, f32, DistDot>, nodes: usize) -> Walk {
+        Walk::after(hnsw, nodes, &Walk::default())
+    }
+
+    /// Like [`Walk::of`], taking from `before` (an earlier copy of the same graph) the
+    /// thinned list of every node whose links hnsw_rs has not changed since: only the
+    /// nodes an insert touched are thinned again.
+    pub fn after(hnsw: &Hnsw<'_, f32, DistDot>, nodes: usize, before: &Walk) -> Walk {
         // hnsw_rs's iterator unwraps the entry point an empty graph lacks.
         if hnsw.get_nb_point() == 0 || nodes == 0 {
             return Walk::default();
@@ -53,7 +63,10 @@ impl Walk {
         let Ok(max) = u32::try_from(nodes) else {
             return Walk::default();
         };
-        let mut ground: Vec<Vec<u32>> = vec![Vec::new(); nodes];
+        let full = 2 * usize::from(hnsw.get_max_nb_connection());
+        let mut ground: Vec<List> = vec![List::Kept(Vec::new()); nodes];
+        let mut fingerprints = vec![0u64; nodes];
+        let mut points = vec![None; nodes];
         let mut upper = HashMap::new();
         let mut entry: Option<(u32, u8)> = None;
         for point in hnsw.get_point_indexation() {
@@ -64,24 +77,39 @@ impl Walk {
                 continue;
             };
             let level = point.get_point_id().0;
-            let keep = |layer: &Vec<hnsw_rs::prelude::Neighbour>| -> Vec<u32> {
-                layer
-                    .iter()
-                    .filter_map(|n| u32::try_from(n.d_id).ok().filter(|n| *n < max))
-                    .collect()
-            };
             let mut layers = point.get_neighborhood_id();
             layers.truncate(usize::from(level) + 1);
+            let within = |n: &hnsw_rs::prelude::Neighbour| {
+                u32::try_from(n.d_id)
+                    .ok()
+                    .filter(|id| *id < max)
+                    .map(|id| (id, n.distance))
+            };
             if let Some(first) = layers.first() {
-                ground[node as usize] = keep(first);
+                let raw: Vec<(u32, f32)> = first.iter().filter_map(within).collect();
+                let print = fingerprint(&raw);
+                let i = node as usize;
+                fingerprints[i] = print;
+                ground[i] = match before.fingerprints.get(i) {
+                    Some(&old) if old == print => List::Kept(before.ground(node).to_vec()),
+                    _ => List::Raw(raw),
+                };
             }
             if level > 0 {
-                upper.insert(node, layers.iter().skip(1).map(keep).collect());
+                let above = layers
+                    .iter()
+                    .skip(1)
+                    .map(|l| l.iter().filter_map(within).map(|(id, _)| id).collect())
+                    .collect();
+                upper.insert(node, above);
             }
             if entry.is_none_or(|(_, top)| level > top) {
                 entry = Some((node, level));
             }
+            points[node as usize] = Some(point);
         }
+        let vector = |id: u32| points.get(id as usize)?.as_ref().map(|p| p.get_v());
+        let ground = thin(ground, full, &vector);
         let mut offsets = Vec::with_capacity(nodes + 1);
         let mut links = Vec::with_capacity(ground.iter().map(Vec::len).sum());
         offsets.push(0);
@@ -93,10 +121,16 @@ impl Walk {
             nodes,
             offsets,
             links,
+            fingerprints,
             upper,
             entry,
             visited: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Links in the ground layer, per node on average.
+    pub fn degree(&self) -> f64 {
+        self.links.len() as f64 / self.nodes.max(1) as f64
     }
 
     /// The nodes it holds (`0..nodes`).
@@ -162,14 +196,22 @@ impl Walk {
             results.push(Near(at_distance, at));
         }
         let mut bound = results.peek().map_or(f32::INFINITY, |n| n.0);
+        let mut fresh: Vec<u32> = Vec::with_capacity(64);
         while let Some(Reverse(Near(d, node))) = candidates.pop() {
             if d > bound && results.len() >= ef {
                 break;
             }
+            // The neighbours not seen yet, their vectors asked of memory all at once
+            // (a vector is far from the last one read: fetching them one by one is
+            // what a graph search mostly waits for).
+            fresh.clear();
             for &n in self.ground(node) {
-                if !visited.first(n) {
-                    continue;
+                if visited.first(n) {
+                    prefetch(rows, n as usize * dimension);
+                    fresh.push(n);
                 }
+            }
+            for &n in &fresh {
                 let dn = distance(n);
                 if !dn.is_finite() || (results.len() >= ef && dn >= bound) {
                     continue;
@@ -218,6 +260,81 @@ impl Walk {
             pool.push(v);
         }
     }
+}
+
+/// Every node's ground links, nearest first; a full list (`full` links: hnsw_rs kept
+/// the nearest when it overflowed) thinned by [`diverse`] — on every core.
+fn thin<'v>(
+    ground: Vec<List>,
+    full: usize,
+    vector: &(dyn Fn(u32) -> Option<&'v [f32]> + Sync),
+) -> Vec<Vec<u32>> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per = ground.len().div_ceil(threads).max(1);
+    let one = |list: List| -> Vec<u32> {
+        let mut list = match list {
+            List::Kept(ids) => return ids,
+            List::Raw(raw) => raw,
+        };
+        list.sort_by(|a, b| a.1.total_cmp(&b.1));
+        if list.len() >= full {
+            diverse(&list, vector)
+        } else {
+            list.into_iter().map(|(id, _)| id).collect()
+        }
+    };
+    let mut chunks: Vec<Vec<List>> = Vec::new();
+    let mut rest = ground.into_iter();
+    loop {
+        let chunk: Vec<_> = rest.by_ref().take(per).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    std::thread::scope(|scope| {
+        let running: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        running
+            .into_iter()
+            .flat_map(|t| t.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// A node's ground links: thinned already (an earlier copy's), or as hnsw_rs holds them
+/// with their distances.
+#[derive(Debug, Clone)]
+enum List {
+    Kept(Vec<u32>),
+    Raw(Vec<(u32, f32)>),
+}
+
+/// Which links a list holds, in its order (hnsw_rs keeps a list sorted, so a change of
+/// its links changes this).
+fn fingerprint(raw: &[(u32, f32)]) -> u64 {
+    raw.iter().fold(raw.len() as u64, |h, (id, _)| {
+        (h.rotate_left(5) ^ u64::from(*id)).wrapping_mul(0x517c_c1b7_2722_0a95)
+    })
+}
+
+/// The neighbours of a node that hnswlib keeps when a list overflows (its
+/// `getNeighborsByHeuristic2`, the HNSW paper's heuristic): nearest first, a neighbour
+/// stays only if it is nearer the node than it is to every neighbour kept before it —
+/// one that a kept neighbour already leads to is left to that one. hnsw_rs keeps the
+/// nearest instead, so its lists are full of near-duplicates in one direction, and a
+/// search computes twice the distances for the same answers.
+fn diverse<'v>(list: &[(u32, f32)], vector: &dyn Fn(u32) -> Option<&'v [f32]>) -> Vec<u32> {
+    let mut kept: Vec<(u32, &[f32])> = Vec::with_capacity(list.len());
+    for &(id, to_node) in list {
+        let Some(v) = vector(id) else { continue };
+        if kept.iter().all(|(_, k)| 1.0 - dot(v, k) >= to_node) {
+            kept.push((id, v));
+        }
+    }
+    kept.into_iter().map(|(id, _)| id).collect()
 }
 
 /// A node and its distance, ordered by distance (then node, so that ties are stable).
@@ -276,8 +393,44 @@ impl Visited {
     }
 }
 
-/// The dot product, in eight lanes the compiler turns into vector instructions.
+/// Asks the processor to bring `rows[at..]`'s first cache lines in (a hint: nothing is
+/// read, no address faults).
+#[inline]
+fn prefetch(rows: &[f32], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(row) = rows.get(at..) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // Two lines of 64 bytes: the hardware prefetcher follows on from there.
+        for line in [0, 16] {
+            if let Some(f) = row.get(line) {
+                #[allow(unsafe_code)]
+                // SAFETY: SSE is part of every x86-64; a prefetch reads nothing into
+                // the program and cannot fault, whatever the address.
+                unsafe {
+                    _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(f).cast());
+                }
+            }
+        }
+    }
+}
+
+/// The dot product, on the widest instructions the processor has: AVX2 with fused
+/// multiply-add where it has them (every x86-64 server since 2013), else eight lanes
+/// of whatever the build targets. The choice is made by the processor's answer, not
+/// at build time, so one binary runs on any x86-64 and is fast where it can be.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        #[allow(unsafe_code)]
+        // SAFETY: `dot_fma` needs AVX2 and FMA, which the processor was just found to
+        // have; it reads its slices as slices (no pointer arithmetic of its own).
+        return unsafe { dot_fma(a, b) };
+    }
+    dot_lanes(a, b)
+}
+
+/// Eight lanes the compiler turns into the vector instructions the build targets.
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
@@ -292,6 +445,28 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + tail
+}
+
+/// Thirty-two lanes (four AVX2 registers, so that four fused multiply-adds are in
+/// flight at once), compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dot_fma(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 32];
+    let (ca, cb) = (a.chunks_exact(32), b.chunks_exact(32));
+    let tail = dot_lanes(ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..32 {
+            lanes[i] = x[i].mul_add(y[i], lanes[i]);
+        }
+    }
+    let mut eight = [0f32; 8];
+    for chunk in lanes.chunks_exact(8) {
+        for i in 0..8 {
+            eight[i] += chunk[i];
+        }
+    }
+    eight.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]
@@ -369,6 +544,27 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_after_inserts_is_the_copy_made_afresh() {
+        let mut seed = 13;
+        let rows = unit_rows(2_400, &mut seed);
+        let hnsw = graph(&rows[..2_000 * DIM]);
+        let first = Walk::of(&hnsw, 2_000);
+        for (v, row) in rows[2_000 * DIM..].chunks(DIM).zip(2_000..) {
+            hnsw.insert_slice((v, row));
+        }
+        let again = Walk::after(&hnsw, 2_400, &first);
+        let afresh = Walk::of(&hnsw, 2_400);
+        assert_eq!(again.offsets, afresh.offsets);
+        assert_eq!(again.links, afresh.links);
+        assert_eq!(again.fingerprints, afresh.fingerprints);
+        // Some lists were taken from the first copy, some changed.
+        let same = (0..2_000)
+            .filter(|&i| first.fingerprints[i] == again.fingerprints[i])
+            .count();
+        assert!(same > 0 && same < 2_000, "{same} of 2,000 unchanged");
+    }
+
+    #[test]
     fn a_refused_node_is_never_a_result_but_leads_on() {
         let mut seed = 11;
         let rows = unit_rows(2_000, &mut seed);
@@ -419,6 +615,36 @@ mod tests {
     }
 
     #[test]
+    fn a_neighbour_a_kept_one_leads_to_is_left_to_it() {
+        let unit = |x: f32, y: f32| {
+            let n = (x * x + y * y).sqrt();
+            vec![x / n, y / n]
+        };
+        // The node points east; a is a little north of east, b a little further north
+        // (nearer a than the node), c points south-east (nearer the node than a).
+        let (node, a, b, c) = (
+            unit(1.0, 0.0),
+            unit(1.0, 0.3),
+            unit(1.0, 0.45),
+            unit(1.0, -0.5),
+        );
+        let vectors = [a, b, c];
+        let vector = |id: u32| vectors.get(id as usize).map(Vec::as_slice);
+        let mut list: Vec<(u32, f32)> = (0..3u32)
+            .map(|id| (id, 1.0 - dot(&node, &vectors[id as usize])))
+            .collect();
+        list.sort_by(|x, y| x.1.total_cmp(&y.1));
+        assert_eq!(diverse(&list, &vector), [0, 2], "b is left to a");
+        // A list that is not full is kept whole, nearest first.
+        let kept = thin(vec![List::Raw(list.clone()), List::Raw(vec![])], 4, &vector);
+        assert_eq!(kept, [vec![0, 1, 2], vec![]]);
+        assert_eq!(thin(vec![List::Raw(list)], 3, &vector), [vec![0, 2]]);
+        // An earlier copy's list is taken as it is.
+        let earlier = List::Kept(vec![2, 0, 1]);
+        assert_eq!(thin(vec![earlier], 3, &vector), [vec![2, 0, 1]]);
+    }
+
+    #[test]
     fn stamps_wrap_without_forgetting_a_search() {
         let mut v = Visited::default();
         for _ in 0..70_000 {
@@ -430,15 +656,18 @@ mod tests {
     }
 
     #[test]
-    fn dot_is_the_dot_product_at_any_length() {
-        for n in [0, 1, 7, 8, 9, 384, 385] {
+    fn dot_is_the_dot_product_at_any_length_on_either_path() {
+        for n in [0, 1, 7, 8, 9, 31, 32, 33, 64, 384, 385] {
             let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5).collect();
             let b: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.25).collect();
-            let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!(
-                (dot(&a, &b) - plain).abs() <= plain.abs() * 1e-5 + 1e-5,
-                "{n}"
-            );
+            let plain: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                .sum();
+            let close = |v: f32| (f64::from(v) - plain).abs() <= plain.abs() * 1e-5 + 1e-5;
+            assert!(close(dot(&a, &b)), "{n}: {} vs {plain}", dot(&a, &b));
+            assert!(close(dot_lanes(&a, &b)), "{n}: portable");
         }
     }
 }

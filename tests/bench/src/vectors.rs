@@ -204,16 +204,27 @@ fn one(args: &Args, n: usize) -> Result<Run> {
         nexus_search::EF_CONSTRUCTION,
         DistDot {},
     );
-    let t = Instant::now();
+    // The last FREEZE_AFTER points inserted after a first copy, as the index inserts
+    // them: the copy made again then reuses the lists those inserts did not touch.
+    let last = nexus_search::FREEZE_AFTER.min(n / 2);
     let refs: Vec<(&Vec<f32>, usize)> = base.iter().enumerate().map(|(i, v)| (v, i)).collect();
-    hnsw.parallel_insert(&refs);
-    let build = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    hnsw.parallel_insert(&refs[..n - last]);
+    let mut build = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let first = nexus_search::Walk::of(&hnsw, n - last);
+    let whole_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    hnsw.parallel_insert(&refs[n - last..]);
+    build += t.elapsed().as_secs_f64();
     let allowed: Vec<bool> = vec![true; n];
     let t = Instant::now();
-    let walk = nexus_search::Walk::of(&hnsw, n);
+    let walk = nexus_search::Walk::after(&hnsw, n, &first);
+    let again_s = t.elapsed().as_secs_f64();
+    drop(first);
     println!(
-        "  compact copy of the graph in {:.2} s",
-        t.elapsed().as_secs_f64()
+        "  compact copy of the graph in {whole_s:.2} s ({:.1} ground links per node after thinning); made again after {last} inserts in {again_s:.2} s",
+        walk.degree()
     );
     let rows: Vec<f32> = base.concat();
     // What opening the index costs with the graph saved (read back) against without
