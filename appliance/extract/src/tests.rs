@@ -350,3 +350,14 @@ fn an_archive_whose_headers_lie_is_cut_at_the_limit_as_it_unpacks() {
         "never unpacked past the limit: {e:?}"
     );
 }
+
+/// Found by `scripts/fuzz.sh extract` (2026-12-04) in its first seconds: a font whose
+/// name is not a name makes pdf-extract panic ("deref"); the panic is caught and the
+/// document reported as damaged, in words.
+#[test]
+fn a_pdf_that_makes_the_parser_panic_is_damaged_not_a_crash() {
+    let bytes = include_bytes!("../testdata/fuzz-font-name-not-a-name.pdf");
+    let e = extract(bytes, "application/pdf", "font.pdf", Limits::default()).expect_err("damaged");
+    assert!(matches!(e, ExtractError::Damaged(_)), "{e:?}");
+    assert!(e.to_string().starts_with("the file is damaged"), "{e}");
+}
