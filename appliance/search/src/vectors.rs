@@ -555,16 +555,7 @@ impl VectorIndex {
         // Into hnsw_rs first (not yet searchable: no point is recorded for those rows;
         // only this writer adds rows, so they are the next ones), then the points
         // swapped in one step, then a new compact copy if the one searched is behind.
-        {
-            let g = read(&self.graph);
-            let first = g.points.len();
-            let batch: Vec<(&[f32], usize)> = added
-                .iter()
-                .zip(first..)
-                .map(|((_, _, v), row)| (v.as_slice(), row))
-                .collect();
-            g.insert_shared(&batch);
-        }
+        read(&self.graph).insert_next(&added);
         let stale = {
             let mut g = write(&self.graph);
             for (row, _) in gone {
@@ -771,15 +762,7 @@ impl Graph {
     /// Points as the next rows, into hnsw_rs and recorded, in a graph nobody searches
     /// yet (at open, while rebuilding or compacting).
     fn extend(&mut self, batch: Vec<(Point, u64, Vec<f32>)>) {
-        let first = self.points.len();
-        {
-            let refs: Vec<(&[f32], usize)> = batch
-                .iter()
-                .zip(first..)
-                .map(|((_, _, v), row)| (v.as_slice(), row))
-                .collect();
-            self.insert_shared(&refs);
-        }
+        self.insert_next(&batch);
         for (point, slot, vector) in batch {
             self.add(point, slot, &vector);
         }
@@ -796,13 +779,19 @@ impl Graph {
         }
     }
 
-    /// Vectors into hnsw_rs under their rows, in a graph searches may be using (hnsw_rs
+    /// The batch's vectors into hnsw_rs as the next rows (not yet recorded: no search
+    /// finds them until [`Graph::add`]), in a graph searches may be using (hnsw_rs
     /// locks inside).
-    fn insert_shared(&self, batch: &[(&[f32], usize)]) {
-        if batch.len() > 64 {
-            self.hnsw.parallel_insert_slice(&batch.to_vec());
+    fn insert_next(&self, batch: &[(Point, u64, Vec<f32>)]) {
+        let refs: Vec<(&[f32], usize)> = batch
+            .iter()
+            .zip(self.points.len()..)
+            .map(|((_, _, v), row)| (v.as_slice(), row))
+            .collect();
+        if refs.len() > 64 {
+            self.hnsw.parallel_insert_slice(&refs);
         } else {
-            for &(v, row) in batch {
+            for &(v, row) in &refs {
                 self.hnsw.insert_slice((v, row));
             }
         }

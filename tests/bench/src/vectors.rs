@@ -267,60 +267,45 @@ fn one(args: &Args, n: usize) -> Result<Run> {
             / truth.len() as f64
     };
     for &ef in &args.ef {
-        for filtered in [false, true] {
-            let t = Instant::now();
-            let found: Vec<Vec<usize>> = queries
-                .iter()
-                .map(|q| {
-                    let hits = if filtered {
-                        walk.search(&rows, q, K, ef, |id| {
-                            allowed.get(id).copied().unwrap_or(false)
-                        })
-                    } else {
-                        walk.search(&rows, q, K, ef, |_| true)
-                    };
-                    hits.into_iter().map(|(id, _)| id).collect()
-                })
-                .collect();
-            let took = t.elapsed().as_secs_f64();
-            results.push(Measured {
-                engine: if filtered {
-                    "nexus + filter".into()
+        let allow = |id: usize| allowed.get(id).copied().unwrap_or(false);
+        // Each engine's k nearest of a query, with or without the filter.
+        type Nearest<'a> = &'a dyn Fn(&[f32], bool) -> Vec<usize>;
+        let engines: [(&str, Nearest); 2] = [
+            ("nexus", &|q, filtered| {
+                let hits = if filtered {
+                    walk.search(&rows, q, K, ef, allow)
                 } else {
-                    "nexus".into()
-                },
-                ef,
-                build_s: build,
-                qps: queries.len() as f64 / took,
-                recall: recall_of(&found),
-            });
-        }
-        for filtered in [false, true] {
-            let t = Instant::now();
-            let found: Vec<Vec<usize>> = queries
-                .iter()
-                .map(|q| {
-                    let filter = |id: &usize| allowed.get(*id).copied().unwrap_or(false);
-                    let hits = if filtered {
-                        hnsw.search_filter(q, K, ef, Some(&filter))
-                    } else {
-                        hnsw.search(q, K, ef)
-                    };
-                    hits.into_iter().map(|h| h.d_id).collect()
-                })
-                .collect();
-            let took = t.elapsed().as_secs_f64();
-            results.push(Measured {
-                engine: if filtered {
-                    "hnsw_rs + filter".into()
+                    walk.search(&rows, q, K, ef, |_| true)
+                };
+                hits.into_iter().map(|(id, _)| id).collect()
+            }),
+            ("hnsw_rs", &|q, filtered| {
+                let filter = |id: &usize| allow(*id);
+                let hits = if filtered {
+                    hnsw.search_filter(q, K, ef, Some(&filter))
                 } else {
-                    "hnsw_rs".into()
-                },
-                ef,
-                build_s: build,
-                qps: queries.len() as f64 / took,
-                recall: recall_of(&found),
-            });
+                    hnsw.search(q, K, ef)
+                };
+                hits.into_iter().map(|h| h.d_id).collect()
+            }),
+        ];
+        for (name, nearest) in engines {
+            for filtered in [false, true] {
+                let t = Instant::now();
+                let found: Vec<Vec<usize>> = queries.iter().map(|q| nearest(q, filtered)).collect();
+                let took = t.elapsed().as_secs_f64();
+                results.push(Measured {
+                    engine: if filtered {
+                        format!("{name} + filter")
+                    } else {
+                        name.into()
+                    },
+                    ef,
+                    build_s: build,
+                    qps: queries.len() as f64 / took,
+                    recall: recall_of(&found),
+                });
+            }
         }
     }
     drop(walk);
